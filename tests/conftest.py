@@ -267,6 +267,43 @@ def stack(busybox_rootfs_tar) -> Stack:
             pytest.fail("the stack left things behind: " + "; ".join(leaks), pytrace=False)
 
 
+def host_snapshot() -> dict[str, set[str]]:
+    """What a test run must not change on the host: mounts, links, iptables rules, cgroups."""
+    snap: dict[str, set[str]] = {}
+    with open("/proc/self/mountinfo") as f:
+        snap["mounts"] = {line.split()[4] for line in f}
+    ip = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+    snap["links"] = {line.split(":")[1].strip().split("@")[0] for line in ip.stdout.splitlines()
+                     if line.count(":") >= 2}
+    rules = set()
+    for table in ("filter", "nat"):
+        cp = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True)
+        rules |= {f"{table}: {ln}" for ln in cp.stdout.splitlines()
+                  if ln.startswith(("-A", ":")) }
+    snap["iptables"] = {r.split(" [")[0] for r in rules}
+    cg = set()
+    base = Path("/sys/fs/cgroup")
+    for hier in [base, *base.iterdir()] if base.exists() else []:
+        try:
+            cg |= {f"{hier.name}/{d.name}" for d in hier.iterdir() if d.is_dir()}
+        except OSError:
+            pass
+    snap["cgroups"] = cg
+    return snap
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_left_clean():
+    """Fail the run if it left mounts, interfaces, iptables rules or cgroups on the host."""
+    before = host_snapshot()
+    yield
+    time.sleep(0.3)
+    after = host_snapshot()
+    leaks = {k: sorted(after[k] - before[k]) for k in before if after[k] - before[k]}
+    if leaks:
+        pytest.fail(f"the test run left things on the host: {leaks}", pytrace=False)
+
+
 def unique(prefix: str = "t") -> str:
     """A unique, Docker-valid name for a test object."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
