@@ -1,0 +1,1 @@
+"""pydocker: a Docker-compatible command-line client that speaks the Engine API."""

@@ -1,0 +1,341 @@
+"""Docker Engine API client: HTTP/1.1 over a unix (or tcp) socket, stdlib only.
+
+http.client pulls in the email package (~20 ms), so requests are written and parsed here; this also
+gives direct control over the hijacked attach/exec connections.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+from cli.errors import APIError, CLIError, ConnectError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Iterable, Iterator
+
+DEFAULT_HOST = "unix:///run/pydocker.sock"
+MAX_API_VERSION = "1.50"
+FALLBACK_API_VERSION = "1.24"
+USER_AGENT = "pydocker/0.1.0 (linux)"
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def quote(value: str, safe: str = "") -> str:
+    """Percent-encode like url.QueryEscape/PathEscape (urllib.parse costs import time)."""
+    ok = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in ok else "%%%02X" % b for b in value.encode())
+
+
+def encode_query(params: dict[str, Any] | list[tuple[str, Any]] | None) -> str:
+    """Encode query parameters; None values are dropped, lists repeat the key, bools become 1/0."""
+    if not params:
+        return ""
+    items = params.items() if isinstance(params, dict) else params
+    parts = []
+    for key, value in items:
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, bool):
+                v = "1" if v else "0"
+            parts.append(f"{quote(key)}={quote(str(v))}")
+    return "?" + "&".join(parts) if parts else ""
+
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in v.split("."))
+    except ValueError:
+        return (0,)
+
+
+class Response:
+    """A response whose head has been read; the body is read on demand from the socket."""
+
+    def __init__(self, sock: socket.socket, fp: BinaryIO, status: int, reason: str,
+                 headers: dict[str, str], method: str) -> None:
+        self.sock, self.fp = sock, fp
+        self.status, self.reason, self.headers = status, reason, headers
+        te = headers.get("transfer-encoding", "").lower()
+        self._chunked = "chunked" in te
+        cl = headers.get("content-length")
+        self._remaining = int(cl) if cl is not None and not self._chunked else None
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            self._remaining = 0
+            self._chunked = False
+        self._chunk_left = 0
+        self._done = False
+
+    def read_chunk(self, size: int = 65536) -> bytes:
+        """Return the next piece of the body, b"" at its end."""
+        if self._done:
+            return b""
+        if self._chunked:
+            if self._chunk_left == 0:
+                line = self.fp.readline()
+                if not line:
+                    self._done = True
+                    return b""
+                n = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if n == 0:
+                    while self.fp.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    self._done = True
+                    return b""
+                self._chunk_left = n
+            data = self.fp.read1(min(size, self._chunk_left))
+            if not data:
+                self._done = True
+                return b""
+            self._chunk_left -= len(data)
+            if self._chunk_left == 0:
+                self.fp.readline()  # CRLF after the chunk
+            return data
+        if self._remaining is not None:
+            if self._remaining <= 0:
+                self._done = True
+                return b""
+            data = self.fp.read1(min(size, self._remaining))
+            if not data:
+                self._done = True
+            self._remaining -= len(data)
+            return data
+        data = self.fp.read1(size)  # body until the server closes
+        if not data:
+            self._done = True
+        return data
+
+    def read(self) -> bytes:
+        parts = []
+        while True:
+            data = self.read_chunk()
+            if not data:
+                break
+            parts.append(data)
+        self.close()
+        return b"".join(parts)
+
+    def json(self) -> Any:
+        data = self.read()
+        try:
+            return json.loads(data) if data else None
+        except ValueError as e:
+            raise CLIError(f"error decoding response: {e}") from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            data = self.read_chunk()
+            if not data:
+                return
+            yield data
+
+    def iter_json(self) -> Iterator[dict]:
+        """Decode a stream of JSON values (newline-separated or simply concatenated)."""
+        dec = json.JSONDecoder()
+        buf = ""
+        pending = b""
+        for chunk in self:
+            pending += chunk
+            try:
+                buf += pending.decode()
+                pending = b""
+            except UnicodeDecodeError:
+                continue  # a multi-byte character split across chunks
+            while True:
+                buf = buf.lstrip()
+                if not buf:
+                    break
+                try:
+                    obj, end = dec.raw_decode(buf)
+                except ValueError:
+                    break  # incomplete
+                buf = buf[end:]
+                yield obj
+        if buf.strip():
+            raise CLIError(f"invalid character in JSON stream: {buf.strip()[:40]!r}")
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.fp.close()
+        finally:
+            self.sock.close()
+
+
+class Client:
+    """Speaks the Engine API; negotiates the version on first use like the Go client."""
+
+    def __init__(self, host: str | None = None, api_version: str | None = None) -> None:
+        self.host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        pinned = api_version or os.environ.get("DOCKER_API_VERSION") or None
+        self.version: str | None = pinned
+        self.negotiated = bool(pinned)
+        self.server_version: str | None = None  # Api-Version header from /_ping
+        self.ping_headers: dict[str, str] = {}
+        if self.host.startswith("unix://"):
+            self._family, self._addr = socket.AF_UNIX, self.host[len("unix://"):]
+        elif self.host.startswith(("tcp://", "http://")):
+            hostport = self.host.split("://", 1)[1].rstrip("/")
+            h, _, p = hostport.rpartition(":")
+            if not h:
+                h, p = hostport, "2375"
+            self._family, self._addr = socket.AF_INET, (h.strip("[]"), int(p))
+        else:
+            raise CLIError(f"unsupported protocol scheme in DOCKER_HOST: {self.host}")
+
+    # -- connection -----------------------------------------------------------------------
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        try:
+            sock.connect(self._addr)
+        except PermissionError:
+            sock.close()
+            raise ConnectError(
+                "permission denied while trying to connect to the Docker daemon socket at "
+                f"{self.host}: connect: permission denied") from None
+        except OSError:
+            sock.close()
+            raise ConnectError(f"Cannot connect to the Docker daemon at {self.host}. "
+                               "Is the docker daemon running?") from None
+        return sock
+
+    def _send_head(self, sock: socket.socket, method: str, url: str, headers: dict[str, str]) -> None:
+        lines = [f"{method} {url} HTTP/1.1", "Host: api.moby.localhost", f"User-Agent: {USER_AGENT}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    @staticmethod
+    def _read_head(fp: BinaryIO) -> tuple[int, str, dict[str, str]]:
+        line = fp.readline(65537)
+        if not line:
+            raise CLIError("error during connect: EOF")
+        parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise CLIError(f"malformed HTTP response {line[:60]!r}")
+        status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
+        headers: dict[str, str] = {}
+        while True:
+            h = fp.readline(65537)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            headers[k.strip().lower()] = v.strip()
+        return status, reason, headers
+
+    def _exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | None,
+                  headers: dict[str, str]) -> Response:
+        sock = self._connect()
+        try:
+            hdrs = dict(headers)
+            if body is None or isinstance(body, (bytes, bytearray)):
+                if body is not None or method in ("POST", "PUT"):
+                    hdrs["Content-Length"] = str(len(body or b""))
+                self._send_head(sock, method, url, hdrs)
+                if body:
+                    sock.sendall(body)
+            else:
+                hdrs["Transfer-Encoding"] = "chunked"
+                self._send_head(sock, method, url, hdrs)
+                for piece in body:
+                    if piece:
+                        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                sock.sendall(b"0\r\n\r\n")
+            fp = sock.makefile("rb")
+            status, reason, rh = self._read_head(fp)
+            while status == 100:
+                status, reason, rh = self._read_head(fp)
+        except BrokenPipeError:
+            sock.close()
+            raise CLIError("error during connect: broken pipe") from None
+        except BaseException:
+            sock.close()
+            raise
+        return Response(sock, fp, status, reason, rh, method)
+
+    # -- version negotiation ---------------------------------------------------------------
+    def ping(self) -> dict[str, str]:
+        """HEAD /_ping (GET if HEAD is not answered with 200/500); return its headers."""
+        resp = self._exchange("HEAD", "/_ping", None, {})
+        resp.read()
+        if resp.status not in (200, 500):
+            resp = self._exchange("GET", "/_ping", None, {})
+            resp.read()
+        self.ping_headers = resp.headers
+        return resp.headers
+
+    def negotiate(self) -> str:
+        if not self.negotiated:
+            headers = self.ping()
+            server = headers.get("api-version") or FALLBACK_API_VERSION
+            self.server_version = server
+            self.version = min(MAX_API_VERSION, server, key=version_tuple)
+            self.negotiated = True
+        return self.version or MAX_API_VERSION
+
+    def api_at_least(self, v: str) -> bool:
+        return version_tuple(self.negotiate()) >= version_tuple(v)
+
+    def url(self, path: str, params: Any = None) -> str:
+        return f"/v{self.negotiate()}{path}{encode_query(params)}"
+
+    # -- requests --------------------------------------------------------------------------
+    def request(self, method: str, path: str, params: Any = None, body: Any = None,
+                json_body: Any = None, headers: dict[str, str] | None = None,
+                check: bool = True) -> Response:
+        """Send a request; raise APIError for a status >= 400 (the body becomes the message)."""
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        url = self.url(path, params)
+        resp = self._exchange(method, url, body, hdrs)
+        if check and resp.status >= 400:
+            raise self._error(resp, url)
+        return resp
+
+    @staticmethod
+    def _error(resp: Response, url: str) -> APIError:
+        body = resp.read() if resp.headers else b""
+        status = resp.status
+        ctype = resp.headers.get("content-type", "")
+        if not body:
+            return APIError(status, f"request returned {status} {resp.reason} for API route and version "
+                                    f"http://api.moby.localhost{url.split('?')[0]}, check if the server "
+                                    "supports the requested API version")
+        if ctype == "application/json":
+            try:
+                msg = json.loads(body).get("message")
+            except (ValueError, AttributeError):
+                msg = None
+            if not msg:
+                return APIError(status, f"API returned a {status} ({resp.reason}) but provided no error-message")
+            return APIError(status, msg.strip())
+        return APIError(status, body.decode(errors="replace").strip())
+
+    def get_json(self, path: str, params: Any = None) -> Any:
+        return self.request("GET", path, params).json()
+
+    def post_json(self, path: str, params: Any = None, body: Any = None) -> Any:
+        return self.request("POST", path, params, json_body=body).json()
+
+    def hijack(self, path: str, params: Any = None, body: Any = None) -> tuple[socket.socket, BinaryIO]:
+        """POST with `Upgrade: tcp`; return the raw socket and its buffered reader after the 101."""
+        data = json.dumps(body).encode() if body is not None else b""
+        hdrs = {"Connection": "Upgrade", "Upgrade": "tcp",
+                "Content-Type": "application/json" if body is not None else "text/plain",
+                "Content-Length": str(len(data))}
+        url = self.url(path, params)
+        sock = self._connect()
+        self._send_head(sock, "POST", url, hdrs)
+        if data:
+            sock.sendall(data)
+        fp = sock.makefile("rb")
+        status, reason, headers = self._read_head(fp)
+        if status != 101:
+            # The Go client reports only the status here, whatever the body says.
+            sock.close()
+            raise CLIError(f"unable to upgrade to tcp, received {status}")
+        return sock, fp

@@ -1,0 +1,221 @@
+"""A small pflag-like command-line parser with Docker's usage errors.
+
+argparse costs ~10 ms to import and formats errors differently, so the CLI uses this instead.
+"""
+from __future__ import annotations
+
+from cli.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time; annotations are never evaluated at run time
+    from typing import Any, Callable, Sequence
+
+BOOL, STR, LIST, INT, MAP = "bool", "string", "list", "int", "map"
+
+
+class Flag:
+    """One option: long name, optional one-letter shorthand, kind, default and help text."""
+
+    __slots__ = ("name", "short", "kind", "default", "help", "type_name", "hidden")
+
+    def __init__(self, name: str, short: str = "", kind: str = BOOL, default: Any = None,
+                 help: str = "", type_name: str = "", hidden: bool = False) -> None:
+        self.name, self.short, self.kind, self.default = name, short, kind, default
+        self.help, self.hidden = help, hidden
+        self.type_name = type_name  # what --help shows after the flag ("string", "list", "int")
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    def initial(self) -> Any:
+        if self.kind == LIST:
+            return list(self.default or [])
+        if self.kind == BOOL:
+            return bool(self.default)
+        return self.default
+
+
+class Command:
+    """A command's usage line, description, flags, argument arity and implementation.
+
+    usage is what follows "docker " (e.g. "run [OPTIONS] IMAGE [COMMAND] [ARG...]"); max_args None
+    means unlimited; interspersed False stops flag parsing at the first positional (run, exec).
+    """
+
+    def __init__(self, name: str, usage: str, desc: str, flags: Sequence[Flag] = (),
+                 min_args: int = 0, max_args: int | None = None, interspersed: bool = True,
+                 run: Callable[..., int | None] | None = None) -> None:
+        self.name, self.usage, self.desc, self.flags = name, usage, desc, list(flags)
+        self.min_args, self.max_args, self.interspersed, self.run = min_args, max_args, interspersed, run
+
+
+class Options(dict):
+    """Parsed flag values; attribute access by dest name, and which flags were given."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.changed: set[str] = set()
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+HELP_FLAG = Flag("help", "", BOOL, False, "Print usage")
+
+
+def _convert(flag: Flag, value: str, token: str) -> Any:
+    if flag.kind == INT:
+        try:
+            return int(value, 0)
+        except ValueError:
+            raise UsageError(f'invalid argument "{value}" for "{token}" flag: strconv.ParseInt: '
+                             f'parsing "{value}": invalid syntax') from None
+    return value
+
+
+def _parse_bool(flag: Flag, value: str, token: str) -> bool:
+    v = value.lower()
+    if v in ("1", "t", "true"):
+        return True
+    if v in ("0", "f", "false"):
+        return False
+    raise UsageError(f'invalid argument "{value}" for "{token}" flag: strconv.ParseBool: '
+                     f'parsing "{value}": invalid syntax')
+
+
+def parse(flags: Sequence[Flag], argv: Sequence[str], interspersed: bool = True) -> tuple[Options, list[str]]:
+    """Parse argv against flags; return (options, positional args). Raise UsageError as pflag would."""
+    longs = {f.name: f for f in flags}
+    longs.setdefault("help", HELP_FLAG)
+    shorts = {f.short: f for f in flags if f.short}
+    opts = Options({f.dest: f.initial() for f in longs.values()})
+    args: list[str] = []
+
+    def store(flag: Flag, value: Any) -> None:
+        opts.changed.add(flag.name)
+        if flag.kind in (LIST, MAP):
+            opts.setdefault(flag.dest, [])
+            if opts[flag.dest] is None:
+                opts[flag.dest] = []
+            opts[flag.dest].append(value)
+        else:
+            opts[flag.dest] = value
+
+    i = 0
+    argv = list(argv)
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
+        if tok == "--":
+            args.extend(argv[i:])
+            break
+        if tok.startswith("--") and len(tok) > 2:
+            name, eq, value = tok[2:].partition("=")
+            flag = longs.get(name)
+            if flag is None:
+                raise UsageError(f"unknown flag: --{name}")
+            if flag.kind == BOOL:
+                store(flag, _parse_bool(flag, value, f"--{name}") if eq else True)
+                continue
+            if not eq:
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: --{name}")
+                value = argv[i]
+                i += 1
+            store(flag, _convert(flag, value, f"--{name}"))
+            continue
+        if tok.startswith("-") and len(tok) > 1:
+            j = 1
+            while j < len(tok):
+                c = tok[j]
+                flag = shorts.get(c)
+                if flag is None:
+                    raise UsageError(f"unknown shorthand flag: '{c}' in {tok}")
+                rest = tok[j + 1:]
+                if flag.kind == BOOL:
+                    if rest.startswith("="):
+                        store(flag, _parse_bool(flag, rest[1:], f"-{c}, --{flag.name}"))
+                        break
+                    store(flag, True)
+                    j += 1
+                    continue
+                if rest:
+                    value = rest[1:] if rest.startswith("=") else rest
+                elif i < len(argv):
+                    value = argv[i]
+                    i += 1
+                else:
+                    raise UsageError(f"flag needs an argument: '{c}' in -{c}")
+                store(flag, _convert(flag, value, f"-{c}, --{flag.name}"))
+                break
+            continue
+        args.append(tok)
+        if not interspersed:
+            args.extend(argv[i:])
+            break
+    return opts, args
+
+
+def check_args(cmd_path: str, cmd: Command, args: Sequence[str]) -> None:
+    """Validate the positional count with the CLI's wording (cli/required.go)."""
+    n, lo, hi = len(args), cmd.min_args, cmd.max_args
+    if hi == 0 and n > 0:
+        raise UsageError(f"'{cmd_path}' accepts no arguments", arity=True)
+    if lo == hi and n != lo:
+        plural = "argument" if lo == 1 else "arguments"
+        raise UsageError(f"'{cmd_path}' requires {lo} {plural}", arity=True)
+    if n < lo:
+        plural = "argument" if lo == 1 else "arguments"
+        if hi is not None:
+            raise UsageError(f"'{cmd_path}' requires at least {lo} and at most {hi} {plural}",
+                             arity=True, see=True)
+        raise UsageError(f"'{cmd_path}' requires at least {lo} {plural}", arity=True, see=True)
+    if hi is not None and n > hi:
+        plural = "argument" if hi == 1 else "arguments"
+        if lo:
+            raise UsageError(f"'{cmd_path}' requires at least {lo} and at most {hi} {plural}",
+                             arity=True, see=True)
+        raise UsageError(f"'{cmd_path}' requires at most {hi} {plural}", arity=True, see=True)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > width:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if cur:
+        lines.append(cur)
+    return lines or [""]
+
+
+def help_text(cmd_path: str, cmd: Command, aliases: Sequence[str] = ()) -> str:
+    """Render `docker X --help` in the CLI's layout."""
+    out = [f"Usage:  docker {cmd_path} {cmd.usage}".rstrip(), "", cmd.desc]
+    if aliases:
+        out += ["", "Aliases:", "  " + ", ".join(aliases)]
+    visible = [f for f in cmd.flags if not f.hidden] + [HELP_FLAG]
+    if visible:
+        out += ["", "Options:"]
+        rows = []
+        for f in sorted(visible, key=lambda f: f.name):
+            left = (f"  -{f.short}, --{f.name}" if f.short else f"      --{f.name}")
+            tn = f.type_name or ("" if f.kind == BOOL else f.kind)
+            if tn:
+                left += " " + tn
+            text = f.help
+            if f.kind not in (BOOL, LIST, MAP) and f.default not in (None, "", 0):
+                text += f' (default {f.default!r})'.replace("'", '"') if f.kind == STR else f" (default {f.default})"
+            rows.append((left, text))
+        width = max(len(r[0]) for r in rows) + 3
+        for left, text in rows:
+            lines = _wrap(text, max(30, 80 - width))
+            out.append(left.ljust(width) + lines[0])
+            out += [" " * width + ln for ln in lines[1:]]
+    return "\n".join(out) + "\n"

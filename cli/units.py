@@ -1,0 +1,149 @@
+"""Human-readable sizes, durations and times, as go-units and Go's time package print them."""
+from __future__ import annotations
+
+import time
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _go_g(value: float, precision: int) -> str:
+    """Go's %.Ng: like Python's %g but an exponent has at least two digits (same as Python)."""
+    return "%.*g" % (precision, value)
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """units.HumanSizeWithPrecision: decimal units, e.g. 1.99MB."""
+    i = 0
+    size = float(size)
+    while size >= 1000.0 and i < len(_DECIMAL) - 1:
+        size /= 1000.0
+        i += 1
+    return _go_g(size, precision) + _DECIMAL[i]
+
+
+def bytes_size(size: float) -> str:
+    """units.BytesSize: binary units with 4 significant digits, e.g. 23.54GiB."""
+    i = 0
+    size = float(size)
+    while size >= 1024.0 and i < len(_BINARY) - 1:
+        size /= 1024.0
+        i += 1
+    return _go_g(size, 4) + _BINARY[i]
+
+
+def human_duration(seconds: float) -> str:
+    """units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def since(unix: float, now: float | None = None) -> str:
+    """"<duration> ago" as the CREATED columns print it."""
+    return human_duration((now if now is not None else time.time()) - unix) + " ago"
+
+
+def go_time_string(unix: float) -> str:
+    """time.Unix(x, 0).String() in local time: 2026-11-28 08:01:01 +0000 UTC."""
+    t = time.localtime(unix)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
+
+
+def parse_rfc3339(value: str) -> float | None:
+    """Parse an RFC3339(Nano) timestamp into unix seconds; None for Go's zero time or junk."""
+    if not value or value.startswith("0001-01-01"):
+        return None
+    try:
+        date, _, rest = value.partition("T")
+        y, mo, d = (int(p) for p in date.split("-"))
+        tz = 0
+        if rest.endswith("Z"):
+            clock = rest[:-1]
+        else:
+            sign_at = max(rest.rfind("+"), rest.rfind("-"))
+            clock, off = rest[:sign_at], rest[sign_at:]
+            oh, om = off[1:].split(":")
+            tz = (int(oh) * 3600 + int(om) * 60) * (1 if off[0] == "+" else -1)
+        hms, _, frac = clock.partition(".")
+        h, mi, s = (int(p) for p in hms.split(":"))
+        import calendar
+        base = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+        return base - tz + (float("0." + frac) if frac else 0.0)
+    except (ValueError, IndexError):
+        return None
+
+
+def go_duration(seconds: float) -> str:
+    """time.Duration.String() for whole seconds: 0s, 5s, 1m2s, 1h0m0s."""
+    s = int(seconds)
+    if s == 0:
+        return "0s"
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h}h{m}m{sec}s"
+    if m:
+        return f"{m}m{sec}s"
+    return f"{sec}s"
+
+
+def parse_go_duration(text: str) -> float:
+    """Parse a Go duration like 10s, 1m30s, 500ms, 2h; a bare number is seconds. ValueError if bad."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total, num, i = 0.0, "", 0
+    if not text:
+        raise ValueError(text)
+    while i < len(text):
+        c = text[i]
+        if c.isdigit() or c == ".":
+            num += c
+            i += 1
+            continue
+        unit = ""
+        while i < len(text) and not (text[i].isdigit() or text[i] == "."):
+            unit += text[i]
+            i += 1
+        if not num or unit not in units:
+            raise ValueError(text)
+        total += float(num) * units[unit]
+        num = ""
+    if num:
+        raise ValueError(text)
+    return total
+
+
+def parse_bytes(text: str) -> int:
+    """units.RAMInBytes: 64m, 1g, 512kb, 1GiB, 1024 (binary multiples). ValueError if bad."""
+    import re
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp])?(i?b)?", text.strip().lower())
+    if not m:
+        raise ValueError(f"invalid size: '{text}'")
+    mult = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}[m.group(2)]
+    return int(float(m.group(1)) * mult)
