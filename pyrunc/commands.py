@@ -1,0 +1,260 @@
+"""One function per subcommand: check arguments, call the service layer, print results.
+
+Heavy modules are imported inside each function, so ``start``/``kill``/``delete`` stay cheap.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import RuncError
+
+
+def _args(cmd: str, pos: list[str], n: int, exact: bool = True, maximum: int | None = None) -> None:
+    prog = "runc"
+    if exact and len(pos) != n:
+        raise RuncError(f'{prog}: "{cmd}" requires exactly {n} argument(s)')
+    if not exact and len(pos) < n:
+        raise RuncError(f'{prog}: "{cmd}" requires a minimum of {n} argument(s)')
+    if maximum is not None and len(pos) > maximum:
+        raise RuncError(f'{prog}: "{cmd}" requires a maximum of {maximum} argument(s)')
+
+
+def _load(opts: dict, cid: str):
+    from .state import State
+    return State.load(opts["root"], cid)
+
+
+def cmd_create(opts: dict, pos: list[str]) -> int:
+    _args("create", pos, 1)
+    from .container import create
+    create(opts, pos[0])
+    return 0
+
+
+def cmd_start(opts: dict, pos: list[str]) -> int:
+    _args("start", pos, 1)
+    from .container import start
+    start(_load(opts, pos[0]))
+    return 0
+
+
+def cmd_run(opts: dict, pos: list[str]) -> int:
+    _args("run", pos, 1)
+    from .runner import run
+    return run(opts, pos[0])
+
+
+def cmd_state(opts: dict, pos: list[str]) -> int:
+    _args("state", pos, 1)
+    import json
+    st = _load(opts, pos[0])
+    sys.stdout.write(json.dumps(st.oci_state(), indent=2))
+    return 0
+
+
+def cmd_kill(opts: dict, pos: list[str]) -> int:
+    _args("kill", pos, 1, exact=False, maximum=2)
+    from .container import kill, signal_number
+    sig = signal_number(pos[1] if len(pos) > 1 else "SIGTERM")
+    kill(_load(opts, pos[0]), sig, bool(opts.get("all")))
+    return 0
+
+
+def cmd_delete(opts: dict, pos: list[str]) -> int:
+    _args("delete", pos, 1, exact=False)
+    from .container import delete
+    for cid in pos:
+        delete(opts["root"], cid, bool(opts.get("force")))
+    return 0
+
+
+def cmd_pause(opts: dict, pos: list[str]) -> int:
+    _args("pause", pos, 1)
+    from .container import pause
+    pause(_load(opts, pos[0]))
+    return 0
+
+
+def cmd_resume(opts: dict, pos: list[str]) -> int:
+    _args("resume", pos, 1)
+    from .container import resume
+    resume(_load(opts, pos[0]))
+    return 0
+
+
+def cmd_list(opts: dict, pos: list[str]) -> int:
+    import json
+
+    from .state import State, list_ids
+    states = []
+    for cid in list_ids(opts["root"]):
+        try:
+            states.append(State.load(opts["root"], cid))
+        except RuncError:
+            continue
+    fmt = opts.get("format", "table")
+    if opts.get("quiet"):
+        for s in states:
+            sys.stdout.write(s.id + "\n")
+        return 0
+    if fmt == "json":
+        out = []
+        for s in states:
+            o = s.oci_state()
+            out.append({"ociVersion": o["ociVersion"], "id": o["id"], "pid": o["pid"],
+                        "status": o["status"], "bundle": o["bundle"], "rootfs": o["rootfs"],
+                        "created": o["created"], "owner": o["owner"]})
+        sys.stdout.write(json.dumps(out if out else None) + "\n")
+        return 0
+    if fmt != "table":
+        raise RuncError(f"invalid format option")
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    for s in states:
+        o = s.oci_state()
+        rows.append((o["id"], str(o["pid"]), o["status"], o["bundle"], o["created"],
+                     o["owner"] or "root"))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        sys.stdout.write("".join(c.ljust(widths[i] + 1) if i < 5 else c
+                                 for i, c in enumerate(r)).rstrip() + "\n")
+    return 0
+
+
+def cmd_ps(opts: dict, pos: list[str]) -> int:
+    _args("ps", pos, 1, exact=False)
+    import json
+
+    from .container import _manager
+    st = _load(opts, pos[0])
+    mgr = _manager(st)
+    pids = mgr.pids() if mgr is not None and mgr.exists() else []
+    fmt = opts.get("format", "table")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(pids) + "\n")
+        return 0
+    if fmt != "table":
+        raise RuncError(f"invalid format option")
+    import subprocess
+    ps_args = pos[1:] or ["-ef"]
+    try:
+        out = subprocess.run(["ps"] + ps_args, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuncError(f"ps: {e}") from None
+    lines = out.splitlines()
+    if not lines:
+        return 0
+    header = lines[0].split()
+    try:
+        col = header.index("PID")
+    except ValueError:
+        raise RuncError("couldn't find PID field in ps output") from None
+    sys.stdout.write(lines[0] + "\n")
+    wanted = set(pids)
+    for ln in lines[1:]:
+        fields = ln.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            sys.stdout.write(ln + "\n")
+    return 0
+
+
+def _size(v: str) -> int:
+    """Docker-style sizes (``512m``, ``1g``, ``-1``) as bytes."""
+    v = v.strip().lower()
+    if v in ("-1",):
+        return -1
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "b": 1}
+    for suffix in ("kb", "mb", "gb", "tb"):
+        if v.endswith(suffix):
+            v = v[:-1]
+    if v and v[-1] in units:
+        return int(float(v[:-1]) * units[v[-1]])
+    return int(v)
+
+
+def cmd_update(opts: dict, pos: list[str]) -> int:
+    _args("update", pos, 1)
+    import json
+
+    from .container import update
+    st = _load(opts, pos[0])
+    res: dict = {}
+    if opts.get("resources"):
+        src = opts["resources"]
+        try:
+            if src == "-":
+                res = json.load(sys.stdin)
+            else:
+                with open(src) as f:
+                    res = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RuncError(f"unable to read resources: {e}") from None
+    mem = {}
+    for flag, key in (("memory", "limit"), ("memory-swap", "swap"),
+                      ("memory-reservation", "reservation"), ("kernel-memory", "kernel"),
+                      ("kernel-memory-tcp", "kernelTCP")):
+        if opts.get(flag):
+            mem[key] = _size(opts[flag])
+    cpu = {}
+    for flag, key, conv in (("cpu-shares", "shares", int), ("cpu-quota", "quota", int),
+                            ("cpu-period", "period", int), ("cpu-rt-period", "realtimePeriod", int),
+                            ("cpu-rt-runtime", "realtimeRuntime", int),
+                            ("cpuset-cpus", "cpus", str), ("cpuset-mems", "mems", str)):
+        if opts.get(flag):
+            cpu[key] = conv(opts[flag])
+    if mem:
+        res.setdefault("memory", {}).update(mem)
+    if cpu:
+        res.setdefault("cpu", {}).update(cpu)
+    if opts.get("pids-limit"):
+        res["pids"] = {"limit": int(opts["pids-limit"])}
+    if opts.get("blkio-weight"):
+        res["blockIO"] = {"weight": int(opts["blkio-weight"])}
+    update(st, res)
+    return 0
+
+
+def cmd_exec(opts: dict, pos: list[str]) -> int:
+    from .execproc import exec_
+    try:
+        _args("exec", pos, 1, exact=False)
+        if not opts.get("process") and len(pos) < 2:
+            raise RuncError("exec args cannot be empty")
+        return exec_(opts, pos[0], pos[1:])
+    except RuncError as e:
+        e.code = 255
+        raise
+
+
+def cmd_spec(opts: dict, pos: list[str]) -> int:
+    from .spec import write_spec
+    write_spec(opts.get("bundle") or ".", bool(opts.get("rootless")))
+    return 0
+
+
+def cmd_features(opts: dict, pos: list[str]) -> int:
+    import json
+
+    from .spec import features
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0
+
+
+def cmd_events(opts: dict, pos: list[str]) -> int:
+    _args("events", pos, 1)
+    import json
+
+    from .stats import stats
+    st = _load(opts, pos[0])
+    if st.status() == "stopped":
+        raise RuncError("container not running")
+    if opts.get("stats"):
+        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)}) + "\n")
+        return 0
+    import time
+    interval = float((opts.get("interval") or "5s").rstrip("s"))
+    while st.status() != "stopped":
+        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)}) + "\n")
+        sys.stdout.flush()
+        time.sleep(interval)
+    return 0

@@ -1,0 +1,425 @@
+"""Container lifecycle on the runtime side: create, start, kill, delete, pause, resume, update.
+
+Validates everything before touching the system; a failed create undoes what it did (init
+process, cgroups, state dir) in reverse order.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from . import config as cfg
+from . import namespaces, runlog, sync
+from .errors import RuncError
+from .state import FIFO, State, now_rfc3339nano, proc_stat, validate_id
+
+
+def _hook_state(cid: str, status: str, pid: int, bundle: str, spec: dict) -> dict:
+    st = {"ociVersion": spec.get("ociVersion", "1.0.2-dev"), "id": cid, "status": status,
+          "pid": pid, "bundle": bundle}
+    if spec.get("annotations"):
+        st["annotations"] = spec["annotations"]
+    return st
+
+
+def _write_maps(pid: int, linux: dict) -> None:
+    for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n"
+                        for m in linux.get(key) or [])
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(lines)
+
+
+def _set_rlimits(pid: int, rlimits: list[dict]) -> None:
+    import resource
+    for rl in rlimits or []:
+        try:
+            resource.prlimit(pid, cfg.RLIMITS[rl["type"]], (rl["soft"], rl["hard"]))
+        except (OSError, ValueError) as e:
+            raise RuncError(f"error setting rlimit type {cfg.RLIMITS[rl['type']]}: "
+                            f"{getattr(e, 'strerror', None) or e}".lower()) from None
+
+
+def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
+    """Poll until ``pid`` (with this start time) is dead or a zombie."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = proc_stat(pid)
+        if st is None or st[0] in ("Z", "X") or (start is not None and st[1] != start):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+def _reap_quietly(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def create(opts: dict, cid: str, for_run: bool = False) -> State:
+    """Set up a container whose init waits on exec.fifo; return its State."""
+    from . import capabilities
+    from .cgroups import device_rules, new_manager
+    validate_id(cid)
+    root = opts["root"]
+    bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
+    spec = cfg.load_spec(bundle)
+    rootfs = cfg.validate(spec, bundle)
+    linux = spec.get("linux") or {}
+    proc = spec["process"]
+    if proc.get("terminal") and not opts.get("console-socket"):
+        raise RuncError("cannot allocate tty if runc will detach without setting console socket")
+    if not proc.get("terminal") and opts.get("console-socket"):
+        raise RuncError("cannot use console socket if runc will not detach or allocate tty")
+    preserve = int(opts.get("preserve-fds") or 0)
+    spec_ns = cfg.namespaces(spec)
+    kinds = {ns["type"]: ns.get("path") for ns in spec_ns}
+    caps = capabilities.resolve(proc.get("capabilities"), runlog.warn)
+
+    os.makedirs(root, 0o711, exist_ok=True)
+    sdir = os.path.join(root, cid)
+    try:
+        os.mkdir(sdir, 0o711)
+    except FileExistsError:
+        raise RuncError("container with given ID already exists") from None
+    undo: list = [lambda: _rmtree(sdir)]
+    init_pid = 0
+    mgr = None
+    sock_p = sock_c = csock = None
+    try:
+        fifo = os.path.join(sdir, FIFO)
+        old = os.umask(0)
+        try:
+            os.mkfifo(fifo, 0o622)
+        finally:
+            os.umask(old)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        undo.append(lambda: os.close(fifo_fd))
+        if opts.get("console-socket"):
+            from .console import connect
+            try:
+                csock = connect(opts["console-socket"])
+            except OSError as e:
+                raise RuncError(f"dial unix {opts['console-socket']}: connect: "
+                                f"{(e.strerror or str(e)).lower()}") from None
+        mgr = new_manager(linux.get("cgroupsPath"), cid, opts.get("systemd-cgroup", False))
+        state = State(root, cid, {
+            "id": cid, "ociVersion": spec.get("ociVersion", "1.0.2-dev"), "bundle": bundle,
+            "rootfs": rootfs, "created": now_rfc3339nano(), "owner": "",
+            "init_process_pid": 0, "init_process_start": 0, "config": spec,
+            "cgroup_paths": mgr.paths, "cgroup_created": mgr.created,
+            "namespace_paths": {}, "new_pidns": "pid" in kinds and not kinds["pid"],
+        })
+        hook_state = _hook_state(cid, "creating", 0, bundle, spec)
+        ctx = {
+            "spec": spec, "rootfs": rootfs, "bundle": bundle, "namespaces": spec_ns,
+            "new_user": "user" in kinds and not kinds["user"], "in_userns": "user" in kinds,
+            "new_net": "network" in kinds and not kinds["network"],
+            "new_mount": "mount" in kinds, "new_ipc": "ipc" in kinds and not kinds["ipc"],
+            "new_cgroupns": "cgroup" in kinds and not kinds["cgroup"],
+            "cgroup_paths": mgr.paths, "fifo_fd": fifo_fd, "console_sock": csock,
+            "preserve_fds": preserve, "no_pivot": opts.get("no-pivot"),
+            "no_new_keyring": opts.get("no-new-keyring"), "caps": caps, "warn": runlog.warn,
+            "hook_state": hook_state,
+        }
+        undo.append(mgr.destroy)
+        sock_p, sock_c = sync.pair()
+        from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
+        # the init gets reparented to us when stage 1 exits, so a failed create can reap it
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        stage1_pid = os.fork()
+        if stage1_pid == 0:
+            sock_p.close()
+            from .process import stage1
+            stage1(sock_c, ctx)
+            os._exit(1)
+        sock_c.close()
+        sock_c = None
+        undo.append(lambda: _kill_reap(stage1_pid))
+        mgr.apply(stage1_pid)
+        resources = linux.get("resources") or {}
+        mgr.set(resources, device_rules(resources, linux.get("devices") or []))
+        if proc.get("oomScoreAdj") is not None:
+            with open(f"/proc/{stage1_pid}/oom_score_adj", "w") as f:
+                f.write(str(proc["oomScoreAdj"]))
+        sync.send(sock_p, "go")
+        while True:
+            kind, payload = sync.recv(sock_p)
+            if kind == "userns":
+                _write_maps(stage1_pid, linux)
+                sync.send(sock_p, "mapped")
+            elif kind == "pid":
+                init_pid = int(payload)
+                break
+            elif kind == "error":
+                raise RuncError(payload)
+            else:
+                raise RuncError(f"unexpected sync message {kind!r} from stage 1")
+        _reap_quietly(stage1_pid)
+        undo.append(lambda: _kill_reap(init_pid))
+        st = proc_stat(init_pid)
+        state.data["init_process_pid"] = init_pid
+        state.data["init_process_start"] = st[1] if st else 0
+        state.data["namespace_paths"] = namespaces.ns_paths_of(init_pid)
+        hook_state["pid"] = init_pid
+        _set_rlimits(init_pid, proc.get("rlimits"))
+        hooks = spec.get("hooks") or {}
+        from . import hooks as hk
+        while True:
+            kind, payload = sync.recv(sock_p)
+            if kind == "hooks":
+                hk.run(hooks, "prestart", hook_state)
+                hk.run(hooks, "createRuntime", hook_state)
+                sync.send(sock_p, "resume")
+            elif kind == "ready":
+                # stored before the init is released so that delete can always clean up
+                state.save()
+                sync.send(sock_p, "run")
+            elif kind == "eof":
+                break
+            elif kind == "error":
+                raise RuncError(payload)
+        if not state.init_alive():
+            raise RuncError("container init exited prematurely")
+        if hooks.get("poststart"):
+            hk.run(hooks, "poststart", _hook_state(cid, "created", init_pid, bundle, spec))
+        if opts.get("pid-file"):
+            write_pid_file(opts["pid-file"], init_pid)
+        if not for_run:
+            prctl(PR_SET_CHILD_SUBREAPER, 0)
+        os.close(fifo_fd)
+        return state
+    except BaseException as e:
+        for fn in reversed(undo):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - best effort, report the original error
+                pass
+        if isinstance(e, RuncError):
+            act = "run" if for_run else "create"
+            raise RuncError(f"runc {act} failed: unable to start container process: {e.msg}"
+                            if _is_init_error(e.msg) else f"runc {act} failed: {e.msg}") from None
+        raise
+    finally:
+        for s in (sock_p, sock_c, csock):
+            if s is not None:
+                s.close()
+
+
+def _is_init_error(msg: str) -> bool:
+    return not msg.startswith(("error running hook", "failed to write", "mkdir "))
+
+
+def _kill_reap(pid: int) -> None:
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        _wait_gone(pid, None, 5)
+
+
+def _rmtree(path: str) -> None:
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Atomic: write ``.<name>`` next to it, then rename (as runc does)."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def start(state: State) -> None:
+    status = state.status()
+    if status == "stopped":
+        raise RuncError("cannot start a container that has stopped")
+    if status != "created":
+        raise RuncError("cannot start an already running container")
+    release_fifo(state)
+
+
+def release_fifo(state: State) -> None:
+    """Open exec.fifo for reading (which unblocks the init), read its byte, remove the fifo."""
+    import select
+    try:
+        fd = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise RuncError("cannot start an already running container") from None
+    try:
+        data = b""
+        while True:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                data = os.read(fd, 16)
+                break
+            if not state.init_alive():
+                break
+    finally:
+        os.close(fd)
+    if not data:
+        raise RuncError("cannot start an already running container")
+    try:
+        os.unlink(state.fifo)
+    except FileNotFoundError:
+        pass
+
+
+def signal_number(sig: str) -> int:
+    s = sig.strip().upper()
+    if s.isdigit():
+        n = int(s)
+        if n <= 0 or n >= signal.NSIG:
+            raise RuncError(f"unknown signal {sig!r}")
+        return n
+    if not s.startswith("SIG"):
+        s = "SIG" + s
+    try:
+        return int(signal.Signals[s])
+    except KeyError:
+        if s.startswith("SIGRTMIN+") or s.startswith("SIGRTMAX-"):
+            base = signal.SIGRTMIN if "MIN" in s else signal.SIGRTMAX
+            off = int(s[9:])
+            return int(base) + off if "MIN" in s else int(base) - off
+        raise RuncError(f"unknown signal {sig!r}") from None
+
+
+def _manager(state: State):
+    from .cgroups import from_state
+    return from_state(state.data.get("cgroup_paths") or {}, state.data.get("cgroup_created"))
+
+
+def signal_all(state: State, sig: int) -> None:
+    """runc kill --all: freeze, signal every process in the cgroup, thaw."""
+    mgr = _manager(state)
+    if mgr is None or not mgr.exists():
+        return
+    can_freeze = "freezer" in mgr.paths or (set(mgr.paths) == {"unified"})
+    was_frozen = mgr.frozen() if can_freeze else False
+    if can_freeze and not was_frozen:
+        mgr.freeze()
+    try:
+        for pid in mgr.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    finally:
+        if can_freeze and (not was_frozen or sig == signal.SIGKILL):
+            mgr.thaw()
+
+
+def kill(state: State, sig: int, all_: bool) -> None:
+    status = state.status()
+    if all_:
+        if status == "stopped" and not (_manager(state) and _manager(state).exists()):
+            return
+        signal_all(state, sig)
+        return
+    if status == "stopped":
+        raise RuncError("container not running")
+    try:
+        os.kill(state.pid, sig)
+    except ProcessLookupError:
+        raise RuncError("container not running") from None
+    if status == "paused" and sig == signal.SIGKILL:
+        mgr = _manager(state)
+        if mgr is not None and "freezer" in mgr.paths:
+            mgr.thaw()
+
+
+def destroy(state: State) -> None:
+    """Kill what is left (no private pid namespace), remove cgroups and the state dir, then
+    run poststop hooks."""
+    mgr = _manager(state)
+    if mgr is not None and mgr.exists():
+        if not state.data.get("new_pidns"):
+            signal_all(state, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while mgr.pids() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        mgr.destroy()
+    _rmtree(state.dir)
+    spec = state.config
+    hooks = spec.get("hooks") or {}
+    if hooks.get("poststop"):
+        from . import hooks as hk
+        hk.run(hooks, "poststop", _hook_state(state.id, "stopped", 0, state.data.get("bundle", ""),
+                                              spec))
+
+
+def delete(root: str, cid: str, force: bool) -> None:
+    validate_id(cid)
+    try:
+        state = State.load(root, cid)
+    except RuncError:
+        sdir = os.path.join(root, cid)
+        if force:
+            _rmtree(sdir)
+            return
+        if os.path.isdir(sdir) and os.path.exists(os.path.join(sdir, FIFO)):
+            # a create that died before writing state.json: nothing else to undo
+            _rmtree(sdir)
+            return
+        raise
+    status = state.status()
+    if status in ("running", "paused"):
+        if not force:
+            raise RuncError(f"cannot delete container {cid} that is not stopped: {status}")
+        kill(state, signal.SIGKILL, False)
+        if not _wait_gone(state.pid, state.data.get("init_process_start"), 10):
+            raise RuncError("container init still running")
+    elif status == "created":
+        try:
+            os.kill(state.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_gone(state.pid, state.data.get("init_process_start"), 10)
+    destroy(state)
+
+
+def pause(state: State) -> None:
+    status = state.status()
+    if status not in ("running", "created"):
+        raise RuncError("container not running")
+    mgr = _manager(state)
+    if mgr is None:
+        raise RuncError("container not running")
+    mgr.freeze()
+
+
+def resume(state: State) -> None:
+    if state.status() != "paused":
+        raise RuncError("container not paused")
+    _manager(state).thaw()
+
+
+def update(state: State, resources: dict) -> None:
+    if state.status() == "stopped":
+        raise RuncError("container not running")
+    mgr = _manager(state)
+    if mgr is None:
+        raise RuncError("container has no cgroup")
+    mgr.set(resources, None)
+    linux = state.config.setdefault("linux", {})
+    merged = linux.setdefault("resources", {})
+    for key, val in resources.items():
+        if isinstance(val, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(val)
+        else:
+            merged[key] = val
+    state.save()

@@ -1,0 +1,132 @@
+"""pyrunc entry point: a small hand-written argv parser (runc's flags) and lazy dispatch.
+
+No argparse/logging on purpose: every import here is paid on each of the shim's calls.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from . import runlog
+from .errors import RuncError
+
+# Per subcommand: flag -> (destination, takes_value). Values of repeatable flags become lists.
+_B, _V, _M = 0, 1, 2  # bool, value, multi-value
+_CREATE = {"bundle": _V, "b": "bundle", "console-socket": _V, "pid-file": _V, "no-pivot": _B,
+           "no-new-keyring": _B, "preserve-fds": _V, "detach": _B, "d": "detach"}
+_FLAGS: dict[str, dict] = {
+    "create": _CREATE,
+    "run": dict(_CREATE, keep=_B),
+    "start": {}, "state": {}, "pause": {}, "resume": {}, "features": {},
+    "kill": {"all": _B, "a": "all"},
+    "delete": {"force": _B, "f": "force"},
+    "list": {"format": _V, "f": "format", "quiet": _B, "q": "quiet"},
+    "ps": {"format": _V, "f": "format"},
+    "exec": {"process": _V, "p": "process", "detach": _B, "d": "detach", "pid-file": _V,
+             "console-socket": _V, "tty": _B, "t": "tty", "env": _M, "e": "env", "cwd": _V,
+             "user": _V, "u": "user", "additional-gids": _M, "g": "additional-gids",
+             "cap": _M, "c": "cap", "no-new-privs": _B, "preserve-fds": _V, "cgroup": _M,
+             "ignore-paused": _B, "apparmor": _V, "process-label": _V},
+    "update": {"resources": _V, "r": "resources", "memory": _V, "memory-swap": _V,
+               "memory-reservation": _V, "kernel-memory": _V, "kernel-memory-tcp": _V,
+               "cpu-shares": _V, "cpu-quota": _V, "cpu-period": _V, "cpu-rt-period": _V,
+               "cpu-rt-runtime": _V, "cpuset-cpus": _V, "cpuset-mems": _V, "pids-limit": _V,
+               "blkio-weight": _V, "l3-cache-schema": _V, "mem-bw-schema": _V},
+    "spec": {"bundle": _V, "b": "bundle", "rootless": _B},
+    "events": {"interval": _V, "stats": _B},
+}
+_GLOBAL = {"root": _V, "log": _V, "log-format": _V, "systemd-cgroup": _B, "debug": _B,
+           "criu": _V, "rootless": _V}
+
+USAGE = """NAME:
+   pyrunc - Open Container Initiative runtime (Python)
+
+USAGE:
+   pyrunc [global options] command [command options] [arguments...]
+
+COMMANDS:
+   create, delete, events, exec, features, kill, list, pause, ps, resume, run, spec, start,
+   state, update
+
+GLOBAL OPTIONS:
+   --debug, --log value, --log-format value, --root value (default: "/run/pyrunc"),
+   --systemd-cgroup, --version, -v
+"""
+
+
+def parse_flags(args: list[str], spec: dict, where: str) -> tuple[dict, list[str]]:
+    """Parse Go-style flags (``-f``, ``--flag``, ``--flag=v``, ``--flag v``) up to the first
+    positional argument, as urfave/cli does; return (options, remaining args)."""
+    opts: dict = {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        name, eq, val = a.lstrip("-").partition("=")
+        kind = spec.get(name)
+        if isinstance(kind, str):
+            name, kind = kind, spec[kind]
+        if kind is None:
+            raise RuncError(f"flag provided but not defined: -{name}" if where else
+                            f"flag provided but not defined: -{name}")
+        if kind == _B:
+            opts[name] = (val.lower() in ("1", "true", "t")) if eq else True
+        else:
+            if not eq:
+                i += 1
+                if i >= len(args):
+                    raise RuncError(f"flag needs an argument: -{name}")
+                val = args[i]
+            if kind == _M:
+                opts.setdefault(name, []).append(val)
+            else:
+                opts[name] = val
+        i += 1
+    return opts, args[i:]
+
+
+def _version() -> None:
+    from . import SPEC_VERSION, VERSION
+    sys.stdout.write(f"runc version {VERSION} (pyrunc)\ncommit: pyrunc\nspec: {SPEC_VERSION}\n"
+                     f"go: python{sys.version.split()[0]}\nlibseccomp: 2.5.4\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    code = 0
+    try:
+        gopts, rest = parse_flags(argv, dict(_GLOBAL, version=_B, v="version", help=_B,
+                                             h="help"), "")
+        runlog.setup(gopts.get("log"), gopts.get("log-format", "text"), gopts.get("debug", False))
+        fmt = gopts.get("log-format", "text")
+        if fmt not in ("text", "json"):
+            raise RuncError(f"invalid log-format: {fmt}")
+        if gopts.get("version"):
+            _version()
+            return
+        if not rest or gopts.get("help"):
+            sys.stdout.write(USAGE)
+            return
+        cmd, args = rest[0], rest[1:]
+        if cmd not in _FLAGS:
+            raise RuncError(f"No help topic for '{cmd}'")
+        opts, pos = parse_flags(args, _FLAGS[cmd], cmd)
+        opts["root"] = gopts.get("root", "/run/pyrunc")
+        opts["systemd-cgroup"] = gopts.get("systemd-cgroup", False)
+        from . import commands
+        code = getattr(commands, "cmd_" + cmd)(opts, pos) or 0
+    except RuncError as e:
+        runlog.error(e.msg)
+        code = e.code
+    except KeyboardInterrupt:
+        code = 130
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

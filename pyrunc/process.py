@@ -1,0 +1,365 @@
+"""What runs inside the new container: the nsexec-like stages and the final exec.
+
+Parent (``pyrunc create``/``exec``) -> stage 1 (joins/creates namespaces, forks again so the pid
+namespace applies) -> stage 2 (the container's init, or the exec'd process). Every stage reports
+failures to the parent over the sync socket and ``_exit``s: a child never returns into main().
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+from . import namespaces, sync
+from . import syscalls as sc
+from .errors import RuncError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def errtext(e: BaseException) -> str:
+    if isinstance(e, RuncError):
+        return e.msg
+    if isinstance(e, OSError):
+        text = e.strerror or str(e)
+        text = text[:1].lower() + text[1:]
+        return f"{text}: {e.filename}" if e.filename else text
+    return f"{type(e).__name__}: {e}"
+
+
+def _fail(sock, msg: str) -> None:
+    try:
+        sync.send(sock, "error", msg)
+    except OSError:
+        try:
+            os.write(2, (msg + "\n").encode())
+        except OSError:
+            pass
+    os._exit(1)
+
+
+# --- helpers used right before exec -------------------------------------------------------------
+
+def reset_signals() -> None:
+    """CPython ignores SIGPIPE/SIGXFSZ; ignored dispositions survive execve, so reset them all."""
+    for s in range(1, signal.NSIG):
+        if s in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(s, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def close_fds_from(first: int, keep: set[int]) -> None:
+    """Mark every fd >= ``first`` close-on-exec (runc's CloseExecFrom), except ``keep``."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first and fd not in keep:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+def lookpath(cmd: str, env: dict[str, str]) -> str:
+    """Go's exec.LookPath with the container's PATH, with its error texts."""
+    import stat
+    if "/" in cmd:
+        try:
+            st = os.stat(cmd)
+        except OSError as e:
+            raise RuncError(f'exec: "{cmd}": stat {cmd}: {errtext(OSError(e.errno, e.strerror))}')
+        if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
+            raise RuncError(f'exec: "{cmd}": permission denied')
+        return cmd
+    for d in env.get("PATH", "").split(":"):
+        p = os.path.join(d or ".", cmd)
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) and st.st_mode & 0o111:
+            return p
+    raise RuncError(f'exec: "{cmd}": executable file not found in $PATH')
+
+
+def env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in env or []:
+        k, eq, v = e.partition("=")
+        if eq:
+            out[k] = v
+    return out
+
+
+def _passwd_entry(uid: int) -> tuple[str, str] | None:
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(uid):
+                    return parts[0], parts[5]
+    except OSError:
+        pass
+    return None
+
+
+def setup_user_env(proc: dict) -> tuple[int, int, list[int], dict[str, str]]:
+    """(uid, gid, supplementary groups, env) as runc computes them from /etc/passwd|group."""
+    user = proc.get("user") or {}
+    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    env = env_dict(proc.get("env") or [])
+    entry = _passwd_entry(uid)
+    # runc passes "uid:gid", and with an explicit group the group file adds no supplementary
+    # groups: only additionalGids
+    groups: list[int] = []
+    for g in user.get("additionalGids") or []:
+        if int(g) not in groups:
+            groups.append(int(g))
+    if "HOME" not in env:
+        env["HOME"] = entry[1] if entry and entry[1] else "/"
+    return uid, gid, groups, env
+
+
+def finalize_and_exec(proc: dict, keep: set[int], preserve: int, caps, seccomp_filter,
+                      before_exec=None, warn=None) -> None:
+    """Drop privileges, resolve the binary, load seccomp (if NNP) and exec; never returns."""
+    from . import capabilities
+    nnp = bool(proc.get("noNewPrivileges"))
+    if seccomp_filter is not None and not nnp:
+        seccomp_filter.load()
+    close_fds_from(3 + preserve, keep)
+    for fd in range(3, 3 + preserve):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    uid, gid, groups, env = setup_user_env(proc)
+    capabilities.drop_bounding(caps["bounding"])
+    capabilities.set_user(uid, gid, groups)
+    cwd = proc.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise RuncError(f"chdir to cwd ({cwd!r}) set in config.json failed: {errtext(e)}")
+    skipped = capabilities.apply(caps)
+    if skipped:
+        from . import runlog
+        runlog.debug(f"ambient capabilities not raised (not permitted and inheritable): {skipped}")
+    umask = (proc.get("user") or {}).get("umask")
+    os.umask(0o022 if umask is None else int(umask))
+    args = proc["args"]
+    path = lookpath(args[0], env)
+    if seccomp_filter is not None and nnp:
+        seccomp_filter.load()
+    if before_exec is not None:
+        before_exec()
+    reset_signals()
+    os.execve(path, args, env)
+
+
+# --- container init (create/run) ----------------------------------------------------------------
+
+def stage1(sock, ctx: dict) -> None:
+    """Join namespace paths, create the new ones, fork the init into them, report its pid."""
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        sync.expect(sock, "go")
+        spec_ns = ctx["namespaces"]
+        namespaces.join(namespaces.open_paths(spec_ns))
+        if ctx["new_user"]:
+            sc.unshare(sc.CLONE_NEWUSER)
+            sync.send(sock, "userns")
+            sync.expect(sock, "mapped")
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        flags = namespaces.unshare_flags(spec_ns)
+        if flags:
+            sc.unshare(flags)
+        pid = os.fork()
+        if pid == 0:
+            init(sock, ctx)
+        sync.send(sock, "pid", str(pid))
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _fail(sock, errtext(e))
+
+
+def init(sock, ctx: dict) -> None:
+    """The container's init: runc's standard_init order, then block on exec.fifo and exec."""
+    try:
+        _init(sock, ctx)
+    except BaseException as e:  # noqa: BLE001
+        _fail(sock, errtext(e))
+    os._exit(1)
+
+
+def _init(sock, ctx: dict) -> None:
+    from . import console, devices, mounts
+    spec = ctx["spec"]
+    linux = spec.get("linux") or {}
+    proc = spec["process"]
+    rootfs = ctx["rootfs"]
+    os.setsid()
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    if not ctx.get("no_new_keyring"):
+        try:
+            sc.join_session_keyring(None)
+        except OSError as e:
+            if e.errno not in (38, 13, 1):  # ENOSYS, EACCES, EPERM: keyrings unusable here
+                raise
+    if ctx["new_net"]:
+        namespaces.loopback_up()
+    new_mnt = ctx["new_mount"]
+    if new_mnt:
+        mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
+        dev_tmpfs = False
+        dev_ro = False
+        for m in spec.get("mounts") or []:
+            try:
+                mounts.mount_one(rootfs, m, ctx)
+            except OSError as e:
+                raise RuncError(f'error mounting "{m.get("source", "")}" to rootfs at '
+                                f'"{m["destination"]}": {errtext(e)}') from None
+            if os.path.normpath(m["destination"]) == "/dev":
+                opts = m.get("options") or []
+                dev_tmpfs = m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts
+                dev_ro = "ro" in opts
+        try:
+            devices.create_all(rootfs, linux.get("devices") or [], ctx["in_userns"], dev_tmpfs)
+            if dev_tmpfs:
+                devices.setup_ptmx_and_links(rootfs)
+        except OSError as e:
+            raise RuncError(f"error creating device nodes: {errtext(e)}") from None
+    sync.send(sock, "hooks")
+    sync.expect(sock, "resume")
+    hooks = spec.get("hooks") or {}
+    if hooks.get("createContainer"):
+        from . import hooks as hk
+        os.chdir(rootfs)
+        hk.run(hooks, "createContainer", ctx["hook_state"])
+    if new_mnt:
+        try:
+            if ctx.get("no_pivot"):
+                mounts.move_root(rootfs)
+            else:
+                mounts.pivot_root(rootfs)
+        except OSError as e:
+            raise RuncError(f"error jailing process inside rootfs: {errtext(e)}") from None
+    else:
+        os.chroot(rootfs)
+        os.chdir("/")
+    csock = ctx.get("console_sock")
+    if proc.get("terminal"):
+        master, slave = console.new_pty()
+        console.set_size(master, proc.get("consoleSize"))
+        if new_mnt:
+            cons = "/dev/console"
+            if not os.path.exists(cons):
+                os.close(os.open(cons, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            sc.mount(slave, cons, None, sc.MS_BIND)
+        console.send_master(csock, master)
+        os.close(master)
+        csock.close()
+        console.become_ctty(slave)
+    if new_mnt:
+        if dev_ro:
+            mounts.remount("/dev", sc.MS_RDONLY)
+        if (spec.get("root") or {}).get("readonly"):
+            mounts.readonly_root()
+    if spec.get("hostname"):
+        sc.sethostname(spec["hostname"])
+    if spec.get("domainname"):
+        sc.setdomainname(spec["domainname"])
+    for key, val in (linux.get("sysctl") or {}).items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(val)
+    for p in linux.get("readonlyPaths") or []:
+        mounts.readonly_path(p)
+    for p in linux.get("maskedPaths") or []:
+        mounts.mask_path(p)
+    if proc.get("noNewPrivileges"):
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    filt = None
+    if linux.get("seccomp"):
+        from . import seccomp
+        filt = seccomp.compile_filter(linux["seccomp"], ctx["warn"])
+    sync.send(sock, "ready")
+    sync.expect(sock, "run")
+    fifo_fd = ctx["fifo_fd"]
+    start_hooks = hooks.get("startContainer")
+
+    def release() -> None:
+        # closing the sync socket tells the parent we are about to block on exec.fifo
+        sock.close()
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(fifo_fd)
+        if start_hooks:
+            from . import hooks as hk
+            hk.run(hooks, "startContainer", ctx["hook_state"])
+
+    if start_hooks:
+        from . import hooks as _preload  # noqa: F401  (no imports once seccomp is loaded)
+    finalize_and_exec(proc, {fifo_fd, sock.fileno()}, ctx["preserve_fds"], ctx["caps"], filt,
+                      before_exec=release, warn=ctx["warn"])
+
+
+# --- exec into a running container --------------------------------------------------------------
+
+def exec_stage1(sock, ctx: dict) -> None:
+    """Join the init's namespaces (user first, mount last), then fork into its pid namespace."""
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        sync.expect(sock, "go")
+        init_pid = ctx["init_pid"]
+        fds = []
+        for kind in namespaces.JOIN_ORDER:
+            name = namespaces.PROC_NAME[kind]
+            mine = namespaces.ns_inode("self", name)
+            theirs = namespaces.ns_inode(init_pid, name)
+            if theirs is not None and mine != theirs:
+                fds.append((kind, os.open(f"/proc/{init_pid}/ns/{name}",
+                                          os.O_RDONLY | os.O_CLOEXEC)))
+        namespaces.join(fds)
+        pid = os.fork()
+        if pid == 0:
+            exec_stage2(sock, ctx)
+        sync.send(sock, "pid", str(pid))
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _fail(sock, errtext(e))
+
+
+def exec_stage2(sock, ctx: dict) -> None:
+    try:
+        from . import console
+        proc = ctx["process"]
+        os.setsid()
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if ctx.get("chroot"):
+            # the init has no mount namespace of its own: it lives chrooted in the rootfs
+            os.chroot(ctx["chroot"])
+            os.chdir("/")
+        if proc.get("terminal"):
+            master, slave = console.new_pty()
+            console.set_size(master, proc.get("consoleSize"))
+            csock = ctx["console_sock"]
+            console.send_master(csock, master)
+            os.close(master)
+            csock.close()
+            console.become_ctty(slave)
+        if proc.get("noNewPrivileges"):
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        filt = None
+        if ctx.get("seccomp"):
+            from . import seccomp
+            filt = seccomp.compile_filter(ctx["seccomp"], ctx["warn"])
+        sync.expect(sock, "run")
+        # the sync socket is close-on-exec: EOF at the parent means the exec succeeded
+        finalize_and_exec(proc, {sock.fileno()}, ctx["preserve_fds"], ctx["caps"], filt)
+    except BaseException as e:  # noqa: BLE001
+        _fail(sock, errtext(e))
+    os._exit(1)

@@ -1,0 +1,66 @@
+"""runc-compatible log output: logrus-style lines in ``--log`` (json or text), or on stderr.
+
+Kept tiny on purpose: the ``logging`` module costs ~20 ms of start-up.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+_fd: int | None = None
+_json = False
+_debug = False
+
+
+def setup(path: str | None, fmt: str, debug: bool) -> None:
+    global _fd, _json, _debug
+    _json = fmt == "json"
+    _debug = debug
+    if path and path != "/dev/stderr":
+        _fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+
+def _line(level: str, msg: str) -> bytes:
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    if _json:
+        import json
+        return (json.dumps({"level": level, "msg": msg, "time": stamp}) + "\n").encode()
+    esc = msg.replace("\\", "\\\\").replace('"', '\\"')
+    return f'time="{stamp}" level={level} msg="{esc}"\n'.encode()
+
+
+def _write(data: bytes) -> None:
+    try:
+        os.write(_fd if _fd is not None else 2, data)
+    except OSError:
+        pass
+
+
+def error(msg: str) -> None:
+    """Log an error; with ``--log`` set, also print the bare message on stderr (as runc does)."""
+    _write(_line("error", msg))
+    if _fd is not None:
+        try:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def warn(msg: str) -> None:
+    _write(_line("warning", msg))
+
+
+def info(msg: str) -> None:
+    _write(_line("info", msg))
+
+
+def debug(msg: str) -> None:
+    if _debug:
+        _write(_line("debug", msg))
+
+
+def log_fd() -> int | None:
+    return _fd

@@ -1,0 +1,74 @@
+"""``pyrunc run``: create + start, then (unless --detach) forward signals, wait, and delete."""
+from __future__ import annotations
+
+import os
+import signal
+
+from .container import create, destroy, release_fifo
+from .errors import RuncError
+
+_NOT_FORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP, signal.SIGURG,
+                  signal.SIGWINCH}
+
+
+def exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def run(opts: dict, cid: str) -> int:
+    state = create(opts, cid, for_run=True)
+    try:
+        release_fifo(state)
+    except BaseException:
+        _cleanup(state)
+        raise
+    if opts.get("detach"):
+        return 0
+    init = state.pid
+    for s in range(1, signal.NSIG):
+        if s in _NOT_FORWARDED:
+            continue
+        try:
+            signal.signal(s, lambda signum, _f: _forward(init, signum))
+        except (OSError, ValueError):
+            pass
+    code = 255
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if pid == init:
+            code = exit_code(status)
+            break
+    # reap orphans re-parented to us (we are their subreaper) without blocking
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+    if not opts.get("keep"):
+        destroy(state)
+    return code
+
+
+def _forward(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _cleanup(state) -> None:
+    try:
+        os.kill(state.pid, signal.SIGKILL)
+        os.waitpid(state.pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    try:
+        destroy(state)
+    except RuncError:
+        pass

@@ -1,0 +1,32 @@
+"""Parent/child sync messages over a SOCK_SEQPACKET socketpair: ``kind`` + optional payload."""
+from __future__ import annotations
+
+import socket
+
+from .errors import RuncError
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock: socket.socket, kind: str, payload: str = "") -> None:
+    sock.send(kind.encode() + b"\n" + payload.encode())
+
+
+def recv(sock: socket.socket) -> tuple[str, str]:
+    """Next message; ("eof", "") when the peer closed its end."""
+    data = sock.recv(65536)
+    if not data:
+        return "eof", ""
+    kind, _, payload = data.decode(errors="replace").partition("\n")
+    return kind, payload
+
+
+def expect(sock: socket.socket, want: str) -> str:
+    kind, payload = recv(sock)
+    if kind == "error":
+        raise RuncError(payload)
+    if kind != want:
+        raise RuncError(f"unexpected sync message {kind!r}, want {want!r}")
+    return payload
