@@ -1,0 +1,176 @@
+"""The userland proxy (what docker-proxy does): a listener on the host IP/port that relays TCP
+connections and UDP datagrams to the container's IP/port.
+
+It carries what the DNAT rule cannot: connections to 127.0.0.1:<port> (the OUTPUT rule skips
+loopback) and a container reaching its own published port. The listening socket is bound
+synchronously, so "address in use" is known before anything else is set up.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+UDP_IDLE_TIMEOUT = 90.0   # docker-proxy's UDPConnTrackTimeout
+BUFSIZE = 65536
+
+
+def bind_socket(proto: str, host_ip: str, port: int) -> socket.socket:
+    """Bind (and for TCP listen on) host_ip:port; port 0 lets the kernel pick an ephemeral one."""
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(family, kind)
+    try:
+        if proto == "tcp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host_ip or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+        if proto == "tcp":
+            s.listen(128)
+        s.setblocking(False)
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            data = await reader.read(BUFSIZE)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()   # pass the half-close on, as docker-proxy does
+    except (ConnectionError, OSError):
+        writer.close()
+
+
+@dataclass
+class Proxy:
+    proto: str
+    sock: socket.socket
+    container_ip: str
+    container_port: int
+    _server: asyncio.AbstractServer | None = None
+    _udp: asyncio.DatagramTransport | None = None
+    _tasks: set = field(default_factory=set)
+
+    @property
+    def host_port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    async def start(self) -> None:
+        if self.proto == "tcp":
+            self._server = await asyncio.start_server(self._relay_tcp, sock=self.sock)
+        else:
+            loop = asyncio.get_running_loop()
+            self._udp, _ = await loop.create_datagram_endpoint(lambda: _UDPFrontend(self), sock=self.sock)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        for t in list(self._tasks):
+            t.cancel()
+        self._tasks.clear()
+        self.sock.close()
+
+    async def _relay_tcp(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            try:
+                breader, bwriter = await asyncio.open_connection(self.container_ip, self.container_port)
+            except OSError as e:
+                log.debug("proxy to %s:%d: %s", self.container_ip, self.container_port, e)
+                cwriter.close()
+                return
+            try:
+                await asyncio.gather(_pipe(creader, bwriter), _pipe(breader, cwriter))
+            finally:
+                bwriter.close()
+                cwriter.close()
+        finally:
+            self._tasks.discard(task)
+
+
+class _UDPBackend(asyncio.DatagramProtocol):
+    """One connected socket per client address, so replies find their way back."""
+
+    def __init__(self, front: "_UDPFrontend", client) -> None:
+        self.front = front
+        self.client = client
+        self.transport: asyncio.DatagramTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.touch()
+
+    def touch(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(UDP_IDLE_TIMEOUT, self.close)
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.touch()
+        if self.front.transport is not None and not self.front.transport.is_closing():
+            self.front.transport.sendto(data, self.client)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+        self.front.backends.pop(self.client, None)
+
+
+class _UDPFrontend(asyncio.DatagramProtocol):
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.transport: asyncio.DatagramTransport | None = None
+        self.backends: dict[object, _UDPBackend] = {}
+        self.pending: dict[object, list[bytes]] = {}
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        be = self.backends.get(addr)
+        if be is not None and be.transport is not None:
+            be.touch()
+            be.transport.sendto(data)
+            return
+        if addr in self.pending:
+            self.pending[addr].append(data)
+            return
+        self.pending[addr] = [data]
+        t = asyncio.ensure_future(self._connect(addr))
+        self.proxy._tasks.add(t)
+        t.add_done_callback(self.proxy._tasks.discard)
+
+    async def _connect(self, addr) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, be = await loop.create_datagram_endpoint(
+                lambda: _UDPBackend(self, addr),
+                remote_addr=(self.proxy.container_ip, self.proxy.container_port))
+        except OSError as e:
+            log.debug("udp proxy: %s", e)
+            self.pending.pop(addr, None)
+            return
+        self.backends[addr] = be
+        for d in self.pending.pop(addr, []):
+            be.transport.sendto(d)
+
+    def connection_lost(self, exc) -> None:
+        for be in list(self.backends.values()):
+            be.close()
