@@ -1,0 +1,47 @@
+"""Opening downloaded layers uncompressed, and their DiffIDs and ChainIDs.
+
+Gzip is always supported; zstd only when the optional ``zstandard`` module imports. Docker's
+``…rootfs.diff.tar`` may still be gzip, so the first bytes decide, not only the media type.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+from typing import BinaryIO
+
+from .errors import ManifestUnsupportedError
+from .mediatypes import sniff_compression, zstd_available
+
+
+def open_layer(path: str) -> BinaryIO:
+    """A binary stream of the uncompressed tar in the layer blob at ``path``."""
+    f = open(path, "rb")
+    kind = sniff_compression(f.read(4))
+    f.seek(0)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    if kind == "zstd":
+        if not zstd_available():
+            f.close()
+            raise ManifestUnsupportedError(
+                f"layer {path} is zstd-compressed, which needs the zstandard Python module")
+        import zstandard
+        return zstandard.ZstdDecompressor().stream_reader(f, closefd=True)  # type: ignore[return-value]
+    return f
+
+
+def diff_id(path: str) -> str:
+    """sha256 of the uncompressed layer: what the image config lists in ``rootfs.diff_ids``."""
+    h = hashlib.sha256()
+    with open_layer(path) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """ChainIDs (image-spec ``config.md``): containerd keys committed snapshots by them."""
+    out: list[str] = []
+    for d in diff_ids:
+        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
