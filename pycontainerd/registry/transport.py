@@ -120,8 +120,11 @@ class Transport:
                     self.authorizer.invalidate(host, scopes)  # a cached token the registry no longer takes
                 if self.authorizer.add_challenges(host, challenges):
                     continue
-            raise UnauthorizedError(text or f"unauthorized: {host} refused {method} {url.path}"
-                                    + (" (no credentials given)" if self.authorizer.credentials_for(host) is None else ""))
+            if not text:
+                text = (f"unauthorized: authentication required by {host} for {method} {url.path} (no credentials given)"
+                        if self.authorizer.credentials_for(host) is None else
+                        f"unauthorized: {host} refused the given credentials for {method} {url.path}")
+            raise UnauthorizedError(text)
         raise AssertionError("unreachable")
 
     async def _follow(self, method: str, url: URL, ep: Endpoint, headers: dict[str, str],

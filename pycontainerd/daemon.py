@@ -1,0 +1,124 @@
+"""The daemon: wires the core stores to the gRPC servicers on a unix socket."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+
+import grpc
+
+from protos.containerd.services.containers.v1 import containers_pb2_grpc
+from protos.containerd.services.content.v1 import content_pb2_grpc
+from protos.containerd.services.diff.v1 import diff_pb2_grpc
+from protos.containerd.services.events.v1 import events_pb2_grpc
+from protos.containerd.services.images.v1 import images_pb2_grpc
+from protos.containerd.services.introspection.v1 import introspection_pb2_grpc
+from protos.containerd.services.leases.v1 import leases_pb2_grpc
+from protos.containerd.services.namespaces.v1 import namespace_pb2_grpc
+from protos.containerd.services.snapshots.v1 import snapshots_pb2_grpc
+from protos.containerd.services.tasks.v1 import tasks_pb2_grpc
+from protos.containerd.services.version.v1 import version_pb2_grpc
+from protos.pycontainerd.services.importer.v1 import importer_pb2_grpc
+
+from .containers import ContainerStore
+from .content import ContentStore
+from .events import Exchange
+from .images import ImageStore
+from .importer import Importer
+from .leases import LeaseManager
+from .metadata import Store
+from .services import basic, content, images, resources, tasks
+from .snapshots.overlay import OverlaySnapshotter
+from .tasks import TaskManager
+
+log = logging.getLogger("pycontainerd")
+MAX_MSG = 16 << 20  # containerd's default gRPC receive limit
+
+
+@dataclass
+class Config:
+    address: str
+    root: str
+    state: str
+    runtime: str
+
+
+class Daemon:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        for d in (cfg.root, cfg.state):
+            os.makedirs(d, mode=0o711, exist_ok=True)
+        self.meta = Store(os.path.join(cfg.root, "io.containerd.metadata.v1.bolt", "meta.db"))
+        self.content = ContentStore(os.path.join(cfg.root, "io.containerd.content.v1.content"), self.meta)
+        self.snapshotter = OverlaySnapshotter(os.path.join(cfg.root, "io.containerd.snapshotter.v1.overlayfs"),
+                                              self.meta)
+        self.images = ImageStore(self.meta)
+        self.containers = ContainerStore(self.meta)
+        self.leases = LeaseManager(self.meta)
+        self.events = Exchange()
+        self.tmp_dir = os.path.join(cfg.root, "tmpmounts")
+        shutil.rmtree(self.tmp_dir, ignore_errors=True) if not _has_mounts(self.tmp_dir) else None
+        self.importer = Importer(self.content, self.snapshotter, self.images, self.tmp_dir)
+        self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self.events.publish)
+        self.uuid = self._uuid()
+        self.server: grpc.aio.Server | None = None
+
+    def _uuid(self) -> str:
+        path = os.path.join(self.cfg.root, "uuid")
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            u = str(uuid.uuid4())
+            with open(path + ".tmp", "w") as f:
+                f.write(u)
+            os.replace(path + ".tmp", path)
+            return u
+
+    async def start(self) -> None:
+        await self.tasks.restore()
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MSG),
+                                          ("grpc.max_send_message_length", MAX_MSG)])
+        version_pb2_grpc.add_VersionServicer_to_server(basic.VersionService(), server)
+        introspection_pb2_grpc.add_IntrospectionServicer_to_server(basic.IntrospectionService(self.uuid), server)
+        namespace_pb2_grpc.add_NamespacesServicer_to_server(basic.NamespacesService(self), server)
+        events_pb2_grpc.add_EventsServicer_to_server(basic.EventsService(self), server)
+        content_pb2_grpc.add_ContentServicer_to_server(content.ContentService(self), server)
+        images_pb2_grpc.add_ImagesServicer_to_server(images.ImagesService(self), server)
+        leases_pb2_grpc.add_LeasesServicer_to_server(resources.LeasesService(self), server)
+        snapshots_pb2_grpc.add_SnapshotsServicer_to_server(resources.SnapshotsService(self), server)
+        diff_pb2_grpc.add_DiffServicer_to_server(resources.DiffService(self), server)
+        containers_pb2_grpc.add_ContainersServicer_to_server(resources.ContainersService(self), server)
+        tasks_pb2_grpc.add_TasksServicer_to_server(tasks.TasksService(self), server)
+        importer_pb2_grpc.add_ImporterServicer_to_server(resources.ImporterService(self), server)
+        addr = self.cfg.address
+        os.makedirs(os.path.dirname(os.path.abspath(addr)), exist_ok=True)
+        if os.path.exists(addr):
+            os.unlink(addr)  # a stale socket from a previous run
+        server.add_insecure_port(f"unix://{os.path.abspath(addr)}")
+        await server.start()
+        os.chmod(addr, 0o660)
+        self.server = server
+        log.info("serving on %s", addr)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(grace=1)
+        for t in list(self.tasks.tasks.values()):
+            for m in t.monitors.values():
+                m.cancel()
+        self.meta.close()
+        try:
+            os.unlink(self.cfg.address)
+        except OSError:
+            pass
+
+
+def _has_mounts(path: str) -> bool:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4].startswith(os.path.realpath(path) + "/") for line in f)
+    except OSError:
+        return False

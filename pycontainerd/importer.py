@@ -1,0 +1,236 @@
+"""Importing tars into content, snapshots and images.
+
+Formats: an OCI image layout (also Docker 25+'s hybrid `docker save`), a docker-archive
+(`manifest.json` + `<id>.json` + `<id>/layer.tar`), or a plain root filesystem tar (`docker import`).
+Every imported image is unpacked into committed overlayfs snapshots keyed by chain ID.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import images as im
+from .content import ContentStore
+from .errdefs import InvalidArgument, NotFound
+from .images import Descriptor, Image, ImageStore
+from .reference import normalize
+from .snapshots.overlay import OverlaySnapshotter
+from .unpack import unpack
+
+ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+DANGLING_PREFIX = "moby-dangling@"
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Importer:
+    cs: ContentStore
+    sn: OverlaySnapshotter
+    images: ImageStore
+    tmp_root: str
+
+    # -- entry points
+
+    def import_archive(self, ns: str, path: str, progress: Progress = lambda s: None) -> list[Image]:
+        """Import a docker-archive or OCI layout tar (plain or gzip)."""
+        try:
+            tf = tarfile.open(path, mode="r:*")
+        except tarfile.TarError as exc:
+            raise InvalidArgument(f"failed to read archive: {exc}", raw=True) from None
+        with tf:
+            members = {posixpath.normpath(m.name.lstrip("/")): m for m in tf.getmembers()}
+            if "oci-layout" in members and "index.json" in members:
+                return self._import_oci(ns, tf, members, progress)
+            if "manifest.json" in members:
+                return self._import_docker(ns, tf, members, progress)
+        raise InvalidArgument("unrecognized archive format: no index.json (OCI layout) or manifest.json "
+                              "(docker-archive) found", raw=True)
+
+    def import_rootfs(self, ns: str, path: str, ref: str, config: dict[str, Any] | None,
+                      progress: Progress = lambda s: None) -> tuple[list[Image], str]:
+        """Import a plain root filesystem tar as a one-layer image. Returns (images, config digest)."""
+        layer_path, diff_id = self._gzip_layer(path)
+        try:
+            layer_digest = self.cs.add_file(ns, layer_path, labels={"containerd.io/uncompressed": diff_id},
+                                            move=True)
+        finally:
+            if os.path.exists(layer_path):
+                os.unlink(layer_path)
+        layer = Descriptor(im.MT_DOCKER_LAYER_GZIP, layer_digest, os.path.getsize(self.cs.blob_path(layer_digest)))
+        cfg = dict(config or {})
+        cfg.setdefault("architecture", "amd64")
+        cfg.setdefault("os", "linux")
+        cfg.setdefault("config", {})
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z"
+        cfg.setdefault("created", now)
+        cfg["rootfs"] = {"type": "layers", "diff_ids": [diff_id]}
+        cfg["history"] = list(cfg.get("history") or []) + [{"created": cfg["created"],
+                                                             "comment": "Imported from tarball"}]
+        cfg_bytes = json.dumps(cfg, separators=(",", ":")).encode()
+        cfg_digest = self.cs.add_bytes(ns, cfg_bytes)
+        manifest = {"schemaVersion": 2, "mediaType": im.MT_DOCKER_MANIFEST,
+                    "config": {"mediaType": im.MT_DOCKER_CONFIG, "digest": cfg_digest, "size": len(cfg_bytes)},
+                    "layers": [layer.to_json()]}
+        man_bytes = json.dumps(manifest, separators=(",", ":")).encode()
+        man_digest = self.cs.add_bytes(ns, man_bytes)
+        target = Descriptor(im.MT_DOCKER_MANIFEST, man_digest, len(man_bytes))
+        self._unpack(ns, target, progress)
+        name = normalize(ref) if ref else DANGLING_PREFIX + man_digest
+        img, _ = self.images.put(ns, Image(name, target))
+        progress(f"Imported image: {cfg_digest}")
+        return [img], cfg_digest
+
+    # -- helpers
+
+    def _gzip_layer(self, path: str) -> tuple[str, str]:
+        """Compress a (plain or gzip) tar into a gzip layer file; return (path, diff ID)."""
+        os.makedirs(self.tmp_root, exist_ok=True)
+        fd, out = tempfile.mkstemp(prefix="layer-", dir=self.tmp_root)
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as raw, os.fdopen(fd, "wb") as dst:
+                head = raw.read(2)
+                raw.seek(0)
+                src = gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw
+                # mtime=0: the same rootfs gives the same layer digest
+                with gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=6, mtime=0) as gz:
+                    while chunk := src.read(1 << 20):
+                        h.update(chunk)
+                        gz.write(chunk)
+        except (OSError, EOFError) as exc:
+            os.unlink(out)
+            raise InvalidArgument(f"failed to read rootfs tar: {exc}", raw=True) from None
+        except BaseException:
+            os.unlink(out)
+            raise
+        return out, "sha256:" + h.hexdigest()
+
+    def _extract_blob(self, ns: str, tf: tarfile.TarFile, member: tarfile.TarInfo,
+                      expected: str | None = None) -> str:
+        """Copy one archive member into the content store, verifying `expected` when given."""
+        m = member
+        for _ in range(16):  # layer dirs in docker-archives may be symlinks
+            if not (m.issym() or m.islnk()):
+                break
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(m.name), m.linkname)
+                                        if m.issym() else m.linkname)
+            m = tf.getmember(target)
+        src = tf.extractfile(m)
+        if src is None:
+            raise InvalidArgument(f"archive entry {member.name} is not a file", raw=True)
+        os.makedirs(self.tmp_root, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="blob-", dir=self.tmp_root)
+        h = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    h.update(chunk)
+                    dst.write(chunk)
+            digest = "sha256:" + h.hexdigest()
+            if expected and expected != digest:
+                raise InvalidArgument(f"blob {member.name}: digest {digest} does not match {expected}", raw=True)
+            return self.cs.add_file(ns, tmp, digest, move=True)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _unpack(self, ns: str, target: Descriptor, progress: Progress) -> None:
+        resolved = im.resolve(self.cs, ns, target)
+        unpack(self.cs, self.sn, ns, resolved, self.tmp_root, progress)
+
+    def _import_oci(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
+                    progress: Progress) -> list[Image]:
+        index = json.load(tf.extractfile(members["index.json"]))  # type: ignore[arg-type]
+        for name, m in members.items():
+            parts = name.split("/")
+            if len(parts) == 3 and parts[0] == "blobs" and (m.isfile() or m.issym() or m.islnk()):
+                self._extract_blob(ns, tf, m, f"{parts[1]}:{parts[2]}")
+        out = []
+        for d in index.get("manifests", []):
+            desc = Descriptor.from_json(d)
+            desc.platform = None
+            ann = desc.annotations
+            name = ann.get(ANNOTATION_IMAGE_NAME) or ""
+            ref_name = ann.get(ANNOTATION_REF_NAME, "")
+            if not name and ref_name and ("/" in ref_name or ":" in ref_name):
+                name = ref_name
+            try:
+                self._unpack(ns, desc, progress)
+            except NotFound as exc:
+                progress(f"Skipping {desc.digest}: {exc}")
+                continue
+            out.append(self._name_image(ns, normalize(name) if name else DANGLING_PREFIX + desc.digest, desc,
+                                        progress))
+        return out
+
+    def _import_docker(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
+                       progress: Progress) -> list[Image]:
+        entries = json.load(tf.extractfile(members["manifest.json"]))  # type: ignore[arg-type]
+        out = []
+        for entry in entries:
+            cfg_member = members.get(posixpath.normpath(entry["Config"]))
+            if cfg_member is None:
+                raise InvalidArgument(f"config {entry['Config']} not found in archive", raw=True)
+            cfg_digest = self._extract_blob(ns, tf, cfg_member)
+            layers = []
+            for lp in entry.get("Layers", []):
+                lm = members.get(posixpath.normpath(lp))
+                if lm is None:
+                    raise InvalidArgument(f"layer {lp} not found in archive", raw=True)
+                digest = self._extract_blob(ns, tf, lm)
+                mt = im.MT_DOCKER_LAYER_GZIP if _blob_is_gzip(self.cs.blob_path(digest)) else im.MT_DOCKER_LAYER
+                layers.append(Descriptor(mt, digest, os.path.getsize(self.cs.blob_path(digest))))
+            cfg_size = os.path.getsize(self.cs.blob_path(cfg_digest))
+            manifest = {"schemaVersion": 2, "mediaType": im.MT_DOCKER_MANIFEST,
+                        "config": {"mediaType": im.MT_DOCKER_CONFIG, "digest": cfg_digest, "size": cfg_size},
+                        "layers": [layer.to_json() for layer in layers]}
+            man_bytes = json.dumps(manifest, separators=(",", ":")).encode()
+            man_digest = self.cs.add_bytes(ns, man_bytes)
+            target = Descriptor(im.MT_DOCKER_MANIFEST, man_digest, len(man_bytes))
+            self._unpack(ns, target, progress)
+            tags = entry.get("RepoTags") or []
+            if not tags:
+                out.append(self._name_image(ns, DANGLING_PREFIX + man_digest, target, progress))
+                progress(f"Loaded image ID: {cfg_digest}")
+            for tag in tags:
+                out.append(self._name_image(ns, normalize(tag), target, progress))
+        return out
+
+    def _name_image(self, ns: str, name: str, target: Descriptor, progress: Progress) -> Image:
+        img, _ = self.images.put(ns, Image(name, target))
+        if not name.startswith(DANGLING_PREFIX):
+            progress(f"Loaded image: {_familiar(name)}")
+        return img
+
+
+def _blob_is_gzip(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _familiar(name: str) -> str:
+    """docker.io/library/busybox:latest → busybox:latest (as docker load prints it)."""
+    if name.startswith("docker.io/library/"):
+        return name[len("docker.io/library/"):]
+    if name.startswith("docker.io/"):
+        return name[len("docker.io/"):]
+    return name
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n}B"

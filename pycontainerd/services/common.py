@@ -1,0 +1,96 @@
+"""Helpers shared by the servicers: namespace metadata, error mapping, timestamps, descriptors."""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import Any, Callable
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from protos.containerd.types import descriptor_pb2, mount_pb2
+
+from .. import identifiers
+from ..errdefs import ContainerdError, FailedPrecondition
+from ..images import Descriptor
+from ..mount import Mount
+
+log = logging.getLogger("pycontainerd")
+NAMESPACE_HEADER = "containerd-namespace"
+LEASE_HEADER = "containerd-lease"
+
+
+def namespace(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == NAMESPACE_HEADER and value:
+            identifiers.validate(value)
+            return value
+    raise FailedPrecondition("namespace is required")
+
+
+def lease(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == LEASE_HEADER:
+            return value
+    return ""
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, name: str) -> None:
+    if isinstance(exc, ContainerdError):
+        await context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
+    log.exception("%s failed", name)
+    await context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+
+
+def rpc(fn: Callable) -> Callable:
+    """Map ContainerdError (and unexpected exceptions) to gRPC status codes, for unary and streams."""
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def gen(self: Any, request: Any, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+            try:
+                async for item in fn(self, request, context):
+                    yield item
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort(context, exc, fn.__qualname__)
+        return gen
+
+    @functools.wraps(fn)
+    async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+        try:
+            return await fn(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc, fn.__qualname__)
+    return unary
+
+
+def ts(seconds: float) -> timestamp_pb2.Timestamp:
+    t = timestamp_pb2.Timestamp()
+    if seconds:
+        t.FromNanoseconds(int(seconds * 1e9))
+    return t
+
+
+def from_ts(t: timestamp_pb2.Timestamp) -> float:
+    return t.ToNanoseconds() / 1e9 if (t.seconds or t.nanos) else 0.0
+
+
+def desc_to_pb(d: Descriptor) -> descriptor_pb2.Descriptor:
+    return descriptor_pb2.Descriptor(media_type=d.media_type, digest=d.digest, size=d.size,
+                                     annotations=d.annotations)
+
+
+def desc_from_pb(d: descriptor_pb2.Descriptor) -> Descriptor:
+    return Descriptor(d.media_type, d.digest, d.size, dict(d.annotations))
+
+
+def mounts_to_pb(mounts: list[Mount]) -> list[mount_pb2.Mount]:
+    return [mount_pb2.Mount(type=m.type, source=m.source, target=m.target, options=m.options) for m in mounts]
+
+
+def mounts_from_pb(mounts: Any) -> list[Mount]:
+    return [Mount(m.type, m.source, m.target, list(m.options)) for m in mounts]

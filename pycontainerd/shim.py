@@ -1,0 +1,732 @@
+"""The per-task shim: runs the OCI runtime for one container and outlives pycontainerd.
+
+Started as `python -m pycontainerd.shim start --namespace NS --id ID --bundle B --runtime R
+--runtime-root ROOT`; it double-forks, becomes a child subreaper, listens on `B/shim.sock` and
+exits the starting process with 0 once it serves. Standard library only.
+
+Protocol: one JSON object per line on a unix stream socket, one request and one reply per
+connection. Requests: {"op": create|start|exec|kill|wait|state|delete|resize|closeio|pause|
+resume|pids|update|shutdown, ...}. Replies: {"ok": true, ...} or {"ok": false, "kind":
+"not found"|"already exists"|"failed precondition"|"unknown", "error": "..."}.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+PR_SET_CHILD_SUBREAPER = 36
+DRAIN_TIMEOUT = 2.0  # how long to wait for stdio EOF after a process exits (daemonised children keep pipes)
+
+
+class ShimError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def sock_path(directory: str, name: str) -> tuple[str, int]:
+    """A short path to `directory/name` via /proc/self/fd, so long bundle paths fit sun_path (108 bytes)."""
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
+    return f"/proc/self/fd/{fd}/{name}", fd
+
+
+# -- reaping
+
+class Reaper:
+    """Reaps every child (we are a subreaper) and remembers exit statuses by pid."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.exited: dict[int, tuple[int, float]] = {}
+        self.listeners: dict[int, Any] = {}
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                with self.cond:
+                    self.cond.wait(0.2)
+                continue
+            except InterruptedError:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code  # signalled: 128+signal, as shells and containerd report
+            with self.cond:
+                self.exited[pid] = (code, time.time())
+                cb = self.listeners.pop(pid, None)
+                self.cond.notify_all()
+            if cb is not None:
+                cb(code)
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait(self, pid: int) -> int:
+        with self.cond:
+            while pid not in self.exited:
+                self.cond.wait()
+            return self.exited.pop(pid)[0]
+
+    def on_exit(self, pid: int, cb: Any) -> None:
+        """Call cb(code) when `pid` exits (at once if it already has)."""
+        with self.cond:
+            if pid in self.exited:
+                code = self.exited.pop(pid)[0]
+            else:
+                self.listeners[pid] = cb
+                return
+        cb(code)
+
+
+# -- stdio
+
+def _open_target(path: str, write: bool) -> int | None:
+    if not path:
+        return None
+    if path.startswith("file://"):
+        return os.open(path[len("file://"):], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    if path.startswith("fifo://"):
+        path = path[len("fifo://"):]
+    # O_RDWR never blocks on a FIFO and survives the client closing and reopening its end.
+    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+
+
+class Copier(threading.Thread):
+    """Copies src → dst until EOF or `stop`; closes dst (and src) when done."""
+
+    def __init__(self, src: int, dst: int, close_dst: bool = True) -> None:
+        super().__init__(daemon=True)
+        self.src, self.dst, self.close_dst = src, dst, close_dst
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        poller = select.poll()
+        poller.register(self.src, select.POLLIN | select.POLLHUP | select.POLLERR)
+        try:
+            while True:
+                if not poller.poll(100):
+                    if self.stop.is_set():
+                        return
+                    continue
+                try:
+                    data = os.read(self.src, 65536)
+                except OSError as exc:
+                    if exc.errno == errno.EAGAIN:
+                        continue
+                    return  # EIO on a pty master once the slave side is gone
+                if not data:
+                    return
+                view = memoryview(data)
+                while view:
+                    try:
+                        n = os.write(self.dst, view)
+                    except OSError:
+                        return
+                    view = view[n:]
+        finally:
+            for fd in ((self.src, self.dst) if self.close_dst else (self.src,)):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+class StdinPump(threading.Thread):
+    """Copies the stdin FIFO into the process; CloseIO drains what is buffered, then closes."""
+
+    def __init__(self, fifo: int, dst: int) -> None:
+        super().__init__(daemon=True)
+        self.fifo, self.dst = fifo, dst
+        self.close_req = threading.Event()
+        self.closed = threading.Event()
+        os.set_blocking(fifo, False)
+
+    def _pump_available(self) -> bool:
+        while True:
+            try:
+                data = os.read(self.fifo, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            try:
+                os.write(self.dst, data)
+            except OSError:
+                return False
+
+    def run(self) -> None:
+        poller = select.poll()
+        poller.register(self.fifo, select.POLLIN)
+        try:
+            while not self.close_req.is_set():
+                if poller.poll(100) and not self._pump_available():
+                    break
+            self._pump_available() if self.close_req.is_set() else None
+        finally:
+            for fd in (self.fifo, self.dst):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.closed.set()
+
+
+@dataclass
+class Proc:
+    id: str
+    stdin: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    terminal: bool = False
+    spec: dict[str, Any] | None = None
+    pid: int = 0
+    status: str = "created"
+    exit_status: int = 0
+    exited_at: float = 0.0
+    exited: threading.Event = field(default_factory=threading.Event)
+    copiers: list[Copier] = field(default_factory=list)
+    stdin_pump: StdinPump | None = None
+    console: int | None = None
+
+    def info(self) -> dict[str, Any]:
+        return {"id": self.id, "pid": self.pid, "status": self.status, "exit_status": self.exit_status,
+                "exited_at": self.exited_at, "stdin": self.stdin, "stdout": self.stdout, "stderr": self.stderr,
+                "terminal": self.terminal}
+
+
+class Shim:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.a = args
+        self.reaper = Reaper()
+        self.procs: dict[str, Proc] = {}
+        self.lock = threading.RLock()
+        self.done = threading.Event()
+        self.log_path = os.path.join(args.bundle, "log.json")
+
+    # -- runtime invocation
+
+    def _runtime(self, *argv: str, stdin: Any = subprocess.DEVNULL, stdout: Any = subprocess.DEVNULL,
+                 stderr: Any = subprocess.DEVNULL, input_data: bytes | None = None,
+                 capture: bool = False) -> tuple[int, bytes]:
+        cmd = [self.a.runtime, "--root", self.a.runtime_root, "--log", self.log_path, "--log-format", "json"]
+        if self.a.systemd_cgroup:
+            cmd.append("--systemd-cgroup")
+        cmd += list(argv)
+        out_r = None
+        if capture:
+            out_r, stdout = os.pipe()
+        in_w = None
+        if input_data is not None:
+            stdin, in_w = os.pipe()
+        try:
+            p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.a.bundle,
+                                 start_new_session=False)
+        except OSError as exc:
+            for fd in (out_r, stdout if capture else None, stdin if input_data is not None else None, in_w):
+                if fd is not None:
+                    os.close(fd)
+            raise ShimError("unknown", f"exec: {self.a.runtime!r}: {exc.strerror}") from None
+        self.reaper.wake()
+        output = b""
+        if input_data is not None:
+            os.close(stdin)
+            with os.fdopen(in_w, "wb") as f:  # type: ignore[arg-type]
+                try:
+                    f.write(input_data)
+                except BrokenPipeError:
+                    pass
+        if capture:
+            os.close(stdout)
+            with os.fdopen(out_r, "rb") as f:  # type: ignore[arg-type]
+                output = f.read()
+        code = self.reaper.wait(p.pid)
+        p.returncode = code  # the reaper waited for it; stop Popen from trying
+        return code, output
+
+    def _runtime_error(self, offset: int, code: int, output: bytes = b"") -> str:
+        """The last "level":"error" message the runtime logged since `offset` (runc's contract)."""
+        msg = ""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                for line in f.read().splitlines():
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if entry.get("level") == "error" and entry.get("msg"):
+                        msg = entry["msg"]
+        except OSError:
+            pass
+        return msg or output.decode(errors="replace").strip() or f"exit status {code}"
+
+    def _log_offset(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    # -- stdio setup
+
+    def _setup_pipes(self, p: Proc) -> tuple[list[int], list[int]]:
+        """Return (fds for the runtime's stdin/stdout/stderr, fds to close after it ran)."""
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        child, after = [devnull, devnull, devnull], [devnull]
+        targets = []
+        try:
+            if p.stdin:
+                fifo = _open_target(p.stdin, False)
+                r, w = os.pipe2(os.O_CLOEXEC)
+                child[0] = r
+                after.append(r)
+                p.stdin_pump = StdinPump(fifo, w)  # type: ignore[arg-type]
+            for i, path in ((1, p.stdout), (2, p.stderr)):
+                if path:
+                    dst = _open_target(path, True)
+                    targets.append(dst)
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    child[i] = w
+                    after.append(w)
+                    p.copiers.append(Copier(r, dst))  # type: ignore[arg-type]
+        except BaseException:
+            for fd in after + targets:
+                os.close(fd)
+            raise
+        return child, after
+
+    def _start_io(self, p: Proc) -> None:
+        for c in p.copiers:
+            c.start()
+        if p.stdin_pump:
+            p.stdin_pump.start()
+
+    def _abort_io(self, p: Proc) -> None:
+        for c in p.copiers:
+            if c.is_alive():
+                c.stop.set()
+            else:
+                for fd in (c.src, c.dst):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        if p.stdin_pump:
+            for fd in (p.stdin_pump.fifo, p.stdin_pump.dst):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _console_socket(self) -> tuple[socket.socket, str]:
+        d = tempfile.mkdtemp(prefix="pyshim-")
+        path = os.path.join(d, "console.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.listen(1)
+        return s, path
+
+    def _receive_console(self, s: socket.socket, p: Proc) -> None:
+        s.settimeout(10)
+        conn, _ = s.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        if not fds:
+            raise ShimError("unknown", "console socket: no pty master received")
+        master = fds[0]
+        p.console = master
+        if p.stdout:
+            out = _open_target(p.stdout, True)
+            p.copiers.append(Copier(os.dup(master), out))  # type: ignore[arg-type]
+        if p.stdin:
+            fifo = _open_target(p.stdin, False)
+            p.stdin_pump = StdinPump(fifo, os.dup(master))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _close_console_socket(s: socket.socket, path: str) -> None:
+        s.close()
+        try:
+            os.unlink(path)
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass
+
+    def _launch(self, p: Proc, argv_before_id: list[str], pid_file: str, what: str) -> None:
+        """Run `runtime <argv> [--console-socket S] ID` with the process's stdio; set p.pid."""
+        offset = self._log_offset()
+        if p.terminal:
+            cs, cpath = self._console_socket()
+            argv = argv_before_id + ["--console-socket", cpath, self.a.id]
+            result: dict[str, Any] = {}
+
+            def recv() -> None:
+                try:
+                    self._receive_console(cs, p)
+                except BaseException as exc:  # reported below if the runtime succeeded
+                    result["error"] = exc
+
+            t = threading.Thread(target=recv, daemon=True)
+            t.start()
+            try:
+                code, out = self._runtime(*argv, capture=False)
+                if code != 0:
+                    raise ShimError("unknown", f"OCI runtime {what} failed: {self._runtime_error(offset, code, out)}")
+                t.join(10)
+                if "error" in result or p.console is None:
+                    raise ShimError("unknown", f"failed to receive console: {result.get('error', 'timeout')}")
+            finally:
+                self._close_console_socket(cs, cpath)
+        else:
+            child, after = self._setup_pipes(p)
+            try:
+                code, out = self._runtime(*argv_before_id, self.a.id, stdin=child[0], stdout=child[1],
+                                          stderr=child[2])
+            finally:
+                for fd in after:
+                    os.close(fd)
+            if code != 0:
+                self._abort_io(p)
+                raise ShimError("unknown", f"OCI runtime {what} failed: {self._runtime_error(offset, code, out)}")
+        try:
+            with open(pid_file) as f:
+                p.pid = int(f.read().strip())
+        except (OSError, ValueError) as exc:
+            self._abort_io(p)
+            raise ShimError("unknown", f"OCI runtime {what} failed: read pid file: {exc}") from None
+        self._start_io(p)
+        self.reaper.on_exit(p.pid, lambda code, p=p: threading.Thread(target=self._finish, args=(p, code),
+                                                                       daemon=True).start())
+
+    def _finish(self, p: Proc, code: int) -> None:
+        """Drain stdio (bounded), close our FIFO ends, then publish the exit."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        for c in p.copiers:
+            c.join(max(0.0, deadline - time.monotonic()))
+            c.stop.set()
+        for c in p.copiers:
+            c.join(1)
+        if p.stdin_pump:
+            p.stdin_pump.close_req.set()
+        if p.console is not None:
+            try:
+                os.close(p.console)
+            except OSError:
+                pass
+            p.console = None
+        with self.lock:
+            p.exit_status = code
+            p.exited_at = time.time()
+            p.status = "stopped"
+        p.exited.set()
+
+    # -- operations
+
+    def _proc(self, exec_id: str) -> Proc:
+        p = self.procs.get(exec_id)
+        if p is None:
+            raise ShimError("not found", f"process {exec_id} does not exist" if exec_id else "task not created")
+        return p
+
+    def op_create(self, r: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if "" in self.procs:
+                raise ShimError("already exists", f"task {self.a.id}")
+            p = Proc("", r.get("stdin", ""), r.get("stdout", ""), r.get("stderr", ""), bool(r.get("terminal")))
+            pid_file = os.path.join(self.a.bundle, "init.pid")
+            try:
+                self._launch(p, ["create", "--bundle", self.a.bundle, "--pid-file", pid_file], pid_file, "create")
+            except BaseException:
+                # Leave nothing behind: a half-created container is force-deleted.
+                self._runtime("delete", "--force", self.a.id)
+                raise
+            self.procs[""] = p
+        return {"pid": p.pid}
+
+    def op_start(self, r: dict[str, Any]) -> dict[str, Any]:
+        exec_id = r.get("exec_id", "")
+        with self.lock:
+            p = self._proc(exec_id)
+            if p.status != "created" or (exec_id and p.pid):
+                raise ShimError("failed precondition", f"process {exec_id or self.a.id} is already started")
+        if not exec_id:
+            offset = self._log_offset()
+            code, out = self._runtime("start", self.a.id)
+            if code != 0:
+                raise ShimError("unknown", f"OCI runtime start failed: {self._runtime_error(offset, code, out)}")
+            with self.lock:
+                if p.status == "created":
+                    p.status = "running"
+            return {"pid": p.pid}
+        proc_file = os.path.join(self.a.bundle, f"exec-{exec_id}.json")
+        pid_file = os.path.join(self.a.bundle, f"exec-{exec_id}.pid")
+        with open(proc_file, "w") as f:
+            json.dump(p.spec, f)
+        try:
+            self._launch(p, ["exec", "--process", proc_file, "--detach", "--pid-file", pid_file], pid_file, "exec")
+        finally:
+            for path in (proc_file, pid_file):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        with self.lock:
+            if p.status == "created":
+                p.status = "running"
+        return {"pid": p.pid}
+
+    def op_exec(self, r: dict[str, Any]) -> dict[str, Any]:
+        exec_id = r["exec_id"]
+        with self.lock:
+            init = self._proc("")
+            if init.status == "stopped":
+                raise ShimError("failed precondition", f"container {self.a.id} is stopped")
+            if exec_id in self.procs:
+                raise ShimError("already exists", f"id {exec_id}")
+            self.procs[exec_id] = Proc(exec_id, r.get("stdin", ""), r.get("stdout", ""), r.get("stderr", ""),
+                                       bool(r.get("terminal")), r["spec"])
+        return {}
+
+    def op_kill(self, r: dict[str, Any]) -> dict[str, Any]:
+        exec_id, sig = r.get("exec_id", ""), int(r.get("signal") or signal.SIGTERM)
+        p = self._proc(exec_id)
+        if p.status == "stopped" or (exec_id and not p.pid):
+            raise ShimError("not found", "process already finished")
+        if exec_id:
+            try:
+                os.kill(p.pid, sig)
+            except ProcessLookupError:
+                raise ShimError("not found", "process already finished") from None
+            return {}
+        offset = self._log_offset()
+        code, out = self._runtime("kill", *(["--all"] if r.get("all") else []), self.a.id, str(sig))
+        if code != 0:
+            if p.exited.wait(0.1) or p.status == "stopped":
+                raise ShimError("not found", "process already finished")
+            raise ShimError("unknown", f"OCI runtime kill failed: {self._runtime_error(offset, code, out)}")
+        return {}
+
+    def op_wait(self, r: dict[str, Any]) -> dict[str, Any]:
+        p = self._proc(r.get("exec_id", ""))
+        p.exited.wait()
+        return {"exit_status": p.exit_status, "exited_at": p.exited_at, "pid": p.pid}
+
+    def op_state(self, r: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if "exec_id" in r:
+                return {"process": self._proc(r["exec_id"]).info()}
+            return {"processes": [p.info() for p in self.procs.values()]}
+
+    def op_delete(self, r: dict[str, Any]) -> dict[str, Any]:
+        exec_id = r.get("exec_id", "")
+        p = self._proc(exec_id)
+        if exec_id:
+            if p.pid and p.status != "stopped":
+                raise ShimError("failed precondition", f"cannot delete a running process {exec_id}")
+            with self.lock:
+                self.procs.pop(exec_id, None)
+            return {"pid": p.pid, "exit_status": p.exit_status, "exited_at": p.exited_at}
+        if p.status in ("running", "paused") and not p.exited.is_set():
+            raise ShimError("failed precondition", f"cannot delete running task {self.a.id}")
+        offset = self._log_offset()
+        code, out = self._runtime("delete", *(["--force"] if p.status == "created" else []), self.a.id)
+        if code != 0:
+            # runc refuses to delete a container it no longer knows: that is the goal anyway
+            msg = self._runtime_error(offset, code, out)
+            if "does not exist" not in msg and "not exist" not in msg:
+                raise ShimError("unknown", f"OCI runtime delete failed: {msg}")
+        if not p.exited.wait(5):
+            raise ShimError("unknown", f"task {self.a.id}: init process did not exit after delete")
+        for q in self.procs.values():
+            self._abort_io(q) if not q.pid else None
+        return {"pid": p.pid, "exit_status": p.exit_status, "exited_at": p.exited_at}
+
+    def op_resize(self, r: dict[str, Any]) -> dict[str, Any]:
+        p = self._proc(r.get("exec_id", ""))
+        if p.console is None:
+            raise ShimError("failed precondition", f"process {p.id or self.a.id} has no terminal")
+        fcntl.ioctl(p.console, termios.TIOCSWINSZ, struct.pack("HHHH", int(r["height"]), int(r["width"]), 0, 0))
+        return {}
+
+    def op_closeio(self, r: dict[str, Any]) -> dict[str, Any]:
+        p = self._proc(r.get("exec_id", ""))
+        if p.stdin_pump is not None:
+            p.stdin_pump.close_req.set()
+            if p.stdin_pump.is_alive():
+                p.stdin_pump.closed.wait(5)
+        return {}
+
+    def _simple(self, what: str, *argv: str, input_data: bytes | None = None,
+                capture: bool = False) -> bytes:
+        offset = self._log_offset()
+        code, out = self._runtime(*argv, input_data=input_data, capture=capture)
+        if code != 0:
+            raise ShimError("unknown", f"OCI runtime {what} failed: {self._runtime_error(offset, code, out)}")
+        return out
+
+    def op_pause(self, r: dict[str, Any]) -> dict[str, Any]:
+        self._simple("pause", "pause", self.a.id)
+        with self.lock:
+            self._proc("").status = "paused"
+        return {}
+
+    def op_resume(self, r: dict[str, Any]) -> dict[str, Any]:
+        self._simple("resume", "resume", self.a.id)
+        with self.lock:
+            p = self._proc("")
+            if p.status == "paused":
+                p.status = "running"
+        return {}
+
+    def op_pids(self, r: dict[str, Any]) -> dict[str, Any]:
+        out = self._simple("ps", "ps", "--format", "json", self.a.id, capture=True)
+        pids = json.loads(out or b"[]") or []
+        execs = {p.pid: p.id for p in self.procs.values() if p.id and p.pid}
+        return {"pids": [{"pid": pid, "exec_id": execs.get(pid, "")} for pid in pids]}
+
+    def op_update(self, r: dict[str, Any]) -> dict[str, Any]:
+        self._simple("update", "update", "--resources", "-", self.a.id,
+                     input_data=json.dumps(r.get("resources") or {}).encode())
+        return {}
+
+    def op_shutdown(self, r: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            live = [p for p in self.procs.values() if p.pid and p.status != "stopped"]
+            if live and not r.get("force"):
+                raise ShimError("failed precondition", "shim has running processes")
+        self.done.set()
+        return {}
+
+    # -- serving
+
+    def handle(self, conn: socket.socket) -> None:
+        with conn:
+            f = conn.makefile("rwb")
+            try:
+                line = f.readline()
+                if not line:
+                    return
+                req = json.loads(line)
+                fn = getattr(self, "op_" + str(req.get("op")), None)
+                if fn is None:
+                    reply = {"ok": False, "kind": "not implemented", "error": f"unknown op {req.get('op')!r}"}
+                else:
+                    reply = {"ok": True, **fn(req)}
+            except ShimError as exc:
+                reply = {"ok": False, "kind": exc.kind, "error": str(exc)}
+            except Exception as exc:
+                traceback.print_exc()
+                reply = {"ok": False, "kind": "unknown", "error": str(exc)}
+            try:
+                f.write(json.dumps(reply).encode() + b"\n")
+                f.flush()
+            except OSError:
+                pass
+
+    def serve(self, listener: socket.socket) -> None:
+        listener.settimeout(0.2)
+        while not self.done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            conn.settimeout(None)
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+        listener.close()
+
+
+def _start(args: argparse.Namespace) -> int:
+    """Double-fork a daemon that serves the shim socket; return once it is listening."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(w)
+        os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as f:
+            status = f.read().decode(errors="replace")
+        if status.startswith("ok"):
+            return 0
+        sys.stderr.write(status or "shim failed to start\n")
+        return 1
+    # first child: new session, then fork the daemon and exit so it is reparented
+    os.close(r)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+        path, dirfd = sock_path(args.bundle, "shim.sock")
+        try:
+            os.unlink(os.path.join(args.bundle, "shim.sock"))
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        os.close(dirfd)
+        os.chmod(os.path.join(args.bundle, "shim.sock"), 0o600)
+        listener.listen(64)
+        logfd = os.open(os.path.join(args.bundle, "shim.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        nullfd = os.open(os.devnull, os.O_RDWR)
+        os.dup2(nullfd, 0)
+        os.dup2(logfd, 1)
+        os.dup2(logfd, 2)
+        os.close(nullfd)
+        os.close(logfd)
+        os.chdir(args.bundle)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        shim = Shim(args)
+        with open(os.path.join(args.bundle, "shim.pid"), "w") as f:
+            f.write(str(os.getpid()))
+        os.write(w, b"ok\n")
+        os.close(w)
+    except BaseException as exc:
+        os.write(w, f"shim start failed: {exc}\n".encode())
+        os._exit(1)
+    try:
+        shim.serve(listener)
+    finally:
+        try:
+            os.unlink(os.path.join(args.bundle, "shim.sock"))
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="pycontainerd-shim")
+    ap.add_argument("action", choices=["start"])
+    ap.add_argument("--namespace", required=True)
+    ap.add_argument("--id", required=True)
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--runtime", required=True)
+    ap.add_argument("--runtime-root", required=True)
+    ap.add_argument("--systemd-cgroup", action="store_true")
+    args = ap.parse_args(argv)
+    args.bundle = os.path.abspath(args.bundle)
+    return _start(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

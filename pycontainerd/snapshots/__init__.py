@@ -1,0 +1,1 @@
+"""Snapshotters (only overlayfs)."""

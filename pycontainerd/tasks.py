@@ -1,0 +1,258 @@
+"""Task manager: bundles, shims and the processes they run.
+
+A task is a container's running state. Create writes the bundle
+`<state>/io.containerd.runtime.v2.task/<ns>/<id>/` (config.json, rootfs/ mounted from the given
+mounts), starts a shim (`python -m pycontainerd.shim start …`) and asks it to run `RUNTIME create`.
+Shims outlive the daemon; `restore()` reconnects to them after a restart.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .containers import ContainerStore
+from .errdefs import AlreadyExists, ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unknown
+from .mount import Mount, mount_all, unmount_all
+
+log = logging.getLogger("pycontainerd.tasks")
+RUNTIME_DIR = "io.containerd.runtime.v2.task"
+RUNC_OPTIONS_TYPE = "containerd.runc.v1.Options"
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_KINDS: dict[str, type[ContainerdError]] = {"not found": NotFound, "already exists": AlreadyExists,
+                                            "failed precondition": FailedPrecondition,
+                                            "invalid argument": InvalidArgument}
+
+
+class ShimClient:
+    """One JSON request per connection to `<bundle>/shim.sock`."""
+
+    def __init__(self, bundle: str) -> None:
+        self.bundle = bundle
+
+    async def call(self, op: str, **kw: Any) -> dict[str, Any]:
+        fd = os.open(self.bundle, os.O_PATH | os.O_DIRECTORY)
+        try:
+            try:
+                reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{fd}/shim.sock")
+            except OSError as exc:
+                raise Unknown(f"connect to shim: {exc.strerror or exc}", raw=True) from None
+        finally:
+            os.close(fd)
+        try:
+            writer.write(json.dumps({"op": op, **kw}).encode() + b"\n")
+            await writer.drain()
+            line = await reader.readline()
+        finally:
+            writer.close()
+        if not line:
+            raise Unknown("ttrpc: closed", raw=True)  # what containerd reports when a shim dies
+        reply = json.loads(line)
+        if not reply.pop("ok"):
+            cls = _KINDS.get(reply.get("kind", ""), Unknown)
+            raise cls(reply.get("error", ""))
+        return reply
+
+
+@dataclass
+class Task:
+    ns: str
+    id: str
+    bundle: str
+    shim: ShimClient
+    pid: int = 0
+    monitors: dict[str, asyncio.Task] = field(default_factory=dict)
+
+
+class TaskManager:
+    def __init__(self, state: str, runtime: str, containers: ContainerStore,
+                 publish: Callable[[str, str, Any], None]) -> None:
+        self.state = state
+        self.root = os.path.join(state, RUNTIME_DIR)
+        self.runtime = runtime
+        self.containers = containers
+        self.publish = publish  # publish(ns, topic, event_message) set by the daemon
+        self.tasks: dict[tuple[str, str], Task] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def lock(self, ns: str, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault((ns, cid), asyncio.Lock())
+
+    def get(self, ns: str, cid: str) -> Task:
+        t = self.tasks.get((ns, cid))
+        if t is None:
+            raise NotFound(f"task {cid} not found")
+        return t
+
+    def list(self, ns: str) -> list[Task]:
+        return [t for (n, _), t in self.tasks.items() if n == ns]
+
+    def _runtime_for(self, c: Any, runtime_path: str, ns: str) -> tuple[str, str, bool]:
+        binary, root, systemd = self.runtime, os.path.join(self.state, "runc", ns), False
+        if c.runtime_options and c.runtime_options.type_url.endswith(RUNC_OPTIONS_TYPE):
+            from protos.containerd.types.runc.options import oci_pb2
+            opts = oci_pb2.Options.FromString(c.runtime_options.value)
+            binary = opts.binary_name or binary
+            root = opts.root and os.path.join(opts.root, ns) or root
+            systemd = opts.systemd_cgroup
+        if runtime_path:
+            binary = runtime_path
+        return binary, root, systemd
+
+    async def create(self, ns: str, cid: str, mounts: list[Mount], stdin: str, stdout: str, stderr: str,
+                     terminal: bool, runtime_path: str = "") -> Task:
+        async with self.lock(ns, cid):
+            c = self.containers.get(ns, cid)
+            if (ns, cid) in self.tasks:
+                raise AlreadyExists(f"task {cid}")
+            if c.spec is None:
+                raise FailedPrecondition(f"container {cid} has no spec", raw=True)
+            try:
+                spec = json.loads(c.spec.value)
+            except ValueError as exc:
+                raise InvalidArgument(f"container {cid}: spec is not JSON: {exc}", raw=True) from None
+            binary, rroot, systemd = self._runtime_for(c, runtime_path, ns)
+            bundle = os.path.join(self.root, ns, cid)
+            if os.path.exists(bundle):
+                raise AlreadyExists(f"bundle {bundle}")
+            os.makedirs(os.path.dirname(bundle), exist_ok=True)
+            os.makedirs(rroot, mode=0o711, exist_ok=True)
+            os.mkdir(bundle, 0o711)
+            rootfs = os.path.join(bundle, "rootfs")
+            mounted = False
+            shim = ShimClient(bundle)
+            shim_started = False
+            try:
+                with open(os.path.join(bundle, "config.json"), "w") as f:
+                    json.dump(spec, f)
+                os.mkdir(rootfs, 0o711)
+                if mounts:
+                    await asyncio.to_thread(mount_all, mounts, rootfs)
+                    mounted = True
+                await self._start_shim(ns, cid, bundle, binary, rroot, systemd)
+                shim_started = True
+                reply = await shim.call("create", stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal)
+            except BaseException as exc:
+                if shim_started:
+                    try:
+                        await shim.call("shutdown", force=True)
+                    except ContainerdError:
+                        pass
+                if mounted:
+                    await asyncio.to_thread(unmount_all, rootfs)
+                shutil.rmtree(bundle, ignore_errors=True)
+                if isinstance(exc, ContainerdError) and "OCI runtime" in exc.message:
+                    raise Unknown(exc.message + ": unknown", raw=True) from None
+                raise
+            task = Task(ns, cid, bundle, shim, reply["pid"])
+            self.tasks[(ns, cid)] = task
+            self._monitor(task, "")
+            return task
+
+    async def _start_shim(self, ns: str, cid: str, bundle: str, binary: str, rroot: str, systemd: bool) -> None:
+        argv = [sys.executable, "-m", "pycontainerd.shim", "start", "--namespace", ns, "--id", cid,
+                "--bundle", bundle, "--runtime", binary, "--runtime-root", rroot]
+        if systemd:
+            argv.append("--systemd-cgroup")
+        env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE, env=env, cwd="/")
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise Unknown(f"failed to start shim: {err.decode(errors='replace').strip()}", raw=True)
+
+    def _monitor(self, task: Task, exec_id: str) -> None:
+        """Watch one process; publish /tasks/exit when it ends."""
+
+        async def watch() -> None:
+            try:
+                r = await task.shim.call("wait", exec_id=exec_id)
+            except ContainerdError:
+                return
+            from protos.containerd.events import task_pb2
+            from .services.common import ts
+            self.publish(task.ns, "/tasks/exit", task_pb2.TaskExit(
+                container_id=task.id, id=exec_id or task.id, pid=r["pid"], exit_status=r["exit_status"],
+                exited_at=ts(r["exited_at"])))
+
+        task.monitors[exec_id] = asyncio.ensure_future(watch())
+
+    async def exec(self, ns: str, cid: str, exec_id: str, spec: dict[str, Any], stdin: str, stdout: str,
+                   stderr: str, terminal: bool) -> None:
+        task = self.get(ns, cid)
+        await task.shim.call("exec", exec_id=exec_id, spec=spec, stdin=stdin, stdout=stdout, stderr=stderr,
+                             terminal=terminal)
+
+    async def start(self, ns: str, cid: str, exec_id: str) -> int:
+        task = self.get(ns, cid)
+        try:
+            r = await task.shim.call("start", exec_id=exec_id)
+        except Unknown as exc:
+            if "OCI runtime" in exc.message:
+                raise Unknown(exc.message + ": unknown", raw=True) from None
+            raise
+        if exec_id:
+            self._monitor(task, exec_id)
+        return r["pid"]
+
+    async def delete(self, ns: str, cid: str) -> dict[str, Any]:
+        async with self.lock(ns, cid):
+            task = self.get(ns, cid)
+            r = await task.shim.call("delete", exec_id="")
+            try:
+                await task.shim.call("shutdown", force=True)
+            except ContainerdError:
+                pass
+            await self._cleanup_bundle(task.bundle)
+            for m in task.monitors.values():
+                m.cancel()
+            self.tasks.pop((ns, cid), None)
+            return r
+
+    async def _cleanup_bundle(self, bundle: str) -> None:
+        rootfs = os.path.join(bundle, "rootfs")
+        if os.path.isdir(rootfs):
+            await asyncio.to_thread(unmount_all, rootfs)
+        shutil.rmtree(bundle, ignore_errors=True)
+
+    async def restore(self) -> None:
+        """Reconnect to shims that survived a restart; clean up bundles whose shim is gone."""
+        if not os.path.isdir(self.root):
+            return
+        for ns in sorted(os.listdir(self.root)):
+            for cid in sorted(os.listdir(os.path.join(self.root, ns))):
+                bundle = os.path.join(self.root, ns, cid)
+                shim = ShimClient(bundle)
+                try:
+                    state = await shim.call("state")
+                except ContainerdError:
+                    log.warning("cleaning up dead shim bundle %s", bundle)
+                    await self._cleanup_dead(ns, cid, bundle)
+                    continue
+                init = next((p for p in state["processes"] if p["id"] == ""), None)
+                if init is None:
+                    try:
+                        await shim.call("shutdown", force=True)
+                    except ContainerdError:
+                        pass
+                    await self._cleanup_bundle(bundle)
+                    continue
+                task = Task(ns, cid, bundle, shim, init["pid"])
+                self.tasks[(ns, cid)] = task
+                for p in state["processes"]:
+                    if p["status"] != "stopped":
+                        self._monitor(task, p["id"])
+
+    async def _cleanup_dead(self, ns: str, cid: str, bundle: str) -> None:
+        rroot = os.path.join(self.state, "runc", ns)
+        proc = await asyncio.create_subprocess_exec(
+            self.runtime, "--root", rroot, "delete", "--force", cid, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await proc.wait()
+        await self._cleanup_bundle(bundle)
