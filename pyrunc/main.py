@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     except RuncError as e:
         runlog.error(e.msg)
         code = e.code
+    except OSError as e:
+        from .errors import oserror_text
+        runlog.error(f"{oserror_text(e)}: {e.filename}" if e.filename else oserror_text(e))
+        code = 255 if (len(sys.argv) > 1 and "exec" in sys.argv) else 1
     except KeyboardInterrupt:
         code = 130
     sys.stdout.flush()

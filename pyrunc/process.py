@@ -27,6 +27,12 @@ def errtext(e: BaseException) -> str:
 
 
 def _fail(sock, msg: str) -> None:
+    if os.environ.get("PYRUNC_TRACEBACK"):
+        try:
+            import traceback
+            traceback.print_exc()
+        except ImportError:
+            pass
     try:
         sync.send(sock, "error", msg)
     except OSError:
@@ -35,6 +41,20 @@ def _fail(sock, msg: str) -> None:
         except OSError:
             pass
     os._exit(1)
+
+
+def preload(need_seccomp: bool) -> None:
+    """Import (and dlopen) everything the later stages use while the host's filesystem is still
+    visible: after setns(mnt)/pivot_root the package and libseccomp are out of reach."""
+    import fcntl  # noqa: F401
+    import select  # noqa: F401
+    import stat  # noqa: F401
+    import struct  # noqa: F401
+
+    from . import capabilities, console, devices, hooks, mounts  # noqa: F401
+    if need_seccomp:
+        from . import seccomp
+        seccomp._libseccomp()
 
 
 # --- helpers used right before exec -------------------------------------------------------------
@@ -161,10 +181,25 @@ def finalize_and_exec(proc: dict, keep: set[int], preserve: int, caps, seccomp_f
 
 # --- container init (create/run) ----------------------------------------------------------------
 
+def _fork_after(sock, fn, ctx: dict) -> int:
+    """Fork ``fn`` but hold it until our pid report is on the socket, so the parent always
+    reads "pid" before anything the grandchild sends."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)  # EOF once stage 1 has reported and exits
+        os.close(r)
+        fn(sock, ctx)
+        os._exit(1)
+    os.close(r)
+    return pid
+
 def stage1(sock, ctx: dict) -> None:
     """Join namespace paths, create the new ones, fork the init into them, report its pid."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        preload(bool((ctx["spec"].get("linux") or {}).get("seccomp")))
         sync.expect(sock, "go")
         spec_ns = ctx["namespaces"]
         namespaces.join(namespaces.open_paths(spec_ns))
@@ -177,9 +212,7 @@ def stage1(sock, ctx: dict) -> None:
         flags = namespaces.unshare_flags(spec_ns)
         if flags:
             sc.unshare(flags)
-        pid = os.fork()
-        if pid == 0:
-            init(sock, ctx)
+        pid = _fork_after(sock, init, ctx)
         sync.send(sock, "pid", str(pid))
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
@@ -313,6 +346,7 @@ def exec_stage1(sock, ctx: dict) -> None:
     """Join the init's namespaces (user first, mount last), then fork into its pid namespace."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        preload(bool(ctx.get("seccomp")))
         sync.expect(sock, "go")
         init_pid = ctx["init_pid"]
         fds = []
@@ -324,9 +358,7 @@ def exec_stage1(sock, ctx: dict) -> None:
                 fds.append((kind, os.open(f"/proc/{init_pid}/ns/{name}",
                                           os.O_RDONLY | os.O_CLOEXEC)))
         namespaces.join(fds)
-        pid = os.fork()
-        if pid == 0:
-            exec_stage2(sock, ctx)
+        pid = _fork_after(sock, exec_stage2, ctx)
         sync.send(sock, "pid", str(pid))
         os._exit(0)
     except BaseException as e:  # noqa: BLE001

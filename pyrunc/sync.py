@@ -16,7 +16,10 @@ def send(sock: socket.socket, kind: str, payload: str = "") -> None:
 
 def recv(sock: socket.socket) -> tuple[str, str]:
     """Next message; ("eof", "") when the peer closed its end."""
-    data = sock.recv(65536)
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:
+        return "eof", ""
     if not data:
         return "eof", ""
     kind, _, payload = data.decode(errors="replace").partition("\n")

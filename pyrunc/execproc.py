@@ -1,0 +1,146 @@
+"""``pyrunc exec``: run another process in a running container's namespaces and cgroup."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+
+from . import runlog, sync
+from .config import validate_process
+from .container import _manager, _set_rlimits, write_pid_file
+from .errors import RuncError
+from .namespaces import ns_inode
+from .state import State
+
+
+def build_process(opts: dict, state: State, args: list[str]) -> dict:
+    """The process spec: from --process FILE, or the init's process overridden by flags."""
+    if opts.get("process"):
+        try:
+            with open(opts["process"]) as f:
+                return json.load(f)
+        except (OSError, ValueError) as e:
+            raise RuncError(f"unable to read process spec {opts['process']}: {e}") from None
+    proc = copy.deepcopy(state.config.get("process") or {})
+    proc["args"] = args
+    proc["terminal"] = bool(opts.get("tty"))
+    proc.pop("consoleSize", None)
+    env = proc.get("env") or []
+    for e in opts.get("env") or []:
+        key = e.partition("=")[0]
+        env = [x for x in env if x.partition("=")[0] != key] + [e]
+    proc["env"] = env
+    if opts.get("cwd"):
+        proc["cwd"] = opts["cwd"]
+    user = proc.setdefault("user", {"uid": 0, "gid": 0})
+    if opts.get("user"):
+        uid, _, gid = opts["user"].partition(":")
+        try:
+            user["uid"] = int(uid)
+            if gid:
+                user["gid"] = int(gid)
+        except ValueError:
+            raise RuncError(f"parsing {opts['user']} as uid[:gid] failed") from None
+    if opts.get("additional-gids"):
+        user["additionalGids"] = [int(g) for g in opts["additional-gids"]]
+    if opts.get("cap"):
+        caps = proc.setdefault("capabilities", {})
+        for s in ("bounding", "effective", "permitted", "ambient"):
+            caps[s] = list(caps.get(s) or []) + [c for c in opts["cap"]
+                                                 if c not in (caps.get(s) or [])]
+    if opts.get("no-new-privs"):
+        proc["noNewPrivileges"] = True
+    return proc
+
+
+def exec_(opts: dict, cid: str, args: list[str]) -> int:
+    from . import capabilities
+    state = State.load(opts["root"], cid)
+    status = state.status()
+    if status == "stopped":
+        raise RuncError("cannot exec in a stopped container")
+    if status == "paused" and not opts.get("ignore-paused"):
+        raise RuncError("cannot exec in a paused container (use --ignore-paused to override)")
+    proc = build_process(opts, state, args)
+    validate_process(proc)
+    detach = bool(opts.get("detach"))
+    if proc.get("terminal") and not opts.get("console-socket"):
+        raise RuncError("cannot allocate tty if runc will detach without setting console socket"
+                        if detach else "exec with a terminal needs --console-socket")
+    init_pid = state.pid
+    csock = None
+    if proc.get("terminal"):
+        from .console import connect
+        try:
+            csock = connect(opts["console-socket"])
+        except OSError as e:
+            raise RuncError(f"dial unix {opts['console-socket']}: connect: "
+                            f"{(e.strerror or str(e)).lower()}") from None
+    ctx = {
+        "process": proc, "init_pid": init_pid, "console_sock": csock,
+        "preserve_fds": int(opts.get("preserve-fds") or 0),
+        "caps": capabilities.resolve(proc.get("capabilities"), runlog.warn),
+        "seccomp": (state.config.get("linux") or {}).get("seccomp"), "warn": runlog.warn,
+        "chroot": f"/proc/{init_pid}/root" if ns_inode(init_pid, "mnt") == ns_inode("self", "mnt")
+        else None,
+    }
+    mgr = _manager(state)
+    sock_p, sock_c = sync.pair()
+    from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
+    if not detach:
+        prctl(PR_SET_CHILD_SUBREAPER, 1)  # the process is re-parented to us so we can wait
+    stage1 = os.fork()
+    if stage1 == 0:
+        sock_p.close()
+        from .process import exec_stage1
+        exec_stage1(sock_c, ctx)
+        os._exit(1)
+    sock_c.close()
+    pid = 0
+    try:
+        if mgr is not None and mgr.exists():
+            subs = opts.get("cgroup") or []
+            mgr.add(stage1, subs[0].rpartition(":")[2] if subs else None)
+        sync.send(sock_p, "go")
+        pid = int(sync.expect(sock_p, "pid"))
+        os.waitpid(stage1, 0)
+        _set_rlimits(pid, proc.get("rlimits"))
+        sync.send(sock_p, "run")
+        kind, payload = sync.recv(sock_p)
+        if kind == "error":
+            raise RuncError(payload)
+    except BaseException as e:
+        for p in (pid, stage1):
+            if p:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    os.waitpid(p, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+        if isinstance(e, RuncError):
+            raise RuncError(f"exec failed: unable to start container process: {e.msg}",
+                            255) from None
+        raise
+    finally:
+        sock_p.close()
+        if csock is not None:
+            csock.close()
+    if opts.get("pid-file"):
+        write_pid_file(opts["pid-file"], pid)
+    if detach:
+        return 0
+    from .runner import _NOT_FORWARDED, _forward, exit_code
+    for s in range(1, signal.NSIG):
+        if s not in _NOT_FORWARDED:
+            try:
+                signal.signal(s, lambda signum, _f: _forward(pid, signum))
+            except (OSError, ValueError):
+                pass
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if got == pid:
+            return exit_code(status)
