@@ -10,6 +10,7 @@ from typing import Iterable
 
 from .errors import Forbidden, InvalidArgument, Unavailable
 from .model import IPAMConfig
+from .netns import off_loop
 
 
 def _default_pools() -> list[IPv4Network]:
@@ -39,6 +40,7 @@ def parse_ip(text: str) -> IPv4Address:
         raise InvalidArgument(f"invalid IP address: {text}") from None
 
 
+@off_loop
 def host_routes() -> list[IPv4Network]:
     """Networks the host already reaches directly: main-table routes and interface addresses."""
     from pyroute2 import IPRoute

@@ -11,11 +11,13 @@ from pyroute2.netlink.exceptions import NetlinkError
 from . import netns
 
 
+@netns.off_loop
 def link_exists(name: str) -> bool:
     with IPRoute() as ipr:
         return bool(ipr.link_lookup(ifname=name))
 
 
+@netns.off_loop
 def link_kind(name: str) -> str:
     with IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=name)
@@ -25,6 +27,7 @@ def link_kind(name: str) -> str:
         return info.get_attr("IFLA_INFO_KIND") if info else ""
 
 
+@netns.off_loop
 def ensure_bridge(name: str, addresses: list[tuple[str, int]], mtu: int = 0) -> bool:
     """Create the bridge if missing, give it the gateway addresses and MTU, bring it up.
 
@@ -53,6 +56,7 @@ def ensure_bridge(name: str, addresses: list[tuple[str, int]], mtu: int = 0) -> 
         return created
 
 
+@netns.off_loop
 def delete_link(name: str) -> bool:
     """Delete an interface if it exists (deleting one end of a veth removes both)."""
     with IPRoute() as ipr:
@@ -67,6 +71,7 @@ def delete_link(name: str) -> bool:
         return True
 
 
+@netns.off_loop
 def bridge_ports(bridge: str) -> list[str]:
     """Names of the interfaces enslaved to ``bridge``."""
     with IPRoute() as ipr:
@@ -92,6 +97,7 @@ class ContainerIface:
     mtu: int = 0
 
 
+@netns.off_loop
 def next_ifname(sandbox: str) -> str:
     """The first free ethN inside the sandbox."""
     def names() -> set[str]:
@@ -104,6 +110,7 @@ def next_ifname(sandbox: str) -> str:
     return f"eth{n}"
 
 
+@netns.off_loop
 def plug_veth(bridge: str, host_if: str, sandbox: str, iface: ContainerIface) -> None:
     """Create a veth pair: host end in ``bridge``, the other moved into ``sandbox`` and configured.
 
@@ -149,6 +156,7 @@ def _configure_inside(tmp: str, iface: ContainerIface) -> None:
             ipr.route("add", dst="0.0.0.0/0", gateway=iface.gateway, oif=i)
 
 
+@netns.off_loop
 def has_default_route(sandbox: str) -> bool:
     def check() -> bool:
         with IPRoute() as ipr:
@@ -157,6 +165,7 @@ def has_default_route(sandbox: str) -> bool:
     return netns.run_in(sandbox, check)
 
 
+@netns.off_loop
 def set_default_route(sandbox: str, ifname: str, gateway: str) -> None:
     def do() -> None:
         with IPRoute() as ipr:
@@ -166,6 +175,7 @@ def set_default_route(sandbox: str, ifname: str, gateway: str) -> None:
     netns.run_in(sandbox, do)
 
 
+@netns.off_loop
 def unplug_inside(sandbox: str, ifname: str) -> None:
     """Delete an interface from inside a sandbox (when its host end is already gone)."""
     def do() -> None:

@@ -48,7 +48,9 @@ class _Undo:
     async def run(self) -> None:
         for fn in reversed(self.steps):
             try:
-                r = fn()
+                # Undo steps touch netlink/iptables: keep them off the loop thread. A step
+                # that returns a coroutine (async cleanup) is awaited here, on the loop.
+                r = await asyncio.to_thread(fn)
                 if asyncio.iscoroutine(r):
                     await r
             except Exception:  # keep unwinding: the other steps still need to happen

@@ -50,6 +50,23 @@ def run_in_thread(fn: Callable[[], T]) -> T:
     return box["result"]  # type: ignore[return-value]
 
 
+def off_loop(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: run ``fn`` in a thread of its own when called from a thread with a running
+    asyncio loop (pyroute2's synchronous IPRoute drives an event loop of its own and refuses to
+    run inside another); otherwise call it directly."""
+    import asyncio
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        return run_in_thread(lambda: fn(*args, **kwargs))
+    return wrapper
+
+
 def run_in(path: str, fn: Callable[[], T]) -> T:
     """Run ``fn`` inside the network namespace at ``path`` (in a thread of its own)."""
     nsfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

@@ -1,0 +1,108 @@
+"""Helpers for the networking tests, as root: a NetworkManager with unique names everywhere.
+
+Every manager gets its own store, state dir, default-bridge name (``pdt<hex>``), iptables chain
+prefix and address pools the test checked are unused on the host. 
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import random
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from pycontainerd.networks import ManagerConfig, NetworkManager, ipam, netns
+
+
+def host_state() -> dict[str, set[str]]:
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    rules = set()
+    for table in ("filter", "nat"):
+        out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
+        rules |= {f"{table}: {ln.split(' [')[0]}" for ln in out.splitlines() if ln.startswith(("-A", ":"))}
+    with open("/proc/self/mountinfo") as f:
+        mounts = {line.split()[4] for line in f}
+    return {"links": {ln.split(":")[1].strip().split("@")[0] for ln in links.splitlines()},
+            "netns": set(spaces.split()), "iptables": rules, "mounts": mounts}
+
+
+def free_subnets(n: int, prefix: int = 24) -> list[str]:
+    """``n`` random 10.x subnets that overlap nothing routed or addressed on this host."""
+    used = ipam.host_routes()
+    out: list[ipaddress.IPv4Network] = []
+    while len(out) < n:
+        cand = ipaddress.IPv4Network(f"10.{random.randint(160, 250)}.{random.randint(0, 255)}.0/{prefix}",
+                                     strict=False)
+        if not any(cand.overlaps(u) for u in used + out):
+            out.append(cand)
+    return [str(s) for s in out]
+
+
+class Env:
+    """A tmp root plus a factory of managers on it (a second one simulates a restart)."""
+
+    def __init__(self) -> None:
+        self.tag = secrets.token_hex(3)
+        self.dir = Path(tempfile.mkdtemp(prefix="pdt-net-"))
+        self.bridge = f"pdt{self.tag}"
+        self.prefix = f"PDT{self.tag}".upper()
+        self.pools = free_subnets(4)
+        self.managers: list[NetworkManager] = []
+
+    def config(self) -> ManagerConfig:
+        return ManagerConfig(root=str(self.dir / "root"), state=str(self.dir / "state"),
+                             default_bridge=self.bridge, chain_prefix=self.prefix,
+                             subnet_pools=self.pools, host_resolv_conf=str(self.dir / "resolv.conf"))
+
+    async def manager(self) -> NetworkManager:
+        (self.dir / "resolv.conf").write_text("nameserver 127.0.0.1\n")   # no real upstream in tests
+        m = NetworkManager(self.config())
+        await m.start()
+        self.managers.append(m)
+        return m
+
+    async def cleanup(self) -> None:
+        m = self.managers[-1] if self.managers else None
+        if m is not None and m.started:
+            for cid in list(m.sandboxes):
+                await m.delete_sandbox(cid)
+            for net in list(m.networks.values()):
+                if not net.predefined:
+                    for ep in list(net.endpoints.values()):
+                        await m.disconnect(net.id, ep.container_id, force=True)
+                    await m.delete_network(net.id)
+            await m.close(remove_rules=True, remove_bridges=True)
+        for other in self.managers[:-1]:
+            if other.started:   # an abandoned ("crashed") manager still holds sockets
+                for eps in other.proxies.values():
+                    for p in eps:
+                        await p.stop()
+                for r in other.resolvers.values():
+                    await r.stop()
+        # Belt and braces: whatever a failed test left.
+        state = self.dir / "state" / "netns"
+        if state.exists():
+            for f in state.iterdir():
+                netns.delete(str(f))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def run(*argv: str, timeout: float = 20) -> tuple[int, str]:
+    """Run a command without blocking the loop (the embedded DNS is served from it)."""
+    p = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(p.communicate(), timeout)
+    except asyncio.TimeoutError:
+        p.kill()
+        await p.wait()
+        raise
+    return p.returncode, out.decode(errors="replace")
+
+
+async def in_ns(path: str, *argv: str, timeout: float = 20) -> tuple[int, str]:
+    return await run("nsenter", f"--net={path}", *argv, timeout=timeout)
