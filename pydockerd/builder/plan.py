@@ -1,0 +1,745 @@
+"""Build planning: step numbering, build args, stage resolution, config mutations and cache keys.
+
+The classic builder's dispatcher (moby builder/dockerfile) as pure logic. The executor drives it:
+
+    plan = make_plan(dockerfile, options)
+    builder = Builder(plan)
+    for step in plan.steps:                      # print step.header()
+        if step.kind == "meta_arg":  builder.process_meta_arg(step.instruction)
+        elif step.kind == "from":
+            ref = builder.resolve_from(step.stage)          # scratch / earlier stage / image
+            state = builder.begin_stage(step.stage, image_id, image_config)
+            for inst in builder.take_triggers(state): action = builder.dispatch(state, inst) …
+        else:
+            action = builder.dispatch(state, step.instruction)
+            # look up action.cache_key(state.image_id); on a miss run/commit it, then
+            state.image_id = <new image id>
+        (after the last step of a stage) builder.end_stage(state)
+    builder.unused_args_warning()
+
+Every action carries the new image `config`, the `container_config` Docker records (its Cmd is
+the `#(nop)` comment or the RUN command, and is what the cache compares) and `created_by`.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import posixpath
+import signal as _signal
+from dataclasses import dataclass, field
+from typing import Union
+
+from . import gofmt
+from .context import CopySources, Source, normalize_dest, resolve_sources
+from .dockerignore import clean
+from .dockerfile import (Add, Arg, Cmd, Copy, Dockerfile, Entrypoint, Env, Expose, Healthcheck,
+                         Instruction, Label, Maintainer, Onbuild, Run, Shell, Stage, StopSignal,
+                         User, Volume, Workdir, parse_trigger)
+from .errors import BuildError, DockerfileError
+from .shell_lex import Lexer
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SCRATCH = "scratch"
+BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+                "ftp_proxy", "NO_PROXY", "no_proxy")
+CHMOD_NEEDS_BUILDKIT = ("the --chmod option requires BuildKit. Refer to "
+                        "https://docs.docker.com/go/buildkit/ to learn how to build images with "
+                        "BuildKit enabled")
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan: which stages are built and how the steps are numbered
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class BuildOptions:
+    """The parts of the `/build` query the planner needs."""
+
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    platform: str = ""
+
+
+@dataclass
+class PlannedStep:
+    number: int
+    total: int
+    kind: str                       # meta_arg | from | command
+    instruction: Union[Instruction, Stage]
+    stage: Stage | None = None
+
+    @property
+    def text(self) -> str:
+        return str(self.instruction)
+
+    def header(self) -> str:
+        """`Step N/M : <instruction as written>` (no newline)."""
+        return f"Step {self.number}/{self.total} : {self.text}"
+
+
+@dataclass
+class BuildPlan:
+    dockerfile: Dockerfile
+    options: BuildOptions
+    stages: list[Stage]
+    meta_args: list[Arg]
+    steps: list[PlannedStep]
+
+    @property
+    def total(self) -> int:
+        return len(self.steps)
+
+
+def make_plan(dockerfile: Dockerfile, options: BuildOptions | None = None) -> BuildPlan:
+    """Stages up to `--target` (every earlier stage is built too, as the classic builder does),
+    the `labels=` option appended to the last one as LABEL steps, and the steps numbered over
+    global ARGs + FROMs + instructions."""
+    options = options or BuildOptions()
+    stages = [copy.copy(s) for s in dockerfile.stages]
+    for s in stages:
+        s.commands = list(s.commands)
+    if options.target:
+        idx = next((i for i, s in enumerate(stages) if s.name == options.target.lower()), -1)
+        if idx < 0:
+            raise DockerfileError(f"failed to reach build target {options.target} in Dockerfile")
+        stages = stages[:idx + 1]
+    if stages:
+        for key in sorted(options.labels):
+            value = options.labels[key]
+            code = f"LABEL {key}={value}"
+            stages[-1].commands.append(Label(name="label", code=code, line=0,
+                                             pairs=[(key, value)], no_expand=True))
+    total = len(dockerfile.meta_args) + len(stages) + sum(len(s.commands) for s in stages)
+    steps: list[PlannedStep] = []
+    n = 0
+    for a in dockerfile.meta_args:
+        n += 1
+        steps.append(PlannedStep(n, total, "meta_arg", a))
+    for s in stages:
+        n += 1
+        steps.append(PlannedStep(n, total, "from", s, s))
+        for c in s.commands:
+            n += 1
+            steps.append(PlannedStep(n, total, "command", c, s))
+    return BuildPlan(dockerfile=dockerfile, options=options, stages=stages,
+                     meta_args=list(dockerfile.meta_args), steps=steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Build args
+# ---------------------------------------------------------------------------------------------
+
+class BuildArgs:
+    """moby's BuildArgs: values from `--build-arg`, ARGs declared so far, global (meta) ARGs."""
+
+    def __init__(self, from_options: dict[str, str | None]) -> None:
+        self.from_options = dict(from_options)
+        self.allowed: dict[str, str | None] = {}
+        self.meta: dict[str, str | None] = {}
+        self.referenced: set[str] = set()
+
+    def clone(self) -> BuildArgs:
+        c = BuildArgs(self.from_options)
+        c.allowed = dict(self.allowed)
+        c.meta = dict(self.meta)
+        c.referenced = set(self.referenced)
+        return c
+
+    def add_arg(self, key: str, value: str | None) -> None:
+        self.allowed[key] = value
+        self.referenced.add(key)
+
+    def add_meta_arg(self, key: str, value: str | None) -> None:
+        self.meta[key] = value
+
+    def _get(self, key: str, mapping: dict[str, str | None]) -> tuple[str, bool]:
+        v = self.from_options.get(key)
+        if v is not None:
+            return v, True
+        default = mapping.get(key)
+        if default is None:
+            meta = self.meta.get(key)
+            if meta is not None:
+                return meta, True
+            return "", False
+        return default, key in mapping
+
+    def _all(self, mapping: dict[str, str | None]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key in list(mapping) + [k for k in BUILTIN_ARGS if k not in mapping]:
+            value, ok = self._get(key, mapping)
+            if ok:
+                out[key] = value
+        return out
+
+    def all_allowed(self) -> dict[str, str]:
+        return self._all(self.allowed)
+
+    def all_meta(self) -> dict[str, str]:
+        return self._all(self.meta)
+
+    def filter_allowed(self, env: list[str]) -> list[str]:
+        """`K=V` for the visible args not shadowed by an ENV of the same name (sorted)."""
+        env_keys = {e.split("=", 1)[0] for e in env}
+        return sorted(f"{k}={v}" for k, v in self.all_allowed().items() if k not in env_keys)
+
+    def is_referenced_or_not_builtin(self, key: str) -> bool:
+        return key in self.allowed or key not in BUILTIN_ARGS
+
+    def unused(self) -> list[str]:
+        return [k for k in self.from_options if k not in BUILTIN_ARGS and k not in self.referenced]
+
+
+# ---------------------------------------------------------------------------------------------
+# Config helpers
+# ---------------------------------------------------------------------------------------------
+
+def new_config() -> dict:
+    """An empty container.Config as Docker's JSON spells it."""
+    return {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+            "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
+            "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
+
+
+def shell_of(config: dict) -> list[str]:
+    return list(config.get("Shell") or DEFAULT_SHELL)
+
+
+def with_comment(config: dict, comment: str, single: bool = False) -> dict:
+    """runConfig whose Cmd records a metadata step: `[shell…, "#(nop) ", comment]` (withCmdComment)
+    or, for WORKDIR/COPY/ADD, `[shell…, "#(nop) " + comment]` (withCmdCommentString)."""
+    c = copy.deepcopy(config)
+    c["Cmd"] = shell_of(config) + (["#(nop) " + comment] if single else ["#(nop) ", comment])
+    return c
+
+
+def created_by(container_config: dict) -> str:
+    """The image history's `created_by`: the recorded Cmd joined with spaces."""
+    return " ".join(container_config.get("Cmd") or [])
+
+
+def cache_key(parent_id: str, container_config: dict) -> str:
+    """Cache identity of a step: the parent image plus the recorded container config (Docker's
+    image cache matches a child of the parent whose ContainerConfig equals it)."""
+    cfg = {k: v for k, v in container_config.items() if k not in ("Image", "Hostname")}
+    blob = parent_id + "\n" + json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _health_config(health: dict) -> dict:
+    """HealthConfig JSON: zero durations and retries are omitted (omitempty)."""
+    out = {"Test": list(health["Test"])}
+    for k in ("Interval", "Timeout", "StartPeriod", "Retries"):
+        if health.get(k):
+            out[k] = health[k]
+    return out
+
+
+def _quote_rune(n: int) -> str:
+    """Go's %q of an int: strconv.QuoteRune."""
+    if n == 0x27:
+        return "'\\''"
+    q = gofmt.quote(chr(n)) if 0 <= n <= 0x10FFFF else gofmt.quote("\ufffd")
+    return "'" + q[1:-1].replace('\\"', '"') + "'"
+
+
+def health_comment(health: dict) -> str:
+    """`HEALTHCHECK %q` of moby's *HealthConfig: `&{["CMD-SHELL" "x"] "5s" "0s" "0s" '\\x03'}`."""
+    durations = " ".join(gofmt.quote(gofmt.format_duration(health.get(k, 0)))
+                         for k in ("Interval", "Timeout", "StartPeriod"))
+    return f"&{{{gofmt.quote_slice(health['Test'])} {durations} {_quote_rune(health.get('Retries', 0))}}}"
+
+
+_SIGNALS = {name[3:]: int(num) for name, num in _signal.Signals.__members__.items()
+            if name.startswith("SIG") and not name.startswith("SIG_")}
+_SIGNALS.update({"CLD": 17, "IOT": 6, "POLL": 29, "STKFLT": 16, "PWR": 30, "UNUSED": 31})
+for _i in range(1, 15):
+    _SIGNALS[f"RTMIN+{_i}"] = 34 + _i
+    _SIGNALS[f"RTMAX-{_i}"] = 64 - _i
+_SIGNALS.update({"RTMIN": 34, "RTMAX": 64})
+
+
+def parse_signal(raw: str) -> int:
+    """moby's signal.ParseSignal: a number, or a name with or without SIG."""
+    try:
+        n = int(raw, 10)
+    except ValueError:
+        n = None
+    if n is not None:
+        if n == 0:
+            raise DockerfileError(f"Invalid signal: {raw}")
+        return n
+    name = raw.upper()
+    if name.startswith("SIG"):
+        name = name[3:]
+    if name not in _SIGNALS:
+        raise DockerfileError(f"Invalid signal: {raw}")
+    return _SIGNALS[name]
+
+
+_PROTOS = ("tcp", "udp", "sctp")
+
+
+def _parse_port_range(spec: str) -> tuple[int, int]:
+    if spec == "":
+        raise ValueError("empty string specified for ports")
+    lo, sep, hi = spec.partition("-")
+    start = int(lo) if lo.isdigit() else None
+    end = int(hi) if sep and hi.isdigit() else start
+    if start is None or end is None or start > 65535 or end > 65535 or end < start:
+        raise ValueError(spec)
+    return start, end
+
+
+def parse_exposed_ports(ports: list[str]) -> list[str]:
+    """go-connections nat.ParsePortSpecs for EXPOSE: `80`, `80/udp`, `8000-8002`, `ip:host:ctr`."""
+    out: list[str] = []
+    for raw in ports:
+        spec, _, proto = raw.rpartition("/") if "/" in raw else (raw, "", "tcp")
+        proto = proto or "tcp"
+        if proto.lower() not in _PROTOS:
+            raise DockerfileError(f"invalid proto: {proto}")
+        container_port = spec.rsplit(":", 1)[-1] if spec.count(":") <= 2 else spec
+        try:
+            start, end = _parse_port_range(container_port)
+        except ValueError:
+            raise DockerfileError(f"invalid containerPort: {container_port}") from None
+        out += [f"{p}/{proto.lower()}" for p in range(start, end + 1)]
+    return out
+
+
+def normalize_workdir(current: str, requested: str) -> str:
+    if requested == "":
+        raise DockerfileError("cannot normalize nothing")
+    if not requested.startswith("/"):
+        return clean("/" + (current or "") + "/" + requested)
+    return requested
+
+
+def resolve_cmd_line(cmd_line: list[str] | None, prepend_shell: bool, config: dict) -> list[str] | None:
+    if prepend_shell and cmd_line is not None:
+        return shell_of(config) + cmd_line
+    return cmd_line
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Action:
+    """What one step does. `config` is the image config after the step."""
+
+    config: dict
+    container_config: dict
+    notes: list[str] = field(default_factory=list)   # lines Docker prints before running it
+
+    @property
+    def created_by(self) -> str:
+        return created_by(self.container_config)
+
+    def cache_key(self, parent_id: str) -> str:
+        return cache_key(parent_id, self.container_config)
+
+
+@dataclass
+class CommitAction(Action):
+    """A metadata step: commit an image with `config` and no filesystem change, except WORKDIR
+    (`make_workdir`: create that directory in the container first) and MAINTAINER (`author`)."""
+
+    make_workdir: str = ""
+    author: str | None = None
+
+
+@dataclass
+class RunAction(Action):
+    """RUN: start a container with `run_config` (Cmd, Env with the build args, Entrypoint [""],
+    no healthcheck), then commit its changes with `container_config`."""
+
+    run_config: dict = field(default_factory=dict)
+
+    def failure_message(self, exit_code: int) -> str:
+        cmd = " ".join(self.run_config.get("Cmd") or [])
+        return f"The command '{cmd}' returned a non-zero code: {exit_code}"
+
+
+@dataclass
+class FromRef:
+    """A base for FROM or COPY --from: scratch, an earlier stage of this build, or an image."""
+
+    kind: str                 # scratch | stage | image
+    name: str                 # image reference, or the stage's name/index as written
+    stage_index: int = -1
+    image_id: str = ""        # for stages: the stage's result
+    platform: str = ""
+
+
+@dataclass
+class CopyAction(Action):
+    """COPY/ADD: `sources`/`dest` are expanded; the executor gives the Source (the context, or
+    the rootfs of `from_ref`) and downloads URLs, then calls `resolve()`, which sets the
+    checksummed Cmd in `container_config` (so the cache key and created_by are known)."""
+
+    cmd_name: str = "COPY"
+    sources: list[str] = field(default_factory=list)
+    dest: str = ""                  # as written (expanded)
+    dest_path: str = ""             # absolute in the image, relative ones joined to WORKDIR
+    chown: str = ""
+    from_ref: FromRef | None = None
+    allow_decompress: bool = False  # ADD extracts local archives
+    preserve_ownership: bool = False
+    resolved: CopySources | None = None
+
+    def urls(self) -> list[str]:
+        return [s for s in self.sources if s.startswith(("http://", "https://"))]
+
+    def resolve(self, source: Source | None, url_hashes: dict[str, str] | None = None) -> CopySources:
+        res = resolve_sources(source, self.sources + [self.dest], self.cmd_name,
+                              allow_urls=self.cmd_name == "ADD",
+                              from_image=self.from_ref is not None, url_hashes=url_hashes)
+        chown = f"--chown={self.chown}" if self.chown else ""
+        comment = f"{self.cmd_name} {chown}{res.hash} in {self.dest} "
+        self.container_config = with_comment(self.config, comment, single=True)
+        self.resolved = res
+        return res
+
+
+# ---------------------------------------------------------------------------------------------
+# The dispatcher
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class StageState:
+    stage: Stage
+    config: dict
+    image_id: str = ""
+    base: FromRef | None = None
+    build_args: BuildArgs | None = None
+    cmd_set: bool = False
+    maintainer: str = ""
+    triggers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StageResult:
+    name: str
+    image_id: str
+    config: dict
+
+
+class Builder:
+    """Drives a plan: expansion, build args, stage bookkeeping and every instruction's effect."""
+
+    def __init__(self, plan: BuildPlan) -> None:
+        self.plan = plan
+        self.args = BuildArgs(plan.options.build_args)
+        self.lex = Lexer(plan.dockerfile.escape_token)
+        self.results: list[StageResult] = []
+
+    # -- global ARGs and stages ---------------------------------------------------------------
+
+    def process_meta_arg(self, arg: Arg) -> None:
+        env = self.args.all_allowed()
+        for pair in arg.args:
+            key = self._expand(pair.key, env)
+            value = None if pair.value is None else self._expand(pair.value, env)
+            self.args.add_arg(key, value)
+            self.args.add_meta_arg(key, value)
+
+    def _stage_by_name(self, name: str) -> int:
+        for i, r in enumerate(self.results):
+            if r.name and r.name == name.lower():
+                return i
+        return -1
+
+    def resolve_from(self, stage: Stage) -> FromRef:
+        """The base of a stage: FROM's argument expanded with the global ARGs only."""
+        if stage.name and self._stage_by_name(stage.name) >= 0:
+            raise BuildError(f"{stage.name} stage name already used")
+        meta = self.args.all_meta()
+        platform = ""
+        if stage.platform:
+            platform = self._expand(stage.platform, meta)
+        name = self._expand(stage.base_name, meta)
+        if name == "":
+            raise BuildError(f"base name ({stage.base_name}) should not be blank")
+        idx = self._stage_by_name(name)
+        if idx >= 0:
+            return FromRef("stage", name, idx, self.results[idx].image_id, platform)
+        if name == SCRATCH:
+            return FromRef("scratch", name, platform=platform)
+        return FromRef("image", name, platform=platform)
+
+    def begin_stage(self, stage: Stage, image_id: str, image_config: dict | None,
+                    base: FromRef | None = None) -> StageState:
+        """Start a stage on its base image's config; the base's ONBUILD triggers are taken out
+        of the config and queued (`take_triggers`)."""
+        args = self.args.clone()
+        args.allowed = {}
+        config = copy.deepcopy(image_config) if image_config else new_config()
+        env = list(config.get("Env") or [])
+        if not any(e.split("=", 1)[0] == "PATH" for e in env):
+            env.append("PATH=" + DEFAULT_PATH)
+        config["Env"] = env
+        config["OpenStdin"] = False
+        config["StdinOnce"] = False
+        triggers = list(config.get("OnBuild") or [])
+        config["OnBuild"] = None if triggers else config.get("OnBuild")
+        config["Image"] = image_id
+        return StageState(stage=stage, config=config, image_id=image_id, base=base,
+                          build_args=args, triggers=triggers)
+
+    @staticmethod
+    def triggers_header(count: int) -> str:
+        return f"# Executing {count} build trigger{'s' if count > 1 else ''}"
+
+    def take_triggers(self, state: StageState) -> list:
+        """Parse the queued ONBUILD triggers, in the order they were declared."""
+        out = [parse_trigger(t) for t in state.triggers]
+        state.triggers = []
+        return out
+
+    def end_stage(self, state: StageState) -> StageResult:
+        assert state.build_args is not None
+        self.args.referenced |= state.build_args.referenced
+        cfg = copy.deepcopy(state.config)
+        cfg["Image"] = state.image_id
+        result = StageResult(state.stage.name, state.image_id, cfg)
+        self.results.append(result)
+        return result
+
+    def unused_args_warning(self) -> str:
+        unused = self.args.unused()
+        return f"[Warning] One or more build-args {gofmt.value_slice(unused)} were not consumed" if unused else ""
+
+    def resolve_copy_from(self, value: str) -> FromRef:
+        """`COPY --from=`: an earlier stage by name or index, else an image reference."""
+        idx = self._stage_by_name(value)
+        if idx < 0:
+            try:
+                n = int(value, 10)
+            except ValueError:
+                return FromRef("image", value)
+            if n == len(self.results):
+                raise BuildError(f"invalid from flag value {value}: refers to current build stage")
+            if n < 0 or n > len(self.results):
+                raise BuildError(f"invalid from flag value {value}: index out of bounds")
+            idx = n
+        r = self.results[idx]
+        return FromRef("stage", value, idx, r.image_id)
+
+    # -- instructions -------------------------------------------------------------------------
+
+    def _expand(self, word: str, env: list[str] | dict[str, str]) -> str:
+        return self.lex.process_word(word, env)
+
+    def visible_env(self, state: StageState) -> list[str]:
+        """What `$VAR` sees: the stage's ENV, then declared ARGs (with their build-arg values)."""
+        env = list(state.config.get("Env") or [])
+        assert state.build_args is not None
+        return env + state.build_args.filter_allowed(env)
+
+    def dispatch(self, state: StageState, inst) -> Action:
+        env = self.visible_env(state)
+        try:
+            inst = self._expanded(inst, env)
+        except DockerfileError as exc:
+            raise BuildError(exc.message) from None
+        handler = getattr(self, "_do_" + type(inst).__name__.lower())
+        action = handler(state, inst, env)
+        return action
+
+    def _expanded(self, inst, env: list[str]):
+        ex = lambda w: self._expand(w, env)  # noqa: E731
+        inst = copy.copy(inst)
+        if isinstance(inst, Env):
+            inst.pairs = [(ex(k), ex(v)) for k, v in inst.pairs]
+        elif isinstance(inst, Label) and not inst.no_expand:
+            inst.pairs = [(ex(k), ex(v)) for k, v in inst.pairs]
+        elif isinstance(inst, (Copy, Add)):
+            inst.chown = ex(inst.chown)
+            inst.sources = [ex(s) for s in inst.sources]
+            inst.dest = ex(inst.dest)
+        elif isinstance(inst, Workdir):
+            inst.path = ex(inst.path)
+        elif isinstance(inst, User):
+            inst.user = ex(inst.user)
+        elif isinstance(inst, Volume):
+            inst.volumes = [ex(v) for v in inst.volumes]
+        elif isinstance(inst, StopSignal):
+            inst.signal = ex(inst.signal)
+        elif isinstance(inst, Arg):
+            inst.args = [type(a)(ex(a.key), None if a.value is None else ex(a.value)) for a in inst.args]
+        return inst
+
+    def _commit(self, state: StageState, comment: str, **extra) -> CommitAction:
+        state.config["Image"] = state.image_id
+        return CommitAction(config=copy.deepcopy(state.config),
+                            container_config=with_comment(state.config, comment), **extra)
+
+    def _do_env(self, state: StageState, inst: Env, env: list[str]) -> Action:
+        cfg_env = list(state.config.get("Env") or [])
+        parts = ["ENV"]
+        for k, v in inst.pairs:
+            new = f"{k}={v}"
+            parts.append(new)
+            for i, e in enumerate(cfg_env):
+                if e.split("=", 1)[0] == k:
+                    cfg_env[i] = new
+                    break
+            else:
+                cfg_env.append(new)
+        state.config["Env"] = cfg_env
+        return self._commit(state, " ".join(parts))
+
+    def _do_maintainer(self, state: StageState, inst: Maintainer, env: list[str]) -> Action:
+        state.maintainer = inst.maintainer
+        return self._commit(state, "MAINTAINER " + inst.maintainer, author=inst.maintainer)
+
+    def _do_label(self, state: StageState, inst: Label, env: list[str]) -> Action:
+        labels = dict(state.config.get("Labels") or {})
+        parts = ["LABEL"]
+        for k, v in inst.pairs:
+            labels[k] = v
+            parts.append(f"{k}={v}")
+        state.config["Labels"] = labels
+        return self._commit(state, " ".join(parts))
+
+    def _copy_action(self, state: StageState, inst, cmd_name: str) -> CopyAction:
+        if inst.chmod:
+            raise BuildError(CHMOD_NEEDS_BUILDKIT)
+        from_ref = None
+        if cmd_name == "COPY" and inst.from_:
+            from_ref = self.resolve_copy_from(inst.from_)
+        state.config["Image"] = state.image_id
+        cfg = copy.deepcopy(state.config)
+        return CopyAction(config=cfg, container_config={}, cmd_name=cmd_name,
+                          sources=list(inst.sources), dest=inst.dest,
+                          dest_path=normalize_dest(state.config.get("WorkingDir", ""), inst.dest),
+                          chown=inst.chown, from_ref=from_ref,
+                          allow_decompress=cmd_name == "ADD",
+                          preserve_ownership=from_ref is not None and not inst.chown)
+
+    def _do_copy(self, state: StageState, inst: Copy, env: list[str]) -> Action:
+        return self._copy_action(state, inst, "COPY")
+
+    def _do_add(self, state: StageState, inst: Add, env: list[str]) -> Action:
+        return self._copy_action(state, inst, "ADD")
+
+    def _do_onbuild(self, state: StageState, inst: Onbuild, env: list[str]) -> Action:
+        state.config["OnBuild"] = list(state.config.get("OnBuild") or []) + [inst.expression]
+        return self._commit(state, "ONBUILD " + inst.expression)
+
+    def _do_workdir(self, state: StageState, inst: Workdir, env: list[str]) -> Action:
+        try:
+            wd = normalize_workdir(state.config.get("WorkingDir", ""), inst.path)
+        except DockerfileError as exc:
+            raise BuildError(exc.message) from None
+        state.config["WorkingDir"] = wd
+        state.config["Image"] = state.image_id
+        return CommitAction(config=copy.deepcopy(state.config),
+                            container_config=with_comment(state.config, "WORKDIR " + wd, single=True),
+                            make_workdir=wd)
+
+    def _do_run(self, state: StageState, inst: Run, env: list[str]) -> Action:
+        assert state.build_args is not None
+        state.config["Image"] = state.image_id
+        cmd = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config) or []
+        build_args = state.build_args.filter_allowed(state.config.get("Env") or [])
+        save_cmd = list(cmd)
+        if build_args:
+            kept = sorted(a for a in build_args
+                          if state.build_args.is_referenced_or_not_builtin(a.split("=", 1)[0]))
+            save_cmd = [f"|{len(kept)}"] + kept + cmd
+        probe = copy.deepcopy(state.config)
+        probe["Cmd"] = save_cmd
+        probe["ArgsEscaped"] = False
+        if save_cmd:
+            probe["Entrypoint"] = None
+        run = copy.deepcopy(state.config)
+        run["Cmd"] = cmd
+        run["ArgsEscaped"] = False
+        run["Env"] = list(state.config.get("Env") or []) + build_args
+        if save_cmd:
+            run["Entrypoint"] = [""]
+        run["Healthcheck"] = {"Test": ["NONE"]}
+        return RunAction(config=copy.deepcopy(state.config), container_config=probe, run_config=run)
+
+    def _do_cmd(self, state: StageState, inst: Cmd, env: list[str]) -> Action:
+        cmd = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config)
+        state.config["Cmd"] = cmd
+        state.config["ArgsEscaped"] = False
+        action = self._commit(state, "CMD " + gofmt.quote_slice(cmd))
+        if inst.cmd_line:
+            state.cmd_set = True
+        return action
+
+    def _do_entrypoint(self, state: StageState, inst: Entrypoint, env: list[str]) -> Action:
+        ep = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config)
+        state.config["Entrypoint"] = ep
+        state.config["ArgsEscaped"] = False
+        if not state.cmd_set:
+            # An ENTRYPOINT discards the CMD inherited from the base image, not one set in this stage.
+            state.config["Cmd"] = None
+        return self._commit(state, "ENTRYPOINT " + gofmt.quote_slice(ep))
+
+    def _do_healthcheck(self, state: StageState, inst: Healthcheck, env: list[str]) -> Action:
+        notes = []
+        old = state.config.get("Healthcheck")
+        if old and old.get("Test") and old["Test"][0] != "NONE":
+            notes.append(f"Note: overriding previous HEALTHCHECK: {gofmt.value_slice(old['Test'])}")
+        state.config["Healthcheck"] = _health_config(inst.health)
+        action = self._commit(state, "HEALTHCHECK " + health_comment(inst.health))
+        action.notes = notes
+        return action
+
+    def _do_expose(self, state: StageState, inst: Expose, env: list[str]) -> Action:
+        ports: list[str] = []
+        try:
+            for p in inst.ports:
+                ports += self.lex.process_words(p, env)
+            specs = parse_exposed_ports(ports)
+        except DockerfileError as exc:
+            raise BuildError(exc.message) from None
+        exposed = dict(state.config.get("ExposedPorts") or {})
+        for s in specs:
+            exposed[s] = {}
+        state.config["ExposedPorts"] = exposed
+        return self._commit(state, "EXPOSE " + " ".join(ports))
+
+    def _do_user(self, state: StageState, inst: User, env: list[str]) -> Action:
+        state.config["User"] = inst.user
+        return self._commit(state, "USER " + inst.user)
+
+    def _do_volume(self, state: StageState, inst: Volume, env: list[str]) -> Action:
+        vols = dict(state.config.get("Volumes") or {})
+        for v in inst.volumes:
+            if v == "":
+                raise BuildError("VOLUME specified can not be an empty string")
+            vols[v] = {}
+        state.config["Volumes"] = vols
+        return self._commit(state, "VOLUME " + gofmt.value_slice(inst.volumes))
+
+    def _do_stopsignal(self, state: StageState, inst: StopSignal, env: list[str]) -> Action:
+        try:
+            parse_signal(inst.signal)
+        except DockerfileError as exc:
+            raise BuildError(exc.message) from None
+        state.config["StopSignal"] = inst.signal
+        return self._commit(state, "STOPSIGNAL " + inst.signal)
+
+    def _do_arg(self, state: StageState, inst: Arg, env: list[str]) -> Action:
+        assert state.build_args is not None
+        words = []
+        for a in inst.args:
+            words.append(a.key if a.value is None else f"{a.key}={a.value}")
+            state.build_args.add_arg(a.key, a.value)
+        return self._commit(state, "ARG " + " ".join(words))
+
+    def _do_shell(self, state: StageState, inst: Shell, env: list[str]) -> Action:
+        state.config["Shell"] = list(inst.shell)
+        return self._commit(state, "SHELL " + gofmt.value_slice(inst.shell))
