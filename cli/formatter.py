@@ -153,10 +153,40 @@ def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
 
 # -- text/template subset -----------------------------------------------------------------------
 class TemplateError(CLIError):
-    pass
+    """Parse or execution failure; `parse` tells them apart (inspect exits 64 on parse errors)."""
+
+    def __init__(self, message: str, parse: bool = False) -> None:
+        super().__init__(message, 1)
+        self.parse = parse
 
 
-def _tokenize_action(src: str) -> list[str]:
+def _go_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float64"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "[]interface {}"
+    return "interface {}"
+
+
+class _Tok(str):
+    """A token that remembers its offset in the template source (for Go-style error positions)."""
+
+    pos = 0
+
+
+def _tok(text: str, pos: int) -> _Tok:
+    t = _Tok(text)
+    t.pos = pos
+    return t
+
+
+def _tokenize_action(src: str, base: int = 0) -> list[str]:
     toks, i = [], 0
     while i < len(src):
         c = src[i]
@@ -179,7 +209,7 @@ def _tokenize_action(src: str) -> list[str]:
             j = i
             while j < len(src) and not src[j].isspace() and src[j] not in "|()":
                 j += 1
-            toks.append(src[i:j])
+            toks.append(_tok(src[i:j], base + i))
             i = j
     return toks
 
@@ -273,11 +303,13 @@ FUNCS: dict[str, Callable[..., Any]] = {
 class Template:
     """A parsed Go template supporting fields, pipelines, functions, if/else, range and with."""
 
-    def __init__(self, src: str) -> None:
+    def __init__(self, src: str, strict: bool = False, row_type: str = "interface {}") -> None:
         self.src = src
+        self.strict = strict  # missingkey=error, as `docker inspect` parses its templates
+        self._row_type = row_type
         self.nodes, rest, end = self._parse(self._lex(src), 0, ())
         if end is not None:
-            raise TemplateError(f"template: :1: unexpected {{{{{end}}}}}")
+            raise TemplateError(f"template: :1: unexpected {{{{{end}}}}}", parse=True)
 
     @staticmethod
     def _lex(src: str) -> list[tuple[str, str]]:
@@ -290,17 +322,19 @@ class Template:
                 return items
             k = src.find("}}", j + 2)
             if k < 0:
-                raise TemplateError('template: :1: unclosed action')
+                raise TemplateError("template: :1: unclosed action", parse=True)
             text = src[i:j]
             body = src[j + 2:k]
+            start = j + 2
             if body.startswith("-"):
-                text, body = text.rstrip(), body[1:]
+                text, body, start = text.rstrip(), body[1:], start + 1
             trim_right = body.endswith("-")
             if trim_right:
                 body = body[:-1]
             if text:
                 items.append(("text", text))
-            items.append(("action", body.strip()))
+            stripped = body.lstrip()
+            items.append(("action", _tok(stripped.rstrip(), start + len(body) - len(stripped))))
             i = k + 2
             if trim_right:
                 while i < len(src) and src[i].isspace():
@@ -318,15 +352,15 @@ class Template:
             if word in ("end", "else") and word in stop:
                 return nodes, pos, word
             if word in ("end", "else"):
-                raise TemplateError(f"template: :1: unexpected {{{{{word}}}}}")
+                raise TemplateError(f"template: :1: unexpected {{{{{word}}}}}", parse=True)
             if word in ("if", "range", "with"):
-                pipe = self._pipeline(val[len(word):])
+                pipe = self._pipeline(_tok(val[len(word):], val.pos + len(word)))
                 body, pos, how = self._parse(items, pos, ("end", "else"))
                 other: list = []
                 if how == "else":
                     other, pos, how = self._parse(items, pos, ("end",))
                 if how != "end":
-                    raise TemplateError("template: :1: unexpected EOF")
+                    raise TemplateError("template: :1: unexpected EOF", parse=True)
                 nodes.append((word, pipe, body, other))
                 continue
             if val.startswith("/*"):
@@ -335,9 +369,12 @@ class Template:
         return nodes, pos, None
 
     def _pipeline(self, src: str) -> list[list]:
-        toks = _tokenize_action(src)
+        toks = _tokenize_action(src, getattr(src, "pos", 0))
         if not toks:
-            raise TemplateError("template: :1: missing value for command")
+            raise TemplateError("template: :1: missing value for command", parse=True)
+        for t in toks:
+            if t[:1].isalpha() and t not in FUNCS and t not in ("true", "false", "nil"):
+                raise TemplateError(f'template: :1: function "{t}" not defined', parse=True)
         cmds, cur, depth, sub = [], [], 0, []
         for t in toks:
             if depth:
@@ -346,7 +383,8 @@ class Template:
                 elif t == ")":
                     depth -= 1
                     if depth == 0:
-                        cur.append(("pipe", self._pipeline(" ".join(sub))))
+                        first = sub[0].pos if sub and isinstance(sub[0], _Tok) else 0
+                        cur.append(("pipe", self._pipeline(_tok(" " * 0 + " ".join(sub), first))))
                         sub = []
                         continue
                 sub.append(t)
@@ -363,18 +401,25 @@ class Template:
     def _field(self, dot: Any, path: str, root: Any) -> Any:
         base = root if path.startswith("$") else dot
         parts = [p for p in path.lstrip("$").split(".") if p]
+        pos = getattr(path, "pos", 0) + path.rfind(".")
+        where = f'template: :1:{pos}: executing "" at <{path}>'
         v = base
         for p in parts:
-            if isinstance(v, dict):
-                v = v.get(p, NO_VALUE)
+            if isinstance(v, Row) or hasattr(v, "field"):
+                v = v.field(p)
+                if v is NO_VALUE:
+                    raise TemplateError(f"{where}: can't evaluate field {p} in type {self._row_type}")
+            elif isinstance(v, dict):
+                if p not in v:
+                    if self.strict:
+                        raise TemplateError(f'{where}: map has no entry for key "{p}"')
+                    v = NO_VALUE
+                else:
+                    v = v[p]
             elif v is None or v is NO_VALUE:
-                raise TemplateError(f'template: :1:{len(self.src)}: executing "" at <.{p}>: '
-                                    f"nil pointer evaluating interface {{}}.{p}")
+                raise TemplateError(f"{where}: nil pointer evaluating interface {{}}.{p}")
             else:
-                get = getattr(v, "field", None)
-                if get is None:
-                    raise TemplateError(f'template: :1: executing "" at <.{p}>: can\'t evaluate field {p}')
-                v = get(p)
+                raise TemplateError(f"{where}: can't evaluate field {p} in type {_go_type(v)}")
         return v
 
     def _arg(self, tok: Any, dot: Any, root: Any) -> Any:
@@ -402,8 +447,6 @@ class Template:
                     raise
                 except Exception as e:
                     raise TemplateError(f'template: :1: executing "" at <{head}>: error calling {head}: {e}') from None
-            elif isinstance(head, str) and head[:1].isalpha() and head not in ("true", "false", "nil"):
-                raise TemplateError(f'template: :1: function "{head}" not defined')
             else:
                 value = self._arg(head, dot, root)
         return value
@@ -450,15 +493,16 @@ def prepare_format(fmt: str) -> str:
 
 
 def render(fmt: str, rows: Iterable[Any], headers: dict[str, str] | None = None,
-           default_table: str = "") -> str:
+           default_table: str = "", row_type: str = "interface {}") -> str:
     """Render rows with a Docker --format string; tables get a header row and the tabwriter."""
     if fmt == "table" and default_table:
         fmt = default_table
     table = is_table(fmt)
-    tmpl = Template(prepare_format(fmt))
-    parts = []
-    for row in rows:
-        parts.append(tmpl.render(row) + "\n")
+    try:
+        tmpl = Template(prepare_format(fmt), row_type=row_type)
+        parts = [tmpl.render(row) + "\n" for row in rows]
+    except TemplateError as e:
+        raise CLIError(f"template parsing error: {e.message}") from None
     body = "".join(parts)
     if not table:
         return body

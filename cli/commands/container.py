@@ -161,7 +161,21 @@ def run_ps(ctx: Context, opts: Any, args: list[str]) -> int:
     limit = 1 if opts.latest else opts.last
     if limit and limit > 0:
         params["limit"] = limit
-    if opts.size or ".Size" in form or "json ." in form.replace("{{ ", "{{"):
+    if opts.format:
+        # Like the CLI, run the template once on an empty row: it validates the format and tells
+        # whether .Size is used (only then is the expensive size computation requested).
+        try:
+            probe = fmt.Template(fmt.prepare_format(form), row_type="*formatter.ContainerContext")
+        except fmt.TemplateError as e:
+            raise CLIError(f"failed to parse template: {e.message}") from None
+        used = _FieldSpy()
+        try:
+            probe.render(used)
+        except fmt.TemplateError as e:
+            raise CLIError(f"failed to execute template: {e.message}") from None
+        if "Size" in used.seen:
+            params["size"] = 1
+    if opts.size:
         params["size"] = 1
     params["filters"] = filters_param(opts.filter)
     containers = ctx.client.get_json("/containers/json", params) or []
@@ -170,8 +184,20 @@ def run_ps(ctx: Context, opts: Any, args: list[str]) -> int:
     if form.strip() == "{{json .}}":
         ctx.write("".join(fmt.go_json(dict(sorted(r.items()))) + "\n" for r in rows))
         return 0
-    ctx.write(fmt.render(form, rows, PS_HEADERS))
+    ctx.write(fmt.render(form, rows, PS_HEADERS, row_type="*formatter.ContainerContext"))
     return 0
+
+
+class _FieldSpy(fmt.Row):
+    """A ps row that records which fields a template reads."""
+
+    def __init__(self) -> None:
+        super().__init__(container_row({}, True, time.time()))
+        self.seen: set[str] = set()
+
+    def field(self, name: str) -> Any:
+        self.seen.add(name)
+        return super().field(name)
 
 
 PS = F.Command("ps", "[OPTIONS]", "List containers", [
@@ -465,28 +491,38 @@ ATTACH = F.Command("attach", "[OPTIONS] CONTAINER",
 
 # -- inspection ---------------------------------------------------------------------------------
 def print_inspect(ctx: Context, items: list[Any], form: str) -> None:
-    """Raw JSON list (4-space indent, server key order) or one template rendering per item."""
+    """Raw JSON list (4-space indent, server key order) or one template rendering per item.
+
+    As the CLI's inspectors flush: an empty template result prints one newline, no items "[]".
+    """
     if form:
         if form == "json":
             form = "{{json .}}"
-        tmpl = fmt.Template(fmt.prepare_format(form))
-        for item in items:
-            ctx.line(tmpl.render(item))
+        try:
+            tmpl = fmt.Template(fmt.prepare_format(form), strict=True)
+        except fmt.TemplateError as e:
+            raise CLIError(f"template parsing error: {e.message}", 64) from None
+        text = ""
+        try:
+            for item in items:
+                text += tmpl.render(item) + "\n"
+        except fmt.TemplateError as e:
+            ctx.write(text or "\n")
+            raise CLIError(f"template parsing error: {e.message}") from None
+        ctx.write(text or "\n")
         return
     ctx.line(json.dumps(items, indent=4, ensure_ascii=False)
              .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def inspect_each(ctx: Context, names: list[str], fetch: Callable[[str], Any], form: str,
-                 not_found: Callable[[str], str]) -> int:
+def inspect_each(ctx: Context, names: list[str], fetch: Callable[[str], Any], form: str) -> int:
     items, errors = [], []
     for n in names:
         try:
             items.append(fetch(n))
         except APIError as e:
-            errors.append(not_found(n) if e.not_found else e.message)
-    if items or not errors:
-        print_inspect(ctx, items, form)
+            errors.append(e.message)
+    print_inspect(ctx, items, form)
     if errors:
         raise CLIError("\n".join(errors))
     return 0
@@ -495,7 +531,7 @@ def inspect_each(ctx: Context, names: list[str], fetch: Callable[[str], Any], fo
 def run_container_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
     params = {"size": 1 if opts.size else None}
     return inspect_each(ctx, args, lambda n: ctx.client.get_json(f"/containers/{n}/json", params),
-                        opts.format, lambda n: f"Error: No such container: {n}")
+                        opts.format)
 
 
 INSPECT_FLAGS = [F.Flag("format", "f", S, "", "Format output using a custom template")]

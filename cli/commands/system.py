@@ -233,8 +233,7 @@ def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
                 break
         else:
             errors.append(f"Error: No such {opts.type or 'object'}: {name}")
-    if items or not opts.format:
-        print_inspect(ctx, items, opts.format)
+    print_inspect(ctx, items, opts.format)
     if errors:
         raise CLIError("\n".join(errors))
     return 0
