@@ -1,0 +1,73 @@
+"""Fixtures for pycontainerd alone over gRPC: a daemon on temp dirs, stubs, and a busybox image.
+
+Every daemon gets its own root, state and socket under a temp dir; the finalizer stops it, kills
+shims it left, force-deletes their containers, and fails if a mount or shim survived.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+if os.geteuid() != 0:
+    pytest.skip("pycontainerd integration tests need root", allow_module_level=True)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pcd_helpers import REPO, RUNC, Client, Daemon, cleanup_leftovers  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    base = Path(tempfile.mkdtemp(prefix="pcd-", dir="/tmp"))
+    d = Daemon(base)
+    d.start()
+    yield d
+    d.stop()
+    leaks = cleanup_leftovers(d)
+    shutil.rmtree(base, ignore_errors=True)
+    assert not leaks, f"left behind: {leaks}"
+
+
+@pytest.fixture
+def ns(daemon) -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def client(daemon, ns) -> Client:
+    return daemon.stubs(ns)
+
+
+@pytest.fixture(scope="module")
+def rootfs_tar(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(REPO))
+    from scripts.busybox_rootfs import write_rootfs_tar
+    return Path(write_rootfs_tar(str(tmp_path_factory.mktemp("bb") / "rootfs.tar")))
+
+
+@pytest.fixture(scope="module")
+def busybox(daemon, rootfs_tar) -> Client:
+    """A client on a module namespace holding docker.io/library/busybox:latest (imported from a rootfs tar)."""
+    c = daemon.stubs(f"bb{uuid.uuid4().hex[:8]}")
+    resp = c.import_tar(rootfs_tar, "rootfs", "busybox:latest")
+    assert resp[-1].images[0].name == "docker.io/library/busybox:latest"
+    return c
+
+
+@pytest.fixture(scope="session")
+def base_spec(tmp_path_factory) -> dict:
+    """runc's default spec, made non-interactive."""
+    d = tmp_path_factory.mktemp("spec")
+    subprocess.run([RUNC, "spec", "--bundle", str(d)], check=True)
+    spec = json.loads((d / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["root"] = {"path": "rootfs", "readonly": False}
+    return spec
