@@ -61,6 +61,7 @@ class PullResult:
     config_json: dict[str, Any]
     platform: Platform | None     # from the config's os/architecture
     diff_ids: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)  # digests downloaded by this pull (manifests, config, layers)
 
 
 class RegistryClient:
@@ -291,20 +292,23 @@ class RegistryClient:
         wanted = platform or DEFAULT_PLATFORM
         target = await self.resolve(ref)
         emit(ProgressEvent(RESOLVED, target.digest, detail=target.digest))
-        raw = await self._manifest_into(ref, target, store)
+        fetched: list[str] = []
+        raw = await self._manifest_into(ref, target, store, fetched)
         manifest_desc = target
         if is_index(target.media_type):
             entries = parse_index(raw, target, f"index {target.digest} of {ref}")
             manifest_desc = self.select_platform(entries, wanted, str(ref))
             if is_index(manifest_desc.media_type):
                 raise ManifestUnsupportedError(f"{ref}: nested index {manifest_desc.digest} is not supported")
-            raw = await self._manifest_into(ref, manifest_desc, store)
+            raw = await self._manifest_into(ref, manifest_desc, store, fetched)
         what = f"manifest {manifest_desc.digest} of {ref}"
         manifest = parse_image_manifest(raw, manifest_desc, what)
         check_image_content(manifest, what)
 
-        if not store.has(manifest.config.digest):
+        config_present = store.has(manifest.config.digest)
+        if not config_present:
             await self.fetch_blob(ref, manifest.config, store.path(manifest.config.digest))
+            fetched.append(manifest.config.digest)
         with open(store.path(manifest.config.digest), "rb") as f:
             try:
                 config_json = json.load(f)
@@ -322,20 +326,19 @@ class RegistryClient:
             raise RegistryProtocolError(
                 f"{what}: {len(manifest.layers)} layers but the config lists {len(diff_ids)} diff_ids")
 
-        missing = []
-        for layer in manifest.layers:
-            if store.has(layer.digest):
-                emit(ProgressEvent(LAYER_EXISTS, layer.digest))
-            else:
-                emit(ProgressEvent(LAYER_QUEUED, layer.digest))
-                missing.append(layer)
+        missing = [l for l in manifest.layers if not store.has(l.digest)]
+        # Like dockerd, an image whose config and layers are all present gets no per-layer lines.
+        if missing or not config_present:
+            for layer in manifest.layers:
+                emit(ProgressEvent(LAYER_QUEUED if layer in missing else LAYER_EXISTS, layer.digest))
         unique = list({l.digest: l for l in missing}.values())  # a layer may repeat in one image
         await self.fetch_blobs(ref, [(l, store.path(l.digest)) for l in unique], emit)
+        fetched += [l.digest for l in unique]
         return PullResult(reference=ref, target=target, manifest=manifest_desc, config=manifest.config,
                           layers=manifest.layers, config_json=config_json, platform=image_platform,
-                          diff_ids=diff_ids)
+                          diff_ids=diff_ids, fetched=fetched)
 
-    async def _manifest_into(self, ref: Reference, desc: Descriptor, store: BlobStore) -> bytes:
+    async def _manifest_into(self, ref: Reference, desc: Descriptor, store: BlobStore, fetched: list[str]) -> bytes:
         """The manifest bytes from the store when present (and still matching), else fetched and stored."""
         if store.has(desc.digest):
             with open(store.path(desc.digest), "rb") as f:
@@ -347,6 +350,7 @@ class RegistryClient:
                 pass  # a damaged copy: fetch again
         raw = await self.fetch_manifest(ref, desc)
         _write_atomic(store.path(desc.digest), raw)
+        fetched.append(desc.digest)
         return raw
 
     # ------------------------------------------------------------------------------------------------

@@ -270,3 +270,108 @@ async def test_manifest_digest_mismatch_by_digest(tmp_path):
         # Pinned by digest, resolve itself checks what the registry claims.
         reg.manifests[digest] = (mt, raw)
         assert (await rc.resolve(f"{host}/x/y@{digest}")).digest == digest
+
+
+# -- concurrency, token expiry, zstd, insecure registries ---------------------------------------------
+
+async def test_download_concurrency_limit(tmp_path):
+    import asyncio
+    import json as _json
+    layers = [small_layer(f"f{i}", os.urandom(20_000)) for i in range(4)]
+    reg = MockRegistry()
+    reg.add_image("latest", layers[0])
+    mt, raw = reg.manifests["latest"]
+    m = _json.loads(raw)
+    m["layers"] = [dict(m["layers"][0], digest=sha(l), size=len(l)) for l in layers]
+    cfg = _json.loads(reg.blobs[m["config"]["digest"]])
+    import gzip
+    cfg["rootfs"]["diff_ids"] = [sha(gzip.decompress(l)) for l in layers]
+    cbytes = _json.dumps(cfg).encode()
+    reg.blobs[sha(cbytes)] = cbytes
+    m["config"] = dict(m["config"], digest=sha(cbytes), size=len(cbytes))
+    raw = _json.dumps(m).encode()
+    reg.manifests["latest"] = (mt, raw)
+    reg.manifests[sha(raw)] = (mt, raw)
+    active, peak = 0, 0
+
+    def slow(data: bytes):
+        async def handler(request: web.Request) -> web.Response:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.05)  # hold the slot so overlapping downloads would show
+            active -= 1
+            return web.Response(body=data)
+        return handler
+
+    for l in layers:
+        reg.blob_override[sha(l)] = slow(l)
+    events = []
+    async with serve(reg.app()) as host, RegistryClient(max_concurrent_downloads=2) as rc:
+        res = await rc.pull(f"{host}/x/y:latest", LayoutStore(str(tmp_path / "s")), progress=events.append)
+    assert peak == 2
+    assert len(res.layers) == 4 and sum(e.kind == "waiting" for e in events) == 2
+    assert sum(e.kind == "downloaded" for e in events) == 4  # layers only: Docker shows no config line
+
+
+async def test_token_cache_expires(tmp_path):
+    import aiohttp
+    from pycontainerd.registry.auth import Authorizer
+    tokens = TokenServer(users={"alice": "pw"})
+    now = [1000.0]
+    authz = Authorizer(static_credentials(AuthConfig(username="alice", password="pw")), clock=lambda: now[0])
+    async with serve(tokens.app()) as token_host, aiohttp.ClientSession() as session:
+        assert authz.add_challenges("reg:1", [f'Bearer realm="http://{token_host}/token",service="s"'])
+        h1 = await authz.header(session, "reg:1", ["repository:a:pull"])
+        assert await authz.header(session, "reg:1", ["repository:a:pull"]) == h1
+        h2 = await authz.header(session, "reg:1", ["repository:b:pull"])  # another scope, another token
+        assert h2 != h1 and len(tokens.calls) == 2
+        now[0] += 301  # expires_in was 300
+        h3 = await authz.header(session, "reg:1", ["repository:a:pull"])
+        assert h3 not in (h1, h2) and len(tokens.calls) == 3
+
+
+async def test_zstd_layers_need_zstandard(tmp_path):
+    from pycontainerd.registry.mediatypes import zstd_available
+    if zstd_available():
+        pytest.skip("zstandard is installed: zstd layers are accepted")
+    reg = MockRegistry()
+    digest, raw = reg.add_image("latest", LAYER)
+    zraw = raw.replace(b"application/vnd.docker.image.rootfs.diff.tar.gzip", b"application/vnd.oci.image.layer.v1.tar+zstd")
+    reg.manifests["latest"] = (reg.manifests["latest"][0], zraw)
+    reg.manifests[sha(zraw)] = reg.manifests["latest"]
+    async with serve(reg.app()) as host, RegistryClient() as rc:
+        with pytest.raises(ManifestUnsupportedError, match="zstd-compressed, which needs the zstandard"):
+            await rc.pull(f"{host}/x/y:latest", LayoutStore(str(tmp_path / "s")))
+    assert not any(p.endswith(sha(LAYER)) for _, p, _ in reg.requests)
+
+
+class _Resolver:
+    """aiohttp resolver mapping every name to 127.0.0.1, so a non-loopback registry name stays local."""
+
+    async def resolve(self, host, port=0, family=0):
+        import socket
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self):
+        pass
+
+
+async def test_insecure_registry_falls_back_to_http(tmp_path):
+    import aiohttp
+    from pycontainerd.registry import RegistryUnavailableError
+    reg = MockRegistry()
+    digest, _ = reg.add_image("latest", LAYER)
+    async with serve(reg.app()) as host:
+        port = host.rsplit(":", 1)[1]
+        name = f"registry.insecure.test:{port}"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=_Resolver()), auto_decompress=False) as s:
+            # Not listed as insecure: HTTPS only, and the plain-HTTP server cannot answer it.
+            async with RegistryClient(session=s) as rc:
+                with pytest.raises(RegistryUnavailableError, match=f"registry {name} unreachable"):
+                    await rc.resolve(f"{name}/x/y:latest")
+            assert reg.requests == []
+            async with RegistryClient(session=s, insecure_registries=["registry.insecure.test"]) as rc:
+                assert (await rc.resolve(f"{name}/x/y:latest")).digest == digest
+                assert [e.scheme for e in rc.transport.endpoints(name)] == ["http"]  # remembered

@@ -61,7 +61,16 @@ async def test_push_then_pull_by_tag_and_digest(registry, repo, images, busybox_
         desc = await rc.resolve(f"{registry.host}/{repo}@{target.digest}")
         res2 = await rc.pull(f"{registry.host}/{repo}@{target.digest}", dst, progress=events.append)
     assert desc == target and res2.manifest == target
-    assert [e.kind for e in events if e.kind in ("exists", "downloading")] == ["exists", "exists"]
+    assert res2.fetched == [] and [e.kind for e in events] == ["resolved"]  # nothing new: no layer lines
+    assert len(res.fetched) == 4  # the first pull: manifest, config, two layers
+    lines.clear()
+    pp = PullProgress(lines.append, repository_path=r.path, tag_or_digest=target.digest,
+                      familiar_ref=f"{r.familiar_name}@{target.digest}")
+    for e in events:
+        pp(e)
+    pp.done(target.digest, updated=False)
+    assert [m["status"] for m in lines] == [f"Pulling from {repo}", f"Digest: {target.digest}",
+                                             f"Status: Image is up to date for {registry.host}/{repo}@{target.digest}"]
 
     dst2 = LayoutStore(str(tmp_path / "dst2"))
     async with RegistryClient() as rc:
