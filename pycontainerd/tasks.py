@@ -139,10 +139,7 @@ class TaskManager:
                 reply = await shim.call("create", stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal)
             except BaseException as exc:
                 if shim_started:
-                    try:
-                        await shim.call("shutdown", force=True)
-                    except ContainerdError:
-                        pass
+                    await self._stop_shim(shim)
                 if mounted:
                     await asyncio.to_thread(unmount_all, rootfs)
                 shutil.rmtree(bundle, ignore_errors=True)
@@ -205,15 +202,28 @@ class TaskManager:
         async with self.lock(ns, cid):
             task = self.get(ns, cid)
             r = await task.shim.call("delete", exec_id="")
-            try:
-                await task.shim.call("shutdown", force=True)
-            except ContainerdError:
-                pass
+            await self._stop_shim(task.shim)
             await self._cleanup_bundle(task.bundle)
             for m in task.monitors.values():
                 m.cancel()
             self.tasks.pop((ns, cid), None)
             return r
+
+    async def _stop_shim(self, shim: ShimClient, timeout: float = 5.0) -> None:
+        """Ask the shim to exit and wait until it has, so nothing of the task outlives the call."""
+        try:
+            with open(os.path.join(shim.bundle, "shim.pid")) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            pid = 0
+        try:
+            await shim.call("shutdown", force=True)
+        except ContainerdError:
+            pass
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while pid and _alive(pid) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     async def _cleanup_bundle(self, bundle: str) -> None:
         rootfs = os.path.join(bundle, "rootfs")
@@ -237,10 +247,7 @@ class TaskManager:
                     continue
                 init = next((p for p in state["processes"] if p["id"] == ""), None)
                 if init is None:
-                    try:
-                        await shim.call("shutdown", force=True)
-                    except ContainerdError:
-                        pass
+                    await self._stop_shim(shim)
                     await self._cleanup_bundle(bundle)
                     continue
                 task = Task(ns, cid, bundle, shim, init["pid"])
@@ -256,3 +263,12 @@ class TaskManager:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         await proc.wait()
         await self._cleanup_bundle(bundle)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

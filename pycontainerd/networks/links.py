@@ -82,6 +82,19 @@ def bridge_ports(bridge: str) -> list[str]:
                 if l.get_attr("IFLA_MASTER") == idx[0]]
 
 
+@netns.off_loop
+def attach(port: str, bridge: str) -> bool:
+    """Enslave ``port`` to ``bridge`` (again, e.g. after the bridge was recreated) and bring it up."""
+    with IPRoute() as ipr:
+        p, b = ipr.link_lookup(ifname=port), ipr.link_lookup(ifname=bridge)
+        if not p or not b:
+            return False
+        if ipr.get_links(p[0])[0].get_attr("IFLA_MASTER") != b[0]:
+            ipr.link("set", index=p[0], master=b[0])
+        ipr.link("set", index=p[0], state="up")
+        return True
+
+
 def random_veth_name() -> str:
     """Docker's host-side naming: "veth" and 7 hex digits."""
     return "veth" + secrets.token_hex(4)[:7]

@@ -192,6 +192,8 @@ class NetworkManager:
                 continue
             await asyncio.to_thread(self._bring_up_bridge, net)
             mine = {ep.host_ifname for ep in net.endpoints.values()}
+            for port in mine:
+                await asyncio.to_thread(links.attach, port, net.bridge)   # the bridge may be new
             for port in await asyncio.to_thread(links.bridge_ports, net.bridge):
                 if port not in mine:
                     await asyncio.to_thread(links.delete_link, port)

@@ -260,15 +260,20 @@ class RegistryClient:
         return offset, hasher
 
     async def fetch_blobs(self, ref: Reference | str, items: list[tuple[Descriptor, str]],
-                          progress: ProgressCallback | None = None) -> list[str]:
-        """Download several blobs, at most ``max_concurrent_downloads`` at a time (Docker: 3)."""
+                          progress: ProgressCallback | None = None,
+                          on_done: Callable[[Descriptor, str], None] | None = None) -> list[str]:
+        """Download several blobs, at most ``max_concurrent_downloads`` at a time (Docker: 3).
+        ``on_done(desc, path)`` runs as each verified blob lands (the store commits it there)."""
         emit = progress or _noop
 
         async def one(desc: Descriptor, dest: str) -> str:
             if self._downloads.locked():
                 emit(ProgressEvent(LAYER_WAITING, desc.digest))
             async with self._downloads:
-                return await self.fetch_blob(ref, desc, dest, emit)
+                path = await self.fetch_blob(ref, desc, dest, emit)
+            if on_done is not None:
+                on_done(desc, path)
+            return path
 
         return list(await _gather(*(one(d, p) for d, p in items)))
 
@@ -307,7 +312,8 @@ class RegistryClient:
 
         config_present = store.has(manifest.config.digest)
         if not config_present:
-            await self.fetch_blob(ref, manifest.config, store.path(manifest.config.digest))
+            path = await self.fetch_blob(ref, manifest.config, store.ingest_path(manifest.config.digest))
+            store.commit(manifest.config, path, ref)
             fetched.append(manifest.config.digest)
         with open(store.path(manifest.config.digest), "rb") as f:
             try:
@@ -332,7 +338,8 @@ class RegistryClient:
             for layer in manifest.layers:
                 emit(ProgressEvent(LAYER_QUEUED if layer in missing else LAYER_EXISTS, layer.digest))
         unique = list({l.digest: l for l in missing}.values())  # a layer may repeat in one image
-        await self.fetch_blobs(ref, [(l, store.path(l.digest)) for l in unique], emit)
+        await self.fetch_blobs(ref, [(l, store.ingest_path(l.digest)) for l in unique], emit,
+                               on_done=lambda desc, path: store.commit(desc, path, ref))
         fetched += [l.digest for l in unique]
         return PullResult(reference=ref, target=target, manifest=manifest_desc, config=manifest.config,
                           layers=manifest.layers, config_json=config_json, platform=image_platform,
@@ -349,7 +356,9 @@ class RegistryClient:
             except RegistryError:
                 pass  # a damaged copy: fetch again
         raw = await self.fetch_manifest(ref, desc)
-        _write_atomic(store.path(desc.digest), raw)
+        path = store.ingest_path(desc.digest)
+        _write_atomic(path, raw)
+        store.commit(desc, path, ref)
         fetched.append(desc.digest)
         return raw
 

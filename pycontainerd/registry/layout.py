@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .descriptors import Descriptor
 from .digests import validate_digest
 
+if TYPE_CHECKING:
+    from .reference import Reference
+
 
 class BlobStore(Protocol):
+    """What the client needs from a content store. Downloads go to ``ingest_path`` (the client writes
+    ``<ingest_path>.partial`` and renames it to ``ingest_path`` once verified), then ``commit`` takes the
+    file in. A stable ingest path per digest lets an interrupted download resume."""
+
     def has(self, digest: str) -> bool:
         """True when a verified blob with this digest is present."""
 
     def path(self, digest: str) -> str:
-        """Where the verified blob lives, or where the client commits it (via a temp name + rename)."""
+        """The readable file of a present blob (push reads layers, pull re-reads manifests and configs)."""
+
+    def ingest_path(self, digest: str) -> str:
+        """Where to download ``digest`` before it is committed."""
+
+    def commit(self, desc: Descriptor, path: str, source: "Reference") -> None:
+        """Take the verified file at ``path`` into the store (``source`` says where it was pulled from)."""
 
 
 class LayoutStore:
@@ -37,6 +50,16 @@ class LayoutStore:
 
     def has(self, digest: str) -> bool:
         return os.path.isfile(self.path(digest))
+
+    def ingest_path(self, digest: str) -> str:
+        alg, hex_ = validate_digest(digest).split(":", 1)
+        os.makedirs(os.path.join(self.root, "ingest"), exist_ok=True)
+        return os.path.join(self.root, "ingest", f"{alg}-{hex_}")
+
+    def commit(self, desc: Descriptor, path: str, source: "Reference | None" = None) -> None:
+        dest = self.path(desc.digest)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.replace(path, dest)
 
     def write(self, data: bytes, digest: str) -> str:
         """Store ``data`` under ``digest`` atomically (the caller computed the digest)."""

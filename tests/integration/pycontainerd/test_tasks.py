@@ -1,0 +1,340 @@
+"""Tasks through pycontainerd's shim with a real runtime (runc, and pyrunc): IO over FIFOs, exit codes,
+kill, exec, stdin, terminal, events, errors and a daemon restart."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import queue
+import signal
+import threading
+import time
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+
+from protos.containerd.events import task_pb2 as task_events
+from protos.containerd.services.containers.v1 import containers_pb2
+from protos.containerd.services.events.v1 import events_pb2
+from protos.containerd.services.images.v1 import images_pb2
+from protos.containerd.services.content.v1 import content_pb2
+from protos.containerd.services.snapshots.v1 import snapshots_pb2
+from protos.containerd.services.tasks.v1 import tasks_pb2
+from protos.containerd.types.runc.options import oci_pb2
+from protos.containerd.types.task import task_pb2
+
+from pcd_helpers import PYRUNC, mounts_under
+
+RUNTIMES = ["runc", "pyrunc"]
+
+
+def _chain_id(c) -> str:
+    img = c.images.Get(images_pb2.GetImageRequest(name="docker.io/library/busybox:latest"), metadata=c.md).image
+    read = lambda d: b"".join(r.data for r in c.content.Read(content_pb2.ReadContentRequest(digest=d), metadata=c.md))
+    manifest = json.loads(read(img.target.digest))
+    return json.loads(read(manifest["config"]["digest"]))["rootfs"]["diff_ids"][0]
+
+
+class Task:
+    """One container + task with FIFOs, torn down by `close()`."""
+
+    def __init__(self, c, base_spec: dict, runtime: str, tmp_path, args: list[str], *, stdin: bool = False,
+                 terminal: bool = False, binary: str | None = None, create: bool = True) -> None:
+        self.c, self.md = c, c.md
+        self.id = f"t{uuid.uuid4().hex[:8]}"
+        spec = copy.deepcopy(base_spec)
+        spec["process"]["args"] = args
+        spec["process"]["terminal"] = terminal
+        spec["linux"]["cgroupsPath"] = f"/pcdtest-{self.id}"
+        spec["hostname"] = self.id
+        self.mounts = c.snapshots.Prepare(snapshots_pb2.PrepareSnapshotRequest(
+            snapshotter="overlayfs", key=self.id, parent=_chain_id(c)), metadata=self.md).mounts
+        ct = containers_pb2.Container(id=self.id, image="docker.io/library/busybox:latest", snapshotter="overlayfs",
+                                      snapshot_key=self.id)
+        ct.runtime.name = "io.containerd.runc.v2"
+        binary = binary or (PYRUNC if runtime == "pyrunc" else None)
+        if binary:
+            ct.runtime.options.CopyFrom(any_pb2.Any(type_url="containerd.runc.v1.Options",
+                                                    value=oci_pb2.Options(binary_name=binary).SerializeToString()))
+        ct.spec.CopyFrom(any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec",
+                                     value=json.dumps(spec).encode()))
+        c.containers.Create(containers_pb2.CreateContainerRequest(container=ct), metadata=self.md)
+        self.dir = tmp_path / self.id
+        self.dir.mkdir()
+        self.paths = {}
+        self.fds = {}
+        for name in ("stdout", "stderr") + (("stdin",) if stdin else ()):
+            p = str(self.dir / f"init-{name}")
+            os.mkfifo(p, 0o600)
+            self.paths[name] = p
+        for name in ("stdout", "stderr"):
+            self.fds[name] = os.open(self.paths[name], os.O_RDONLY | os.O_NONBLOCK)
+        self.created = False
+        self.terminal = terminal
+        if create:
+            self.create()
+
+    def create(self) -> tasks_pb2.CreateTaskResponse:
+        r = self.c.tasks.Create(tasks_pb2.CreateTaskRequest(
+            container_id=self.id, rootfs=self.mounts, stdout=self.paths["stdout"],
+            stderr="" if self.terminal else self.paths["stderr"], stdin=self.paths.get("stdin", ""),
+            terminal=self.terminal), metadata=self.md)
+        self.created = True
+        return r
+
+    def wait_future(self, exec_id: str = ""):
+        return self.c.tasks.Wait.future(tasks_pb2.WaitRequest(container_id=self.id, exec_id=exec_id),
+                                        metadata=self.md, timeout=60)
+
+    def start(self, exec_id: str = "") -> int:
+        return self.c.tasks.Start(tasks_pb2.StartRequest(container_id=self.id, exec_id=exec_id), metadata=self.md).pid
+
+    def run(self) -> int:
+        fut = self.wait_future()
+        self.start()
+        return fut.result().exit_status
+
+    def read(self, name: str, fd: int | None = None) -> bytes:
+        """Everything written to a FIFO until the shim closed it (EOF)."""
+        fd = self.fds[name] if fd is None else fd
+        out, deadline = b"", time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                time.sleep(0.02)
+                continue
+            if not chunk:
+                return out
+            out += chunk
+        raise AssertionError(f"no EOF on {name}; got {out!r}")
+
+    def get(self, exec_id: str = "") -> task_pb2.Process:
+        return self.c.tasks.Get(tasks_pb2.GetRequest(container_id=self.id, exec_id=exec_id), metadata=self.md).process
+
+    def delete(self) -> tasks_pb2.DeleteResponse:
+        r = self.c.tasks.Delete(tasks_pb2.DeleteTaskRequest(container_id=self.id), metadata=self.md)
+        self.created = False
+        return r
+
+    def close(self) -> None:
+        if self.created:
+            try:
+                self.c.tasks.Kill(tasks_pb2.KillRequest(container_id=self.id, signal=9, all=True), metadata=self.md)
+            except grpc.RpcError:
+                pass
+            try:
+                self.wait_future().result()
+            except grpc.RpcError:
+                pass
+            self.delete()
+        self.c.containers.Delete(containers_pb2.DeleteContainerRequest(id=self.id), metadata=self.md)
+        self.c.snapshots.Remove(snapshots_pb2.RemoveSnapshotRequest(snapshotter="overlayfs", key=self.id),
+                                metadata=self.md)
+        for fd in self.fds.values():
+            os.close(fd)
+
+
+@pytest.fixture
+def tasks(busybox, base_spec, tmp_path):
+    made: list[Task] = []
+
+    def make(runtime: str, args: list[str], **kw) -> Task:
+        t = Task(busybox, base_spec, runtime, tmp_path, args, **kw)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()
+
+
+def _bundle(daemon, t: Task):
+    return daemon.state / "io.containerd.runtime.v2.task" / t.c.ns / t.id
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_echo_output_and_exit_status(tasks, daemon, runtime):
+    t = tasks(runtime, ["echo", "hi"])
+    assert _bundle(daemon, t).is_dir()
+    assert (_bundle(daemon, t) / "config.json").exists()
+    assert t.get().status == task_pb2.CREATED
+    assert t.run() == 0
+    assert t.read("stdout") == b"hi\n"
+    assert t.read("stderr") == b""
+    p = t.get()
+    assert p.status == task_pb2.STOPPED and p.exit_status == 0
+    d = t.delete()
+    assert d.exit_status == 0 and d.pid == p.pid
+    assert not _bundle(daemon, t).exists()
+    assert not mounts_under(str(daemon.state))
+    with pytest.raises(grpc.RpcError) as e:
+        t.get()
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_exit_code_and_stderr(tasks, runtime):
+    t = tasks(runtime, ["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert t.run() == 3
+    assert t.read("stdout") == b"out\n"
+    assert t.read("stderr") == b"err\n"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_kill_reports_128_plus_signal(tasks, runtime):
+    t = tasks(runtime, ["sleep", "100"])
+    fut = t.wait_future()
+    pid = t.start()
+    assert t.get().status == task_pb2.RUNNING
+    pids = t.c.tasks.ListPids(tasks_pb2.ListPidsRequest(container_id=t.id), metadata=t.md).processes
+    assert pid in [p.pid for p in pids]
+    t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=signal.SIGKILL), metadata=t.md)
+    assert fut.result().exit_status == 128 + signal.SIGKILL
+    with pytest.raises(grpc.RpcError) as e:
+        t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=signal.SIGKILL), metadata=t.md)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert e.value.details() == "process already finished: not found"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_exec_process(tasks, base_spec, runtime, tmp_path):
+    t = tasks(runtime, ["sleep", "100"])
+    t.start()
+    out = str(tmp_path / "exec-out")
+    os.mkfifo(out)
+    fd = os.open(out, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        proc = dict(base_spec["process"], args=["sh", "-c", "echo from-exec; exit 5"], terminal=False)
+        t.c.tasks.Exec(tasks_pb2.ExecProcessRequest(
+            container_id=t.id, exec_id="e1", stdout=out,
+            spec=any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                             value=json.dumps(proc).encode())), metadata=t.md)
+        with pytest.raises(grpc.RpcError) as e:  # exec ids are unique per task
+            t.c.tasks.Exec(tasks_pb2.ExecProcessRequest(container_id=t.id, exec_id="e1", spec=any_pb2.Any(
+                type_url="x", value=json.dumps(proc).encode())), metadata=t.md)
+        assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        fut = t.wait_future("e1")
+        assert t.start("e1") > 0
+        assert fut.result().exit_status == 5
+        assert t.read("exec", fd) == b"from-exec\n"
+        assert t.get("e1").status == task_pb2.STOPPED
+        t.c.tasks.DeleteProcess(tasks_pb2.DeleteProcessRequest(container_id=t.id, exec_id="e1"), metadata=t.md)
+        with pytest.raises(grpc.RpcError) as e:
+            t.get("e1")
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        assert t.get().status == task_pb2.RUNNING
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_stdin_and_closeio(tasks, runtime):
+    t = tasks(runtime, ["cat"], stdin=True)
+    fut = t.wait_future()
+    t.start()
+    w = os.open(t.paths["stdin"], os.O_WRONLY | os.O_NONBLOCK)
+    os.write(w, b"line one\nline two\n")
+    os.close(w)
+    t.c.tasks.CloseIO(tasks_pb2.CloseIORequest(container_id=t.id, stdin=True), metadata=t.md)
+    assert fut.result().exit_status == 0
+    assert t.read("stdout") == b"line one\nline two\n"
+
+
+def test_terminal_and_resize(tasks):
+    t = tasks("runc", ["sh", "-c", "sleep 0.3; tty; stty size"], terminal=True)
+    t.c.tasks.ResizePty(tasks_pb2.ResizePtyRequest(container_id=t.id, width=100, height=30), metadata=t.md)
+    assert t.run() == 0
+    out = t.read("stdout").replace(b"\r\n", b"\n")
+    assert b"/dev/pts/0\n" in out
+    assert b"30 100\n" in out
+
+
+def test_pause_resume(tasks):
+    t = tasks("runc", ["sleep", "100"])
+    t.start()
+    t.c.tasks.Pause(tasks_pb2.PauseTaskRequest(container_id=t.id), metadata=t.md)
+    assert t.get().status == task_pb2.PAUSED
+    t.c.tasks.Resume(tasks_pb2.ResumeTaskRequest(container_id=t.id), metadata=t.md)
+    assert t.get().status == task_pb2.RUNNING
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_runtime_error_leaves_nothing_behind(tasks, daemon, runtime):
+    t = tasks(runtime, ["/nonexistent"], create=False)
+    with pytest.raises(grpc.RpcError) as e:
+        t.create()
+    assert e.value.code() == grpc.StatusCode.UNKNOWN
+    assert e.value.details().startswith("OCI runtime create failed: ")
+    assert "/nonexistent" in e.value.details()
+    assert not _bundle(daemon, t).exists()
+    assert not mounts_under(str(daemon.state))
+    assert t.id not in [x.id for x in t.c.tasks.List(tasks_pb2.ListTasksRequest(), metadata=t.md).tasks]
+    assert not _shim_processes(t.id)
+    assert not [d for d in os.listdir("/sys/fs/cgroup/memory") if t.id in d]
+    # and the container can be created again once fixed: nothing stale blocks it
+    with pytest.raises(grpc.RpcError):
+        t.create()
+
+
+def test_missing_runtime_binary(tasks, daemon):
+    t = tasks("runc", ["true"], binary="/nonexistent/runc", create=False)
+    with pytest.raises(grpc.RpcError) as e:
+        t.create()
+    assert e.value.code() == grpc.StatusCode.UNKNOWN
+    assert "/nonexistent/runc" in e.value.details()
+    assert not _bundle(daemon, t).exists()
+    assert not _shim_processes(t.id)
+
+
+def _shim_processes(cid: str) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if b"pycontainerd.shim" in cmd and cid.encode() in cmd:
+                out.append(int(pid))
+    return out
+
+
+def test_task_exit_event(tasks, daemon):
+    t = tasks("runc", ["sh", "-c", "exit 7"])
+    got: queue.Queue = queue.Queue()
+    stream = t.c.events.Subscribe(events_pb2.SubscribeRequest(filters=['topic=="/tasks/exit"']), timeout=30)
+
+    def consume():
+        try:
+            for env in stream:
+                got.put(env)
+        except grpc.RpcError:
+            pass
+
+    th = threading.Thread(target=consume, daemon=True)
+    th.start()
+    time.sleep(0.2)  # the subscription is registered when the first message could flow
+    assert t.run() == 7
+    env = got.get(timeout=10)
+    stream.cancel()
+    assert env.topic == "/tasks/exit" and env.namespace == t.c.ns
+    assert env.event.type_url == "containerd.events.TaskExit"
+    ev = task_events.TaskExit.FromString(env.event.value)
+    assert ev.container_id == t.id and ev.exit_status == 7
+
+
+def test_restarted_daemon_reconnects_to_shims(tasks, daemon):
+    t = tasks("runc", ["sleep", "100"])
+    pid = t.start()
+    daemon.stop()
+    assert os.path.exists(f"/proc/{pid}")  # the shim kept the container alive without the daemon
+    daemon.start()
+    t.c = daemon.stubs(t.c.ns)
+    listed = {x.id: x for x in t.c.tasks.List(tasks_pb2.ListTasksRequest(), metadata=t.md).tasks}
+    assert listed[t.id].status == task_pb2.RUNNING and listed[t.id].pid == pid
+    fut = t.wait_future()
+    t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=signal.SIGKILL), metadata=t.md)
+    assert fut.result().exit_status == 137
