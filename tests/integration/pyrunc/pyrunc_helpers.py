@@ -98,6 +98,7 @@ class Runtime:
         leaks = []
         for cid in self.ids:
             self("delete", "--force", cid)
+        for cid in self.ids:
             if (self.root / cid).exists():
                 leaks.append(f"state dir left: {cid}")
             for cg in find_cgroups(cid):
