@@ -1,0 +1,97 @@
+"""The HTTP client against a scripted daemon: negotiation, errors, bodies, hijack."""
+import json
+import struct
+
+import pytest
+
+from cli.client import Client, encode_query, quote
+from cli.errors import APIError, CLIError, ConnectError
+from cli_fakedaemon import response
+
+
+def test_negotiates_down_to_the_server_version(daemon):
+    daemon.routes[("GET", "/containers/json")] = lambda r: response(200, [])
+    c = Client(daemon.host)
+    assert c.get_json("/containers/json", {"all": 1}) == []
+    req = daemon.requests[-1]
+    assert req.target == "/v1.45/containers/json?all=1"
+    assert req.headers["host"] == "api.moby.localhost"
+    assert daemon.requests[0].method == "HEAD" and daemon.requests[0].target == "/_ping"
+
+
+def test_ping_falls_back_to_get_and_pinned_version_skips_ping(daemon, monkeypatch):
+    daemon.routes[("HEAD", "/_ping")] = lambda r: response(404)
+    daemon.routes[("GET", "/_ping")] = lambda r: response(200, "OK", headers={"Api-Version": "1.41"})
+    assert Client(daemon.host).negotiate() == "1.41"
+    monkeypatch.setenv("DOCKER_API_VERSION", "1.30")
+    daemon.requests.clear()
+    c = Client(daemon.host)
+    assert c.negotiate() == "1.30" and daemon.requests == []
+
+
+def test_json_error_message(daemon):
+    daemon.routes[("GET", "/containers/x/json")] = lambda r: response(404, {"message": "No such container: x\n"})
+    with pytest.raises(APIError) as e:
+        Client(daemon.host).get_json("/containers/x/json")
+    assert e.value.message == "Error response from daemon: No such container: x" and e.value.not_found
+
+
+def test_non_json_and_empty_errors(daemon):
+    daemon.routes[("GET", "/a")] = lambda r: response(500, '{"message":"raw"}', ctype="application/json; charset=utf-8")
+    daemon.routes[("GET", "/b")] = lambda r: response(409)
+    daemon.routes[("GET", "/c")] = lambda r: response(404, {"nomessage": 1})
+    c = Client(daemon.host)
+    with pytest.raises(APIError, match='Error response from daemon: {"message":"raw"}'):
+        c.get_json("/a")
+    with pytest.raises(APIError) as e:
+        c.get_json("/b")
+    assert e.value.message == ("Error response from daemon: request returned 409 Conflict for API route and "
+                               "version http://api.moby.localhost/v1.45/b, check if the server supports the "
+                               "requested API version")
+    with pytest.raises(APIError, match=r"API returned a 404 \(Not Found\) but provided no error-message"):
+        c.get_json("/c")
+
+
+def test_chunked_json_stream_and_chunked_upload(daemon):
+    msgs = [{"status": "a"}, {"stream": "b\n"}, {"aux": {"ID": "x"}}]
+    body = "".join(json.dumps(m) for m in msgs)  # concatenated, no newlines
+    daemon.routes[("POST", "/images/load")] = lambda r: response(200, body, ctype="application/json", chunked=True)
+    c = Client(daemon.host)
+    resp = c.request("POST", "/images/load", {"quiet": 0}, body=iter([b"part1", b"part2"]))
+    assert list(resp.iter_json()) == msgs
+    assert daemon.requests[-1].body == b"part1part2"
+    assert daemon.requests[-1].headers["transfer-encoding"] == "chunked"
+
+
+def test_hijack_101_and_leftover_bytes(daemon):
+    payload = bytes([1, 0, 0, 0]) + struct.pack(">I", 3) + b"hi\n"
+
+    def attach(r):
+        return (b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n"
+                b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + payload)
+    daemon.routes[("POST", "/containers/c1/attach")] = attach
+    sock, fp = Client(daemon.host).hijack("/containers/c1/attach", {"stream": 1, "stdout": 1})
+    assert fp.read() == payload
+    sock.close()
+    req = daemon.requests[-1]
+    assert req.headers["upgrade"] == "tcp" and req.headers["connection"] == "Upgrade"
+
+
+def test_hijack_rejects_200(daemon):
+    daemon.routes[("POST", "/exec/e/start")] = lambda r: response(200, "")
+    with pytest.raises(CLIError, match="unable to upgrade to tcp, received 200"):
+        Client(daemon.host).hijack("/exec/e/start", None, {"Detach": False})
+
+
+def test_connect_error(tmp_path):
+    with pytest.raises(ConnectError) as e:
+        Client(f"unix://{tmp_path}/none.sock").get_json("/info")
+    assert e.value.message == (f"Cannot connect to the Docker daemon at unix://{tmp_path}/none.sock. "
+                               "Is the docker daemon running?")
+
+
+def test_query_encoding():
+    assert quote("a b/c:d") == "a%20b%2Fc%3Ad"
+    assert encode_query({"a": True, "b": None, "names": ["x", "y"], "f": '{"k":1}'}) == \
+        "?a=1&names=x&names=y&f=%7B%22k%22%3A1%7D"
+    assert encode_query({}) == ""
