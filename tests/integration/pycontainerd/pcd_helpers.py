@@ -145,6 +145,17 @@ def cleanup_leftovers(d: Daemon) -> list[str]:
                 for rt in (RUNC, PYRUNC):
                     subprocess.run([rt, "--root", str(d.state / "runc" / ns_dir.name), "delete", "--force",
                                     bundle.name], capture_output=True)
+    # ctr's default spec puts containers in cgroup /<namespace>/<id>; runc removes only the leaf.
+    runc_roots = d.state / "runc"
+    if runc_roots.is_dir():
+        for ns_dir in runc_roots.iterdir():
+            for hier in Path("/sys/fs/cgroup").iterdir():
+                cg = hier / ns_dir.name
+                if cg.is_dir():
+                    try:
+                        cg.rmdir()
+                    except OSError:
+                        leaks.append(f"cgroup {cg}")
     for mp in mounts_under(str(d.base)):
         leaks.append(f"mount {mp}")
         subprocess.run(["umount", "-l", mp], capture_output=True)
