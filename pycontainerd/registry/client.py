@@ -76,6 +76,7 @@ class RegistryClient:
         self._uploads = asyncio.Semaphore(max_concurrent_uploads)
         self._chunk_size = upload_chunk_size
         self._progress_every = progress_every
+        self._resolved: dict[str, bytes] = {}  # manifests a GET-resolve already downloaded, by digest
 
     async def __aenter__(self) -> "RegistryClient":
         return self
@@ -121,12 +122,13 @@ class RegistryClient:
             if mt not in INDEX_TYPES | MANIFEST_TYPES:
                 mt = sniff_media_type(raw) or mt
             check_media_type(mt, ref.familiar_string())
-            actual = digest_bytes(raw)  # the raw bytes, never re-serialised JSON
-            if ref.digest and ref.digest.startswith("sha512:"):
-                actual = digest_bytes(raw, "sha512")
-            if ref.digest and actual != ref.digest:
-                raise DigestMismatchError(f"manifest of {ref}", ref.digest, actual)
-            return Descriptor(mt, ref.digest or resp.headers.get("Docker-Content-Digest") or actual, len(raw))
+            claimed = ref.digest or resp.headers.get("Docker-Content-Digest") or ""
+            # The raw bytes, never re-serialised JSON, in the algorithm of the digest we were given.
+            actual = digest_bytes(raw, "sha512" if claimed.startswith("sha512:") else "sha256")
+            if claimed and actual != claimed:
+                raise DigestMismatchError(f"manifest of {ref}", claimed, actual)
+            self._resolved[actual] = raw  # spares the GET by digest that follows
+            return Descriptor(mt, actual, len(raw))
 
     async def fetch_manifest(self, ref: Reference | str, desc: Descriptor) -> bytes:
         """The raw bytes of the manifest or index ``desc``, size and digest verified."""
@@ -134,6 +136,10 @@ class RegistryClient:
         what = f"manifest {desc.digest} of {ref.name}"
         if desc.size > MAX_MANIFEST_SIZE:
             raise ManifestUnsupportedError(f"manifest too large: {what} is {desc.size} bytes (limit {MAX_MANIFEST_SIZE})")
+        cached = self._resolved.pop(desc.digest, None)
+        if cached is not None:
+            self._verify_bytes(cached, desc, what)
+            return cached
         path = f"/v2/{ref.path}/manifests/{desc.digest}"
         async with self.transport.request("GET", ref.api_host, path, scopes=[repository_scope(ref.path)],
                                           headers={"Accept": MANIFEST_ACCEPT}) as resp:

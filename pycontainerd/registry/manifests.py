@@ -102,3 +102,44 @@ def check_image_content(m: ImageManifest, what: str) -> None:
         if layer_compression(l.media_type) == "zstd" and not zstd_available():
             raise ManifestUnsupportedError(
                 f"{what}: layer {l.digest} is zstd-compressed, which needs the zstandard Python module")
+
+
+# containerd's content labels (images/labels.go, remotes/docker): GC references from a manifest or index
+# to its children, and where a blob was pulled from (push uses it to choose cross-repository mounts).
+GC_REF_PREFIX = "containerd.io/gc.ref.content."
+DISTRIBUTION_SOURCE_PREFIX = "containerd.io/distribution.source."
+
+
+def child_gc_labels(desc: Descriptor, raw: bytes) -> dict[str, str]:
+    """Labels that keep a manifest's config and layers (or an index's manifests) alive in the store."""
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    labels: dict[str, str] = {}
+    if desc.media_type in INDEX_TYPES:
+        for i, m in enumerate(data.get("manifests") or []):
+            if isinstance(m, dict) and m.get("digest"):
+                labels[f"{GC_REF_PREFIX}m.{i}"] = str(m["digest"])
+    elif desc.media_type in MANIFEST_TYPES:
+        if isinstance(data.get("config"), dict) and data["config"].get("digest"):
+            labels[f"{GC_REF_PREFIX}config"] = str(data["config"]["digest"])
+        for i, l in enumerate(data.get("layers") or []):
+            if isinstance(l, dict) and l.get("digest"):
+                labels[f"{GC_REF_PREFIX}l.{i}"] = str(l["digest"])
+    return labels
+
+
+def distribution_source_label(domain: str, path: str, existing: str = "") -> tuple[str, str]:
+    """``containerd.io/distribution.source.<domain>`` = comma-separated repositories, ``path`` added."""
+    repos = [r for r in existing.split(",") if r]
+    if path not in repos:
+        repos.append(path)
+    return DISTRIBUTION_SOURCE_PREFIX + domain, ",".join(sorted(repos))
+
+
+def mount_sources(labels: dict[str, str], domain: str) -> list[str]:
+    """Repositories on ``domain`` a blob is known to exist in, from its distribution.source label."""
+    return [r for r in labels.get(DISTRIBUTION_SOURCE_PREFIX + domain, "").split(",") if r]

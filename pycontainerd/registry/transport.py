@@ -94,6 +94,10 @@ class Transport:
             self._working[host] = ep
             try:
                 yield resp
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                # The connection broke while the caller read the body.
+                raise RegistryUnavailableError(
+                    f"registry {host}: {method} {resp.url} failed while reading the response: {e or type(e).__name__}") from e
             finally:
                 resp.release()
             return
