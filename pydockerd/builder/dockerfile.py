@@ -28,7 +28,7 @@ _NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of s
 
 def _go_space(ch: str) -> bool:
     """unicode.IsSpace."""
-    return ch.isspace() or ch == "\x85" or ch == "\xa0"
+    return ch.isspace() or ch in ("\x85", "\xa0")
 
 
 def _lstrip(s: str) -> str:
@@ -456,7 +456,7 @@ class ShellDependent(Instruction):
 
 @dataclass
 class Run(ShellDependent):
-    pass
+    flags_used: list[str] = field(default_factory=list)  # e.g. ["mount"]: needs BuildKit
 
 
 @dataclass
@@ -599,6 +599,11 @@ class _Flags:
         self.kinds[name] = "string"
         self.values[name] = ""
 
+    def add_strings(self, name: str) -> None:
+        """A repeatable flag (RUN --mount)."""
+        self.kinds[name] = "strings"
+        self.values[name] = ""
+
     def parse(self) -> None:
         for arg in self.args:
             if not arg.startswith("--"):
@@ -611,9 +616,10 @@ class _Flags:
                 arg, value = arg.split("=", 1)
             if arg not in self.kinds:
                 raise DockerfileError(f"Unknown flag: {arg}")
-            if arg in self.used:
+            if arg in self.used and self.kinds[arg] != "strings":
                 raise DockerfileError(f"Duplicate flag specified: {arg}")
-            self.used.append(arg)
+            if arg not in self.used:
+                self.used.append(arg)
             if value is None:
                 raise DockerfileError(f"Missing a value on flag: {arg}")
             self.values[arg] = value
@@ -726,7 +732,7 @@ def parse_instruction(node: Node) -> Stage | Command:
     if cmd in ("add", "copy"):
         if len(args) < 2:
             raise DockerfileError(f"{cmd.upper()} requires at least two arguments, but only one was "
-                                  "provided. Destination could not be determined.")
+                                  "provided. Destination could not be determined")
         flags.add_string("chown")
         if cmd == "copy":
             flags.add_string("from")
@@ -766,9 +772,14 @@ def parse_instruction(node: Node) -> Stage | Command:
         flags.parse()
         return Workdir(**base, path=args[0])
     if cmd in ("run", "cmd", "entrypoint"):
-        flags.parse()  # no flag is declared: `RUN --mount` is "Unknown flag: mount" without BuildKit
+        if cmd == "run":
+            # Parsed so that the classic builder can refuse it by name when the step runs.
+            flags.add_strings("mount")
+        flags.parse()
         line, prepend = _cmd_line(node, cmd == "entrypoint")
-        klass = {"run": Run, "cmd": Cmd, "entrypoint": Entrypoint}[cmd]
+        if cmd == "run":
+            return Run(**base, cmd_line=line, prepend_shell=prepend, flags_used=list(flags.used))
+        klass = Cmd if cmd == "cmd" else Entrypoint
         return klass(**base, cmd_line=line, prepend_shell=prepend)
     if cmd == "healthcheck":
         return _healthcheck(node, flags, base)

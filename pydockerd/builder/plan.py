@@ -44,9 +44,9 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SCRATCH = "scratch"
 BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                 "ftp_proxy", "NO_PROXY", "no_proxy")
-CHMOD_NEEDS_BUILDKIT = ("the --chmod option requires BuildKit. Refer to "
-                        "https://docs.docker.com/go/buildkit/ to learn how to build images with "
-                        "BuildKit enabled")
+NEEDS_BUILDKIT = ("the --{} option requires BuildKit. Refer to "
+                  "https://docs.docker.com/go/buildkit/ to learn how to build images with "
+                  "BuildKit enabled")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,12 +302,12 @@ def parse_exposed_ports(ports: list[str]) -> list[str]:
         spec, _, proto = raw.rpartition("/") if "/" in raw else (raw, "", "tcp")
         proto = proto or "tcp"
         if proto.lower() not in _PROTOS:
-            raise DockerfileError(f"invalid proto: {proto}")
+            raise DockerfileError(f"Invalid proto: {proto}")
         container_port = spec.rsplit(":", 1)[-1] if spec.count(":") <= 2 else spec
         try:
             start, end = _parse_port_range(container_port)
         except ValueError:
-            raise DockerfileError(f"invalid containerPort: {container_port}") from None
+            raise DockerfileError(f"Invalid containerPort: {container_port}") from None
         out += [f"{p}/{proto.lower()}" for p in range(start, end + 1)]
     return out
 
@@ -611,7 +611,7 @@ class Builder:
 
     def _copy_action(self, state: StageState, inst, cmd_name: str) -> CopyAction:
         if inst.chmod:
-            raise BuildError(CHMOD_NEEDS_BUILDKIT)
+            raise BuildError(NEEDS_BUILDKIT.format("chmod"))
         from_ref = None
         if cmd_name == "COPY" and inst.from_:
             from_ref = self.resolve_copy_from(inst.from_)
@@ -647,6 +647,8 @@ class Builder:
 
     def _do_run(self, state: StageState, inst: Run, env: list[str]) -> Action:
         assert state.build_args is not None
+        if inst.flags_used:
+            raise BuildError(NEEDS_BUILDKIT.format(inst.flags_used[0]))
         state.config["Image"] = state.image_id
         cmd = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config) or []
         build_args = state.build_args.filter_allowed(state.config.get("Env") or [])

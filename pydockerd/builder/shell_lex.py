@@ -23,7 +23,7 @@ _SPECIAL = "@*#?-$!0"
 
 
 def _is_space(ch: str) -> bool:
-    return ch.isspace() or ch in "\x85\xa0"
+    return ch.isspace() or ch in ("\x85", "\xa0")
 
 
 def _is_letter(ch: str) -> bool:
@@ -217,7 +217,7 @@ class _ShellWord:
         ch = self.s.peek()
         if ch == _EOF:
             raise _LexError("syntax error: missing '}'")
-        if ch in "{}:":
+        if ch in ("{", "}", ":"):
             raise _LexError("syntax error: bad substitution")
         name = self.name()
         ch = self.s.next()
@@ -229,7 +229,7 @@ class _ShellWord:
             if not found:
                 raise _LexError(f"{name}: {word or 'is not allowed to be unset'}")
             return value
-        if ch in "-+":
+        if ch in ("-", "+"):
             # ${VAR-word} / ${VAR+word}: test "set" rather than "non-empty" (newer Dockerfile
             # frontends; dockerd 20.10's vendored lexer answered "missing ':' in substitution").
             word = self._word_until_brace()
