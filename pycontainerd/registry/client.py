@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
 
@@ -192,8 +193,10 @@ class RegistryClient:
         A partial file left by an earlier attempt is re-hashed and continued with ``Range``. A digest
         mismatch or an oversized body deletes the partial file; a truncated one keeps it for the next try.
         """
-        ref = _ref(ref)
-        emit = progress or _noop
+        async with _ingest_lock(dest):
+            return await self._fetch_blob_locked(_ref(ref), desc, dest, progress or _noop)
+
+    async def _fetch_blob_locked(self, ref: Reference, desc: Descriptor, dest: str, emit: ProgressCallback) -> str:
         what = f"blob {desc.digest} of {ref.name}"
         partial = dest + PARTIAL_SUFFIX
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
@@ -318,9 +321,12 @@ class RegistryClient:
 
         config_present = store.has(manifest.config.digest)
         if not config_present:
-            path = await self.fetch_blob(ref, manifest.config, store.ingest_path(manifest.config.digest))
-            store.commit(manifest.config, path, ref)
-            fetched.append(manifest.config.digest)
+            dest = store.ingest_path(manifest.config.digest)
+            async with _ingest_lock(dest):
+                if not store.has(manifest.config.digest):
+                    path = await self._fetch_blob_locked(ref, manifest.config, dest, _noop)
+                    store.commit(manifest.config, path, ref)
+                    fetched.append(manifest.config.digest)
         with open(store.path(manifest.config.digest), "rb") as f:
             try:
                 config_json = json.load(f)
@@ -344,9 +350,21 @@ class RegistryClient:
             for layer in manifest.layers:
                 emit(ProgressEvent(LAYER_QUEUED if layer in missing else LAYER_EXISTS, layer.digest))
         unique = list({l.digest: l for l in missing}.values())  # a layer may repeat in one image
-        await self.fetch_blobs(ref, [(l, store.ingest_path(l.digest)) for l in unique], emit,
-                               on_done=lambda desc, path: store.commit(desc, path, ref))
-        fetched += [l.digest for l in unique]
+
+        async def download(desc: Descriptor) -> None:
+            if self._downloads.locked():
+                emit(ProgressEvent(LAYER_WAITING, desc.digest))
+            async with self._downloads:
+                dest = store.ingest_path(desc.digest)
+                async with _ingest_lock(dest):
+                    if store.has(desc.digest):  # a concurrent pull of another image brought it
+                        emit(ProgressEvent(DOWNLOADED, desc.digest, desc.size, desc.size))
+                        return
+                    path = await self._fetch_blob_locked(ref, desc, dest, emit)
+                    store.commit(desc, path, ref)
+                    fetched.append(desc.digest)
+
+        await _gather(*(download(l) for l in unique))
         return PullResult(reference=ref, target=target, manifest=manifest_desc, config=manifest.config,
                           layers=manifest.layers, config_json=config_json, platform=image_platform,
                           diff_ids=diff_ids, fetched=fetched)
@@ -598,6 +616,18 @@ async def _gather(*aws: Any) -> list[Any]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+# One download per ingest path at a time, across clients of this process (containerd locks ingest refs).
+_INGEST_LOCKS: "weakref.WeakValueDictionary[str, asyncio.Lock]" = weakref.WeakValueDictionary()
+
+
+def _ingest_lock(path: str) -> asyncio.Lock:
+    key = os.path.abspath(path)
+    lock = _INGEST_LOCKS.get(key)
+    if lock is None:
+        lock = _INGEST_LOCKS[key] = asyncio.Lock()
+    return lock
 
 
 def _write_atomic(path: str, data: bytes) -> None:

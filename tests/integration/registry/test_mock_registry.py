@@ -375,3 +375,25 @@ async def test_insecure_registry_falls_back_to_http(tmp_path):
             async with RegistryClient(session=s, insecure_registries=["registry.insecure.test"]) as rc:
                 assert (await rc.resolve(f"{name}/x/y:latest")).digest == digest
                 assert [e.scheme for e in rc.transport.endpoints(name)] == ["http"]  # remembered
+
+
+async def test_concurrent_pulls_share_one_download(tmp_path):
+    import asyncio
+    reg = MockRegistry()
+    reg.add_image("a", LAYER)
+    reg.add_image("b", LAYER, arch="arm64")  # another image (other config), same layer
+    gets = []
+
+    async def slow(request: web.Request) -> web.Response:
+        gets.append(request.path)
+        await asyncio.sleep(0.05)
+        return web.Response(body=LAYER)
+
+    reg.blob_override[sha(LAYER)] = slow
+    store = LayoutStore(str(tmp_path / "s"))
+    async with serve(reg.app()) as host:
+        async with RegistryClient() as rc1, RegistryClient() as rc2:
+            r1, r2 = await asyncio.gather(rc1.pull(f"{host}/x/y:a", store), rc2.pull(f"{host}/x/y:b", store))
+    assert store.read(sha(LAYER)) == LAYER
+    assert len(gets) == 1, "the second pull waits for the first download instead of writing the same file"
+    assert (sha(LAYER) in r1.fetched) != (sha(LAYER) in r2.fetched)
