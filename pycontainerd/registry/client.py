@@ -29,7 +29,7 @@ from .layout import BlobStore
 from .manifests import (ImageManifest, check_image_content, check_media_type, parse_image_manifest,
                         parse_index, schema1_error, sniff_media_type)
 from .mediatypes import INDEX_TYPES, MANIFEST_ACCEPT, MANIFEST_TYPES, MAX_MANIFEST_SIZE, SCHEMA1_TYPES, is_index
-from .platforms import DEFAULT_PLATFORM, Platform, normalize, rank, select
+from .platforms import DEFAULT_PLATFORM, Platform, normalize, parse_platform, rank, select
 from .progress import (DOWNLOADED, DOWNLOADING, LAYER_EXISTS, LAYER_QUEUED, LAYER_WAITING, MANIFEST_PUSHED,
                        MOUNTED, PREPARING, PUSHED, PUSHING, RESOLVED, VERIFYING, ProgressCallback,
                        ProgressEvent)
@@ -175,9 +175,8 @@ class RegistryClient:
 
     def select_platform(self, entries: list[Descriptor], wanted: Platform, what: str) -> Descriptor:
         """The index entry for ``wanted`` (containerd's order; attestation ``unknown/unknown`` skipped)."""
-        chosen = select([e for e in entries if e.media_type in MANIFEST_TYPES | INDEX_TYPES or not e.media_type],
-                        [e.platform for e in entries if e.media_type in MANIFEST_TYPES | INDEX_TYPES or not e.media_type],
-                        wanted)
+        manifests = [e for e in entries if e.media_type in MANIFEST_TYPES | INDEX_TYPES or not e.media_type]
+        chosen = select(manifests, [e.platform for e in manifests], wanted)
         if chosen is None:
             raise NoMatchingPlatformError(f"no matching manifest for {wanted} in the manifest list entries of {what}")
         return chosen
@@ -301,7 +300,6 @@ class RegistryClient:
         ref = _ref(ref)
         emit = progress or _noop
         if isinstance(platform, str):
-            from .platforms import parse_platform
             platform = parse_platform(platform)
         wanted = platform or DEFAULT_PLATFORM
         target = await self.resolve(ref)

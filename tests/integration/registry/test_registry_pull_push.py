@@ -1,7 +1,6 @@
 """Push and pull against Debian's docker-registry 2.8 on 127.0.0.1 with our own client."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
