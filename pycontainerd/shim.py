@@ -542,12 +542,13 @@ class Shim:
         p = self._proc(exec_id)
         if exec_id:
             if p.pid and p.status != "stopped":
-                raise ShimError("failed precondition", f"cannot delete a running process {exec_id}")
+                raise ShimError("failed precondition", f"process must be stopped before deletion: {p.status}")
             with self.lock:
                 self.procs.pop(exec_id, None)
             return {"pid": p.pid, "exit_status": p.exit_status, "exited_at": p.exited_at}
         if p.status in ("running", "paused") and not p.exited.is_set():
-            raise ShimError("failed precondition", f"cannot delete running task {self.a.id}")
+            # containerd's words (runtime/v2/runc/task/service.go → process state machine)
+            raise ShimError("failed precondition", f"task must be stopped before deletion: {p.status}")
         offset = self._log_offset()
         code, out = self._runtime("delete", *(["--force"] if p.status == "created" else []), self.a.id)
         if code != 0:

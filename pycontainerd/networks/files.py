@@ -52,11 +52,13 @@ def hosts_file(hostname: str, domainname: str = "", ip: str = "", extra_hosts: l
     return "\n".join(lines) + "\n"
 
 
-def host_hosts_file(host_hosts: str, extra_hosts: list[str] = ()) -> str:
+def host_hosts_file(host_hosts: str, extra_hosts: list[str] = (), host_gateway: str = "") -> str:
     """--network host: the host's /etc/hosts plus the --add-host entries."""
     out = host_hosts if host_hosts.endswith("\n") or not host_hosts else host_hosts + "\n"
     for entry in extra_hosts:
         name, addr = parse_extra_host(entry)
+        if addr == "host-gateway":
+            addr = host_gateway
         out += f"{addr}\t{name}\n"
     return out
 

@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any, Awaitable, Callable
 
 from . import files, ipam, links, netns
@@ -382,6 +382,14 @@ class NetworkManager:
                 files.parse_extra_host(h)
             except ValueError as e:
                 raise InvalidArgument(str(e)) from None
+        for server in (dns.servers if dns else []):
+            try:
+                host, port = _split_hostport(server)
+                ip_address(host)
+                if not 0 < port < 65536:
+                    raise ValueError
+            except ValueError:
+                raise InvalidArgument(f"{server} is not an ip address") from None
         async with self.lock:
             if container_id in self.sandboxes:
                 raise Conflict(f"sandbox for container {container_id} already exists")
@@ -410,21 +418,38 @@ class NetworkManager:
             del self.sandboxes[container_id]
             self.store.delete_sandbox(container_id)
 
-    def sandbox_files(self, container_id: str, host_mode: bool = False) -> dict[str, str]:
+    def sandbox_files(self, container_id: str) -> dict[str, str]:
         """The container's /etc/hosts, /etc/resolv.conf and /etc/hostname contents."""
         sb = self.sandbox(container_id)
         host_resolv = _read(self.cfg.host_resolv_conf)
         eps = self.endpoints_of(container_id)
         embedded = any(n.user_defined and n.driver == "bridge" for n, _ in eps)
-        if host_mode:
-            hosts = files.host_hosts_file(_read("/etc/hosts"), sb.extra_hosts)
-        else:
-            ip = next((ep.ipv4 for _, ep in eps if ep.ipv4), "")
-            gw = next((c.gateway for n in self.networks.values() if n.name == "bridge" for c in n.ipam), "")
-            hosts = files.hosts_file(sb.hostname, sb.domainname, ip, sb.extra_hosts, host_gateway=gw)
+        ip = next((ep.ipv4 for _, ep in eps if ep.ipv4), "")
+        gw = next((c.gateway for n in self.networks.values() if n.name == "bridge" for c in n.ipam), "")
+        hosts = files.hosts_file(sb.hostname, sb.domainname, ip, sb.extra_hosts, host_gateway=gw)
         return {"hosts": hosts,
                 "resolv.conf": files.resolv_conf(host_resolv, sb.dns, embedded),
                 "hostname": files.hostname_file(sb.hostname)}
+
+    def host_network_files(self, hostname: str, dns: DNSConfig | None = None,
+                           extra_hosts: list[str] = ()) -> dict[str, str]:
+        """The same files for --network host (no sandbox): the host's hosts and resolv.conf
+        (loopback servers are fine there), --add-host, --dns* overrides."""
+        dns = dns or DNSConfig()
+        host_resolv = _read(self.cfg.host_resolv_conf)
+        if dns.servers or dns.search or dns.options:
+            ns, search, opts = files.parse_resolv_conf(host_resolv)
+            resolv = files.resolv_conf(host_resolv, DNSConfig(dns.servers or ns, dns.search or search,
+                                                             dns.options or opts), embedded=False)
+        else:
+            resolv = host_resolv
+        gw = next((c.gateway for n in self.networks.values() if n.name == "bridge" for c in n.ipam), "")
+        try:
+            hosts = files.host_hosts_file(_read("/etc/hosts"), extra_hosts, host_gateway=gw)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+        return {"hosts": hosts, "resolv.conf": resolv,
+                "hostname": files.hostname_file(hostname or os.uname().nodename)}
 
     # ================================================================ endpoints
     async def connect(self, network_ref: str, container_id: str, name: str = "", aliases: list[str] = (),

@@ -123,7 +123,12 @@ class NetworksService(pb_grpc.NetworksServicer):
 
     @_rpc
     async def SandboxFiles(self, request, context):
-        f = self.m.sandbox_files(request.container_id, host_mode=request.host_network)
+        if request.host_network:
+            dns = DNSConfig(servers=list(request.dns.servers), search=list(request.dns.search),
+                            options=list(request.dns.options))
+            f = self.m.host_network_files(request.hostname, dns, list(request.extra_hosts))
+        else:
+            f = self.m.sandbox_files(request.container_id)
         return pb.SandboxFilesResponse(hosts=f["hosts"], resolv_conf=f["resolv.conf"], hostname=f["hostname"])
 
     @_rpc

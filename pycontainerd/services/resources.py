@@ -301,7 +301,12 @@ class ImporterService(importer_pb2_grpc.ImporterServicer):
 
             def work() -> list:
                 if fmt == "rootfs":
-                    cfg = json.loads(config) if config else None
+                    try:
+                        cfg = json.loads(config) if config else None
+                    except ValueError as exc:
+                        raise InvalidArgument(f"invalid image config: {exc}", raw=True) from None
+                    if cfg is not None and not isinstance(cfg, dict):
+                        raise InvalidArgument("invalid image config: not a JSON object", raw=True)
                     return importer.import_rootfs(ns, path, ref, cfg, progress)[0]
                 return importer.import_archive(ns, path, progress)
 
