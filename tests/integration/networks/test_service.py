@@ -87,6 +87,13 @@ async def test_networks_over_grpc(client, env):
     await stub.DeleteSandbox(pb.DeleteSandboxRequest(container_id=cid))
     await expect(grpc.StatusCode.NOT_FOUND, f"sandbox for container {cid} not found",
                  stub.DeleteSandbox(pb.DeleteSandboxRequest(container_id=cid)))
+    hostfiles = await stub.SandboxFiles(pb.SandboxFilesRequest(host_network=True, hostname="h",
+                                                               extra_hosts=["x:10.0.0.9"]))
+    assert hostfiles.hostname == "h\n" and hostfiles.hosts.endswith("10.0.0.9\tx\n")
+    assert hostfiles.resolv_conf == "nameserver 127.0.0.1\n"   # the host's file as it is
+    await expect(grpc.StatusCode.INVALID_ARGUMENT, "nonsense is not an ip address",
+                 stub.CreateSandbox(pb.CreateSandboxRequest(container_id="bad" + cid,
+                                                            dns=pb.DNSConfig(servers=["nonsense"]))))
     pruned = (await stub.Prune(pb.PruneNetworksRequest())).deleted
     assert list(pruned) == [name]
     assert [n.name for n in (await stub.List(pb.ListNetworksRequest())).networks] == ["bridge", "host", "none"]
