@@ -139,10 +139,12 @@ def decode_registry_auth_header(value: str | None) -> AuthConfig | None:
             break
         except (binascii.Error, ValueError):
             continue
+    if raw is None:
+        raise ValueError("invalid X-Registry-Auth header: must be a valid base64url-encoded string")
     try:
-        data = json.loads(raw) if raw is not None else None
+        data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"invalid X-Registry-Auth header: {e}") from None
+        raise ValueError(f"invalid X-Registry-Auth header: invalid JSON: {e}") from None
     if not isinstance(data, dict):
         raise ValueError("invalid X-Registry-Auth header: not a base64url-encoded JSON object")
     cfg = AuthConfig.from_dict(data)

@@ -33,7 +33,7 @@ from .platforms import DEFAULT_PLATFORM, Platform, normalize, parse_platform, ra
 from .progress import (DOWNLOADED, DOWNLOADING, LAYER_EXISTS, LAYER_QUEUED, LAYER_WAITING, MANIFEST_PUSHED,
                        MOUNTED, PREPARING, PUSHED, PUSHING, RESOLVED, VERIFYING, ProgressCallback,
                        ProgressEvent)
-from .reference import Reference, parse_reference
+from .reference import DOCKER_HUB_API_HOST, Reference, parse_reference
 from .transport import Transport, errcode_text, raise_for_status
 
 CHUNK = 1 << 16
@@ -87,6 +87,20 @@ class RegistryClient:
 
     async def close(self) -> None:
         await self.transport.close()
+
+    # ------------------------------------------------------------------------------------------------
+    # login
+
+    async def login(self, server: str) -> str:
+        """Check the credentials for ``server`` as ``docker login`` (POST /auth) does: GET ``/v2/``,
+        answer its challenge, expect 200. ``server`` may be a host, a URL, or empty for Docker Hub.
+        Returns the registry host the credentials belong to; raises ``UnauthorizedError`` when refused."""
+        host = login_host(server)
+        async with self.transport.request("GET", host, "/v2/") as resp:
+            if resp.status == 200:
+                return host
+            raise_for_status(resp, await resp.read(), f"login to {host}")
+            raise RegistryProtocolError(f"login to {host}: /v2/ answered {resp.status}")
 
     # ------------------------------------------------------------------------------------------------
     # resolve and manifests
@@ -577,6 +591,14 @@ class RegistryClient:
             raise ManifestUnsupportedError(f"manifest too large: {what} exceeds {MAX_MANIFEST_SIZE} bytes")
         self._verify_bytes(raw, desc, what)
         return raw
+
+
+def login_host(server: str) -> str:
+    """The API host for a ``docker login`` server address (``https://index.docker.io/v1/`` → Hub's host)."""
+    host = server.strip().removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+    if host in ("", "docker.io", "index.docker.io"):
+        return DOCKER_HUB_API_HOST
+    return host
 
 
 def _candidates_fn(spec: Callable[[str], Iterable[str]] | Mapping[str, Iterable[str]] | None,

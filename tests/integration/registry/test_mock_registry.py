@@ -397,3 +397,25 @@ async def test_concurrent_pulls_share_one_download(tmp_path):
     assert store.read(sha(LAYER)) == LAYER
     assert len(gets) == 1, "the second pull waits for the first download instead of writing the same file"
     assert (sha(LAYER) in r1.fetched) != (sha(LAYER) in r2.fetched)
+
+
+async def test_login_with_token_server():
+    tokens = TokenServer(users={"alice": "pw"})
+
+    async def v2(request: web.Request) -> web.Response:
+        if tokens.bearer_ok(request):
+            return web.json_response({})
+        return web.json_response({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]},
+                                 status=401, headers={"WWW-Authenticate": challenge[0]})
+
+    app = web.Application()
+    app.router.add_get("/v2/", v2)
+    challenge = [""]
+    async with serve(tokens.app()) as token_host, serve(app) as host:
+        challenge[0] = f'Bearer realm="http://{token_host}/token",service="svc"'
+        async with RegistryClient(static_credentials(AuthConfig(username="alice", password="pw"))) as rc:
+            assert await rc.login(host) == host
+        assert tokens.calls[-1]["scope"] == [] and tokens.calls[-1]["account"] == "alice"
+        async with RegistryClient(static_credentials(AuthConfig(username="alice", password="x"))) as rc:
+            with pytest.raises(UnauthorizedError, match="incorrect username or password"):
+                await rc.login(host)

@@ -166,3 +166,22 @@ async def test_basic_auth_registry(auth_registry, repo, images, busybox_layer, t
         with pytest.raises(UnauthorizedError, match="unauthorized"):
             await rc.pull(ref, LayoutStore(str(tmp_path / "dst2")))
     assert not os.path.exists(tmp_path / "dst2" / "blobs" / "sha256")
+
+
+async def test_login_htpasswd(auth_registry, tmp_path):
+    from pycontainerd.registry.client import login_host
+    assert login_host("https://index.docker.io/v1/") == "registry-1.docker.io"
+    assert login_host(f"http://{auth_registry.host}/v2/") == auth_registry.host
+    async with RegistryClient(static_credentials(AuthConfig(username=USER, password=PASSWORD))) as rc:
+        assert await rc.login(auth_registry.host) == auth_registry.host
+    async with RegistryClient(static_credentials(AuthConfig(username=USER, password="nope"))) as rc:
+        with pytest.raises(UnauthorizedError, match="unauthorized: authentication required"):
+            await rc.login(auth_registry.host)
+    async with RegistryClient() as rc:
+        with pytest.raises(UnauthorizedError, match="no credentials given"):
+            await rc.login(auth_registry.host)
+
+
+async def test_login_without_auth(registry):
+    async with RegistryClient() as rc:
+        assert await rc.login(f"http://{registry.host}") == registry.host
