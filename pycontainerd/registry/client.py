@@ -226,6 +226,8 @@ class RegistryClient:
                         hasher.update(chunk)
         if offset < desc.size:
             offset, hasher = await self._download(ref, desc, partial, offset, hasher, emit, what)
+        elif not os.path.exists(partial):
+            open(partial, "wb").close()  # an empty blob: nothing to fetch, the digest check still applies
         emit(ProgressEvent(VERIFYING, desc.digest, offset, desc.size))
         actual = f"{hasher.name}:{hasher.hexdigest()}"
         if actual != desc.digest:

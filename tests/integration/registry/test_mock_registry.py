@@ -419,3 +419,13 @@ async def test_login_with_token_server():
         async with RegistryClient(static_credentials(AuthConfig(username="alice", password="x"))) as rc:
             with pytest.raises(UnauthorizedError, match="incorrect username or password"):
                 await rc.login(host)
+
+
+async def test_empty_blob(tmp_path):
+    reg = MockRegistry()
+    async with serve(reg.app()) as host, RegistryClient() as rc:
+        await rc.fetch_blob(f"{host}/x/y", blob_desc(b""), str(tmp_path / "empty"))
+        assert (tmp_path / "empty").read_bytes() == b""
+        with pytest.raises(DigestMismatchError):
+            await rc.fetch_blob(f"{host}/x/y", Descriptor("x", "sha256:" + "1" * 64, 0), str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
