@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -25,8 +26,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def resolve_runtime(name: str) -> str:
+    """A runtime path; the default `pyrunc` falls back to this checkout's bin/pyrunc when not on PATH."""
+    if "/" in name:
+        return name
+    found = shutil.which(name)
+    if found:
+        return found
+    local = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin", name)
+    return local if name == "pyrunc" and os.access(local, os.X_OK) else name
+
+
 async def serve(args: argparse.Namespace) -> None:
-    runtime = args.runtime if "/" in args.runtime else (shutil.which(args.runtime) or args.runtime)
+    runtime = resolve_runtime(args.runtime)
     d = Daemon(Config(args.address, args.root, args.state, runtime))
     await d.start()
     stop = asyncio.Event()

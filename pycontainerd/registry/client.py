@@ -259,7 +259,8 @@ class RegistryClient:
                 raise_for_status(resp, await resp.read(), what)
                 raise RegistryProtocolError(f"{what}: unexpected status {resp.status}")
             next_report = offset
-            emit(ProgressEvent(DOWNLOADING, desc.digest, offset, desc.size))
+            if offset:  # resuming: show where we start from
+                emit(ProgressEvent(DOWNLOADING, desc.digest, offset, desc.size))
             with open(partial, mode) as f:
                 try:
                     async for chunk in resp.content.iter_chunked(CHUNK):
