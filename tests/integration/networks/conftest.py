@@ -17,12 +17,12 @@ if os.geteuid() != 0:
 
 @pytest.fixture
 async def env():
-    before = host_state()
     e = Env()
+    before = host_state(e.tag, str(e.dir))
     try:
         yield e
     finally:
         await e.cleanup()
-        after = host_state()
+        after = host_state(e.tag, str(e.dir))
         leaks = {k: sorted(after[k] - before[k]) for k in before if after[k] - before[k]}
         assert not leaks, f"left on the host: {leaks}"

@@ -16,19 +16,31 @@ import tempfile
 from pathlib import Path
 
 from pycontainerd.networks import ManagerConfig, NetworkManager, ipam, netns
+from pycontainerd.networks.iptables import Firewall
 
 
-def host_state() -> dict[str, set[str]]:
+def host_state(tag: str = "", root: str = "") -> dict[str, set[str]]:
+    """Links, namespaces, iptables rules and mounts a networking test could leave behind.
+
+    With ``tag``/``root`` only what can be ours counts (names with the tag, veths and br-*
+    bridges, rules naming them, mounts under root), so other suites running at the same
+    time on this host do not make the comparison flaky.
+    """
+    def ours(text: str) -> bool:
+        return not tag or tag in text.lower() or "veth" in text or "br-" in text or " vt" in text
+
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     rules = set()
     for table in ("filter", "nat"):
         out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
-        rules |= {f"{table}: {ln.split(' [')[0]}" for ln in out.splitlines() if ln.startswith(("-A", ":"))}
+        rules |= {f"{table}: {ln.split(' [')[0]}" for ln in out.splitlines()
+                  if ln.startswith(("-A", ":")) and ours(ln)}
     with open("/proc/self/mountinfo") as f:
-        mounts = {line.split()[4] for line in f}
-    return {"links": {ln.split(":")[1].strip().split("@")[0] for ln in links.splitlines()},
-            "netns": set(spaces.split()), "iptables": rules, "mounts": mounts}
+        mounts = {line.split()[4] for line in f if line.split()[4].startswith(root)}
+    names = {ln.split(":")[1].strip().split("@")[0] for ln in links.splitlines()}
+    return {"links": {n for n in names if ours(f" {n}")}, "netns": set(spaces.split()),
+            "iptables": rules, "mounts": mounts}
 
 
 def free_subnets(n: int, prefix: int = 24) -> list[str]:
@@ -66,8 +78,25 @@ class Env:
         self.managers.append(m)
         return m
 
+    @staticmethod
+    async def _abandon(managers: list[NetworkManager]) -> None:
+        """Close the sockets of managers a test left running or "crashed" (host state stays)."""
+        for other in managers:
+            for eps in other.proxies.values():
+                for p in eps:
+                    await p.stop()
+            other.proxies.clear()
+            for r in other.resolvers.values():
+                await r.stop()
+            other.resolvers.clear()
+            other.started = False
+
     async def cleanup(self) -> None:
         m = self.managers[-1] if self.managers else None
+        if m is not None and not m.started:
+            # The test failed with its manager "crashed": a fresh one reconciles, then cleans.
+            await self._abandon(self.managers)
+            m = await self.manager()
         if m is not None and m.started:
             for cid in list(m.sandboxes):
                 await m.delete_sandbox(cid)
@@ -77,13 +106,14 @@ class Env:
                         await m.disconnect(net.id, ep.container_id, force=True)
                     await m.delete_network(net.id)
             await m.close(remove_rules=True, remove_bridges=True)
-        for other in self.managers[:-1]:
-            if other.started:   # an abandoned ("crashed") manager still holds sockets
-                for eps in other.proxies.values():
-                    for p in eps:
-                        await p.stop()
-                for r in other.resolvers.values():
-                    await r.stop()
+        await self._abandon(self.managers[:-1])
+        # Interfaces a test made by hand (names carry the tag), whatever a failure left.
+        out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        for ln in out.splitlines():
+            name = ln.split(":")[1].strip().split("@")[0]
+            if self.tag in name:
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
+        Firewall(self.prefix).teardown()
         # Belt and braces: whatever a failed test left.
         state = self.dir / "state" / "netns"
         if state.exists():
