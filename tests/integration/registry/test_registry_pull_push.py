@@ -13,7 +13,7 @@ from pycontainerd.registry import (LayoutStore, NoMatchingPlatformError, NotFoun
 from pycontainerd.registry.compression import chain_ids, diff_id
 from pycontainerd.registry.progress import MOUNTED, LAYER_EXISTS, PUSHED, ProgressEvent
 
-from conftest import PASSWORD, USER, free_port  # noqa: E402  (pytest puts this directory on sys.path)
+from registry_helpers import PASSWORD, USER, free_port
 
 
 def blobs_equal(a: LayoutStore, b: LayoutStore, digest: str) -> bool:

@@ -11,8 +11,8 @@ from pycontainerd.registry import (AuthConfig, Descriptor, DigestMismatchError, 
                                    UnauthorizedError, static_credentials)
 from pycontainerd.registry.client import PARTIAL_SUFFIX
 
-from conftest import small_layer  # noqa: E402
-from mockserver import MockRegistry, TokenServer, basic_ok, serve, sha  # noqa: E402
+from registry_helpers import small_layer
+from registry_mockserver import MockRegistry, TokenServer, basic_ok, serve, sha
 
 LAYER = small_layer("hello.txt", os.urandom(300_000))  # random: does not compress, so the blob is big
 
