@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
+import _socket as socket
 import struct
 
 TIOCSPTLCK = 0x40045431
@@ -12,7 +12,7 @@ TIOCSWINSZ = 0x5414
 TIOCSCTTY = 0x540E
 
 
-def connect(path: str) -> socket.socket:
+def connect(path: str):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     return s
@@ -32,8 +32,9 @@ def set_size(fd: int, size: dict | None) -> None:
                                                 size.get("width", 0), 0, 0))
 
 
-def send_master(sock: socket.socket, master: int) -> None:
-    socket.send_fds(sock, [b"/dev/ptmx"], [master])
+def send_master(sock, master: int) -> None:
+    """One SCM_RIGHTS message named /dev/ptmx, the shape go-runc's recvFd checks."""
+    sock.sendmsg([b"/dev/ptmx"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", master))])
 
 
 def become_ctty(slave_path: str) -> None:

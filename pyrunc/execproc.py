@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import signal
+import _signal as signal
 
 from . import runlog, sync
 from .config import validate_process
@@ -131,12 +131,8 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
     if detach:
         return 0
     from .runner import _NOT_FORWARDED, _forward, exit_code
-    for s in range(1, signal.NSIG):
-        if s not in _NOT_FORWARDED:
-            try:
-                signal.signal(s, lambda signum, _f: _forward(pid, signum))
-            except (OSError, ValueError):
-                pass
+    from .sigs import forward_all
+    forward_all(lambda signum, _f: _forward(pid, signum), _NOT_FORWARDED)
     while True:
         try:
             got, status = os.waitpid(-1, 0)

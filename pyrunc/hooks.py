@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
+import _signal as signal
 import time
 
 from .errors import RuncError
+from .sigs import name_of
 
 
 def run_one(hook: dict, state: dict, index: int) -> None:
@@ -24,13 +25,8 @@ def run_one(hook: dict, state: dict, index: int) -> None:
             os.dup2(in_r, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
-            for s in range(1, signal.NSIG):
-                if s not in (signal.SIGKILL, signal.SIGSTOP):
-                    try:
-                        signal.signal(s, signal.SIG_DFL)
-                    except (OSError, ValueError):
-                        pass
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            from .sigs import reset_all
+            reset_all()
             os.execve(path, args, dict(e.split("=", 1) for e in env if "=" in e))
         except BaseException as e:  # noqa: BLE001 - the child must never return
             os.write(2, f"{e}".encode())
@@ -61,7 +57,7 @@ def run_one(hook: dict, state: dict, index: int) -> None:
         os.close(out_r)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        reason = f"exit status {code}" if code > 0 else f"signal: {signal.Signals(-code).name}"
+        reason = f"exit status {code}" if code > 0 else f"signal: {name_of(-code)}"
         raise RuncError(f"error running hook #{index}: {reason}, stdout: "
                         f"{output.decode(errors='replace')}, stderr: ")
 

@@ -7,7 +7,6 @@ failures to the parent over the sync socket and ``_exit``s: a child never return
 from __future__ import annotations
 
 import os
-import signal
 
 from . import namespaces, sync
 from . import syscalls as sc
@@ -43,15 +42,16 @@ def _fail(sock, msg: str) -> None:
     os._exit(1)
 
 
-def preload(need_seccomp: bool) -> None:
+def preload(need_seccomp: bool, need_console: bool = True, need_hooks: bool = True) -> None:
     """Import (and dlopen) everything the later stages use while the host's filesystem is still
     visible: after setns(mnt)/pivot_root the package and libseccomp are out of reach."""
-    import fcntl  # noqa: F401
-    import select  # noqa: F401
     import stat  # noqa: F401
-    import struct  # noqa: F401
 
-    from . import capabilities, console, devices, hooks, mounts  # noqa: F401
+    from . import capabilities, devices, mounts, sigs  # noqa: F401
+    if need_console:
+        from . import console  # noqa: F401
+    if need_hooks:
+        from . import hooks  # noqa: F401
     if need_seccomp:
         from . import seccomp
         seccomp._libseccomp()
@@ -61,14 +61,8 @@ def preload(need_seccomp: bool) -> None:
 
 def reset_signals() -> None:
     """CPython ignores SIGPIPE/SIGXFSZ; ignored dispositions survive execve, so reset them all."""
-    for s in range(1, signal.NSIG):
-        if s in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(s, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    from .sigs import reset_all
+    reset_all()
 
 
 def close_fds_from(first: int, keep: set[int]) -> None:
@@ -199,7 +193,9 @@ def stage1(sock, ctx: dict) -> None:
     """Join namespace paths, create the new ones, fork the init into them, report its pid."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        preload(bool((ctx["spec"].get("linux") or {}).get("seccomp")))
+        spec = ctx["spec"]
+        preload(bool((spec.get("linux") or {}).get("seccomp")),
+                bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
         sync.expect(sock, "go")
         spec_ns = ctx["namespaces"]
         namespaces.join(namespaces.open_paths(spec_ns))
@@ -229,7 +225,7 @@ def init(sock, ctx: dict) -> None:
 
 
 def _init(sock, ctx: dict) -> None:
-    from . import console, devices, mounts
+    from . import devices, mounts
     spec = ctx["spec"]
     linux = spec.get("linux") or {}
     proc = spec["process"]
@@ -285,6 +281,7 @@ def _init(sock, ctx: dict) -> None:
         os.chdir("/")
     csock = ctx.get("console_sock")
     if proc.get("terminal"):
+        from . import console  # preloaded by stage 1
         master, slave = console.new_pty()
         console.set_size(master, proc.get("consoleSize"))
         if new_mnt:
@@ -346,7 +343,7 @@ def exec_stage1(sock, ctx: dict) -> None:
     """Join the init's namespaces (user first, mount last), then fork into its pid namespace."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        preload(bool(ctx.get("seccomp")))
+        preload(bool(ctx.get("seccomp")), bool(ctx["process"].get("terminal")), False)
         sync.expect(sock, "go")
         init_pid = ctx["init_pid"]
         fds = []
@@ -367,7 +364,6 @@ def exec_stage1(sock, ctx: dict) -> None:
 
 def exec_stage2(sock, ctx: dict) -> None:
     try:
-        from . import console
         proc = ctx["process"]
         os.setsid()
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
@@ -376,6 +372,7 @@ def exec_stage2(sock, ctx: dict) -> None:
             os.chroot(ctx["chroot"])
             os.chdir("/")
         if proc.get("terminal"):
+            from . import console  # preloaded before setns
             master, slave = console.new_pty()
             console.set_size(master, proc.get("consoleSize"))
             csock = ctx["console_sock"]

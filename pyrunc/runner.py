@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal
 
 from .container import create, destroy, release_fifo
 from .errors import RuncError
@@ -26,13 +26,8 @@ def run(opts: dict, cid: str) -> int:
     if opts.get("detach"):
         return 0
     init = state.pid
-    for s in range(1, signal.NSIG):
-        if s in _NOT_FORWARDED:
-            continue
-        try:
-            signal.signal(s, lambda signum, _f: _forward(init, signum))
-        except (OSError, ValueError):
-            pass
+    from .sigs import forward_all
+    forward_all(lambda signum, _f: _forward(init, signum), _NOT_FORWARDED)
     code = 255
     while True:
         try:

@@ -1,20 +1,20 @@
 """Parent/child sync messages over a SOCK_SEQPACKET socketpair: ``kind`` + optional payload."""
 from __future__ import annotations
 
-import socket
+import _socket as socket
 
 from .errors import RuncError
 
 
-def pair() -> tuple[socket.socket, socket.socket]:
+def pair() -> tuple:
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
-def send(sock: socket.socket, kind: str, payload: str = "") -> None:
+def send(sock, kind: str, payload: str = "") -> None:
     sock.send(kind.encode() + b"\n" + payload.encode())
 
 
-def recv(sock: socket.socket) -> tuple[str, str]:
+def recv(sock) -> tuple[str, str]:
     """Next message; ("eof", "") when the peer closed its end."""
     try:
         data = sock.recv(65536)
@@ -26,7 +26,7 @@ def recv(sock: socket.socket) -> tuple[str, str]:
     return kind, payload
 
 
-def expect(sock: socket.socket, want: str) -> str:
+def expect(sock, want: str) -> str:
     kind, payload = recv(sock)
     if kind == "error":
         raise RuncError(payload)
