@@ -1,0 +1,295 @@
+"""The pydocker CLI end to end: against the session `stack` (pydockerd), or against any daemon.
+
+Set PYDOCKER_TEST_DOCKER_HOST=unix:///path/docker.sock to run these against another daemon (e.g. a
+real dockerd with busybox:latest loaded); the real docker CLI runs against the same daemon for the
+side-by-side output checks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = "/usr/local/bin/docker"
+
+
+class Target:
+    """Runs pydocker and the real docker CLI against one daemon."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def _run(self, argv: list[str], input, timeout: float) -> subprocess.CompletedProcess:
+        text = not isinstance(input, bytes)
+        return subprocess.run(argv, env=self.env, input=input, capture_output=True, text=text,
+                              timeout=timeout, cwd=REPO)
+
+    def pydocker(self, *args: str, input=None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self._run([sys.executable, "-m", "cli.main", *args], input, timeout)
+
+    def docker(self, *args: str, input=None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self._run([DOCKER, *args], input, timeout)
+
+
+@pytest.fixture(scope="module")
+def target(request, tmp_path_factory) -> Target:
+    host = os.environ.get("PYDOCKER_TEST_DOCKER_HOST")
+    if host:
+        env = dict(os.environ, DOCKER_HOST=host, PYTHONPATH=str(REPO),
+                   DOCKER_CONFIG=str(tmp_path_factory.mktemp("dockercfg")))
+        env.pop("DOCKER_CONTEXT", None)
+        return Target(env)
+    stack = request.getfixturevalue("stack")
+    return Target(dict(stack.env, PYTHONPATH=str(REPO)))
+
+
+@pytest.fixture
+def cname(target):
+    """A unique container name, force-removed after the test."""
+    n = f"pydcli-{uuid.uuid4().hex[:10]}"
+    yield n
+    target.pydocker("rm", "-f", n)
+
+
+def ok(cp: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert cp.returncode == 0, f"exit {cp.returncode}\nstdout: {cp.stdout}\nstderr: {cp.stderr}"
+    return cp
+
+
+# -- run ------------------------------------------------------------------------------------------
+def test_run_prints_output_and_removes_the_container(target, cname):
+    cp = ok(target.pydocker("run", "--rm", "--name", cname, "busybox", "echo", "hello world"))
+    assert cp.stdout == "hello world\n"
+    assert target.pydocker("inspect", cname).returncode == 1  # --rm removed it
+
+
+def test_run_exit_status_and_separate_streams(target):
+    cp = target.pydocker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert cp.returncode == 3
+    assert cp.stdout == "out\n" and cp.stderr == "err\n"
+
+
+def test_run_stdin(target):
+    cp = ok(target.pydocker("run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z", input="abc\ndef\n"))
+    assert cp.stdout == "ABC\nDEF\n"
+
+
+def test_run_env_and_workdir(target):
+    cp = ok(target.pydocker("run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "busybox", "sh", "-c", "echo $FOO; pwd"))
+    assert cp.stdout == "bar\n/tmp\n"
+
+
+@pytest.mark.parametrize("cmd,code", [("nonexistent-binary", 127), ("/etc", 126)])
+def test_run_start_failures_exit_like_docker(target, cmd, code):
+    cp = target.pydocker("run", "--rm", "busybox", cmd)
+    assert cp.returncode == code
+    assert cp.stderr.startswith("docker: Error response from daemon: ")
+    assert cp.stderr.endswith("\n\nRun 'docker run --help' for more information\n")
+
+
+def test_run_usage_errors(target):
+    cp = target.pydocker("run", "--bogus", "busybox")
+    assert cp.returncode == 125
+    assert cp.stderr == ("unknown flag: --bogus\n\nUsage:  docker run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
+                         "Run 'docker run --help' for more information\n")
+    cp = target.pydocker("run")
+    assert cp.returncode == 1 and "'docker run' requires at least 1 argument" in cp.stderr
+
+
+def test_run_missing_image_tries_to_pull(target):
+    cp = target.pydocker("run", "--rm", "127.0.0.1:1/pydocker-none/x:1", "true", timeout=120)
+    assert cp.returncode == 125
+    assert cp.stderr.startswith("Unable to find image '127.0.0.1:1/pydocker-none/x:1' locally\n")
+    assert "docker: " in cp.stderr
+
+
+def test_run_invalid_reference(target):
+    cp = target.pydocker("run", "--rm", "BusyBox", "true")
+    assert cp.returncode == 125
+    assert cp.stderr.startswith("docker: invalid reference format: repository name (library/BusyBox) "
+                                "must be lowercase\n")
+
+
+# -- a detached container's life cycle ----------------------------------------------------------
+def test_detached_lifecycle(target, cname):
+    cp = ok(target.pydocker("run", "-d", "--name", cname, "busybox", "sh", "-c",
+                            "echo started; echo warn >&2; exec sleep 600"))
+    cid = cp.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid)
+
+    ps = ok(target.pydocker("ps"))
+    header = ps.stdout.splitlines()[0]
+    assert re.match(r"CONTAINER ID   IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$", header)
+    assert any(line.startswith(cid[:12]) and line.endswith(cname) for line in ps.stdout.splitlines())
+    assert cid[:12] in ok(target.pydocker("ps", "-q")).stdout.split()
+    assert cid in ok(target.pydocker("ps", "--no-trunc", "-q")).stdout.split()
+    names = ok(target.pydocker("ps", "--filter", f"name={cname}", "--format", "{{.Names}} {{.State}}")).stdout
+    assert names == f"{cname} running\n"
+    row = json.loads(ok(target.pydocker("ps", "--filter", f"id={cid}", "--format", "{{json .}}")).stdout)
+    assert row["ID"] == cid[:12] and row["Names"] == cname and row["Command"].startswith('"sh -c')
+
+    status = ok(target.pydocker("inspect", "--format", "{{.State.Status}} {{.Name}}", cname)).stdout
+    assert status == f"running /{cname}\n"
+    info = json.loads(ok(target.pydocker("container", "inspect", cname)).stdout)
+    assert info[0]["Id"] == cid
+
+    # logs: both streams, demultiplexed, eventually present
+    import time
+    for _ in range(50):
+        logs = target.pydocker("logs", cname)
+        if "started" in logs.stdout and "warn" in logs.stderr:
+            break
+        time.sleep(0.1)
+    assert logs.stdout == "started\n" and logs.stderr == "warn\n"
+    ts = ok(target.pydocker("logs", "-t", "--tail", "1", cname)).stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z started\n", ts)
+
+    ex = target.pydocker("exec", cname, "sh", "-c", "echo in-exec; exit 4")
+    assert ex.returncode == 4 and ex.stdout == "in-exec\n"
+    ex = target.pydocker("exec", "-i", cname, "cat", input="piped\n")
+    assert ex.returncode == 0 and ex.stdout == "piped\n"
+
+    assert ok(target.pydocker("stop", "-t", "1", cname)).stdout == f"{cname}\n"
+    assert ok(target.pydocker("wait", cname)).stdout.strip() in ("137", "143")
+    exited = ok(target.pydocker("ps", "-a", "--filter", f"name={cname}", "--format", "{{.Status}}")).stdout
+    assert exited.startswith("Exited (")
+    assert ok(target.pydocker("start", cname)).stdout == f"{cname}\n"
+    assert ok(target.pydocker("kill", cname)).stdout == f"{cname}\n"
+    assert ok(target.pydocker("rm", cname)).stdout == f"{cname}\n"
+
+
+def test_errors_for_missing_containers(target):
+    n = f"pydcli-missing-{uuid.uuid4().hex[:6]}"
+    cp = target.pydocker("stop", n)
+    assert cp.returncode == 1 and cp.stderr == f"Error response from daemon: No such container: {n}\n"
+    cp = target.pydocker("rm", n)
+    assert cp.returncode == 1 and cp.stderr == f"Error response from daemon: No such container: {n}\n"
+    assert target.pydocker("rm", "-f", n).returncode == 0
+    cp = target.pydocker("inspect", n)
+    assert cp.returncode == 1 and cp.stdout == "[]\n" and cp.stderr == f"Error: No such object: {n}\n"
+    cp = target.pydocker("logs", n)
+    assert cp.returncode == 1 and cp.stderr == f"Error response from daemon: No such container: {n}\n"
+
+
+def test_create_then_start_attached(target, cname):
+    cid = ok(target.pydocker("create", "--name", cname, "busybox", "sh", "-c", "echo attached; exit 2")).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid)
+    cp = target.pydocker("start", "-a", cname)
+    assert cp.returncode == 2 and cp.stdout == "attached\n"
+
+
+# -- images ---------------------------------------------------------------------------------------
+def test_images_lists_busybox(target):
+    out = ok(target.pydocker("images")).stdout.splitlines()
+    assert re.match(r"REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$", out[0])
+    assert any(re.match(r"busybox +latest +[0-9a-f]{12} ", line) for line in out[1:])
+    ids = ok(target.pydocker("images", "-q", "busybox")).stdout.split()
+    assert len(ids) == 1 and re.fullmatch(r"[0-9a-f]{12}", ids[0])
+    full = ok(target.pydocker("image", "inspect", "--format", "{{.Id}}", "busybox")).stdout.strip()
+    assert full.startswith("sha256:" + ids[0])
+
+
+def test_import_tag_save_load_rmi(target, busybox_rootfs_tar, tmp_path):
+    repo = f"pydcli-imp-{uuid.uuid4().hex[:8]}"
+    cp = ok(target.pydocker("import", str(busybox_rootfs_tar), f"{repo}:1"))
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", cp.stdout)
+    try:
+        ok(target.pydocker("tag", f"{repo}:1", f"{repo}:2"))
+        assert ok(target.pydocker("run", "--rm", f"{repo}:2", "echo", "imported")).stdout == "imported\n"
+        archive = tmp_path / "img.tar"
+        ok(target.pydocker("save", "-o", str(archive), f"{repo}:1"))
+        with tarfile.open(archive) as tf:
+            assert "manifest.json" in tf.getnames()
+        rmi = ok(target.pydocker("rmi", f"{repo}:1"))
+        assert rmi.stdout == f"Untagged: {repo}:1\n"
+        load = ok(target.pydocker("load", "-i", str(archive)))
+        assert f"Loaded image: {repo}:1" in load.stdout
+    finally:
+        target.pydocker("rmi", "-f", f"{repo}:1", f"{repo}:2")
+    cp = target.pydocker("rmi", f"{repo}:1")
+    assert cp.returncode == 1 and cp.stderr.startswith("Error response from daemon: ")
+
+
+def test_build_classic(target, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY msg.txt /msg.txt\nCMD [\"cat\", \"/msg.txt\"]\n")
+    (tmp_path / "msg.txt").write_text("built by pydocker\n")
+    (tmp_path / "secret.txt").write_text("never sent\n")
+    (tmp_path / ".dockerignore").write_text("secret.txt\n")
+    tag = f"pydcli-build-{uuid.uuid4().hex[:8]}:1"
+    iid = tmp_path / "iid"
+    try:
+        cp = ok(target.pydocker("build", "-t", tag, "--iidfile", str(iid), str(tmp_path), timeout=180))
+        assert cp.stdout.startswith("Sending build context to Docker daemon ")
+        assert "Successfully tagged" in cp.stdout
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", iid.read_text())
+        assert ok(target.pydocker("run", "--rm", tag)).stdout == "built by pydocker\n"
+        assert target.pydocker("run", "--rm", tag, "ls", "/secret.txt").returncode != 0
+    finally:
+        target.pydocker("rmi", "-f", tag)
+
+
+# -- cp, volumes, networks ------------------------------------------------------------------------
+def test_cp_both_ways(target, cname, tmp_path):
+    ok(target.pydocker("run", "-d", "--name", cname, "busybox", "sleep", "600"))
+    src = tmp_path / "in.txt"
+    src.write_text("to the container\n")
+    ok(target.pydocker("cp", str(src), f"{cname}:/tmp/copied.txt"))
+    assert ok(target.pydocker("exec", cname, "cat", "/tmp/copied.txt")).stdout == "to the container\n"
+    ok(target.pydocker("cp", f"{cname}:/tmp/copied.txt", str(tmp_path / "back.txt")))
+    assert (tmp_path / "back.txt").read_text() == "to the container\n"
+    ok(target.pydocker("cp", f"{cname}:/etc", str(tmp_path / "etc")))
+    assert (tmp_path / "etc" / "passwd").is_file()
+    cp = target.pydocker("cp", "a", "b")
+    assert cp.returncode == 1 and cp.stderr == "must specify at least one container source\n"
+
+
+def test_volume_commands(target):
+    vol = f"pydcli-vol-{uuid.uuid4().hex[:8]}"
+    assert ok(target.pydocker("volume", "create", vol)).stdout == f"{vol}\n"
+    try:
+        ls = ok(target.pydocker("volume", "ls")).stdout.splitlines()
+        assert ls[0] == "DRIVER    VOLUME NAME" and f"local     {vol}" in ls
+        assert ok(target.pydocker("volume", "inspect", "--format", "{{.Name}} {{.Driver}}", vol)).stdout == f"{vol} local\n"
+    finally:
+        assert ok(target.pydocker("volume", "rm", vol)).stdout == f"{vol}\n"
+    assert target.pydocker("volume", "rm", vol).returncode == 1
+
+
+def test_network_commands(target):
+    net = f"pydcli-net-{uuid.uuid4().hex[:8]}"
+    nid = ok(target.pydocker("network", "create", net)).stdout.strip()
+    try:
+        assert re.fullmatch(r"[0-9a-f]{64}", nid)
+        ls = ok(target.pydocker("network", "ls")).stdout.splitlines()
+        assert re.match(r"NETWORK ID +NAME +DRIVER +SCOPE$", ls[0])
+        assert any(line.startswith(nid[:12]) and f" {net} " in line for line in ls)
+    finally:
+        assert ok(target.pydocker("network", "rm", net)).stdout == f"{net}\n"
+
+
+# -- system -------------------------------------------------------------------------------------
+def test_version_and_info(target):
+    v = ok(target.pydocker("version")).stdout
+    assert v.startswith("Client: pydocker\n Version:") and "\nServer:" in v and " Engine:\n" in v
+    info = ok(target.pydocker("info")).stdout
+    assert info.startswith("Client:\n") and "\nServer:\n Containers: " in info and " Images: " in info
+    assert ok(target.pydocker("info", "--format", "{{.OSType}}")).stdout == "linux\n"
+
+
+def test_same_output_as_the_docker_cli(target, cname):
+    """Side by side with /usr/local/bin/docker on the same daemon (time-independent columns)."""
+    ok(target.pydocker("create", "--name", cname, "busybox", "echo", "x"))
+    for args in (["ps", "-a", "--filter", f"name={cname}", "--format", "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.Names}}"],
+                 ["images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}", "busybox"],
+                 ["inspect", "--format", "{{.Config.Cmd}} {{json .Config.Cmd}}", cname],
+                 ["run", "--bogus"], ["ps", "extra"], ["logs"]):
+        mine, theirs = target.pydocker(*args), target.docker(*args)
+        assert (mine.returncode, mine.stdout, mine.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr), args
