@@ -14,20 +14,18 @@ from .mediatypes import sniff_compression, zstd_available
 
 
 def open_layer(path: str) -> BinaryIO:
-    """A binary stream of the uncompressed tar in the layer blob at ``path``."""
-    f = open(path, "rb")
-    kind = sniff_compression(f.read(4))
-    f.seek(0)
+    """A binary stream of the uncompressed tar in the layer blob at ``path`` (closing it closes the file)."""
+    with open(path, "rb") as f:
+        kind = sniff_compression(f.read(4))
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if kind == "zstd":
         if not zstd_available():
-            f.close()
             raise ManifestUnsupportedError(
                 f"layer {path} is zstd-compressed, which needs the zstandard Python module")
         import zstandard
-        return zstandard.ZstdDecompressor().stream_reader(f, closefd=True)  # type: ignore[return-value]
-    return f
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def diff_id(path: str) -> str:

@@ -56,7 +56,8 @@ def test_docker_config_store_load_remove(tmp_path):
     path = str(tmp_path / "d" / "config.json")
     store_credentials("127.0.0.1:5000", AuthConfig(username="alice", password="s3cr:et"), path)
     store_credentials("docker.io", AuthConfig(username="bob", password="pw"), path)
-    data = json.load(open(path))
+    with open(path) as f:
+        data = json.load(f)
     assert data["auths"]["127.0.0.1:5000"]["auth"] == base64.b64encode(b"alice:s3cr:et").decode()
     assert "https://index.docker.io/v1/" in data["auths"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

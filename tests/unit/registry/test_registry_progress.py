@@ -55,3 +55,20 @@ def test_push_transcript():
     assert [m["status"] for m in out[1:5]] == ["Pushing", "Pushed", "Mounted from other/repo", "Layer already exists"]
     assert out[5] == {"status": "v1: digest: sha256:" + "a" * 64 + " size: 527"}
     assert out[6] == {"progressDetail": {}, "aux": {"Tag": "v1", "Digest": "sha256:" + "a" * 64, "Size": 527}}
+
+
+def test_layer_compression_helpers(tmp_path):
+    import gzip
+    import hashlib
+    from pycontainerd.registry.compression import chain_ids, diff_id, open_layer
+    from pycontainerd.registry.mediatypes import sniff_compression
+    raw = b"a tar would be here" * 100
+    (tmp_path / "plain").write_bytes(raw)
+    (tmp_path / "gz").write_bytes(gzip.compress(raw))
+    want = "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert diff_id(str(tmp_path / "plain")) == diff_id(str(tmp_path / "gz")) == want
+    with open_layer(str(tmp_path / "gz")) as f:
+        assert f.read() == raw
+    assert sniff_compression(b"\x28\xb5\x2f\xfd....") == "zstd" and sniff_compression(b"ustar") == "none"
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    assert chain_ids([a, b]) == [a, "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest()]
