@@ -16,12 +16,12 @@ import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network, ip_address
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from . import files, ipam, links, netns
 from .errors import Conflict, Forbidden, InvalidArgument, NetworkError, NotFound
 from .iptables import Firewall, ensure_ip_forward
-from .model import (BRIDGE_NAME_OPTION, ENABLE_ICC_OPTION, ENABLE_MASQ_OPTION, MTU_OPTION, PREDEFINED,
+from .model import (BRIDGE_NAME_OPTION, ENABLE_ICC_OPTION, ENABLE_MASQ_OPTION, MTU_OPTION,
                     DNSConfig, Endpoint, IPAMConfig, Network, PortBinding, Sandbox)
 from .proxy import Proxy, bind_socket
 from .resolver import Resolver, ResolverCallbacks
@@ -512,7 +512,8 @@ class NetworkManager:
             if ep is None:
                 if force:
                     return
-                raise Forbidden(f"container {container_id} is not connected to network {net.name}")
+                # An unclassified error in moby too (HTTP 500), same words.
+                raise NetworkError(f"container {container_id} is not connected to network {net.name}")
             await self._disconnect(net, ep)
             await self._sync_resolver(container_id)
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import random
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from pycontainerd.networks import ManagerConfig, NetworkManager, ipam, netns
+from pycontainerd.networks import ManagerConfig, NetworkManager, dnswire, ipam, netns
 from pycontainerd.networks.iptables import Firewall
 
 
@@ -136,3 +136,62 @@ async def run(*argv: str, timeout: float = 20) -> tuple[int, str]:
 
 async def in_ns(path: str, *argv: str, timeout: float = 20) -> tuple[int, str]:
     return await run("nsenter", f"--net={path}", *argv, timeout=timeout)
+
+
+REPO = str(Path(__file__).resolve().parents[3])
+
+# Asks 127.0.0.11 over UDP or TCP from inside a namespace; prints "rcode ip ip..." or "refused".
+QUERY = """
+import socket, struct, sys
+sys.path.insert(0, %r)
+from pycontainerd.networks import dnswire
+name, qtype, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+q = dnswire.build_query(4242, name, qtype)
+try:
+    if mode == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+        s.connect(("127.0.0.11", 53)); s.send(q); r = s.recv(4096)
+    else:
+        s = socket.create_connection(("127.0.0.11", 53), timeout=5)
+        s.sendall(struct.pack("!H", len(q)) + q)
+        n = struct.unpack("!H", s.recv(2))[0]; r = b""
+        while len(r) < n: r += s.recv(n - len(r))
+except ConnectionRefusedError:
+    print("refused"); sys.exit(0)
+rcode, answers = dnswire.parse_answers(r)
+print(rcode, *[str(v) for _, v in answers])
+""" % REPO
+
+
+async def ask(ns: str, name: str, qtype: int = dnswire.TYPE_A, mode: str = "udp") -> str:
+    rc, out = await in_ns(ns, sys.executable, "-c", QUERY, name, str(qtype), mode)
+    assert rc == 0, out
+    return out.strip()
+
+
+async def start_in_ns(ns: str, *argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec("nsenter", f"--net={ns}", *argv,
+                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+async def stop(p: asyncio.subprocess.Process) -> None:
+    if p.returncode is None:
+        p.kill()
+        await p.wait()
+
+
+async def http_get(port: int) -> bytes:
+    for _ in range(50):   # httpd may still be starting: retry until it answers
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        w.write(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+        await w.drain()
+        data = await asyncio.wait_for(r.read(), 10)
+        w.close()
+        if data:
+            return data
+        await asyncio.sleep(0.1)
+    raise AssertionError("no answer on the published port")

@@ -2,43 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from ipaddress import IPv4Address
-from pathlib import Path
 
 from pycontainerd.networks import DNSConfig, IPAMConfig, dnswire
 
-from nethelpers import free_subnets, in_ns
-
-REPO = str(Path(__file__).resolve().parents[3])
-
-# Asks 127.0.0.11 over UDP or TCP from inside a namespace; prints "rcode ip ip..." or "refused".
-QUERY = """
-import socket, struct, sys
-sys.path.insert(0, %r)
-from pycontainerd.networks import dnswire
-name, qtype, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-q = dnswire.build_query(4242, name, qtype)
-try:
-    if mode == "udp":
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
-        s.connect(("127.0.0.11", 53)); s.send(q); r = s.recv(4096)
-    else:
-        s = socket.create_connection(("127.0.0.11", 53), timeout=5)
-        s.sendall(struct.pack("!H", len(q)) + q)
-        n = struct.unpack("!H", s.recv(2))[0]; r = b""
-        while len(r) < n: r += s.recv(n - len(r))
-except ConnectionRefusedError:
-    print("refused"); sys.exit(0)
-rcode, answers = dnswire.parse_answers(r)
-print(rcode, *[str(v) for _, v in answers])
-""" % REPO
-
-
-async def ask(ns: str, name: str, qtype: int = dnswire.TYPE_A, mode: str = "udp") -> str:
-    rc, out = await in_ns(ns, sys.executable, "-c", QUERY, name, str(qtype), mode)
-    assert rc == 0, out
-    return out.strip()
+from nethelpers import ask, free_subnets, in_ns
 
 
 class FakeUpstream(asyncio.DatagramProtocol):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pycontainerd.networks import (Conflict, Forbidden, InvalidArgument, IPAMConfig, NotFound, links)
+from pycontainerd.networks import (Conflict, Forbidden, InvalidArgument, IPAMConfig, NetworkError, NotFound,
+                                   links)
 
 from nethelpers import free_subnets, host_state
 
@@ -76,7 +77,7 @@ async def test_network_errors(env):
     ep2 = await m.connect(name, sb2.container_id, name="web2")
     assert ep2.ipv4 == sub.replace(".0/24", ".2")
     await m.disconnect(name, sb2.container_id)
-    with pytest.raises(Forbidden, match=rf"^container {sb2.container_id} is not connected to network {name}$"):
+    with pytest.raises(NetworkError, match=rf"^container {sb2.container_id} is not connected to network {name}$"):
         await m.disconnect(name, sb2.container_id)
     await m.disconnect(name, sb2.container_id, force=True)
 

@@ -10,7 +10,7 @@ import pytest
 
 from pycontainerd.networks import Forbidden, IPAMConfig, PortBinding
 
-from nethelpers import free_subnets
+from nethelpers import free_subnets, http_get, start_in_ns, stop
 
 UDP_ECHO = ("import socket\n"
             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
@@ -19,34 +19,6 @@ UDP_ECHO = ("import socket\n"
             "while True:\n"
             "    d, a = s.recvfrom(2048)\n"
             "    s.sendto(b'echo:' + d, a)\n")
-
-
-async def start_in_ns(ns: str, *argv: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec("nsenter", f"--net={ns}", *argv,
-                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-async def stop(p: asyncio.subprocess.Process) -> None:
-    if p.returncode is None:
-        p.kill()
-        await p.wait()
-
-
-async def http_get(port: int) -> bytes:
-    for _ in range(50):   # httpd may still be starting: retry until it answers
-        try:
-            r, w = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
-        w.write(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
-        await w.drain()
-        data = await asyncio.wait_for(r.read(), 10)
-        w.close()
-        if data:
-            return data
-        await asyncio.sleep(0.1)
-    raise AssertionError("no answer on the published port")
 
 
 async def test_published_tcp_and_udp_reachable_on_loopback(env, tmp_path):

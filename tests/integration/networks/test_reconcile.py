@@ -1,16 +1,12 @@
 """A restart after a crash: the host is brought back in line with the store."""
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import sys
 from pathlib import Path
 
 from pycontainerd.networks import IPAMConfig, PortBinding, links, netns
 
-from nethelpers import free_subnets, in_ns
-from test_dns import ask
-from test_ports import http_get, start_in_ns, stop
+from nethelpers import ask, free_subnets, http_get, in_ns, start_in_ns, stop
 
 
 def crash(m) -> None:
