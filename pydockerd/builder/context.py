@@ -208,14 +208,6 @@ def decompress_stream(stream: BinaryIO) -> BinaryIO:
     return raw  # type: ignore[return-value]
 
 
-@dataclass
-class Entry:
-    """What the extraction recorded for one tar entry."""
-
-    name: str     # clean relative path (no leading ./, no trailing /)
-    sum: str      # tarsum of header and content
-
-
 def _breakout(name: str, dest: str) -> ContextError:
     return ContextError(f"{quote(name)} is outside of {quote(dest)}")
 

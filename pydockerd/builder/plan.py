@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import posixpath
 import signal as _signal
 from dataclasses import dataclass, field
 from typing import Union
@@ -35,7 +34,7 @@ from .context import CopySources, Source, normalize_dest, resolve_sources
 from .dockerignore import clean
 from .dockerfile import (Add, Arg, Cmd, Copy, Dockerfile, Entrypoint, Env, Expose, Healthcheck,
                          Instruction, Label, Maintainer, Onbuild, Run, Shell, Stage, StopSignal,
-                         User, Volume, Workdir, parse_trigger)
+                         User, Volume, Workdir, parse, parse_instruction, parse_trigger)
 from .errors import BuildError, DockerfileError
 from .shell_lex import Lexer
 
@@ -544,70 +543,33 @@ class Builder:
         return env + state.build_args.filter_allowed(env)
 
     def dispatch(self, state: StageState, inst) -> Action:
+        """Expand the instruction's words, apply it to the stage's config, say what to do."""
         env = self.visible_env(state)
         try:
-            inst = self._expanded(inst, env)
+            inst = expand_instruction(inst, self.lex, env)
         except DockerfileError as exc:
             raise BuildError(exc.message) from None
-        handler = getattr(self, "_do_" + type(inst).__name__.lower())
-        action = handler(state, inst, env)
-        return action
-
-    def _expanded(self, inst, env: list[str]):
-        ex = lambda w: self._expand(w, env)  # noqa: E731
-        inst = copy.copy(inst)
-        if isinstance(inst, Env):
-            inst.pairs = [(ex(k), ex(v)) for k, v in inst.pairs]
-        elif isinstance(inst, Label) and not inst.no_expand:
-            inst.pairs = [(ex(k), ex(v)) for k, v in inst.pairs]
-        elif isinstance(inst, (Copy, Add)):
-            inst.chown = ex(inst.chown)
-            inst.sources = [ex(s) for s in inst.sources]
-            inst.dest = ex(inst.dest)
-        elif isinstance(inst, Workdir):
-            inst.path = ex(inst.path)
-        elif isinstance(inst, User):
-            inst.user = ex(inst.user)
-        elif isinstance(inst, Volume):
-            inst.volumes = [ex(v) for v in inst.volumes]
-        elif isinstance(inst, StopSignal):
-            inst.signal = ex(inst.signal)
-        elif isinstance(inst, Arg):
-            inst.args = [type(a)(ex(a.key), None if a.value is None else ex(a.value)) for a in inst.args]
-        return inst
-
-    def _commit(self, state: StageState, comment: str, **extra) -> CommitAction:
         state.config["Image"] = state.image_id
-        return CommitAction(config=copy.deepcopy(state.config),
-                            container_config=with_comment(state.config, comment), **extra)
-
-    def _do_env(self, state: StageState, inst: Env, env: list[str]) -> Action:
-        cfg_env = list(state.config.get("Env") or [])
-        parts = ["ENV"]
-        for k, v in inst.pairs:
-            new = f"{k}={v}"
-            parts.append(new)
-            for i, e in enumerate(cfg_env):
-                if e.split("=", 1)[0] == k:
-                    cfg_env[i] = new
-                    break
-            else:
-                cfg_env.append(new)
-        state.config["Env"] = cfg_env
-        return self._commit(state, " ".join(parts))
-
-    def _do_maintainer(self, state: StageState, inst: Maintainer, env: list[str]) -> Action:
-        state.maintainer = inst.maintainer
-        return self._commit(state, "MAINTAINER " + inst.maintainer, author=inst.maintainer)
-
-    def _do_label(self, state: StageState, inst: Label, env: list[str]) -> Action:
-        labels = dict(state.config.get("Labels") or {})
-        parts = ["LABEL"]
-        for k, v in inst.pairs:
-            labels[k] = v
-            parts.append(f"{k}={v}")
-        state.config["Labels"] = labels
-        return self._commit(state, " ".join(parts))
+        if isinstance(inst, Run):
+            return self._run(state, inst)
+        if isinstance(inst, (Copy, Add)):
+            return self._copy_action(state, inst, "COPY" if isinstance(inst, Copy) else "ADD")
+        if isinstance(inst, Arg):
+            assert state.build_args is not None
+            for a in inst.args:
+                state.build_args.add_arg(a.key, a.value)
+        try:
+            m = apply_instruction(state.config, inst, cmd_set=state.cmd_set, lexer=self.lex, env=env)
+        except DockerfileError as exc:
+            raise BuildError(exc.message) from None
+        state.config = m.config
+        state.cmd_set = m.cmd_set
+        if isinstance(inst, Maintainer):
+            state.maintainer = inst.maintainer
+        return CommitAction(config=copy.deepcopy(m.config),
+                            container_config=with_comment(m.config, m.comment, single=m.single),
+                            notes=m.notes, make_workdir=m.config["WorkingDir"] if m.single else "",
+                            author=inst.maintainer if isinstance(inst, Maintainer) else None)
 
     def _copy_action(self, state: StageState, inst, cmd_name: str) -> CopyAction:
         if inst.chmod:
@@ -615,7 +577,6 @@ class Builder:
         from_ref = None
         if cmd_name == "COPY" and inst.from_:
             from_ref = self.resolve_copy_from(inst.from_)
-        state.config["Image"] = state.image_id
         cfg = copy.deepcopy(state.config)
         return CopyAction(config=cfg, container_config={}, cmd_name=cmd_name,
                           sources=list(inst.sources), dest=inst.dest,
@@ -624,36 +585,15 @@ class Builder:
                           allow_decompress=cmd_name == "ADD",
                           preserve_ownership=from_ref is not None and not inst.chown)
 
-    def _do_copy(self, state: StageState, inst: Copy, env: list[str]) -> Action:
-        return self._copy_action(state, inst, "COPY")
-
-    def _do_add(self, state: StageState, inst: Add, env: list[str]) -> Action:
-        return self._copy_action(state, inst, "ADD")
-
-    def _do_onbuild(self, state: StageState, inst: Onbuild, env: list[str]) -> Action:
-        state.config["OnBuild"] = list(state.config.get("OnBuild") or []) + [inst.expression]
-        return self._commit(state, "ONBUILD " + inst.expression)
-
-    def _do_workdir(self, state: StageState, inst: Workdir, env: list[str]) -> Action:
-        try:
-            wd = normalize_workdir(state.config.get("WorkingDir", ""), inst.path)
-        except DockerfileError as exc:
-            raise BuildError(exc.message) from None
-        state.config["WorkingDir"] = wd
-        state.config["Image"] = state.image_id
-        return CommitAction(config=copy.deepcopy(state.config),
-                            container_config=with_comment(state.config, "WORKDIR " + wd, single=True),
-                            make_workdir=wd)
-
-    def _do_run(self, state: StageState, inst: Run, env: list[str]) -> Action:
+    def _run(self, state: StageState, inst: Run) -> RunAction:
         assert state.build_args is not None
         if inst.flags_used:
             raise BuildError(NEEDS_BUILDKIT.format(inst.flags_used[0]))
-        state.config["Image"] = state.image_id
         cmd = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config) or []
         build_args = state.build_args.filter_allowed(state.config.get("Env") or [])
         save_cmd = list(cmd)
         if build_args:
+            # The cache key shows the args in use; undeclared proxy args stay out of it.
             kept = sorted(a for a in build_args
                           if state.build_args.is_referenced_or_not_builtin(a.split("=", 1)[0]))
             save_cmd = [f"|{len(kept)}"] + kept + cmd
@@ -671,77 +611,158 @@ class Builder:
         run["Healthcheck"] = {"Test": ["NONE"]}
         return RunAction(config=copy.deepcopy(state.config), container_config=probe, run_config=run)
 
-    def _do_cmd(self, state: StageState, inst: Cmd, env: list[str]) -> Action:
-        cmd = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config)
-        state.config["Cmd"] = cmd
-        state.config["ArgsEscaped"] = False
-        action = self._commit(state, "CMD " + gofmt.quote_slice(cmd))
-        if inst.cmd_line:
-            state.cmd_set = True
-        return action
 
-    def _do_entrypoint(self, state: StageState, inst: Entrypoint, env: list[str]) -> Action:
-        ep = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, state.config)
-        state.config["Entrypoint"] = ep
-        state.config["ArgsEscaped"] = False
-        if not state.cmd_set:
-            # An ENTRYPOINT discards the CMD inherited from the base image, not one set in this stage.
-            state.config["Cmd"] = None
-        return self._commit(state, "ENTRYPOINT " + gofmt.quote_slice(ep))
+# ---------------------------------------------------------------------------------------------
+# Pure functions: word expansion and the config change each metadata instruction makes
+# ---------------------------------------------------------------------------------------------
 
-    def _do_healthcheck(self, state: StageState, inst: Healthcheck, env: list[str]) -> Action:
+def expand_instruction(inst, lexer: Lexer, env: list[str] | dict[str, str]):
+    """A copy of `inst` with its words expanded, for the instructions Docker expands
+    (ENV LABEL ADD COPY WORKDIR USER VOLUME STOPSIGNAL ARG; EXPOSE is split at apply time)."""
+    ex = lambda w: lexer.process_word(w, env)  # noqa: E731
+    inst = copy.copy(inst)
+    if isinstance(inst, Env):
+        inst.pairs = [(ex(k), ex(v)) for k, v in inst.pairs]
+    elif isinstance(inst, Label) and not inst.no_expand:
+        inst.pairs = [(ex(k), ex(v)) for k, v in inst.pairs]
+    elif isinstance(inst, (Copy, Add)):
+        inst.chown = ex(inst.chown)
+        inst.sources = [ex(src) for src in inst.sources]
+        inst.dest = ex(inst.dest)
+    elif isinstance(inst, Workdir):
+        inst.path = ex(inst.path)
+    elif isinstance(inst, User):
+        inst.user = ex(inst.user)
+    elif isinstance(inst, Volume):
+        inst.volumes = [ex(v) for v in inst.volumes]
+    elif isinstance(inst, StopSignal):
+        inst.signal = ex(inst.signal)
+    elif isinstance(inst, Arg):
+        inst.args = [type(a)(ex(a.key), None if a.value is None else ex(a.value)) for a in inst.args]
+    return inst
+
+
+@dataclass
+class Mutation:
+    """A metadata instruction's effect: the new config and the comment Docker records."""
+
+    config: dict
+    comment: str
+    single: bool = False          # recorded as one "#(nop) …" word (WORKDIR)
+    cmd_set: bool = False         # whether this stage has set CMD (ENTRYPOINT keeps it then)
+    notes: list[str] = field(default_factory=list)
+
+
+def apply_instruction(config: dict, inst, *, cmd_set: bool = False, lexer: Lexer | None = None,
+                      env: list[str] | dict[str, str] | None = None) -> Mutation:
+    """Apply an (already expanded) metadata instruction to a copy of `config`.
+
+    Handles ENV LABEL MAINTAINER ONBUILD WORKDIR CMD ENTRYPOINT HEALTHCHECK EXPOSE USER VOLUME
+    STOPSIGNAL ARG SHELL. EXPOSE splits its words with `lexer` and `env` when given.
+    """
+    c = copy.deepcopy(config)
+    if isinstance(inst, Env):
+        cfg_env = list(c.get("Env") or [])
+        parts = ["ENV"]
+        for k, v in inst.pairs:
+            new = f"{k}={v}"
+            parts.append(new)
+            for i, e in enumerate(cfg_env):
+                if e.split("=", 1)[0] == k:
+                    cfg_env[i] = new
+                    break
+            else:
+                cfg_env.append(new)
+        c["Env"] = cfg_env
+        return Mutation(c, " ".join(parts), cmd_set=cmd_set)
+    if isinstance(inst, Maintainer):
+        return Mutation(c, "MAINTAINER " + inst.maintainer, cmd_set=cmd_set)
+    if isinstance(inst, Label):
+        labels = dict(c.get("Labels") or {})
+        parts = ["LABEL"]
+        for k, v in inst.pairs:
+            labels[k] = v
+            parts.append(f"{k}={v}")
+        c["Labels"] = labels
+        return Mutation(c, " ".join(parts), cmd_set=cmd_set)
+    if isinstance(inst, Onbuild):
+        c["OnBuild"] = list(c.get("OnBuild") or []) + [inst.expression]
+        return Mutation(c, "ONBUILD " + inst.expression, cmd_set=cmd_set)
+    if isinstance(inst, Workdir):
+        c["WorkingDir"] = normalize_workdir(c.get("WorkingDir", ""), inst.path)
+        return Mutation(c, "WORKDIR " + c["WorkingDir"], single=True, cmd_set=cmd_set)
+    if isinstance(inst, Cmd):
+        cmd = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, c)
+        c["Cmd"] = cmd
+        c["ArgsEscaped"] = False
+        return Mutation(c, "CMD " + gofmt.quote_slice(cmd), cmd_set=cmd_set or bool(inst.cmd_line))
+    if isinstance(inst, Entrypoint):
+        ep = resolve_cmd_line(inst.cmd_line, inst.prepend_shell, c)
+        c["Entrypoint"] = ep
+        c["ArgsEscaped"] = False
+        if not cmd_set:
+            # ENTRYPOINT discards a CMD inherited from the base, not one set in this stage.
+            c["Cmd"] = None
+        return Mutation(c, "ENTRYPOINT " + gofmt.quote_slice(ep), cmd_set=cmd_set)
+    if isinstance(inst, Healthcheck):
         notes = []
-        old = state.config.get("Healthcheck")
+        old = c.get("Healthcheck")
         if old and old.get("Test") and old["Test"][0] != "NONE":
             notes.append(f"Note: overriding previous HEALTHCHECK: {gofmt.value_slice(old['Test'])}")
-        state.config["Healthcheck"] = _health_config(inst.health)
-        action = self._commit(state, "HEALTHCHECK " + health_comment(inst.health))
-        action.notes = notes
-        return action
-
-    def _do_expose(self, state: StageState, inst: Expose, env: list[str]) -> Action:
+        c["Healthcheck"] = _health_config(inst.health)
+        return Mutation(c, "HEALTHCHECK " + health_comment(inst.health), cmd_set=cmd_set,
+                        notes=notes)
+    if isinstance(inst, Expose):
         ports: list[str] = []
-        try:
-            for p in inst.ports:
-                ports += self.lex.process_words(p, env)
-            specs = parse_exposed_ports(ports)
-        except DockerfileError as exc:
-            raise BuildError(exc.message) from None
-        exposed = dict(state.config.get("ExposedPorts") or {})
-        for s in specs:
-            exposed[s] = {}
-        state.config["ExposedPorts"] = exposed
-        return self._commit(state, "EXPOSE " + " ".join(ports))
-
-    def _do_user(self, state: StageState, inst: User, env: list[str]) -> Action:
-        state.config["User"] = inst.user
-        return self._commit(state, "USER " + inst.user)
-
-    def _do_volume(self, state: StageState, inst: Volume, env: list[str]) -> Action:
-        vols = dict(state.config.get("Volumes") or {})
+        for p in inst.ports:
+            ports += lexer.process_words(p, env or []) if lexer else [p]
+        exposed = dict(c.get("ExposedPorts") or {})
+        for spec in parse_exposed_ports(ports):
+            exposed[spec] = {}
+        c["ExposedPorts"] = exposed
+        return Mutation(c, "EXPOSE " + " ".join(ports), cmd_set=cmd_set)
+    if isinstance(inst, User):
+        c["User"] = inst.user
+        return Mutation(c, "USER " + inst.user, cmd_set=cmd_set)
+    if isinstance(inst, Volume):
+        vols = dict(c.get("Volumes") or {})
         for v in inst.volumes:
             if v == "":
-                raise BuildError("VOLUME specified can not be an empty string")
+                raise DockerfileError("VOLUME specified can not be an empty string")
             vols[v] = {}
-        state.config["Volumes"] = vols
-        return self._commit(state, "VOLUME " + gofmt.value_slice(inst.volumes))
+        c["Volumes"] = vols
+        return Mutation(c, "VOLUME " + gofmt.value_slice(inst.volumes), cmd_set=cmd_set)
+    if isinstance(inst, StopSignal):
+        parse_signal(inst.signal)
+        c["StopSignal"] = inst.signal
+        return Mutation(c, "STOPSIGNAL " + inst.signal, cmd_set=cmd_set)
+    if isinstance(inst, Arg):
+        words = [a.key if a.value is None else f"{a.key}={a.value}" for a in inst.args]
+        return Mutation(c, "ARG " + " ".join(words), cmd_set=cmd_set)
+    if isinstance(inst, Shell):
+        c["Shell"] = list(inst.shell)
+        return Mutation(c, "SHELL " + gofmt.value_slice(inst.shell), cmd_set=cmd_set)
+    raise DockerfileError(f"{inst.name} does not change the image config")
 
-    def _do_stopsignal(self, state: StageState, inst: StopSignal, env: list[str]) -> Action:
-        try:
-            parse_signal(inst.signal)
-        except DockerfileError as exc:
-            raise BuildError(exc.message) from None
-        state.config["StopSignal"] = inst.signal
-        return self._commit(state, "STOPSIGNAL " + inst.signal)
 
-    def _do_arg(self, state: StageState, inst: Arg, env: list[str]) -> Action:
-        assert state.build_args is not None
-        words = []
-        for a in inst.args:
-            words.append(a.key if a.value is None else f"{a.key}={a.value}")
-            state.build_args.add_arg(a.key, a.value)
-        return self._commit(state, "ARG " + " ".join(words))
+# `docker commit --change` / `docker import --change` accept only these (moby BuildFromConfig).
+CHANGE_COMMANDS = ("cmd", "entrypoint", "healthcheck", "env", "expose", "label", "onbuild", "user",
+                   "volume", "workdir")
 
-    def _do_shell(self, state: StageState, inst: Shell, env: list[str]) -> Action:
-        state.config["Shell"] = list(inst.shell)
-        return self._commit(state, "SHELL " + gofmt.value_slice(inst.shell))
+
+def apply_changes(config: dict, changes: list[str]) -> dict:
+    """Apply `--change` Dockerfile instructions to an image config, as moby's BuildFromConfig."""
+    if not changes:
+        return config
+    result = parse("\n".join(changes))
+    for node in result.nodes:
+        if node.value not in CHANGE_COMMANDS:
+            raise DockerfileError(f"{node.value} is not a valid change command")
+    instructions = [parse_instruction(n) for n in result.nodes]
+    lexer = Lexer(result.escape_token)
+    c = copy.deepcopy(config)
+    for inst in instructions:
+        env = list(c.get("Env") or [])
+        inst = expand_instruction(inst, lexer, env)
+        c = apply_instruction(c, inst, lexer=lexer, env=env).config
+    return c
