@@ -66,14 +66,16 @@ def mount(m: Mount, target: str) -> None:
 
 def mount_all(mounts: list[Mount], target: str) -> None:
     """Mount every record in order; undo the ones already done if one fails."""
-    done = 0
+    done: list[str] = []
     try:
         for m in mounts:
-            mount(m, target)
-            done += 1
+            # a mount's own target is relative to `target` (containerd's mount.All)
+            dest = os.path.join(target, m.target.lstrip("/")) if m.target else target
+            mount(m, dest)
+            done.append(dest)
     except BaseException:
-        for _ in range(done):
-            unmount(target)
+        for dest in reversed(done):
+            unmount(dest)
         raise
 
 
@@ -83,18 +85,31 @@ def unmount(target: str, flags: int = 0) -> None:
         raise OSError(e, f"unmount {target}: {os.strerror(e)}")
 
 
+def _mountpoints_under(target: str) -> list[str]:
+    real = os.path.realpath(target)
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].replace("\\040", " ")
+            if mp == real or mp.startswith(real.rstrip("/") + "/"):
+                out.append(mp)
+    return sorted(out, key=len, reverse=True)
+
+
 def unmount_all(target: str) -> None:
-    """Unmount every mount stacked on `target` (no error if nothing is mounted)."""
+    """Unmount everything mounted at or below `target`, deepest first (no error if nothing is)."""
     for _ in range(64):
-        try:
-            unmount(target)
-        except OSError as exc:
-            if exc.errno in (errno.EINVAL, errno.ENOENT):
-                return
-            if exc.errno == errno.EBUSY:
-                unmount(target, MNT_DETACH)
-                continue
-            raise
+        points = _mountpoints_under(target)
+        if not points:
+            return
+        for mp in points:
+            try:
+                unmount(mp)
+            except OSError as exc:
+                if exc.errno == errno.EBUSY:
+                    unmount(mp, MNT_DETACH)
+                elif exc.errno not in (errno.EINVAL, errno.ENOENT):
+                    raise
 
 
 def is_mountpoint(path: str) -> bool:

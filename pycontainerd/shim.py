@@ -20,6 +20,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -101,14 +102,24 @@ class Reaper:
 # -- stdio
 
 def _open_target(path: str, write: bool) -> int | None:
+    """Open the shim's end of a stdio path: a FIFO (created if missing, as containerd's fifo package
+    does) or, with the file:// scheme, a log file opened for appending."""
     if not path:
         return None
     if path.startswith("file://"):
         return os.open(path[len("file://"):], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     if path.startswith("fifo://"):
         path = path[len("fifo://"):]
+    try:
+        os.mkfifo(path, 0o700)
+    except FileExistsError:
+        pass
     # O_RDWR never blocks on a FIFO and survives the client closing and reopening its end.
-    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ShimError("invalid argument", f"{path} is not a FIFO")
+    return fd
 
 
 class Copier(threading.Thread):

@@ -69,12 +69,15 @@ class RegistryClient:
     def __init__(self, credentials: CredentialsProvider | None = None, *,
                  insecure_registries: Iterable[str] = (), session: aiohttp.ClientSession | None = None,
                  max_concurrent_downloads: int = 3, max_concurrent_uploads: int = 5,
-                 upload_chunk_size: int | None = None, progress_every: int = 256 << 10):
+                 upload_chunk_size: int | None = None, progress_every: int = 256 << 10,
+                 download_slots: asyncio.Semaphore | None = None, upload_slots: asyncio.Semaphore | None = None):
         """``upload_chunk_size`` None uploads each blob in one PUT; a size uses PATCH chunks of that size.
-        ``progress_every`` is how many bytes pass between two Downloading/Pushing events."""
+        ``progress_every`` is how many bytes pass between two Downloading/Pushing events.
+        A daemon makes one client per request (credentials differ) and shares ``download_slots`` /
+        ``upload_slots`` between them for daemon-wide limits (dockerd's max-concurrent-downloads)."""
         self.transport = Transport(credentials, insecure_registries=insecure_registries, session=session)
-        self._downloads = asyncio.Semaphore(max_concurrent_downloads)
-        self._uploads = asyncio.Semaphore(max_concurrent_uploads)
+        self._downloads = download_slots or asyncio.Semaphore(max_concurrent_downloads)
+        self._uploads = upload_slots or asyncio.Semaphore(max_concurrent_uploads)
         self._chunk_size = upload_chunk_size
         self._progress_every = progress_every
         self._resolved: dict[str, bytes] = {}  # manifests a GET-resolve already downloaded, by digest

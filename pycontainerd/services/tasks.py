@@ -11,6 +11,7 @@ from protos.containerd.events import task_pb2 as task_events
 from protos.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from protos.containerd.types.task import task_pb2
 
+from .. import identifiers
 from ..errdefs import InvalidArgument, NotImplementedErr
 from ..tasks import Task
 from .common import mounts_from_pb, namespace, rpc, ts
@@ -123,8 +124,8 @@ class TasksService(tasks_pb2_grpc.TasksServicer):
     @rpc
     async def Exec(self, request: tasks_pb2.ExecProcessRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         ns = namespace(context)
-        if not request.exec_id:
-            raise InvalidArgument("exec id must not be empty")
+        # exec ids name files in the bundle: containerd validates them as identifiers too
+        identifiers.validate(request.exec_id)
         spec = _json_any(request.spec, "process spec")
         await self.tm.exec(ns, request.container_id, request.exec_id, spec, request.stdin, request.stdout,
                            request.stderr, request.terminal)
