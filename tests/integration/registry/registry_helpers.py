@@ -131,9 +131,11 @@ def add_image(store: LayoutStore, layers: list[bytes], *, arch: str = "amd64", o
     return Descriptor(manifest["mediaType"], sha256_digest(mbytes), len(mbytes))
 
 
-def add_index(store: LayoutStore, manifests: list[tuple[Descriptor, dict]]) -> Descriptor:
-    idx = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+def add_index(store: LayoutStore, manifests: list[tuple[Descriptor, dict]], *, oci: bool = True) -> Descriptor:
+    """An OCI index (or a Docker manifest list) of ``(manifest, platform)`` pairs."""
+    media_type = mt.OCI_INDEX if oci else mt.DOCKER_MANIFEST_LIST
+    idx = {"schemaVersion": 2, "mediaType": media_type,
            "manifests": [dict(d.to_dict(), platform=p) for d, p in manifests]}
     raw = json.dumps(idx).encode()
     store.write(raw, sha256_digest(raw))
-    return Descriptor(mt.OCI_INDEX, sha256_digest(raw), len(raw))
+    return Descriptor(media_type, sha256_digest(raw), len(raw))

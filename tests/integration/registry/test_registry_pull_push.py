@@ -101,12 +101,13 @@ async def test_chunked_upload_existing_layers_and_cross_repo_mount(registry, rep
     assert dst.read(layer) == busybox_layer
 
 
-async def test_index_with_two_platforms(registry, repo, images, busybox_layer, tmp_path):
+@pytest.mark.parametrize("oci", [True, False], ids=["oci-index", "docker-manifest-list"])
+async def test_index_with_two_platforms(registry, repo, images, busybox_layer, tmp_path, oci):
     src = LayoutStore(str(tmp_path / "src"))
-    amd = images.add_image(src, [busybox_layer, images.small_layer("arch", b"amd64\n")], oci=True)
-    arm = images.add_image(src, [busybox_layer, images.small_layer("arch", b"arm64\n")], arch="arm64", oci=True)
+    amd = images.add_image(src, [busybox_layer, images.small_layer("arch", b"amd64\n")], oci=oci)
+    arm = images.add_image(src, [busybox_layer, images.small_layer("arch", b"arm64\n")], arch="arm64", oci=oci)
     idx = images.add_index(src, [(arm, {"architecture": "arm64", "os": "linux", "variant": "v8"}),
-                                 (amd, {"architecture": "amd64", "os": "linux"})])
+                                 (amd, {"architecture": "amd64", "os": "linux"})], oci=oci)
     ref = f"{registry.host}/{repo}:multi"
     async with RegistryClient() as rc:
         await rc.push(ref, idx, src)
@@ -119,6 +120,13 @@ async def test_index_with_two_platforms(registry, repo, images, busybox_layer, t
         assert res_arm.manifest.digest == arm.digest and res_arm.config_json["architecture"] == "arm64"
         with pytest.raises(NoMatchingPlatformError, match="no matching manifest for linux/arm/v7"):
             await rc.pull(ref, LayoutStore(str(tmp_path / "dst-x")), platform="linux/arm/v7")
+    # An independent client reads what we pushed: skopeo picks the same manifest for arm64.
+    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64", "--raw",
+                          f"docker://{ref}"], check=True, capture_output=True, timeout=60).stdout
+    assert out == src.read(idx.digest)
+    cfg = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--override-arch", "arm64", "--config",
+                          f"docker://{ref}"], check=True, capture_output=True, timeout=60).stdout
+    assert json.loads(cfg)["architecture"] == "arm64"
 
 
 async def test_skopeo_pushed_image_pulls(registry, repo, images, busybox_layer, tmp_path):
