@@ -36,7 +36,8 @@ class Challenge:
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
-_PARAM_RE = re.compile(rf"\s*({_TOKEN})\s*=\s*(?:{_QUOTED}|({_TOKEN}))\s*")
+# Unquoted values are tokens by the RFC; some servers send URLs unquoted, so take anything up to a comma.
+_PARAM_RE = re.compile(rf"\s*({_TOKEN})\s*=\s*(?:{_QUOTED}|([^,\s\"]+))\s*")
 _SCHEME_RE = re.compile(rf"\s*({_TOKEN})(?=\s|,|$)")
 
 

@@ -29,6 +29,11 @@ def test_parse_several_challenges_and_escapes():
     assert cs[2].params == {"realm": 'x"y', "title": "plain"}
 
 
+def test_parse_unquoted_url_values():
+    [c] = parse_www_authenticate("Bearer realm=http://127.0.0.1:9/token,service=reg")
+    assert c.params == {"realm": "http://127.0.0.1:9/token", "service": "reg"}
+
+
 def test_parse_scheme_only_and_garbage():
     assert [c.scheme for c in parse_www_authenticate("Negotiate")] == ["negotiate"]
     assert parse_www_authenticate("") == []
