@@ -338,3 +338,39 @@ def test_restarted_daemon_reconnects_to_shims(tasks, daemon):
     fut = t.wait_future()
     t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=signal.SIGKILL), metadata=t.md)
     assert fut.result().exit_status == 137
+
+
+def test_update_resources(tasks):
+    t = tasks("runc", ["sleep", "100"])
+    t.start()
+    limit = 64 << 20
+    t.c.tasks.Update(tasks_pb2.UpdateTaskRequest(container_id=t.id, resources=any_pb2.Any(
+        type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+        value=json.dumps({"memory": {"limit": limit}}).encode())), metadata=t.md)
+    cg = f"/sys/fs/cgroup/memory/pcdtest-{t.id}/memory.limit_in_bytes"
+    if not os.path.exists(cg):
+        pytest.skip("no cgroup v1 memory controller")
+    with open(cg) as f:
+        assert int(f.read()) == limit
+
+
+def test_exec_with_terminal(tasks, base_spec, tmp_path):
+    t = tasks("runc", ["sleep", "100"])
+    t.start()
+    out = str(tmp_path / "exec-tty")
+    os.mkfifo(out)
+    fd = os.open(out, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        proc = dict(base_spec["process"], args=["sh", "-c", "sleep 0.3; stty size"], terminal=True)
+        t.c.tasks.Exec(tasks_pb2.ExecProcessRequest(
+            container_id=t.id, exec_id="tty1", stdout=out, terminal=True,
+            spec=any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Process",
+                             value=json.dumps(proc).encode())), metadata=t.md)
+        fut = t.wait_future("tty1")
+        t.start("tty1")
+        t.c.tasks.ResizePty(tasks_pb2.ResizePtyRequest(container_id=t.id, exec_id="tty1", width=90, height=20),
+                            metadata=t.md)
+        assert fut.result().exit_status == 0
+        assert t.read("exec", fd).replace(b"\r\n", b"\n") == b"20 90\n"
+    finally:
+        os.close(fd)
