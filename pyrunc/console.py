@@ -45,3 +45,77 @@ def become_ctty(slave_path: str) -> None:
         os.dup2(fd, i)
     if fd > 2:
         os.close(fd)
+
+
+def pair():
+    """A connected socket pair standing in for a console socket when pyrunc itself is the
+    terminal's consumer (``run``/``exec`` in the foreground without --console-socket)."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+def recv_master(sock) -> int:
+    space = socket.CMSG_SPACE(4)
+    _msg, anc, _flags, _addr = sock.recvmsg(4096, space)
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
+            return struct.unpack("i", data[:4])[0]
+    raise OSError(5, "no pty master received on the console socket")
+
+
+def _copy_winsize(src: int, dst: int) -> None:
+    try:
+        size = fcntl.ioctl(src, 0x5413, b"\0" * 8)  # TIOCGWINSZ
+        fcntl.ioctl(dst, TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def proxy(master: int, pid: int) -> int:
+    """Copy our stdin to the pty and the pty to our stdout until ``pid`` exits; return its
+    wait status. Our terminal (if any) is raw meanwhile, and follows window size changes."""
+    import _signal
+    import select
+    termios_saved = None
+    if os.isatty(0):
+        import termios
+        import tty
+        termios_saved = termios.tcgetattr(0)
+        tty.setraw(0, termios.TCSANOW)  # TCSAFLUSH would drop typed-ahead input
+        _copy_winsize(0, master)
+        _signal.signal(_signal.SIGWINCH, lambda *_: _copy_winsize(0, master))
+    status = None
+    stdin_open = True
+    try:
+        while True:
+            fds = [master] + ([0] if stdin_open else [])
+            try:
+                r, _, _ = select.select(fds, [], [], 0.1)
+            except InterruptedError:
+                continue
+            if master in r:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if data:
+                    os.write(1, data)
+                elif status is not None:
+                    break
+            if 0 in r:
+                data = os.read(0, 65536)
+                if data:
+                    os.write(master, data)
+                else:
+                    stdin_open = False
+            if status is None:
+                got, st = os.waitpid(pid, os.WNOHANG)
+                if got == pid:
+                    status = st
+            if status is not None and master not in r:
+                break
+    finally:
+        if termios_saved is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, termios_saved)
+        os.close(master)
+    return status if status is not None else 0

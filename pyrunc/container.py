@@ -73,7 +73,7 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
     rootfs = cfg.validate(spec, bundle)
     linux = spec.get("linux") or {}
     proc = spec["process"]
-    if proc.get("terminal") and not opts.get("console-socket"):
+    if proc.get("terminal") and not opts.get("console-socket") and not opts.get("_console"):
         raise RuncError("cannot allocate tty if runc will detach without setting console socket")
     if not proc.get("terminal") and opts.get("console-socket"):
         raise RuncError("cannot use console socket if runc will not detach or allocate tty")
@@ -101,7 +101,9 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
             os.umask(old)
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
         undo.append(lambda: os.close(fifo_fd))
-        if opts.get("console-socket"):
+        if opts.get("_console") is not None:
+            csock = opts["_console"]  # our own end: `run` in the foreground with a terminal
+        elif opts.get("console-socket"):
             from .console import connect
             try:
                 csock = connect(opts["console-socket"])

@@ -65,12 +65,14 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
     proc = build_process(opts, state, args)
     validate_process(proc)
     detach = bool(opts.get("detach"))
-    if proc.get("terminal") and not opts.get("console-socket"):
-        raise RuncError("cannot allocate tty if runc will detach without setting console socket"
-                        if detach else "exec with a terminal needs --console-socket")
+    if proc.get("terminal") and not opts.get("console-socket") and detach:
+        raise RuncError("cannot allocate tty if runc will detach without setting console socket")
     init_pid = state.pid
-    csock = None
-    if proc.get("terminal"):
+    csock = ours = None
+    if proc.get("terminal") and not opts.get("console-socket"):
+        from .console import pair
+        ours, csock = pair()  # foreground: we are the terminal's other end
+    elif proc.get("terminal"):
         from .console import connect
         try:
             csock = connect(opts["console-socket"])
@@ -118,6 +120,8 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
                     os.waitpid(p, 0)
                 except (ProcessLookupError, ChildProcessError):
                     pass
+        if ours is not None:
+            ours.close()
         if isinstance(e, RuncError):
             raise RuncError(f"exec failed: unable to start container process: {e.msg}",
                             255) from None
@@ -130,9 +134,14 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
         write_pid_file(opts["pid-file"], pid)
     if detach:
         return 0
-    from .runner import _NOT_FORWARDED, _forward, exit_code
+    from .runner import _NOT_FORWARDED, _forward, exit_code, proxy_and_wait
     from .sigs import forward_all
     forward_all(lambda signum, _f: _forward(pid, signum), _NOT_FORWARDED)
+    if ours is not None:
+        from .console import recv_master
+        master = recv_master(ours)
+        ours.close()
+        return exit_code(proxy_and_wait(master, pid))
     while True:
         try:
             got, status = os.waitpid(-1, 0)

@@ -16,9 +16,34 @@ def exit_code(status: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def run(opts: dict, cid: str) -> int:
-    state = create(opts, cid, for_run=True)
+def _wants_own_tty(opts: dict) -> bool:
+    if opts.get("detach") or opts.get("console-socket"):
+        return False
+    from .config import load_spec
+    bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
     try:
+        return bool((load_spec(bundle).get("process") or {}).get("terminal"))
+    except RuncError:
+        return False  # create reports it
+
+
+def run(opts: dict, cid: str) -> int:
+    ours = None
+    if _wants_own_tty(opts):
+        from .console import pair
+        ours, opts["_console"] = pair()
+    try:
+        state = create(opts, cid, for_run=True)
+    except BaseException:
+        if ours is not None:
+            ours.close()
+        raise
+    master = None
+    try:
+        if ours is not None:
+            from .console import recv_master
+            master = recv_master(ours)
+            ours.close()
         release_fifo(state)
     except BaseException:
         _cleanup(state)
@@ -26,6 +51,13 @@ def run(opts: dict, cid: str) -> int:
     if opts.get("detach"):
         return 0
     init = state.pid
+    if master is not None:
+        from .sigs import forward_all
+        forward_all(lambda signum, _f: _forward(init, signum), _NOT_FORWARDED)
+        code = exit_code(proxy_and_wait(master, init))
+        if not opts.get("keep"):
+            destroy(state)
+        return code
     from .sigs import forward_all
     forward_all(lambda signum, _f: _forward(init, signum), _NOT_FORWARDED)
     code = 255
@@ -48,6 +80,20 @@ def run(opts: dict, cid: str) -> int:
     if not opts.get("keep"):
         destroy(state)
     return code
+
+
+def proxy_and_wait(master: int, pid: int) -> int:
+    from .console import proxy
+    status = proxy(master, pid)
+    # reap orphans re-parented to us (we are their subreaper)
+    while True:
+        try:
+            got, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if got == 0:
+            break
+    return status
 
 
 def _forward(pid: int, signum: int) -> None:

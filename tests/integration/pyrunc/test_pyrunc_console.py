@@ -101,3 +101,46 @@ def test_terminal_without_console_socket_is_refused(rt):
     assert p.returncode == 1
     assert "cannot allocate tty if runc will detach without setting console socket" in p.stderr
     assert not (rt.root / cid).exists()
+
+
+def _under_pty(argv: list[str], send: bytes = b"") -> tuple[int, bytes]:
+    """Run argv with a pty as its stdio (like an interactive shell); return (rc, output)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    if send:
+        os.write(master, send)
+    out = b""
+    try:
+        while True:
+            r, _, _ = select.select([master], [], [], 20)
+            if not r:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return proc.wait(timeout=20), out
+
+
+def test_run_in_foreground_with_terminal(rt):
+    # `pyrunc spec` + `pyrunc run` from a terminal: pyrunc is the console's other end
+    b = rt.bundle(["sh", "-c", "read line; echo got-$line; tty; exit 5"])
+    rt.edit(b, lambda s: s["process"].update(terminal=True))
+    rc, out = _under_pty(rt.argv("run", "--bundle", str(b), rt.new_id()), b"abc\n")
+    assert rc == 5, out
+    assert b"got-abc" in out and b"/dev/pts/" in out
+
+
+def test_exec_in_foreground_with_tty(rt):
+    cid = rt.new_id()
+    b = rt.bundle(["sleep", "60"])
+    assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
+    rc, out = _under_pty(rt.argv("exec", "-t", cid, "sh", "-c", "[ -t 1 ] && echo is-tty; exit 9"))
+    assert rc == 9, out
+    assert b"is-tty" in out
