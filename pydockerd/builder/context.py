@@ -9,12 +9,14 @@ of theirs in order. Changing a file's content or mode changes its checksum; touc
 from __future__ import annotations
 
 import bz2
+import grp
 import gzip
 import hashlib
 import io
 import lzma
 import os
 import posixpath
+import pwd
 import re
 import shutil
 import stat
@@ -45,11 +47,12 @@ class ContextError(BuildError):
 
 def tarsum_header(name: str, mode: int, uid: int, gid: int, size: int, typeflag: str,
                   linkname: str = "", devmajor: int = 0, devminor: int = 0,
-                  xattrs: dict[str, str] | None = None) -> bytes:
-    """The bytes tarsum v1 hashes before an entry's content (user and group names left empty)."""
+                  xattrs: dict[str, str] | None = None, uname: str = "", gname: str = "") -> bytes:
+    """The bytes tarsum v1 hashes before an entry's content. The context's tarsum blanks user
+    and group names; moby's lazy source (files on disk) keeps the host's names for the ids."""
     fields = [("name", name), ("mode", str(mode)), ("uid", str(uid)), ("gid", str(gid)),
               ("size", str(size)), ("typeflag", typeflag), ("linkname", linkname),
-              ("uname", ""), ("gname", ""), ("devmajor", str(devmajor)),
+              ("uname", uname), ("gname", gname), ("devmajor", str(devmajor)),
               ("devminor", str(devminor))]
     for key in sorted(xattrs or {}):
         fields.append((key, xattrs[key]))  # type: ignore[index]
@@ -79,8 +82,27 @@ def _type_bits(mode: int) -> int:
     return 0
 
 
+def _xattrs_on_disk(path: str) -> dict[str, str]:
+    """security.capability is the one xattr moby puts in the header it hashes."""
+    try:
+        value = os.getxattr(path, "security.capability", follow_symlinks=False)
+    except OSError:
+        return {}
+    return {"security.capability": value.decode("utf-8", "surrogateescape")}
+
+
+def _host_name(lookup, ident: int) -> str:
+    try:
+        return lookup(ident)[0]
+    except KeyError:
+        return ""
+
+
 def file_hash(full_path: str, rel_name: str) -> str:
-    """Checksum of a file on disk (moby's lazy source, for `COPY --from` and downloads)."""
+    """Checksum of a file on disk (moby's lazy source, for `COPY --from` and downloads).
+
+    Like Go's tar.FileInfoHeader, the user and group names are the daemon host's names for the
+    file's ids, so the sums equal dockerd's on the same host."""
     st = os.lstat(full_path)
     is_dir = stat.S_ISDIR(st.st_mode)
     name = rel_name.rstrip("/") + ("/" if is_dir else "")
@@ -92,7 +114,10 @@ def file_hash(full_path: str, rel_name: str) -> str:
     mode = stat.S_IMODE(st.st_mode) | _type_bits(st.st_mode)
     dev = st.st_rdev if typeflag in ("3", "4") else 0
     h = hashlib.sha256(tarsum_header(name, mode, st.st_uid, st.st_gid, size, typeflag, link,
-                                     os.major(dev) if dev else 0, os.minor(dev) if dev else 0))
+                                     os.major(dev) if dev else 0, os.minor(dev) if dev else 0,
+                                     _xattrs_on_disk(full_path),
+                                     uname=_host_name(pwd.getpwuid, st.st_uid),
+                                     gname=_host_name(grp.getgrgid, st.st_gid)))
     if stat.S_ISREG(st.st_mode) and size:
         with open(full_path, "rb") as f:
             while chunk := f.read(_CHUNK):
@@ -116,7 +141,7 @@ def resolve_scoped(root: str, path: str) -> str:
     """Resolve `path` inside `root` following symlinks as if `root` were `/` (moby's
     FollowSymlinkInScope). A path that lexically leaves the root is refused."""
     root = os.path.abspath(root)
-    joined = _go_clean(os.path.join(root, path))
+    joined = _go_clean(root + "/" + path)  # Go's filepath.Join: an absolute `path` stays inside
     if joined != root and not joined.startswith(root.rstrip("/") + "/"):
         raise _forbidden(path)
     rest = joined[len(root):].lstrip("/")
@@ -253,13 +278,25 @@ def _xattrs(ti: tarfile.TarInfo) -> dict[str, str]:
     return {k[len(prefix):]: v for k, v in ti.pax_headers.items() if k.startswith(prefix)}
 
 
-def extract_tar(stream: BinaryIO, dest: str) -> dict[str, str]:
+def _scoped_parent(root: str, rel: str) -> str:
+    """Parent directory of `rel` with symlinks resolved inside `root` (as a chrooted untar
+    sees them), created 0755 where missing."""
+    parent = resolve_scoped(root, posixpath.dirname(rel) or ".")
+    os.makedirs(parent, 0o755, exist_ok=True)
+    return parent
+
+
+def extract_tar(stream: BinaryIO, dest: str, *, in_scope: bool = False) -> dict[str, str]:
     """Extract a (possibly compressed) tar stream into the existing directory `dest`.
 
-    Every entry is checked: absolute names and `..` are refused, no parent may be a symlink,
-    hard links must point inside. Returns the tarsum of every entry by clean relative path.
+    Every entry is checked: `..` escapes are refused, hard links must point inside. For a build
+    context (`in_scope=False`) absolute names and symlinked parents are refused outright. For
+    ADD into an image root (`in_scope=True`) names are taken relative to `dest` and symlinked
+    parents are followed inside it, as Docker's chrooted untar does.
+    Returns the tarsum of every entry by clean relative path.
     """
     dest = os.path.abspath(dest)
+    parent_of = (lambda rel: _scoped_parent(dest, rel)) if in_scope else (lambda rel: _safe_parent(dest, rel))
     sums: dict[str, str] = {}
     dir_modes: list[tuple[str, int, float]] = []
     is_root = os.geteuid() == 0
@@ -270,9 +307,9 @@ def extract_tar(stream: BinaryIO, dest: str) -> dict[str, str]:
     try:
         for ti in tf:
             raw_name = ti.name
-            if raw_name.startswith("/"):
+            if raw_name.startswith("/") and not in_scope:
                 raise _breakout(raw_name, dest)
-            rel = _go_clean(raw_name)
+            rel = _go_clean(raw_name.lstrip("/") if in_scope else raw_name)
             if rel == ".":
                 continue
             if rel == ".." or rel.startswith("../"):
@@ -283,7 +320,7 @@ def extract_tar(stream: BinaryIO, dest: str) -> dict[str, str]:
             h = hashlib.sha256(tarsum_header(_entry_name(ti), ti.mode, ti.uid, ti.gid, ti.size,
                                              "5" if ti.isdir() else typeflag, ti.linkname,
                                              ti.devmajor, ti.devminor, _xattrs(ti)))
-            parent = _safe_parent(dest, rel)
+            parent = parent_of(rel)
             path = os.path.join(parent, posixpath.basename(rel))
             if ti.isdir():
                 _remove_existing(path, keep_dir=True)
@@ -304,9 +341,12 @@ def extract_tar(stream: BinaryIO, dest: str) -> dict[str, str]:
                 os.symlink(ti.linkname, path)
             elif ti.islnk():
                 target_rel = _go_clean(ti.linkname)
-                if ti.linkname.startswith("/") or target_rel == ".." or target_rel.startswith("../"):
+                if in_scope:
+                    target_rel = _go_clean(ti.linkname.lstrip("/"))
+                if (ti.linkname.startswith("/") and not in_scope) or target_rel == ".." \
+                        or target_rel.startswith("../"):
                     raise _breakout(ti.linkname, dest)
-                target = os.path.join(_safe_parent(dest, target_rel), posixpath.basename(target_rel))
+                target = os.path.join(parent_of(target_rel), posixpath.basename(target_rel))
                 _remove_existing(path, keep_dir=False)
                 os.link(target, path, follow_symlinks=False)
             elif ti.isfifo():
