@@ -29,6 +29,7 @@ from .images import ImageStore
 from .importer import Importer
 from .leases import LeaseManager
 from .metadata import Store
+from .mount import unmount_all
 from .services import basic, content, images, resources, tasks
 from .snapshots.overlay import OverlaySnapshotter
 from .tasks import TaskManager
@@ -59,7 +60,10 @@ class Daemon:
         self.leases = LeaseManager(self.meta)
         self.events = Exchange()
         self.tmp_dir = os.path.join(cfg.root, "tmpmounts")
-        shutil.rmtree(self.tmp_dir, ignore_errors=True) if not _has_mounts(self.tmp_dir) else None
+        # Apply mounts left by a crash mid-unpack are stale: unmount, then start empty.
+        if os.path.isdir(self.tmp_dir):
+            unmount_all(self.tmp_dir)
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.importer = Importer(self.content, self.snapshotter, self.images, self.tmp_dir)
         self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self.events.publish)
         self.uuid = self._uuid()
@@ -115,10 +119,3 @@ class Daemon:
         except OSError:
             pass
 
-
-def _has_mounts(path: str) -> bool:
-    try:
-        with open("/proc/self/mountinfo") as f:
-            return any(line.split()[4].startswith(os.path.realpath(path) + "/") for line in f)
-    except OSError:
-        return False

@@ -1,8 +1,14 @@
-"""Diff.Apply's core: apply a layer blob onto a set of mounts, return the uncompressed descriptor."""
+"""Diff service core: apply a layer blob onto mounts (Apply) and turn a snapshot's changes into a layer (Diff)."""
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
+import stat
+import tarfile
 import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from . import archive
 from .errdefs import InvalidArgument, NotImplementedErr, Unknown
@@ -50,3 +56,142 @@ def _apply(blob_path: str, target: str) -> archive.Applied:
         return archive.apply_layer(blob_path, target)
     except archive.ApplyError as exc:
         raise Unknown(str(exc), raw=True) from None
+
+
+# -- Diff.Diff: the changes of an overlay snapshot as a layer tar
+
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+_SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux")
+
+
+@dataclass
+class Computed:
+    path: str          # the (possibly compressed) layer file
+    diff_id: str       # sha256 of the uncompressed tar
+    compressed: bool
+
+
+class _HashingWriter:
+    """A file-like sink that hashes what passes through (the uncompressed tar stream)."""
+
+    def __init__(self, dst: BinaryIO) -> None:
+        self.dst, self.h = dst, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        return self.dst.write(data)
+
+    def flush(self) -> None:
+        self.dst.flush()
+
+
+def upper_dir(mounts: list[Mount]) -> tuple[str, str] | None:
+    """(upperdir, lowerdir option) of a single overlay mount, ("fs", "") of a lone rw bind, else None."""
+    if len(mounts) != 1:
+        return None
+    m = mounts[0]
+    if m.type == "bind" and "ro" not in m.options:
+        return m.source, ""
+    if m.type != "overlay":
+        return None
+    opts = dict(o.split("=", 1) for o in m.options if "=" in o)
+    if "upperdir" not in opts:
+        return None
+    return opts["upperdir"], opts.get("lowerdir", "")
+
+
+def _lower_dirs(mounts: list[Mount]) -> str:
+    """The directory stack `left` presents, in overlay lowerdir notation (top first)."""
+    if not mounts:
+        return ""
+    m = mounts[0]
+    if len(mounts) == 1 and m.type == "bind":
+        return m.source
+    if len(mounts) == 1 and m.type == "overlay":
+        opts = dict(o.split("=", 1) for o in m.options if "=" in o)
+        return ":".join(p for p in (opts.get("upperdir", ""), opts.get("lowerdir", "")) if p)
+    return "\0unsupported"
+
+
+def compute_overlay_diff(left: list[Mount], right: list[Mount], out_dir: str, compress: bool) -> Computed:
+    """Write the changes of `right` over `left` as a layer tar: `right` must be an overlay whose lower
+    dirs are exactly `left` (a container snapshot over its image), so its upper dir is the diff."""
+    upper = upper_dir(right)
+    if upper is None:
+        raise NotImplementedErr("diff is only supported for an overlay or bind snapshot over its parent")
+    upperdir, lowerdir = upper
+    if lowerdir != _lower_dirs(left):
+        raise InvalidArgument("the right mounts are not an overlay of the left mounts", raw=True)
+    os.makedirs(out_dir, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="diff-", dir=out_dir)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if compress:
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+                    hw = _HashingWriter(gz)  # type: ignore[arg-type]
+                    _write_upper(upperdir, hw)
+            else:
+                hw = _HashingWriter(raw)
+                _write_upper(upperdir, hw)
+        return Computed(path, "sha256:" + hw.h.hexdigest(), compress)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def _write_upper(upperdir: str, sink: "_HashingWriter") -> None:
+    """Tar `upperdir`, turning overlay whiteouts (char 0:0) and opaque dirs into OCI whiteout entries."""
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[arg-type]
+        for dirpath, dirnames, filenames in os.walk(upperdir):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, upperdir)
+            if rel_dir != ".":
+                _add_entry(tf, dirpath, rel_dir)
+                if _xattr(dirpath, OVERLAY_OPAQUE_XATTR) == b"y":
+                    tf.addfile(_whiteout_info(os.path.join(rel_dir, archive.OPAQUE), dirpath))
+            for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                full = os.path.join(dirpath, name)
+                rel = os.path.normpath(os.path.join(rel_dir, name))
+                st = os.lstat(full)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    tf.addfile(_whiteout_info(os.path.join(os.path.dirname(rel),
+                                                           archive.WHITEOUT_PREFIX + name), full))
+                    continue
+                _add_entry(tf, full, rel)
+
+
+def _xattr(path: str, name: str) -> bytes | None:
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def _whiteout_info(name: str, like: str) -> tarfile.TarInfo:
+    st = os.lstat(like)
+    ti = tarfile.TarInfo(name)
+    ti.mode, ti.uid, ti.gid, ti.mtime = 0o644, st.st_uid, st.st_gid, int(st.st_mtime)
+    return ti
+
+
+def _add_entry(tf: tarfile.TarFile, full: str, rel: str) -> None:
+    ti = tf.gettarinfo(full, arcname=rel)
+    ti.uname = ti.gname = ""  # names would come from the host's passwd, not the image's
+    xattrs = {}
+    try:
+        names = os.listxattr(full, follow_symlinks=False)
+    except OSError:
+        names = []
+    for n in names:
+        if n.startswith(_SKIP_XATTR_PREFIXES):
+            continue
+        v = _xattr(full, n)
+        if v is not None:
+            xattrs["SCHILY.xattr." + n] = v.decode("utf-8", "surrogateescape")
+    if xattrs:
+        ti.pax_headers = xattrs
+    if ti.isreg():
+        with open(full, "rb") as f:
+            tf.addfile(ti, f)
+    else:
+        tf.addfile(ti)

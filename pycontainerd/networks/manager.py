@@ -81,6 +81,7 @@ class NetworkManager:
         self.networks: dict[str, Network] = {}
         self.sandboxes: dict[str, Sandbox] = {}
         self.proxies: dict[str, list[Proxy]] = {}        # endpoint id → its proxies
+        self.reserved: dict[str, list] = {}              # endpoint id → port-holding sockets (no proxy)
         self.resolvers: dict[str, Resolver] = {}         # container id → embedded DNS
         self.lock = asyncio.Lock()
         self.pools = ([IPv4Network(p) for p in config.subnet_pools] if config.subnet_pools
@@ -111,6 +112,10 @@ class NetworkManager:
                 for p in eps:
                     await p.stop()
             self.proxies.clear()
+            for socks in self.reserved.values():
+                for sock in socks:
+                    sock.close()
+            self.reserved.clear()
             for r in list(self.resolvers.values()):
                 await r.stop()
             self.resolvers.clear()
@@ -554,6 +559,7 @@ class NetworkManager:
         """Bind every port (proxy + DNAT); all or nothing. Returns the bindings as made."""
         made: list[PortBinding] = []
         proxies: list[Proxy] = []
+        held: list = []
         rules: list = []
         try:
             for pb in wanted:
@@ -561,10 +567,12 @@ class NetworkManager:
                     raise InvalidArgument(f"invalid proto: {pb.proto}")
                 host_ip = pb.host_ip or "0.0.0.0"
                 sock, port = self._bind_host_port(net, ep, pb, host_ip, made)
-                if sock is not None:
+                if sock is not None and self.cfg.userland_proxy:
                     p = Proxy(pb.proto, sock, ep.ipv4, pb.container_port)
                     proxies.append(p)
                     await p.start()
+                elif sock is not None:
+                    held.append(sock)
                 bound = PortBinding(pb.container_port, pb.proto, pb.host_ip, port)
                 made.append(bound)
                 if self.fw is not None:
@@ -574,10 +582,15 @@ class NetworkManager:
         except BaseException:
             for p in proxies:
                 await p.stop()
+            for sock in held:
+                sock.close()
             if self.fw is not None:
                 await asyncio.to_thread(self.fw.delete_all, rules)
             raise
-        self.proxies.setdefault(ep.id, []).extend(proxies)
+        if proxies:
+            self.proxies.setdefault(ep.id, []).extend(proxies)
+        if held:
+            self.reserved.setdefault(ep.id, []).extend(held)
         return made
 
     def _bind_host_port(self, net: Network, ep: Endpoint, pb: PortBinding, host_ip: str,
@@ -594,12 +607,13 @@ class NetworkManager:
                     for m in made)):
                 last_err = f"Bind for {spec} failed: port is already allocated"
                 continue
-            if not self.cfg.userland_proxy or pb.proto == "sctp":
+            if pb.proto == "sctp":
                 if port == 0:
-                    raise InvalidArgument("an ephemeral port needs the userland proxy")
-                return None, port
+                    raise InvalidArgument("an ephemeral sctp port is not supported")
+                return None, port   # rules only: no sctp proxy
             try:
-                sock = bind_socket(pb.proto, host_ip, port)
+                # Without the userland proxy the socket only holds the port (Docker's dummy proxy).
+                sock = bind_socket(pb.proto, host_ip, port, listen=self.cfg.userland_proxy)
             except OSError as e:
                 if e.errno == errno.EADDRINUSE:
                     fam = "tcp4" if pb.proto == "tcp" else "udp4"
@@ -613,6 +627,8 @@ class NetworkManager:
     async def _unpublish(self, net: Network, ep: Endpoint) -> None:
         for p in self.proxies.pop(ep.id, []):
             await p.stop()
+        for sock in self.reserved.pop(ep.id, []):
+            sock.close()
         if self.fw is not None:
             for pb in ep.ports:
                 rs = self.fw.port_rules(net.bridge, pb.proto, pb.host_ip or "0.0.0.0", pb.host_port,

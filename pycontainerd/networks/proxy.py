@@ -18,8 +18,11 @@ UDP_IDLE_TIMEOUT = 90.0   # docker-proxy's UDPConnTrackTimeout
 BUFSIZE = 65536
 
 
-def bind_socket(proto: str, host_ip: str, port: int) -> socket.socket:
-    """Bind (and for TCP listen on) host_ip:port; port 0 lets the kernel pick an ephemeral one."""
+def bind_socket(proto: str, host_ip: str, port: int, listen: bool = True) -> socket.socket:
+    """Bind (and for TCP listen on) host_ip:port; port 0 lets the kernel pick an ephemeral one.
+
+    ``listen=False`` only reserves the port (Docker's "dummy proxy" without the userland proxy).
+    """
     family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(family, kind)
@@ -27,7 +30,7 @@ def bind_socket(proto: str, host_ip: str, port: int) -> socket.socket:
         if proto == "tcp":
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host_ip or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-        if proto == "tcp":
+        if proto == "tcp" and listen:
             s.listen(128)
         s.setblocking(False)
         return s

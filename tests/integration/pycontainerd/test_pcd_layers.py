@@ -113,3 +113,62 @@ def test_layers_cannot_write_outside_the_snapshot(client, tmp_path, entries):
         assert e.code() == grpc.StatusCode.UNKNOWN  # refusing is fine; escaping is not
     assert sorted(os.listdir(outside)) == ["victim"]
     assert victim.read_bytes() == b"original"
+
+
+def test_diff_of_a_container_snapshot_round_trips(busybox, tmp_path):
+    """Diff.Diff(view of the image, container snapshot) → a layer that Diff.Apply reproduces."""
+    import json as _json
+    c = busybox
+    from protos.containerd.services.images.v1 import images_pb2
+    img = c.images.Get(images_pb2.GetImageRequest(name="docker.io/library/busybox:latest"), metadata=c.md).image
+    read = lambda d: b"".join(r.data for r in c.content.Read(content_pb2.ReadContentRequest(digest=d), metadata=c.md))
+    manifest = _json.loads(read(img.target.digest))
+    chain = _json.loads(read(manifest["config"]["digest"]))["rootfs"]["diff_ids"][0]
+    key = f"ctr-{uuid.uuid4().hex[:6]}"
+    right = c.snapshots.Prepare(snapshots_pb2.PrepareSnapshotRequest(snapshotter=SN, key=key, parent=chain),
+                                metadata=c.md).mounts
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", ",".join(right[0].options), str(mnt)], check=True)
+    try:
+        (mnt / "added").write_text("new file")
+        os.chmod(mnt / "added", 0o640)
+        os.unlink(mnt / "etc" / "group")
+        subprocess.run(["rm", "-rf", str(mnt / "home")], check=True)
+        (mnt / "home").mkdir()          # an opaque directory now
+        (mnt / "home" / "x").write_text("x")
+        os.symlink("added", mnt / "link")
+        os.link(mnt / "added", mnt / "hard")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    left = c.snapshots.View(snapshots_pb2.ViewSnapshotRequest(snapshotter=SN, key=key + "-v", parent=chain),
+                            metadata=c.md).mounts
+    try:
+        d = c.diff.Diff(diff_pb2.DiffRequest(left=left, right=right, labels={"from": "test"}), metadata=c.md).diff
+        assert d.media_type == "application/vnd.oci.image.layer.v1.tar+gzip"
+        info = c.content.Info(content_pb2.InfoRequest(digest=d.digest), metadata=c.md).info
+        assert info.labels["from"] == "test" and info.labels["containerd.io/uncompressed"].startswith("sha256:")
+        import gzip
+        names = tarfile.open(fileobj=io.BytesIO(gzip.decompress(read(d.digest)))).getnames()
+        assert {"added", "etc/.wh.group", "home/.wh..wh..opq", "home/x", "link", "hard"} <= set(names)
+        applied = apply(c, key + "-a", chain, gzip.decompress(read(d.digest)))
+        assert applied.applied.digest == info.labels["containerd.io/uncompressed"]
+        c.snapshots.Commit(snapshots_pb2.CommitSnapshotRequest(snapshotter=SN, name=key + "-c", key=key + "-a"),
+                           metadata=c.md)
+        v2 = c.snapshots.View(snapshots_pb2.ViewSnapshotRequest(snapshotter=SN, key=key + "-v2", parent=key + "-c"),
+                              metadata=c.md).mounts
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", ",".join(v2[0].options), str(mnt)], check=True)
+        try:
+            assert (mnt / "added").read_text() == "new file" and os.stat(mnt / "added").st_mode & 0o777 == 0o640
+            assert not (mnt / "etc" / "group").exists() and (mnt / "etc" / "passwd").exists()
+            assert os.listdir(mnt / "home") == ["x"]
+            assert os.readlink(mnt / "link") == "added"
+            assert os.stat(mnt / "hard").st_ino == os.stat(mnt / "added").st_ino
+        finally:
+            subprocess.run(["umount", str(mnt)], check=True)
+    finally:
+        for k in (key + "-v2", key + "-c", key + "-v", key):
+            try:
+                c.snapshots.Remove(snapshots_pb2.RemoveSnapshotRequest(snapshotter=SN, key=k), metadata=c.md)
+            except grpc.RpcError:
+                pass
