@@ -86,6 +86,10 @@ class Env:
                 for p in eps:
                     await p.stop()
             other.proxies.clear()
+            for socks in other.reserved.values():
+                for sock in socks:
+                    sock.close()
+            other.reserved.clear()
             for r in other.resolvers.values():
                 await r.stop()
             other.resolvers.clear()

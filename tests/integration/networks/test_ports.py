@@ -88,3 +88,45 @@ async def test_port_already_allocated(env):
                          ports=[PortBinding(80, "udp", "", port), PortBinding(81, "tcp", "", port, port + 20)])
     assert e2.ports[0].host_port == port
     assert port < e2.ports[1].host_port <= port + 20
+
+
+async def test_dnat_without_userland_proxy(env, tmp_path):
+    """--userland-proxy=false: only the DNAT rule carries traffic to the host's own bridge IP."""
+    probe = socket.socket()
+    probe.bind(("0.0.0.0", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    cfg = env.config()
+    cfg.userland_proxy = False
+    (env.dir / "resolv.conf").write_text("")
+    from pycontainerd.networks import NetworkManager
+    m = NetworkManager(cfg)
+    await m.start()
+    env.managers.append(m)
+    (sub,) = free_subnets(1)
+    net = await m.create_network(f"pdtn{env.tag}", ipam_configs=[IPAMConfig(subnet=sub)])
+    sb = await m.create_sandbox(f"n{env.tag}")
+    ep = await m.connect(net.id, sb.container_id, name="web", ports=[PortBinding(80, "tcp", "", port)])
+    assert not m.proxies.get(ep.id) and ep.ports[0].host_port == port
+    # The port is still held, as Docker's dummy proxy holds it.
+    with pytest.raises(OSError):
+        socket.socket().bind(("0.0.0.0", port))
+    (tmp_path / "index.html").write_text("via dnat\n")
+    httpd = await start_in_ns(sb.path, "busybox", "httpd", "-f", "-p", "80", "-h", str(tmp_path))
+    try:
+        # The bridge's own address is local to the host: OUTPUT → our nat chain → DNAT.
+        for _ in range(50):
+            try:
+                r, w = await asyncio.open_connection(net.ipam[0].gateway, port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the DNAT'd port never answered")
+        w.write(b"GET /index.html HTTP/1.0\r\n\r\n")
+        await w.drain()
+        body = await asyncio.wait_for(r.read(), 10)
+        w.close()
+        assert body.endswith(b"via dnat\n")
+    finally:
+        await stop(httpd)
