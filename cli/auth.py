@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
+
+from cli import jsoncodec as json
 
 DEFAULT_INDEX = "https://index.docker.io/v1/"
 
@@ -19,7 +20,7 @@ def config_path() -> str:
 def load_config() -> dict:
     try:
         with open(config_path(), encoding="utf-8") as f:
-            return json.load(f) or {}
+            return json.loads(f.read()) or {}
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
@@ -33,7 +34,7 @@ def save_config(cfg: dict) -> None:
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(cfg, f, indent="\t")
+        f.write(json.dumps(cfg, indent=4))
     os.replace(tmp, path)
 
 

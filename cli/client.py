@@ -5,10 +5,10 @@ gives direct control over the hijacked attach/exec connections.
 """
 from __future__ import annotations
 
-import json
+import _socket  # the C module: `socket` drags in enum and selectors (start-up time)
 import os
-import socket
 
+from cli import jsoncodec as json
 from cli.errors import APIError, CLIError, ConnectError
 
 TYPE_CHECKING = False
@@ -52,10 +52,56 @@ def version_tuple(v: str) -> tuple[int, ...]:
         return (0,)
 
 
+class SockReader:
+    """A small buffered reader over a raw socket (what socket.makefile("rb") would give)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.closed = False
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        self.buf += data
+        return bool(data)
+
+    def readline(self, limit: int = -1) -> bytes:
+        while b"\n" not in self.buf and (limit < 0 or len(self.buf) < limit):
+            if not self._fill():
+                break
+        i = self.buf.find(b"\n")
+        end = i + 1 if i >= 0 else len(self.buf)
+        if limit >= 0:
+            end = min(end, limit)
+        line, self.buf = self.buf[:end], self.buf[end:]
+        return line
+
+    def read1(self, n: int = 65536) -> bytes:
+        if not self.buf:
+            if self.closed:
+                return b""
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self.buf) < n:
+            if not self._fill():
+                break
+        if n < 0:
+            data, self.buf = self.buf, b""
+        else:
+            data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class Response:
     """A response whose head has been read; the body is read on demand from the socket."""
 
-    def __init__(self, sock: socket.socket, fp: BinaryIO, status: int, reason: str,
+    def __init__(self, sock: _socket.socket, fp: SockReader, status: int, reason: str,
                  headers: dict[str, str], method: str) -> None:
         self.sock, self.fp = sock, fp
         self.status, self.reason, self.headers = status, reason, headers
@@ -134,7 +180,6 @@ class Response:
 
     def iter_json(self) -> Iterator[dict]:
         """Decode a stream of JSON values (newline-separated or simply concatenated)."""
-        dec = json.JSONDecoder()
         buf = ""
         pending = b""
         for chunk in self:
@@ -149,7 +194,7 @@ class Response:
                 if not buf:
                     break
                 try:
-                    obj, end = dec.raw_decode(buf)
+                    obj, end = json.raw_decode(buf)
                 except ValueError:
                     break  # incomplete
                 buf = buf[end:]
@@ -176,19 +221,20 @@ class Client:
         self.server_version: str | None = None  # Api-Version header from /_ping
         self.ping_headers: dict[str, str] = {}
         if self.host.startswith("unix://"):
-            self._family, self._addr = socket.AF_UNIX, self.host[len("unix://"):]
+            self._family, self._addr = _socket.AF_UNIX, self.host[len("unix://"):]
         elif self.host.startswith(("tcp://", "http://")):
             hostport = self.host.split("://", 1)[1].rstrip("/")
             h, _, p = hostport.rpartition(":")
             if not h:
                 h, p = hostport, "2375"
-            self._family, self._addr = socket.AF_INET, (h.strip("[]"), int(p))
+            self._family = _socket.AF_INET6 if ":" in h else _socket.AF_INET
+            self._addr = (h.strip("[]"), int(p))
         else:
             raise CLIError(f"unsupported protocol scheme in DOCKER_HOST: {self.host}")
 
     # -- connection -----------------------------------------------------------------------
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
+    def _connect(self) -> _socket.socket:
+        sock = _socket.socket(self._family, _socket.SOCK_STREAM)
         try:
             sock.connect(self._addr)
         except PermissionError:
@@ -202,13 +248,13 @@ class Client:
                                "Is the docker daemon running?") from None
         return sock
 
-    def _send_head(self, sock: socket.socket, method: str, url: str, headers: dict[str, str]) -> None:
+    def _send_head(self, sock: _socket.socket, method: str, url: str, headers: dict[str, str]) -> None:
         lines = [f"{method} {url} HTTP/1.1", "Host: api.moby.localhost", f"User-Agent: {USER_AGENT}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     @staticmethod
-    def _read_head(fp: BinaryIO) -> tuple[int, str, dict[str, str]]:
+    def _read_head(fp: SockReader) -> tuple[int, str, dict[str, str]]:
         line = fp.readline(65537)
         if not line:
             raise CLIError("error during connect: EOF")
@@ -243,7 +289,7 @@ class Client:
                     if piece:
                         sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
                 sock.sendall(b"0\r\n\r\n")
-            fp = sock.makefile("rb")
+            fp = SockReader(sock)
             status, reason, rh = self._read_head(fp)
             while status == 100:
                 status, reason, rh = self._read_head(fp)
@@ -321,7 +367,7 @@ class Client:
     def post_json(self, path: str, params: Any = None, body: Any = None) -> Any:
         return self.request("POST", path, params, json_body=body).json()
 
-    def hijack(self, path: str, params: Any = None, body: Any = None) -> tuple[socket.socket, BinaryIO]:
+    def hijack(self, path: str, params: Any = None, body: Any = None) -> tuple[_socket.socket, SockReader]:
         """POST with `Upgrade: tcp`; return the raw socket and its buffered reader after the 101."""
         data = json.dumps(body).encode() if body is not None else b""
         hdrs = {"Connection": "Upgrade", "Upgrade": "tcp",
@@ -332,7 +378,7 @@ class Client:
         self._send_head(sock, "POST", url, hdrs)
         if data:
             sock.sendall(data)
-        fp = sock.makefile("rb")
+        fp = SockReader(sock)
         status, reason, headers = self._read_head(fp)
         if status != 101:
             # The Go client reports only the status here, whatever the body says.

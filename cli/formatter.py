@@ -1,8 +1,7 @@
 """Output formatting: Go's tabwriter, a text/template subset, and Docker's table/--format handling."""
 from __future__ import annotations
 
-import json
-
+from cli import jsoncodec as json
 from cli.errors import CLIError
 
 TYPE_CHECKING = False

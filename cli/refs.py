@@ -1,17 +1,22 @@
 """Image references, normalised as distribution/reference does (docker.io/library/busybox:latest)."""
 from __future__ import annotations
 
-import re
-
 from cli.errors import CLIError
 
 DEFAULT_DOMAIN = "docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
-_REF = re.compile(
-    rf"^((?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::([\w][\w.-]{{0,127}}))?"
-    r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$")
-_ANY_CASE_NAME = re.compile(r"^[^:@]+")
+_REF_PATTERN = (rf"^((?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::([\w][\w.-]{{0,127}}))?"
+                r"(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}))?$")
+_compiled: list = []
+
+
+def _regexes() -> tuple:
+    """Compile on first use: `re` is not needed by commands that only display names."""
+    if not _compiled:
+        import re
+        _compiled.extend((re.compile(_REF_PATTERN), re.compile(r"^[^:@]+")))
+    return _compiled[0], _compiled[1]
 
 
 class Reference:
@@ -65,10 +70,11 @@ def parse(ref: str, default_tag: bool = True) -> Reference:
     """ParseNormalizedNamed (+ TagNameOnly when default_tag): raise CLIError like the CLI."""
     if not ref or ref.startswith("sha256:") and len(ref) == 71:
         raise CLIError("invalid reference format")
-    m = _REF.match(ref)
+    ref_rx, name_rx = _regexes()
+    m = ref_rx.match(ref)
     if not m:
-        name = _ANY_CASE_NAME.match(ref)
-        if name and name.group(0) != name.group(0).lower() and _REF.match(ref.lower()):
+        name = name_rx.match(ref)
+        if name and name.group(0) != name.group(0).lower() and ref_rx.match(ref.lower()):
             _, path = _split_domain(name.group(0))
             raise CLIError(f"invalid reference format: repository name ({path}) must be lowercase")
         raise CLIError("invalid reference format")
@@ -85,3 +91,12 @@ def familiar(ref: str) -> str:
         return parse(ref, default_tag=False).familiar()
     except CLIError:
         return ref
+
+
+def familiar_name(name: str) -> str:
+    """reference.FamiliarName for a repository name the daemon returned (no regex needed)."""
+    if name.startswith("docker.io/"):
+        name = name[len("docker.io/"):]
+        if name.startswith("library/") and name.count("/") == 1:
+            name = name[len("library/"):]
+    return name

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-import socket
+import _socket
 import struct
 import sys
 import threading
@@ -59,7 +59,7 @@ def copy_raw(read: Callable[[int], bytes], out: BinaryIO) -> None:
         out.flush()
 
 
-def pump(sock: socket.socket, fp: BinaryIO, tty: bool, stdin_fd: int | None,
+def pump(sock: _socket.socket, fp: BinaryIO, tty: bool, stdin_fd: int | None,
          detach_keys: bytes = b"", out: BinaryIO | None = None, err: BinaryIO | None = None) -> None:
     """Copy the hijacked connection's output to out/err and (optionally) stdin into it.
 
@@ -91,15 +91,15 @@ def pump(sock: socket.socket, fp: BinaryIO, tty: bool, stdin_fd: int | None,
                     sock.sendall(data)
                 if hit:
                     detached.set()
-                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.shutdown(_socket.SHUT_RDWR)
                     return
-            sock.shutdown(socket.SHUT_WR)
+            sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
     if stdin_fd is None:
         try:
-            sock.shutdown(socket.SHUT_WR)
+            sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
     else:

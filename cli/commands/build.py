@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import sys
 
 from cli import flags as F
+from cli import jsoncodec as json
 from cli.errors import CLIError
 from cli.progress import StreamError, display_stream
 from cli.units import human_size

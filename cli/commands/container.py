@@ -1,12 +1,12 @@
 """Container commands: ps, logs, stop, start, restart, kill, rm, exec, attach, inspect, top, port, …"""
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from cli import flags as F
 from cli import formatter as fmt
+from cli import jsoncodec as json
 from cli.errors import APIError, CLIError
 from cli.units import go_time_string, human_size, parse_go_duration, parse_rfc3339, since
 

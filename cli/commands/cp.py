@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import sys
 
 from cli import flags as F
+from cli import jsoncodec as json
 from cli.errors import APIError, CLIError
 from cli.units import human_size
 

@@ -1,13 +1,13 @@
 """Image commands: images, pull, push, tag, rmi, load, save, import, history, inspect, prune."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from cli import flags as F
 from cli import formatter as fmt
+from cli import jsoncodec as json
 from cli import refs
 from cli.commands.container import confirm, filters_param, inspect_each, write_stream
 from cli.errors import APIError, CLIError
@@ -47,12 +47,12 @@ def image_rows(images: list[dict], trunc: bool, digests: bool, now: float) -> li
             name, _, tag = r.rpartition(":")
             if "/" in tag or not name:
                 continue
-            tags.setdefault(refs.familiar(name), []).append(tag)
+            tags.setdefault(refs.familiar_name(name), []).append(tag)
         for r in img.get("RepoDigests") or []:
             if r == "<none>@<none>":
                 continue
             name, _, dg = r.partition("@")
-            dgsts.setdefault(refs.familiar(name), []).append(dg)
+            dgsts.setdefault(refs.familiar_name(name), []).append(dg)
 
         def row(repo: str, tag: str, digest: str) -> fmt.Row:
             created = img.get("Created") or 0

@@ -1,13 +1,12 @@
 """System commands: version, info, inspect, events, df, prune, login, logout."""
 from __future__ import annotations
 
-import json
-import platform
 import sys
 import time
 
 from cli import flags as F
 from cli import formatter as fmt
+from cli import jsoncodec as json
 from cli.commands.container import confirm, filters_param, print_inspect
 from cli.errors import APIError, CLIError
 from cli.units import bytes_size, human_size
@@ -23,6 +22,8 @@ S, L, B, I = F.STR, F.LIST, F.BOOL, F.INT
 
 # -- version ------------------------------------------------------------------------------------
 def _client_version(ctx: Context) -> dict:
+    import os
+
     from cli.client import MAX_API_VERSION
     from cli.main import CLIENT_VERSION
     try:
@@ -30,8 +31,8 @@ def _client_version(ctx: Context) -> dict:
     except CLIError:
         api = MAX_API_VERSION
     return {"Platform": {"Name": "pydocker"}, "Version": CLIENT_VERSION, "ApiVersion": api,
-            "DefaultAPIVersion": MAX_API_VERSION, "GitCommit": "", "GoVersion": "python" + platform.python_version(),
-            "Os": "linux", "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
+            "DefaultAPIVersion": MAX_API_VERSION, "GitCommit": "", "GoVersion": "python{}.{}.{}".format(*sys.version_info[:3]),
+            "Os": "linux", "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine),
             "BuildTime": "", "Context": "default"}
 
 

@@ -1,10 +1,9 @@
 """`docker volume` commands: create, ls, inspect, rm, prune."""
 from __future__ import annotations
 
-import json
-
 from cli import flags as F
 from cli import formatter as fmt
+from cli import jsoncodec as json
 from cli.commands.container import confirm, filters_param, for_each, inspect_each
 from cli.errors import CLIError
 from cli.units import human_size

@@ -35,3 +35,10 @@ def test_errors():
 def test_familiar_leaves_junk_alone():
     assert refs.familiar("docker.io/library/busybox") == "busybox"
     assert refs.familiar("<none>") == "<none>"
+
+
+@pytest.mark.parametrize("name,short", [("docker.io/library/busybox", "busybox"), ("docker.io/user/app", "user/app"),
+                                        ("docker.io/library/a/b", "library/a/b"), ("127.0.0.1:5000/x", "127.0.0.1:5000/x"),
+                                        ("busybox", "busybox")])
+def test_familiar_name(name, short):
+    assert refs.familiar_name(name) == short
