@@ -71,6 +71,16 @@ def go_time_string(unix: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", t)
 
 
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 (proleptic Gregorian); calendar.timegm would import locale and re."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def parse_rfc3339(value: str) -> float | None:
     """Parse an RFC3339(Nano) timestamp into unix seconds; None for Go's zero time or junk."""
     if not value or value.startswith("0001-01-01"):
@@ -88,8 +98,7 @@ def parse_rfc3339(value: str) -> float | None:
             tz = (int(oh) * 3600 + int(om) * 60) * (1 if off[0] == "+" else -1)
         hms, _, frac = clock.partition(".")
         h, mi, s = (int(p) for p in hms.split(":"))
-        import calendar
-        base = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+        base = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
         return base - tz + (float("0." + frac) if frac else 0.0)
     except (ValueError, IndexError):
         return None

@@ -40,3 +40,11 @@ def test_durations_and_bytes():
     assert units.parse_bytes("512kb") == 512 << 10 and units.parse_bytes("100") == 100
     with pytest.raises(ValueError):
         units.parse_bytes("lots")
+
+
+def test_rfc3339_matches_calendar():
+    import calendar
+    for stamp in ("2000-02-29T12:00:00Z", "2026-11-28T08:01:01Z", "1969-12-31T23:59:59Z", "2100-03-01T00:00:00Z"):
+        date, clock = stamp.rstrip("Z").split("T")
+        tup = tuple(int(x) for x in date.split("-")) + tuple(int(x) for x in clock.split(":"))
+        assert units.parse_rfc3339(stamp) == calendar.timegm(tup + (0, 0, 0))
