@@ -36,9 +36,11 @@ def _rpc(fn):
             return await fn(self, request, context)
         except NetworkError as e:
             await context.abort(CODES.get(e.kind, grpc.StatusCode.UNKNOWN), e.message)
-        except (OSError, RuntimeError) as e:
+        except grpc.aio.AbortError:
+            raise
+        except Exception as e:   # netlink, iptables, OS errors: the host refused something
             log.exception("networks: %s failed", fn.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, str(e))
+            await context.abort(grpc.StatusCode.INTERNAL, str(e) or type(e).__name__)
     return wrapper
 
 
