@@ -75,6 +75,9 @@ def _mkdir_all(rootfs: str, rel: str, identity: Identity | None) -> str:
         nxt = os.path.join(full, part)
         if os.path.islink(nxt):
             nxt = resolve_scoped(rootfs, os.path.relpath(nxt, rootfs))
+            if not os.path.lexists(nxt):
+                # a dangling link: create what it points to (its path is already resolved)
+                nxt = _mkdir_all(rootfs, os.path.relpath(nxt, rootfs), identity)
         if not os.path.lexists(nxt):
             os.mkdir(nxt, 0o755)
             uid, gid = identity or ROOT
