@@ -21,7 +21,7 @@ if os.geteuid() != 0:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pcd_helpers import REPO, RUNC, Client, Daemon, cleanup_leftovers  # noqa: E402
+from pcd_helpers import REPO, RUNC, Client, Daemon, Task, cleanup_leftovers  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,17 @@ def base_spec(tmp_path_factory) -> dict:
     spec["process"]["terminal"] = False
     spec["root"] = {"path": "rootfs", "readonly": False}
     return spec
+
+
+@pytest.fixture
+def tasks(busybox, base_spec, tmp_path):
+    made: list[Task] = []
+
+    def make(runtime: str, args: list[str], **kw) -> Task:
+        t = Task(busybox, base_spec, runtime, tmp_path, args, **kw)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()

@@ -2,153 +2,25 @@
 kill, exec, stdin, terminal, events, errors and a daemon restart."""
 from __future__ import annotations
 
-import copy
 import json
 import os
 import queue
 import signal
 import threading
 import time
-import uuid
 
 import grpc
 import pytest
 from google.protobuf import any_pb2
 
 from protos.containerd.events import task_pb2 as task_events
-from protos.containerd.services.containers.v1 import containers_pb2
 from protos.containerd.services.events.v1 import events_pb2
-from protos.containerd.services.images.v1 import images_pb2
-from protos.containerd.services.content.v1 import content_pb2
-from protos.containerd.services.snapshots.v1 import snapshots_pb2
 from protos.containerd.services.tasks.v1 import tasks_pb2
-from protos.containerd.types.runc.options import oci_pb2
 from protos.containerd.types.task import task_pb2
 
-from pcd_helpers import PYRUNC, mounts_under
+from pcd_helpers import Task, mounts_under
 
 RUNTIMES = ["runc", "pyrunc"]
-
-
-def _chain_id(c) -> str:
-    img = c.images.Get(images_pb2.GetImageRequest(name="docker.io/library/busybox:latest"), metadata=c.md).image
-    read = lambda d: b"".join(r.data for r in c.content.Read(content_pb2.ReadContentRequest(digest=d), metadata=c.md))
-    manifest = json.loads(read(img.target.digest))
-    return json.loads(read(manifest["config"]["digest"]))["rootfs"]["diff_ids"][0]
-
-
-class Task:
-    """One container + task with FIFOs, torn down by `close()`."""
-
-    def __init__(self, c, base_spec: dict, runtime: str, tmp_path, args: list[str], *, stdin: bool = False,
-                 terminal: bool = False, binary: str | None = None, create: bool = True) -> None:
-        self.c, self.md = c, c.md
-        self.id = f"t{uuid.uuid4().hex[:8]}"
-        spec = copy.deepcopy(base_spec)
-        spec["process"]["args"] = args
-        spec["process"]["terminal"] = terminal
-        spec["linux"]["cgroupsPath"] = f"/pcdtest-{self.id}"
-        spec["hostname"] = self.id
-        self.mounts = c.snapshots.Prepare(snapshots_pb2.PrepareSnapshotRequest(
-            snapshotter="overlayfs", key=self.id, parent=_chain_id(c)), metadata=self.md).mounts
-        ct = containers_pb2.Container(id=self.id, image="docker.io/library/busybox:latest", snapshotter="overlayfs",
-                                      snapshot_key=self.id)
-        ct.runtime.name = "io.containerd.runc.v2"
-        binary = binary or (PYRUNC if runtime == "pyrunc" else None)
-        if binary:
-            ct.runtime.options.CopyFrom(any_pb2.Any(type_url="containerd.runc.v1.Options",
-                                                    value=oci_pb2.Options(binary_name=binary).SerializeToString()))
-        ct.spec.CopyFrom(any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec",
-                                     value=json.dumps(spec).encode()))
-        c.containers.Create(containers_pb2.CreateContainerRequest(container=ct), metadata=self.md)
-        self.dir = tmp_path / self.id
-        self.dir.mkdir()
-        self.paths = {}
-        self.fds = {}
-        for name in ("stdout", "stderr") + (("stdin",) if stdin else ()):
-            p = str(self.dir / f"init-{name}")
-            os.mkfifo(p, 0o600)
-            self.paths[name] = p
-        for name in ("stdout", "stderr"):
-            self.fds[name] = os.open(self.paths[name], os.O_RDONLY | os.O_NONBLOCK)
-        self.created = False
-        self.terminal = terminal
-        if create:
-            self.create()
-
-    def create(self) -> tasks_pb2.CreateTaskResponse:
-        r = self.c.tasks.Create(tasks_pb2.CreateTaskRequest(
-            container_id=self.id, rootfs=self.mounts, stdout=self.paths["stdout"],
-            stderr="" if self.terminal else self.paths["stderr"], stdin=self.paths.get("stdin", ""),
-            terminal=self.terminal), metadata=self.md)
-        self.created = True
-        return r
-
-    def wait_future(self, exec_id: str = ""):
-        return self.c.tasks.Wait.future(tasks_pb2.WaitRequest(container_id=self.id, exec_id=exec_id),
-                                        metadata=self.md, timeout=60)
-
-    def start(self, exec_id: str = "") -> int:
-        return self.c.tasks.Start(tasks_pb2.StartRequest(container_id=self.id, exec_id=exec_id), metadata=self.md).pid
-
-    def run(self) -> int:
-        fut = self.wait_future()
-        self.start()
-        return fut.result().exit_status
-
-    def read(self, name: str, fd: int | None = None) -> bytes:
-        """Everything written to a FIFO until the shim closed it (EOF)."""
-        fd = self.fds[name] if fd is None else fd
-        out, deadline = b"", time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(fd, 65536)
-            except BlockingIOError:
-                time.sleep(0.02)
-                continue
-            if not chunk:
-                return out
-            out += chunk
-        raise AssertionError(f"no EOF on {name}; got {out!r}")
-
-    def get(self, exec_id: str = "") -> task_pb2.Process:
-        return self.c.tasks.Get(tasks_pb2.GetRequest(container_id=self.id, exec_id=exec_id), metadata=self.md).process
-
-    def delete(self) -> tasks_pb2.DeleteResponse:
-        r = self.c.tasks.Delete(tasks_pb2.DeleteTaskRequest(container_id=self.id), metadata=self.md)
-        self.created = False
-        return r
-
-    def close(self) -> None:
-        if self.created:
-            try:
-                self.c.tasks.Kill(tasks_pb2.KillRequest(container_id=self.id, signal=9, all=True), metadata=self.md)
-            except grpc.RpcError:
-                pass
-            try:
-                self.wait_future().result()
-            except grpc.RpcError:
-                pass
-            self.delete()
-        self.c.containers.Delete(containers_pb2.DeleteContainerRequest(id=self.id), metadata=self.md)
-        self.c.snapshots.Remove(snapshots_pb2.RemoveSnapshotRequest(snapshotter="overlayfs", key=self.id),
-                                metadata=self.md)
-        for fd in self.fds.values():
-            os.close(fd)
-
-
-@pytest.fixture
-def tasks(busybox, base_spec, tmp_path):
-    made: list[Task] = []
-
-    def make(runtime: str, args: list[str], **kw) -> Task:
-        t = Task(busybox, base_spec, runtime, tmp_path, args, **kw)
-        made.append(t)
-        return t
-
-    yield make
-    for t in made:
-        t.close()
 
 
 def _bundle(daemon, t: Task):
@@ -324,20 +196,6 @@ def test_task_exit_event(tasks, daemon):
     assert env.event.type_url == "containerd.events.TaskExit"
     ev = task_events.TaskExit.FromString(env.event.value)
     assert ev.container_id == t.id and ev.exit_status == 7
-
-
-def test_restarted_daemon_reconnects_to_shims(tasks, daemon):
-    t = tasks("runc", ["sleep", "100"])
-    pid = t.start()
-    daemon.stop()
-    assert os.path.exists(f"/proc/{pid}")  # the shim kept the container alive without the daemon
-    daemon.start()
-    t.c = daemon.stubs(t.c.ns)
-    listed = {x.id: x for x in t.c.tasks.List(tasks_pb2.ListTasksRequest(), metadata=t.md).tasks}
-    assert listed[t.id].status == task_pb2.RUNNING and listed[t.id].pid == pid
-    fut = t.wait_future()
-    t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=signal.SIGKILL), metadata=t.md)
-    assert fut.result().exit_status == 137
 
 
 def test_update_resources(tasks):
