@@ -293,3 +293,67 @@ def test_same_output_as_the_docker_cli(target, cname):
                  ["run", "--bogus"], ["ps", "extra"], ["logs"]):
         mine, theirs = target.pydocker(*args), target.docker(*args)
         assert (mine.returncode, mine.stdout, mine.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr), args
+
+
+# -- terminals ----------------------------------------------------------------------------------
+def _pty_session(target: Target, args: list[str], steps: list[tuple[bytes, bytes]], timeout: float = 20):
+    """Run pydocker on a pseudo-terminal; for each (send, expect) write send, read until expect.
+
+    Returns (transcript, exit status).
+    """
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:  # child: become pydocker on the terminal
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "cli.main", *args], target.env)
+    transcript = b""
+    try:
+        for send, expect in steps:
+            if send:
+                os.write(fd, send)
+            deadline = time.monotonic() + timeout
+            while expect not in transcript and time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(fd, 4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    transcript += chunk
+            assert expect in transcript, transcript
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return transcript, os.waitstatus_to_exitcode(status)
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    transcript += os.read(fd, 4096)
+                except OSError:
+                    pass
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"pydocker did not exit: {transcript!r}")
+    finally:
+        os.close(fd)
+
+
+def test_run_interactive_tty(target, cname):
+    out, code = _pty_session(target, ["run", "-it", "--rm", "--name", cname, "busybox", "sh"],
+                             [(b"", b"# "), (b"echo tty-$((40+2)); tty\r", b"tty-42"), (b"exit 7\r", b"exit 7")])
+    assert code == 7
+    assert b"tty-42\r\n" in out  # the pty in the container turns \n into \r\n: raw mode on our side
+
+
+def test_detach_keys_leave_the_container_running(target, cname):
+    _, code = _pty_session(target, ["run", "-it", "--name", cname, "busybox", "sh"],
+                           [(b"", b"# "), (b"\x10\x11", b"")])
+    assert code == 0
+    assert ok(target.pydocker("inspect", "--format", "{{.State.Running}}", cname)).stdout == "true\n"
+    out, code = _pty_session(target, ["attach", cname], [(b"echo back-$((1+1))\r", b"back-2"), (b"exit 3\r", b"")])
+    assert code == 3
