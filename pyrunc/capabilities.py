@@ -18,12 +18,18 @@ CAP_NUM = {name: i for i, name in enumerate(CAPS)}
 SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
 
+_last_cap: int | None = None
+
+
 def last_cap() -> int:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(CAPS) - 1
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap = int(f.read())
+        except OSError:
+            _last_cap = len(CAPS) - 1
+    return _last_cap
 
 
 def host_bounding() -> int:

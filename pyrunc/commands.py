@@ -47,7 +47,7 @@ def cmd_run(opts: dict, pos: list[str]) -> int:
 
 def cmd_state(opts: dict, pos: list[str]) -> int:
     _args("state", pos, 1)
-    import json
+    from . import jsonlite as json
     st = _load(opts, pos[0])
     sys.stdout.write(json.dumps(st.oci_state(), indent=2))
     return 0
@@ -84,7 +84,7 @@ def cmd_resume(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_list(opts: dict, pos: list[str]) -> int:
-    import json
+    from . import jsonlite as json
 
     from .state import State, list_ids
     states = []
@@ -123,7 +123,7 @@ def cmd_list(opts: dict, pos: list[str]) -> int:
 
 def cmd_ps(opts: dict, pos: list[str]) -> int:
     _args("ps", pos, 1, exact=False)
-    import json
+    from . import jsonlite as json
 
     from .container import _manager
     st = _load(opts, pos[0])
@@ -174,7 +174,7 @@ def _size(v: str) -> int:
 
 def cmd_update(opts: dict, pos: list[str]) -> int:
     _args("update", pos, 1)
-    import json
+    from . import jsonlite as json
 
     from .container import update
     st = _load(opts, pos[0])
@@ -233,7 +233,7 @@ def cmd_spec(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_features(opts: dict, pos: list[str]) -> int:
-    import json
+    from . import jsonlite as json
 
     from .spec import features
     sys.stdout.write(json.dumps(features(), indent=4) + "\n")
@@ -242,7 +242,7 @@ def cmd_features(opts: dict, pos: list[str]) -> int:
 
 def cmd_events(opts: dict, pos: list[str]) -> int:
     _args("events", pos, 1)
-    import json
+    from . import jsonlite as json
 
     from .stats import stats
     st = _load(opts, pos[0])

@@ -1,9 +1,9 @@
 """Loading and validating config.json before anything touches the system (runc's order)."""
 from __future__ import annotations
 
-import json
 import os
 
+from . import jsonlite as json
 from .errors import RuncError, oserror_text
 from .namespaces import NS_FLAGS
 

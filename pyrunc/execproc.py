@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import _signal as signal
 
+from . import jsonlite as json
 from . import runlog, sync
 from .config import validate_process
 from .container import _manager, _set_rlimits, write_pid_file

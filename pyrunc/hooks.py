@@ -1,12 +1,12 @@
 """OCI hooks: run with the state JSON on stdin, an optional timeout, runc's error texts."""
 from __future__ import annotations
 
-import json
 import os
 import select
 import _signal as signal
 import time
 
+from . import jsonlite as json
 from .errors import RuncError
 from .sigs import name_of
 

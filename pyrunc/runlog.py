@@ -25,7 +25,7 @@ def _line(level: str, msg: str) -> bytes:
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     if _json:
-        import json
+        from . import jsonlite as json
         return (json.dumps({"level": level, "msg": msg, "time": stamp}) + "\n").encode()
     esc = msg.replace("\\", "\\\\").replace('"', '\\"')
     return f'time="{stamp}" level={level} msg="{esc}"\n'.encode()

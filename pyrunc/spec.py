@@ -1,9 +1,9 @@
 """``pyrunc spec`` (runc's example config.json) and ``pyrunc features``."""
 from __future__ import annotations
 
-import json
 import os
 
+from . import jsonlite as json
 from . import SPEC_VERSION, VERSION
 from .errors import RuncError
 
@@ -71,7 +71,7 @@ def write_spec(bundle: str, rootless: bool) -> None:
     if os.path.exists(path):
         raise RuncError("File config.json exists. Remove it first")
     with open(path, "w") as f:
-        json.dump(example(rootless), f, indent="\t")
+        f.write(json.dumps(example(rootless), indent="\t"))
 
 
 def features() -> dict:

@@ -5,22 +5,23 @@ time, against pid reuse), the freezer, and whether exec.fifo still exists.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 
+from . import jsonlite as json
 from .errors import RuncError
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+_ID_EXTRA = frozenset("+-._")
 
 
 def validate_id(cid: str) -> None:
     if not cid:
         raise RuncError("container id cannot be empty")
-    if not _ID_RE.match(cid) or cid in (".", ".."):
+    # runc's ^[\w+-\.]+$ (no `re`: it costs ~1.5 ms of start-up)
+    if not all(c.isalnum() or c in _ID_EXTRA for c in cid) or not cid.isascii() \
+            or cid in (".", ".."):
         raise RuncError(f"invalid id format: {cid}")
 
 
