@@ -1,0 +1,1 @@
+"""The pydockerd backend: Docker-level objects and their lifecycle, driving pycontainerd."""

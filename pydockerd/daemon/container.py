@@ -1,0 +1,141 @@
+"""The container record pydockerd keeps per container, stored as `config.v2.json`."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """Current time as RFC3339 with nanoseconds, the way Go prints time.Time."""
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 1_000_000_000:09d}Z"
+
+
+def parse_rfc3339(value: str) -> float:
+    """Seconds since the epoch of an RFC3339 timestamp (nanoseconds truncated to micro)."""
+    if not value or value.startswith("0001-"):
+        return 0.0
+    v = value.rstrip("Z")
+    frac = ""
+    if "." in v:
+        v, frac = v.split(".", 1)
+        # drop a trailing zone offset in the fraction part
+        for sep in "+-":
+            if sep in frac:
+                frac = frac.split(sep, 1)[0]
+    dt = datetime.strptime(v[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+@dataclass
+class State:
+    Status: str = "created"  # created|running|paused|restarting|removing|exited|dead
+    Running: bool = False
+    Paused: bool = False
+    Restarting: bool = False
+    OOMKilled: bool = False
+    Dead: bool = False
+    Pid: int = 0
+    ExitCode: int = 0
+    Error: str = ""
+    StartedAt: str = ZERO_TIME
+    FinishedAt: str = ZERO_TIME
+
+    def set_running(self, pid: int) -> None:
+        self.Status, self.Running, self.Pid = "running", True, pid
+        self.ExitCode, self.Error = 0, ""
+        self.StartedAt = now_rfc3339()
+        self.FinishedAt = ZERO_TIME
+
+    def set_stopped(self, exit_code: int, error: str = "") -> None:
+        self.Status, self.Running, self.Paused, self.Pid = "exited", False, False, 0
+        self.ExitCode, self.Error = exit_code, error
+        self.FinishedAt = now_rfc3339()
+
+
+@dataclass
+class Container:
+    ID: str
+    Name: str  # always with the leading "/"
+    Created: str
+    Path: str
+    Args: list[str]
+    Config: dict[str, Any]
+    HostConfig: dict[str, Any]
+    Image: str  # the image ID, sha256:<config digest>
+    LogPath: str = ""
+    HostnamePath: str = ""
+    HostsPath: str = ""
+    ResolvConfPath: str = ""
+    State: State = field(default_factory=State)
+    RestartCount: int = 0
+    Driver: str = "overlayfs"
+    Platform: str = "linux"
+    NetworkSettings: dict[str, Any] = field(default_factory=dict)
+    # pydocker's own: the snapshot parent (chain ID of the image's top layer) and the image name used.
+    ChainID: str = ""
+    ImageName: str = ""
+    HasBeenStarted: bool = False
+
+    @property
+    def short_id(self) -> str:
+        return self.ID[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "Container":
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in obj.items() if k in known}
+        state_known = {f.name for f in fields(State)}
+        data["State"] = State(**{k: v for k, v in obj.get("State", {}).items() if k in state_known})
+        return cls(**data)
+
+
+class ContainerStore:
+    """Atomic JSON records under `<data-root>/containers/<id>/config.v2.json`."""
+
+    FILENAME = "config.v2.json"
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o710, exist_ok=True)
+
+    def dir_of(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    def save(self, c: Container) -> None:
+        d = self.dir_of(c.ID)
+        os.makedirs(d, mode=0o710, exist_ok=True)
+        tmp = os.path.join(d, f".{self.FILENAME}.tmp")
+        data = json.dumps(c.to_json(), separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(d, self.FILENAME))
+
+    def load_all(self) -> list[Container]:
+        out = []
+        for cid in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, cid, self.FILENAME)
+            try:
+                with open(path, "rb") as f:
+                    out.append(Container.from_json(json.load(f)))
+            except (FileNotFoundError, ValueError, TypeError):
+                continue  # a half-created directory: nothing to restore
+        return out
+
+    def delete(self, cid: str) -> None:
+        import shutil
+        shutil.rmtree(self.dir_of(cid), ignore_errors=True)

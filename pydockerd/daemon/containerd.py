@@ -1,0 +1,244 @@
+"""A thin asyncio client of (py)containerd's gRPC API, in the `moby` namespace.
+
+It turns gRPC status codes into pydockerd's error classes (NOT_FOUND → NotFound, …) and hides the
+protobuf plumbing (Any-wrapped JSON specs, namespace metadata) from the rest of the backend.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+
+import grpc
+from google.protobuf import any_pb2, empty_pb2
+
+from protos.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
+from protos.containerd.services.content.v1 import content_pb2, content_pb2_grpc
+from protos.containerd.services.images.v1 import images_pb2, images_pb2_grpc
+from protos.containerd.services.snapshots.v1 import snapshots_pb2, snapshots_pb2_grpc
+from protos.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from protos.containerd.services.version.v1 import version_pb2_grpc
+from protos.containerd.types import mount_pb2
+from protos.containerd.types.runc.options import oci_pb2 as runc_options_pb2
+from protos.pycontainerd.services.importer.v1 import importer_pb2, importer_pb2_grpc
+
+from ..errors import (AlreadyExists, DockerError, FailedPrecondition, InvalidParameter, NotFound,
+                      NotImplementedYet, SystemError_, Unavailable)
+
+NAMESPACE = "moby"
+SNAPSHOTTER = "overlayfs"
+RUNTIME_NAME = "io.containerd.runc.v2"
+SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options"
+MAX_MSG = 16 << 20
+
+T = TypeVar("T")
+
+_CODES: dict[grpc.StatusCode, type[DockerError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidParameter,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.UNIMPLEMENTED: NotImplementedYet,
+}
+
+
+def translate(exc: grpc.aio.AioRpcError) -> DockerError:
+    cls = _CODES.get(exc.code(), SystemError_)
+    return cls(exc.details() or exc.code().name.lower())
+
+
+@dataclass
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass
+class ImageRecord:
+    name: str
+    target: Descriptor
+    labels: dict[str, str]
+    created: float  # unix seconds
+
+
+def _image_record(img: Any) -> ImageRecord:
+    t = img.target
+    created = img.created_at.seconds + img.created_at.nanos / 1e9 if img.HasField("created_at") else 0.0
+    return ImageRecord(img.name, Descriptor(t.media_type, t.digest, t.size), dict(img.labels), created)
+
+
+def mounts_to_dicts(mounts: list[Any]) -> list[dict[str, Any]]:
+    return [{"type": m.type, "source": m.source, "target": m.target, "options": list(m.options)}
+            for m in mounts]
+
+
+class ContainerdClient:
+    """One channel to the containerd socket; every call carries `containerd-namespace: moby`."""
+
+    def __init__(self, address: str, namespace: str = NAMESPACE) -> None:
+        self.address = address
+        self.namespace = namespace
+        self._channel = grpc.aio.insecure_channel(
+            f"unix://{address}",
+            options=[("grpc.max_receive_message_length", MAX_MSG),
+                     ("grpc.max_send_message_length", MAX_MSG)])
+        self._md = (("containerd-namespace", namespace),)
+        self.images = images_pb2_grpc.ImagesStub(self._channel)
+        self.content = content_pb2_grpc.ContentStub(self._channel)
+        self.snapshots = snapshots_pb2_grpc.SnapshotsStub(self._channel)
+        self.containers = containers_pb2_grpc.ContainersStub(self._channel)
+        self.tasks = tasks_pb2_grpc.TasksStub(self._channel)
+        self.version_svc = version_pb2_grpc.VersionStub(self._channel)
+        self.importer = importer_pb2_grpc.ImporterStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], req: Any, timeout: float | None = None) -> T:
+        try:
+            return await fn(req, metadata=self._md, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+
+    # --- version ------------------------------------------------------------------------------
+    async def version(self, timeout: float | None = None) -> tuple[str, str]:
+        resp = await self._call(self.version_svc.Version, empty_pb2.Empty(), timeout)
+        return resp.version, resp.revision
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Poll Version until the server answers (it may still be starting)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                await self.version(timeout=2)
+                return
+            except DockerError:
+                if loop.time() > deadline:
+                    raise Unavailable(f"containerd did not start: no answer on {self.address}") from None
+                await asyncio.sleep(0.05)
+
+    # --- images and content -------------------------------------------------------------------
+    async def get_image(self, name: str) -> ImageRecord:
+        resp = await self._call(self.images.Get, images_pb2.GetImageRequest(name=name))
+        return _image_record(resp.image)
+
+    async def list_images(self, filters: list[str] | None = None) -> list[ImageRecord]:
+        resp = await self._call(self.images.List, images_pb2.ListImagesRequest(filters=filters or []))
+        return [_image_record(i) for i in resp.images]
+
+    async def delete_image(self, name: str) -> None:
+        await self._call(self.images.Delete, images_pb2.DeleteImageRequest(name=name, sync=True))
+
+    async def read_blob(self, digest: str) -> bytes:
+        chunks = []
+        try:
+            async for resp in self.content.Read(content_pb2.ReadContentRequest(digest=digest),
+                                                metadata=self._md):
+                chunks.append(resp.data)
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+        return b"".join(chunks)
+
+    async def import_archive(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "",
+                             config: bytes = b"") -> AsyncIterator[tuple[str, list[ImageRecord]]]:
+        """Stream a tar to the Importer; yields (status line, images) as the server reports them."""
+
+        async def requests() -> AsyncIterator[Any]:
+            yield importer_pb2.ImportRequest(format=fmt, ref=ref, config=config)
+            async for chunk in chunks:
+                if chunk:
+                    yield importer_pb2.ImportRequest(data=chunk)
+
+        call = self.importer.Import(requests(), metadata=self._md)
+        try:
+            async for resp in call:
+                yield resp.status, [_image_record(i) for i in resp.images]
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+
+    # --- snapshots ----------------------------------------------------------------------------
+    async def prepare_snapshot(self, key: str, parent: str) -> list[Any]:
+        resp = await self._call(self.snapshots.Prepare, snapshots_pb2.PrepareSnapshotRequest(
+            snapshotter=SNAPSHOTTER, key=key, parent=parent))
+        return list(resp.mounts)
+
+    async def snapshot_mounts(self, key: str) -> list[Any]:
+        resp = await self._call(self.snapshots.Mounts, snapshots_pb2.MountsRequest(
+            snapshotter=SNAPSHOTTER, key=key))
+        return list(resp.mounts)
+
+    async def remove_snapshot(self, key: str) -> None:
+        await self._call(self.snapshots.Remove, snapshots_pb2.RemoveSnapshotRequest(
+            snapshotter=SNAPSHOTTER, key=key))
+
+    # --- containers ---------------------------------------------------------------------------
+    async def create_container(self, cid: str, image: str, spec: dict[str, Any], snapshot_key: str,
+                               runtime_binary: str = "", labels: dict[str, str] | None = None) -> None:
+        runtime = containers_pb2.Container.Runtime(name=RUNTIME_NAME)
+        if runtime_binary:
+            opts = runc_options_pb2.Options(binary_name=runtime_binary)
+            runtime.options.CopyFrom(any_pb2.Any(type_url=RUNC_OPTIONS_TYPE_URL,
+                                                 value=opts.SerializeToString()))
+        container = containers_pb2.Container(
+            id=cid, image=image, labels=labels or {}, runtime=runtime,
+            spec=any_pb2.Any(type_url=SPEC_TYPE_URL, value=json.dumps(spec).encode()),
+            snapshotter=SNAPSHOTTER, snapshot_key=snapshot_key)
+        await self._call(self.containers.Create, containers_pb2.CreateContainerRequest(container=container))
+
+    async def delete_container(self, cid: str) -> None:
+        await self._call(self.containers.Delete, containers_pb2.DeleteContainerRequest(id=cid))
+
+    # --- tasks --------------------------------------------------------------------------------
+    async def create_task(self, cid: str, rootfs: list[Any], stdin: str, stdout: str, stderr: str,
+                          terminal: bool) -> int:
+        resp = await self._call(self.tasks.Create, tasks_pb2.CreateTaskRequest(
+            container_id=cid, rootfs=[mount_pb2.Mount(type=m.type, source=m.source, target=m.target,
+                                                      options=list(m.options)) for m in rootfs],
+            stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal))
+        return resp.pid
+
+    async def start_task(self, cid: str, exec_id: str = "") -> int:
+        resp = await self._call(self.tasks.Start, tasks_pb2.StartRequest(container_id=cid, exec_id=exec_id))
+        return resp.pid
+
+    async def wait_task(self, cid: str, exec_id: str = "") -> int:
+        resp = await self._call(self.tasks.Wait, tasks_pb2.WaitRequest(container_id=cid, exec_id=exec_id))
+        return resp.exit_status
+
+    async def kill_task(self, cid: str, signal: int, exec_id: str = "", all: bool = False) -> None:
+        await self._call(self.tasks.Kill, tasks_pb2.KillRequest(
+            container_id=cid, exec_id=exec_id, signal=signal, all=all))
+
+    async def delete_task(self, cid: str) -> int:
+        resp = await self._call(self.tasks.Delete, tasks_pb2.DeleteTaskRequest(container_id=cid))
+        return resp.exit_status
+
+    async def delete_process(self, cid: str, exec_id: str) -> int:
+        resp = await self._call(self.tasks.DeleteProcess, tasks_pb2.DeleteProcessRequest(
+            container_id=cid, exec_id=exec_id))
+        return resp.exit_status
+
+    async def get_task(self, cid: str, exec_id: str = "") -> Any:
+        resp = await self._call(self.tasks.Get, tasks_pb2.GetRequest(container_id=cid, exec_id=exec_id))
+        return resp.process
+
+    async def resize_pty(self, cid: str, width: int, height: int, exec_id: str = "") -> None:
+        await self._call(self.tasks.ResizePty, tasks_pb2.ResizePtyRequest(
+            container_id=cid, exec_id=exec_id, width=width, height=height))
+
+    async def close_stdin(self, cid: str, exec_id: str = "") -> None:
+        await self._call(self.tasks.CloseIO, tasks_pb2.CloseIORequest(
+            container_id=cid, exec_id=exec_id, stdin=True))
+
+    async def exec_process(self, cid: str, exec_id: str, process: dict[str, Any], stdin: str,
+                           stdout: str, stderr: str, terminal: bool) -> None:
+        await self._call(self.tasks.Exec, tasks_pb2.ExecProcessRequest(
+            container_id=cid, exec_id=exec_id, stdin=stdin, stdout=stdout, stderr=stderr,
+            terminal=terminal,
+            spec=any_pb2.Any(type_url=PROCESS_TYPE_URL, value=json.dumps(process).encode())))

@@ -1,0 +1,772 @@
+"""The backend the routers call: containers (create/start/stop/kill/rm/wait/attach/logs) and images.
+
+Container lifecycle over containerd (docs/ARCHITECTURE.md, "Container and task flow"):
+create prepares the writable snapshot (kept until rm, as Docker keeps a container's layer across
+restarts); start writes the /etc files, builds the OCI spec, creates the containerd container, the
+FIFOs and the task, then waits on the task; on exit the task and the containerd container are
+deleted, the state recorded, and `--rm` containers removed by the daemon.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal as _signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from ..errors import (AlreadyExists, Conflict, DockerError, InvalidParameter, NotFound, NotModified,
+                      SystemError_, no_such_container)
+from . import etcfiles, oci, reference
+from .changes import apply_changes
+from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
+from .containerd import ContainerdClient
+from .images import HOST_ARCH, Image, ImageService
+from .logs import LogEntry, LogQuery, read_entries
+from .names import NameRegistry
+from .rootfs import read_files
+from .signals import parse_signal
+from .streams import FifoSet, StreamHub
+from .users import ResolvedUser, resolve_user
+
+log = logging.getLogger("pydockerd.daemon")
+
+EXIT_CMD_NOT_FOUND, EXIT_EACCES, EXIT_UNKNOWN = 127, 126, 128
+
+
+@dataclass
+class DaemonConfig:
+    data_root: str
+    exec_root: str
+    cgroup_parent: str = "/pydocker"
+    default_runtime: str = "runc"
+    runtimes: dict[str, str] = field(default_factory=dict)  # name → binary path
+    debug: bool = False
+
+
+@dataclass(eq=False)
+class Live:
+    """In-memory companions of a container record: lock, streams, exit/removal notifications."""
+
+    hub: StreamHub
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_exit: asyncio.Future | None = None
+    removed: asyncio.Future | None = None
+    fifos: FifoSet | None = None
+    monitor: asyncio.Task | None = None
+    stdin_task: asyncio.Task | None = None
+    removing: bool = False
+
+    def exit_future(self) -> asyncio.Future:
+        if self.next_exit is None or self.next_exit.done():
+            self.next_exit = asyncio.get_running_loop().create_future()
+        return self.next_exit
+
+    def removed_future(self) -> asyncio.Future:
+        if self.removed is None:
+            self.removed = asyncio.get_running_loop().create_future()
+        return self.removed
+
+
+def new_id() -> str:
+    while True:
+        cid = secrets.token_hex(32)
+        # moby skips IDs whose short form is all digits (they read like numbers).
+        if not cid[:12].isdigit():
+            return cid
+
+
+class Daemon:
+    def __init__(self, cfg: DaemonConfig, client: ContainerdClient) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.images = ImageService(client)
+        self.store = ContainerStore(os.path.join(cfg.data_root, "containers"))
+        self.names = NameRegistry()
+        self.containers: dict[str, Container] = {}
+        self.live: dict[str, Live] = {}
+        self.fifo_root = os.path.join(cfg.exec_root, "containerd")
+        self.tmp_root = os.path.join(cfg.data_root, "tmp")
+        self.cgroup_v2 = oci.cgroup_v2_unified()
+        self.started_at = time.time()
+
+    # --- lookup -------------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        """By full ID, exact name, or unique ID prefix (moby's GetContainer)."""
+        if ref in self.containers:
+            return self.containers[ref]
+        by_name = self.names.get(ref)
+        if by_name and by_name in self.containers:
+            return self.containers[by_name]
+        if ref and all(ch in "0123456789abcdef" for ch in ref):
+            matches = [c for cid, c in self.containers.items() if cid.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
+        raise no_such_container(ref)
+
+    def _live(self, c: Container) -> Live:
+        lv = self.live.get(c.ID)
+        if lv is None:
+            lv = self.live[c.ID] = Live(StreamHub(c.LogPath))
+        return lv
+
+    # --- startup / shutdown ---------------------------------------------------------------------
+    async def restore(self) -> None:
+        """Load records; containers that were running when we stopped are stopped now (no live-restore)."""
+        for c in self.store.load_all():
+            self.containers[c.ID] = c
+            self.names.reserve(c.Name, c.ID)
+            self._live(c)
+        for c in list(self.containers.values()):
+            if c.State.Running or c.State.Status in ("running", "paused", "restarting", "removing"):
+                code = await self._reap_stale_task(c)
+                c.State.set_stopped(code)
+                self.store.save(c)
+                if c.HostConfig.get("AutoRemove"):
+                    await self._remove(c)
+
+    async def _reap_stale_task(self, c: Container) -> int:
+        code = 128 + _signal.SIGKILL
+        try:
+            await self.client.kill_task(c.ID, _signal.SIGKILL, all=True)
+            code = await asyncio.wait_for(self.client.wait_task(c.ID), 10)
+        except (DockerError, asyncio.TimeoutError):
+            pass
+        await self._cleanup_task(c.ID)
+        FifoSet(os.path.join(self.fifo_root, c.ID)).close()
+        return code
+
+    async def shutdown(self) -> None:
+        """Stop running containers (in parallel) as dockerd without live-restore does."""
+        running = [c for c in self.containers.values() if c.State.Running]
+        if running:
+            await asyncio.gather(*(self._stop_for_shutdown(c) for c in running), return_exceptions=True)
+        for lv in self.live.values():
+            if lv.monitor is not None and not lv.monitor.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(lv.monitor), 5)
+                except (asyncio.TimeoutError, Exception):
+                    pass
+
+    async def _stop_for_shutdown(self, c: Container) -> None:
+        timeout = c.Config.get("StopTimeout")
+        try:
+            await self.stop(c.ID, timeout if timeout is not None else 10, None)
+        except DockerError:
+            pass
+
+    # --- create ---------------------------------------------------------------------------------
+    async def create(self, name: str, body: dict[str, Any]) -> tuple[str, list[str]]:
+        config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+        host_config = dict(body.get("HostConfig") or {})
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("No image specified")  # not a 404: that would make the CLI pull
+        if host_config.get("AutoRemove") and (host_config.get("RestartPolicy") or {}).get("Name") not in (
+                None, "", "no"):
+            raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+        if name:
+            name = self.names.validate(name)
+        img = await self.images.resolve(image_ref)
+        merged = merge_image_config(config, img.container_config)
+        argv = list(merged.get("Entrypoint") or []) + list(merged.get("Cmd") or [])
+        if not argv:
+            raise InvalidParameter("No command specified")
+        runtime = host_config.get("Runtime") or self.cfg.default_runtime
+        if runtime not in self.cfg.runtimes:
+            raise InvalidParameter(f"Unknown runtime specified {runtime}")
+        host_config["Runtime"] = runtime
+        host_config.setdefault("NetworkMode", "default")
+        host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+        if not host_config.get("LogConfig", {}).get("Type"):
+            host_config["LogConfig"] = {"Type": "json-file", "Config": {}}
+        host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        # Validate what the spec needs now, not at start (moby rejects bad mounts/caps at create).
+        oci.capabilities(host_config)
+
+        cid = new_id()
+        if name:
+            self.names.reserve(name, cid)
+        else:
+            name = self.names.generate(cid)
+        cdir = self.store.dir_of(cid)
+        created_snapshot = False
+        try:
+            if not merged.get("Hostname"):
+                merged["Hostname"] = socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
+            merged["Image"] = image_ref
+            merged.setdefault("Domainname", "")
+            for k in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
+                merged[k] = bool(merged.get(k, False))
+            for k in ("User", "WorkingDir"):
+                merged[k] = merged.get(k) or ""
+            merged.setdefault("Labels", {})
+            if merged["Labels"] is None:
+                merged["Labels"] = {}
+            merged.setdefault("OnBuild", None)
+            merged.setdefault("Volumes", None)
+            c = Container(
+                ID=cid, Name=name, Created=now_rfc3339(), Path=argv[0], Args=argv[1:], Config=merged,
+                HostConfig=host_config, Image=img.id,
+                LogPath=os.path.join(cdir, f"{cid}-json.log"),
+                HostnamePath=os.path.join(cdir, "hostname"), HostsPath=os.path.join(cdir, "hosts"),
+                ResolvConfPath=os.path.join(cdir, "resolv.conf"),
+                ChainID=img.chain_id, ImageName=image_ref,
+            )
+            os.makedirs(cdir, mode=0o710, exist_ok=True)
+            await self.client.prepare_snapshot(cid, img.chain_id)
+            created_snapshot = True
+            self.store.save(c)
+        except BaseException:
+            self.names.release(name)
+            if created_snapshot:
+                await self._ignore_missing(self.client.remove_snapshot(cid))
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
+        self.containers[cid] = c
+        self._live(c)
+        return cid, []
+
+    @staticmethod
+    async def _ignore_missing(coro: Any) -> None:
+        try:
+            await coro
+        except NotFound:
+            pass
+        except DockerError as exc:
+            log.warning("cleanup: %s", exc.message)
+
+    # --- start ----------------------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        lv = self._live(c)
+        async with lv.lock:
+            if c.State.Running:
+                raise NotModified("container already started")
+            if lv.removing:
+                raise Conflict(f"removal of container {c.Name.lstrip('/')} is already in progress")
+            try:
+                await self._start_locked(c, lv)
+            except DockerError as exc:
+                c.State.Error = exc.message
+                if c.State.ExitCode == 0:
+                    c.State.ExitCode = EXIT_UNKNOWN
+                self.store.save(c)
+                if c.HostConfig.get("AutoRemove"):
+                    # moby removes a --rm container whose start failed; `wait?condition=removed` returns.
+                    await self._remove(c)
+                raise
+
+    async def _start_locked(self, c: Container, lv: Live) -> None:
+        cfg, hc = c.Config, c.HostConfig
+        host_net = hc.get("NetworkMode") == "host"
+        try:
+            mounts = await self.client.snapshot_mounts(c.ID)
+        except NotFound:
+            mounts = await self.client.prepare_snapshot(c.ID, c.ChainID)
+        etcfiles.write_hostname(c.HostnamePath, cfg.get("Hostname") or c.ID[:12])
+        etcfiles.write_hosts(c.HostsPath, cfg.get("Hostname", ""), hc.get("ExtraHosts") or [], host_net)
+        etcfiles.write_resolv_conf(c.ResolvConfPath, hc.get("Dns") or [], hc.get("DnsSearch") or [],
+                                   hc.get("DnsOptions") or [], host_net)
+        user = await self._resolve_user(c, mounts)
+        spec = oci.build_spec(
+            c.ID, cfg, hc, [c.Path, *c.Args],
+            oci.SpecPaths(c.HostnamePath, c.HostsPath, c.ResolvConfPath),
+            oci.SpecOptions(cgroup_parent=self.cfg.cgroup_parent, user=user, cgroup_v2=self.cgroup_v2))
+        runtime_bin = self.cfg.runtimes.get(hc.get("Runtime") or self.cfg.default_runtime, "")
+        try:
+            await self.client.create_container(c.ID, c.ImageName, spec, c.ID, runtime_bin)
+        except AlreadyExists:
+            # A leftover from a crash: it holds no process (we would know), so replace it.
+            await self._cleanup_task(c.ID)
+            await self.client.create_container(c.ID, c.ImageName, spec, c.ID, runtime_bin)
+
+        tty = bool(cfg.get("Tty"))
+        fifos = FifoSet.create(os.path.join(self.fifo_root, c.ID), "init",
+                               with_stdin=bool(cfg.get("OpenStdin")), with_stderr=not tty)
+        try:
+            try:
+                await self.client.create_task(c.ID, mounts, fifos.stdin, fifos.stdout, fifos.stderr, tty)
+            except DockerError as exc:
+                raise self._start_error(c, exc) from None
+            lv.hub.begin_run()
+            await fifos.start_copy(lv.hub)
+            waiter = asyncio.create_task(self.client.wait_task(c.ID))
+            try:
+                pid = await self.client.start_task(c.ID)
+            except DockerError as exc:
+                waiter.cancel()
+                await self._ignore_missing(self.client.kill_task(c.ID, _signal.SIGKILL, all=True))
+                await self._cleanup_task(c.ID)
+                lv.hub.end_run()
+                raise self._start_error(c, exc) from None
+        except BaseException:
+            fifos.close()
+            await self._ignore_missing(self.client.delete_container(c.ID))
+            raise
+        lv.fifos = fifos
+        c.State.set_running(pid)
+        c.HasBeenStarted = True
+        self.store.save(c)
+        lv.exit_future()  # exists before anyone can observe the running state
+        lv.stdin_task = await fifos.start_stdin(lv.hub, lambda: self._close_stdin(c.ID))
+        lv.monitor = asyncio.create_task(self._monitor(c, lv, waiter))
+
+    async def _close_stdin(self, cid: str) -> None:
+        await self._ignore_missing(self.client.close_stdin(cid))
+
+    def _start_error(self, c: Container, exc: DockerError) -> DockerError:
+        """moby's translateContainerdStartErr: exit codes 127/126 and a 400 for a bad command."""
+        msg = f"failed to create task for container: {exc.message}"
+        low = msg.lower()
+        bad_config = False
+        if ("executable file not found" in low or "no such file or directory" in low
+                or "system cannot find the file specified" in low):
+            c.State.ExitCode, bad_config = EXIT_CMD_NOT_FOUND, True
+        if "permission denied" in low:
+            c.State.ExitCode, bad_config = EXIT_EACCES, True
+        if "not a directory" in low:
+            msg += (": Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
+                    "specified host path exists and is the expected type")
+            c.State.ExitCode, bad_config = EXIT_CMD_NOT_FOUND, True
+        return InvalidParameter(msg) if bad_config else SystemError_(msg)
+
+    async def _resolve_user(self, c: Container, mounts: list[Any]) -> ResolvedUser:
+        spec = c.Config.get("User") or ""
+        if not spec or spec in ("0", "root", "0:0"):
+            return ResolvedUser()
+        u, _, g = spec.partition(":")
+        if u.isdigit() and (not g or g.isdigit()):
+            # numeric uid: the passwd entry only supplies the primary gid and groups
+            pass
+        try:
+            files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
+        except OSError as exc:
+            if u.isdigit() and (not g or g.isdigit()):
+                return ResolvedUser(int(u), int(g) if g else 0)
+            raise SystemError_(f"unable to read the container's /etc/passwd: {exc}") from None
+        return resolve_user(spec, files["/etc/passwd"], files["/etc/group"])
+
+    async def _cleanup_task(self, cid: str) -> None:
+        await self._ignore_missing(self.client.delete_task(cid))
+        await self._ignore_missing(self.client.delete_container(cid))
+
+    # --- exit handling --------------------------------------------------------------------------
+    async def _monitor(self, c: Container, lv: Live, waiter: asyncio.Task) -> None:
+        try:
+            code = await waiter
+        except DockerError as exc:
+            log.warning("wait for %s failed: %s", c.ID[:12], exc.message)
+            code = EXIT_UNKNOWN
+        except asyncio.CancelledError:
+            raise
+        if lv.fifos is not None:
+            await lv.fifos.wait_drained(timeout=5)
+        await self._cleanup_task(c.ID)
+        if lv.stdin_task is not None:
+            lv.stdin_task.cancel()
+            lv.stdin_task = None
+        if lv.fifos is not None:
+            lv.fifos.close()
+            lv.fifos = None
+        c.State.set_stopped(code)
+        self.store.save(c)
+        lv.hub.end_run()
+        fut = lv.exit_future()
+        if not fut.done():
+            fut.set_result(code)
+        log.debug("container %s exited with %d", c.ID[:12], code)
+        if c.HostConfig.get("AutoRemove"):
+            try:
+                async with lv.lock:
+                    if c.ID in self.containers and not lv.removing:
+                        await self._remove(c)
+            except DockerError as exc:
+                log.warning("auto-remove of %s failed: %s", c.ID[:12], exc.message)
+
+    # --- stop / kill ----------------------------------------------------------------------------
+    async def kill(self, ref: str, sig: str | None) -> None:
+        c = self.get(ref)
+        signo = parse_signal(sig) if sig else _signal.SIGKILL
+        if not c.State.Running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.ID} is not running")
+        try:
+            await self.client.kill_task(c.ID, signo)
+        except NotFound:
+            pass  # exited meanwhile
+        if signo == _signal.SIGKILL:
+            await self._wait_exit(c, None)
+
+    async def _wait_exit(self, c: Container, timeout: float | None) -> bool:
+        lv = self._live(c)
+        if not c.State.Running:
+            return True
+        fut = lv.exit_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def stop(self, ref: str, timeout: int | None, sig: str | None) -> None:
+        c = self.get(ref)
+        if not c.State.Running:
+            raise NotModified("container already stopped")
+        stop_signal = sig or c.Config.get("StopSignal") or "SIGTERM"
+        signo = parse_signal(stop_signal)
+        if timeout is None:
+            t = c.Config.get("StopTimeout")
+            timeout = 10 if t is None else int(t)
+        try:
+            await self.client.kill_task(c.ID, signo)
+        except NotFound:
+            pass
+        if await self._wait_exit(c, None if timeout < 0 else float(timeout)):
+            return
+        log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
+        try:
+            await self.client.kill_task(c.ID, _signal.SIGKILL, all=True)
+        except NotFound:
+            pass
+        await self._wait_exit(c, None)
+
+    # --- remove ---------------------------------------------------------------------------------
+    async def remove(self, ref: str, force: bool, volumes: bool) -> None:
+        c = self.get(ref)
+        lv = self._live(c)
+        if c.State.Running and not force:
+            raise Conflict(f'cannot remove container "{c.Name}": container is running: stop the '
+                           "container before removing or force remove")
+        if lv.removing:
+            raise Conflict(f"removal of container {ref} is already in progress")
+        if c.State.Running:
+            try:
+                await self.client.kill_task(c.ID, _signal.SIGKILL, all=True)
+            except NotFound:
+                pass
+            await self._wait_exit(c, None)
+            if lv.monitor is not None:
+                await asyncio.shield(lv.monitor)
+        async with lv.lock:
+            if c.ID not in self.containers:
+                return  # auto-removed meanwhile
+            if lv.removing:
+                raise Conflict(f"removal of container {ref} is already in progress")
+            await self._remove(c)
+
+    async def _remove(self, c: Container) -> None:
+        lv = self._live(c)
+        lv.removing = True
+        c.State.Status = "removing"
+        try:
+            await self._ignore_missing(self.client.remove_snapshot(c.ID))
+        except BaseException:
+            lv.removing = False
+            raise
+        self.store.delete(c.ID)
+        self.names.release(c.Name)
+        self.containers.pop(c.ID, None)
+        self.live.pop(c.ID, None)
+        lv.hub.end_run()
+        fut = lv.removed_future()
+        if not fut.done():
+            fut.set_result(c.State.ExitCode)
+        nxt = lv.next_exit
+        if nxt is not None and not nxt.done():
+            nxt.set_result(c.State.ExitCode)
+
+    # --- wait -----------------------------------------------------------------------------------
+    async def wait_prepare(self, ref: str, condition: str) -> asyncio.Future | int:
+        """Validate now (so errors come before the 200), return the future to await or a code."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidParameter(f"invalid condition: \"{condition}\"")
+        c = self.get(ref)
+        lv = self._live(c)
+        if condition == "removed":
+            return lv.removed_future()
+        if condition == "next-exit":
+            return lv.exit_future()
+        if not c.State.Running:
+            return c.State.ExitCode
+        return lv.exit_future()
+
+    # --- attach / logs / resize -----------------------------------------------------------------
+    def hub(self, c: Container) -> StreamHub:
+        return self._live(c).hub
+
+    def log_entries(self, c: Container, q: LogQuery) -> list[LogEntry]:
+        return read_entries(c.LogPath, q)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        if not c.State.Running:
+            raise Conflict(f"Container {c.ID} is not running")
+        await self.client.resize_pty(c.ID, width, height)
+
+    # --- list / inspect -------------------------------------------------------------------------
+    def inspect(self, ref: str) -> dict[str, Any]:
+        c = self.get(ref)
+        st = c.State
+        state = {"Status": st.Status, "Running": st.Running, "Paused": st.Paused,
+                 "Restarting": st.Restarting, "OOMKilled": st.OOMKilled, "Dead": st.Dead, "Pid": st.Pid,
+                 "ExitCode": st.ExitCode, "Error": st.Error, "StartedAt": st.StartedAt,
+                 "FinishedAt": st.FinishedAt}
+        return {
+            "Id": c.ID, "Created": c.Created, "Path": c.Path, "Args": c.Args, "State": state,
+            "Image": c.Image, "ResolvConfPath": c.ResolvConfPath, "HostnamePath": c.HostnamePath,
+            "HostsPath": c.HostsPath, "LogPath": c.LogPath, "Name": c.Name,
+            "RestartCount": c.RestartCount, "Driver": c.Driver, "Platform": c.Platform,
+            "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+            "HostConfig": full_host_config(c.HostConfig),
+            "GraphDriver": {"Name": c.Driver, "Data": None},
+            "Mounts": mount_points(c.HostConfig),
+            "Config": c.Config,
+            "NetworkSettings": network_settings(c),
+        }
+
+    def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        cs = sorted(self.containers.values(), key=lambda c: c.Created, reverse=True)
+        # moby lists stopped containers too with -a, a limit, or a status/exited filter.
+        show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
+        out = []
+        for c in cs:
+            if not show_all and not c.State.Running:
+                continue
+            if not container_matches(c, filters):
+                continue
+            out.append(summary(c))
+            if limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def counts(self) -> dict[str, int]:
+        running = sum(1 for c in self.containers.values() if c.State.Running and not c.State.Paused)
+        paused = sum(1 for c in self.containers.values() if c.State.Paused)
+        total = len(self.containers)
+        return {"Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
+                "ContainersStopped": total - running - paused}
+
+    # --- images -----------------------------------------------------------------------------------
+    def prepare_import(self, repo: str, tag: str, changes: list[str], message: str,
+                       platform: str) -> tuple[str, bytes]:
+        """Validate `docker import` parameters (before any output) → (image name, config JSON)."""
+        ref = str(reference.parse_repo_tag(repo, tag)) if repo else ""
+        now = now_rfc3339()
+        os_, _, arch = (platform or f"linux/{HOST_ARCH}").partition("/")
+        cfg = apply_changes({}, changes)
+        config = {"architecture": arch or HOST_ARCH, "os": os_ or "linux", "created": now, "config": cfg,
+                  "rootfs": {"type": "layers", "diff_ids": []},
+                  "history": [{"created": now, "created_by": "", "comment": message or "Imported from -"}]}
+        return ref, json.dumps(config).encode()
+
+    async def import_rootfs(self, chunks: AsyncIterator[bytes], ref: str, config: bytes) -> str:
+        """Stream a rootfs tar to the Importer; returns the new image's ID."""
+        image_id = ""
+        async for _status, images in self.images.import_stream(chunks, "rootfs", ref, config):
+            for rec in images:
+                image_id = (await self.images.from_record(rec)).id
+        if not image_id:
+            raise SystemError_("import did not create an image")
+        return image_id
+
+
+def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str, Any]:
+    """moby's daemon.merge: the image config fills what the create request left empty."""
+    out = dict(user)
+    if not out.get("User"):
+        out["User"] = image.get("User", "")
+    if image.get("ExposedPorts"):
+        ports = dict(image["ExposedPorts"])
+        ports.update(out.get("ExposedPorts") or {})
+        out["ExposedPorts"] = ports
+    img_env = image.get("Env") or []
+    if img_env:
+        user_keys = {e.split("=", 1)[0] for e in out.get("Env") or []}
+        out["Env"] = [e for e in img_env if e.split("=", 1)[0] not in user_keys] + list(out.get("Env") or [])
+    labels = dict(image.get("Labels") or {})
+    labels.update(out.get("Labels") or {})
+    out["Labels"] = labels
+    if not out.get("Entrypoint"):
+        if not out.get("Cmd"):
+            out["Cmd"] = image.get("Cmd")
+        out["Entrypoint"] = image.get("Entrypoint")
+    if not out.get("WorkingDir"):
+        out["WorkingDir"] = image.get("WorkingDir", "")
+    if image.get("Volumes"):
+        vols = dict(image["Volumes"])
+        vols.update(out.get("Volumes") or {})
+        out["Volumes"] = vols
+    if not out.get("StopSignal") and image.get("StopSignal"):
+        out["StopSignal"] = image["StopSignal"]
+    if not out.get("Healthcheck") and image.get("Healthcheck"):
+        out["Healthcheck"] = image["Healthcheck"]
+    if not out.get("OnBuild") and image.get("OnBuild"):
+        out["OnBuild"] = image["OnBuild"]
+    return out
+
+
+def full_host_config(hc: dict[str, Any]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
+        "CapDrop": None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+        "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None,
+        "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
+        "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": 67108864,
+        "Runtime": "runc", "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+        "CgroupParent": "", "BlkioWeight": 0, "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "",
+        "CpusetMems": "", "Devices": [], "MemoryReservation": 0, "MemorySwap": 0,
+        "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None, "Ulimits": None,
+        "Mounts": None, "Tmpfs": None, "MaskedPaths": oci.MASKED_PATHS, "ReadonlyPaths": oci.READONLY_PATHS,
+    }
+    out = dict(defaults)
+    out.update({k: v for k, v in hc.items()})
+    if hc.get("Privileged"):
+        out["MaskedPaths"], out["ReadonlyPaths"] = None, None
+    return out
+
+
+def mount_points(hc: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for bind in hc.get("Binds") or []:
+        parts = bind.split(":")
+        if len(parts) >= 2:
+            mode = parts[2] if len(parts) == 3 else ""
+            out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+                        "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
+    for m in hc.get("Mounts") or []:
+        out.append({"Type": m.get("Type", ""), "Source": m.get("Source", ""),
+                    "Destination": m.get("Target", ""), "Mode": "", "RW": not m.get("ReadOnly"),
+                    "Propagation": "rprivate" if m.get("Type") == "bind" else ""})
+    return out
+
+
+def network_name(c: Container) -> str:
+    mode = c.HostConfig.get("NetworkMode") or "default"
+    return "bridge" if mode == "default" else mode
+
+
+def network_settings(c: Container) -> dict[str, Any]:
+    endpoint = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    return {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+            "Networks": {network_name(c): endpoint}}
+
+
+def _human_duration(seconds: float) -> str:
+    """Go's units.HumanDuration, used in `Up 5 seconds` / `Exited (0) 2 minutes ago`."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def status_text(st: State) -> str:
+    now = time.time()
+    if st.Status == "removing":
+        return "Removal In Progress"
+    if st.Running:
+        up = "Up " + _human_duration(now - parse_rfc3339(st.StartedAt))
+        return up + " (Paused)" if st.Paused else up
+    if st.Dead:
+        return "Dead"
+    if st.FinishedAt == ZERO_TIME:
+        return "Created"
+    return f"Exited ({st.ExitCode}) {_human_duration(now - parse_rfc3339(st.FinishedAt))} ago"
+
+
+def _quote(arg: str) -> str:
+    return arg if arg and all(ch.isalnum() or ch in "-_./=:,@%+" for ch in arg) else "'" + arg.replace("'", "'\\''") + "'"
+
+
+def summary(c: Container) -> dict[str, Any]:
+    cmd = " ".join(_quote(a) for a in [c.Path, *c.Args])
+    mode = c.HostConfig.get("NetworkMode") or "default"
+    return {
+        "Id": c.ID, "Names": [c.Name], "Image": c.Config.get("Image", ""), "ImageID": c.Image,
+        "Command": cmd, "Created": int(parse_rfc3339(c.Created)), "Ports": [],
+        "Labels": c.Config.get("Labels") or {}, "State": c.State.Status, "Status": status_text(c.State),
+        "HostConfig": {"NetworkMode": "bridge" if mode == "default" else mode},
+        "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
+        "Mounts": mount_points(c.HostConfig),
+    }
+
+
+def container_matches(c: Container, filters: dict[str, list[str]]) -> bool:
+    """The /containers/json filters: id, name, status, exited, label, ancestor, before/since unsupported."""
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "id":
+            if not any(c.ID.startswith(v) for v in values):
+                return False
+        elif key == "name":
+            import re
+            if not any(re.search(v, c.Name) or re.search(v, c.Name.lstrip("/")) for v in values):
+                return False
+        elif key == "status":
+            for v in values:
+                if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
+                    raise InvalidParameter(f"invalid filter 'status={v}'")
+            if c.State.Status not in values:
+                return False
+        elif key == "exited":
+            if c.State.Running or c.State.FinishedAt == ZERO_TIME:
+                return False
+            if not any(v.lstrip("-").isdigit() and int(v) == c.State.ExitCode for v in values):
+                return False
+        elif key == "label":
+            labels = c.Config.get("Labels") or {}
+            for v in values:
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        elif key == "ancestor":
+            if not any(v == c.Config.get("Image") or c.Image.startswith(v if v.startswith("sha256:") else "sha256:" + v)
+                       or _same_repo(v, c.Config.get("Image", "")) for v in values):
+                return False
+        elif key in ("network", "volume", "health", "before", "since", "publish", "expose", "isolation",
+                     "is-task"):
+            continue
+        else:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    return True
+
+
+def _same_repo(a: str, b: str) -> bool:
+    try:
+        return str(reference.parse(a)) == str(reference.parse(b))
+    except DockerError:
+        return False

@@ -1,0 +1,215 @@
+"""Images as Docker sees them, read from containerd's image records and content store.
+
+An image record points at a manifest (or an index, from which we pick linux/<host arch>); the
+image ID users see is the config digest, and the snapshot a container starts from is the chain ID
+of the config's diff_ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from ..errors import DockerError, InvalidParameter, NotFound, no_such_image
+from . import reference
+from .containerd import ContainerdClient, Descriptor, ImageRecord
+
+INDEX_TYPES = {"application/vnd.docker.distribution.manifest.list.v2+json",
+               "application/vnd.oci.image.index.v1+json"}
+MANIFEST_TYPES = {"application/vnd.docker.distribution.manifest.v2+json",
+                  "application/vnd.oci.image.manifest.v1+json"}
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+HOST_ARCH = _ARCH.get(platform.machine(), platform.machine())
+
+
+def chain_id(diff_ids: list[str]) -> str:
+    """ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    chain = ""
+    for d in diff_ids:
+        chain = d if not chain else "sha256:" + hashlib.sha256(f"{chain} {d}".encode()).hexdigest()
+    return chain
+
+
+@dataclass
+class Image:
+    id: str  # sha256:<config digest hex>
+    config: dict[str, Any]
+    manifest_digest: str
+    size: int
+    names: list[str] = field(default_factory=list)  # fully qualified image names
+    created_record: float = 0.0
+
+    @property
+    def chain_id(self) -> str:
+        return chain_id(self.config.get("rootfs", {}).get("diff_ids") or [])
+
+    @property
+    def container_config(self) -> dict[str, Any]:
+        return self.config.get("config") or {}
+
+    @property
+    def repo_tags(self) -> list[str]:
+        tags = []
+        for n in self.names:
+            try:
+                ref = reference.parse(n, default_tag="")
+            except InvalidParameter:
+                continue
+            if ref.tag:
+                tags.append(ref.familiar())
+        return sorted(tags)
+
+    @property
+    def repo_digests(self) -> list[str]:
+        out = set()
+        for n in self.names:
+            try:
+                ref = reference.parse(n, default_tag="")
+            except InvalidParameter:
+                continue
+            out.add(f"{ref.familiar_name}@{self.manifest_digest}")
+        return sorted(out)
+
+
+class ImageService:
+    def __init__(self, client: ContainerdClient) -> None:
+        self.client = client
+        self._blobs: dict[str, Any] = {}  # digest → parsed JSON; content is immutable
+
+    async def _json_blob(self, digest: str) -> Any:
+        if digest not in self._blobs:
+            self._blobs[digest] = json.loads(await self.client.read_blob(digest))
+        return self._blobs[digest]
+
+    async def _manifest(self, target: Descriptor) -> tuple[dict[str, Any], str]:
+        desc_type, digest = target.media_type, target.digest
+        doc = await self._json_blob(digest)
+        if desc_type in INDEX_TYPES or doc.get("manifests") is not None:
+            chosen = None
+            for m in doc.get("manifests", []):
+                p = m.get("platform") or {}
+                if p.get("os", "linux") == "linux" and p.get("architecture", HOST_ARCH) == HOST_ARCH:
+                    chosen = m
+                    break
+            if chosen is None:
+                raise NotFound(f"no match for platform in manifest {digest}: not found")
+            digest = chosen["digest"]
+            doc = await self._json_blob(digest)
+        return doc, digest
+
+    async def from_record(self, rec: ImageRecord) -> Image:
+        manifest, mdigest = await self._manifest(rec.target)
+        config_digest = manifest["config"]["digest"]
+        config = await self._json_blob(config_digest)
+        size = sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
+        return Image(id=config_digest, config=config, manifest_digest=mdigest, size=size,
+                     names=[rec.name], created_record=rec.created)
+
+    async def list(self) -> list[Image]:
+        """All images, one entry per image ID with every name pointing at it."""
+        by_id: dict[str, Image] = {}
+        for rec in await self.client.list_images():
+            try:
+                img = await self.from_record(rec)
+            except DockerError:
+                continue  # content missing: not a usable image
+            if img.id in by_id:
+                by_id[img.id].names.append(rec.name)
+            else:
+                by_id[img.id] = img
+        return list(by_id.values())
+
+    async def resolve(self, ref_or_id: str) -> Image:
+        """Find an image by name (`busybox`, `docker.io/library/busybox:latest`) or (short) ID."""
+        candidate = ref_or_id
+        id_like = reference.HEX_ID.match(ref_or_id) is not None
+        if ref_or_id.startswith("sha256:") or (id_like and len(ref_or_id) == 64):
+            return await self._by_id(ref_or_id, ref_or_id)
+        try:
+            ref = reference.parse(ref_or_id)
+        except InvalidParameter:
+            if id_like:
+                return await self._by_id(ref_or_id, ref_or_id)
+            raise
+        candidate = ref.familiar()
+        try:
+            rec = await self.client.get_image(str(ref))
+        except NotFound:
+            if id_like:
+                return await self._by_id(ref_or_id, candidate)
+            raise no_such_image(candidate) from None
+        img = await self.from_record(rec)
+        # All names of that ID, for inspect's RepoTags.
+        for other in await self.list():
+            if other.id == img.id:
+                return other
+        return img
+
+    async def _by_id(self, prefix: str, shown: str) -> Image:
+        want = prefix if prefix.startswith("sha256:") else "sha256:" + prefix
+        matches = [i for i in await self.list() if i.id.startswith(want)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(f"short ID {prefix} is ambiguous")  # moby: ErrAmbiguousPrefix
+        raise no_such_image(shown)
+
+    async def import_stream(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "",
+                            config: bytes = b"") -> AsyncIterator[tuple[str, list[ImageRecord]]]:
+        async for status, images in self.client.import_archive(chunks, fmt, ref, config):
+            for rec in images:
+                self._blobs.pop(rec.target.digest, None)
+            yield status, images
+
+
+def summary(img: Image, api_version: tuple[int, ...]) -> dict[str, Any]:
+    """An `image.Summary` for GET /images/json."""
+    tags, digests = img.repo_tags, img.repo_digests
+    if api_version < (1, 43):
+        tags = tags or ["<none>:<none>"]
+        digests = digests or ["<none>@<none>"]
+    out = {"Id": img.id, "ParentId": "", "RepoTags": tags, "RepoDigests": digests,
+           "Created": int(created_seconds(img)), "Size": img.size, "SharedSize": -1,
+           "Labels": img.container_config.get("Labels") or None, "Containers": -1}
+    if api_version < (1, 44):
+        out["VirtualSize"] = img.size
+    return out
+
+
+def created_seconds(img: Image) -> float:
+    from .container import parse_rfc3339
+    created = img.config.get("created")
+    return parse_rfc3339(created) if created else img.created_record
+
+
+def inspect(img: Image) -> dict[str, Any]:
+    """GET /images/{name}/json."""
+    cfg = dict(img.container_config)
+    full_cfg = {"Hostname": "", "Domainname": "", "User": cfg.get("User", ""), "AttachStdin": False,
+                "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+                "StdinOnce": False, "Env": cfg.get("Env"), "Cmd": cfg.get("Cmd"), "Image": "",
+                "Volumes": cfg.get("Volumes"), "WorkingDir": cfg.get("WorkingDir", ""),
+                "Entrypoint": cfg.get("Entrypoint"), "OnBuild": cfg.get("OnBuild"),
+                "Labels": cfg.get("Labels")}
+    for k in ("ExposedPorts", "StopSignal", "Healthcheck", "Shell", "ArgsEscaped"):
+        if k in cfg:
+            full_cfg[k] = cfg[k]
+    created = img.config.get("created") or "0001-01-01T00:00:00Z"
+    return {
+        "Id": img.id, "RepoTags": img.repo_tags, "RepoDigests": img.repo_digests, "Parent": "",
+        "Comment": _history_comment(img), "Created": created, "Container": "",
+        # compose 1.29 reads ContainerConfig when recreating services, whatever the API version.
+        "ContainerConfig": full_cfg, "DockerVersion": "", "Author": img.config.get("author", ""),
+        "Config": full_cfg, "Architecture": img.config.get("architecture", HOST_ARCH),
+        "Os": img.config.get("os", "linux"), "Size": img.size, "VirtualSize": img.size,
+        "GraphDriver": {"Name": "overlayfs", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": list(img.config.get("rootfs", {}).get("diff_ids") or [])},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+
+
+def _history_comment(img: Image) -> str:
+    hist = img.config.get("history") or []
+    return hist[-1].get("comment", "") if hist else ""

@@ -1,0 +1,311 @@
+"""OCI runtime spec generation with Docker's defaults (moby's `oci/defaults.go` + `daemon/oci_linux.go`)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidParameter
+from .users import ResolvedUser
+
+OCI_VERSION = "1.0.2-dev"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+_RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+            "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
+
+
+def default_mounts() -> list[dict[str, Any]]:
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+    ]
+
+
+def default_device_rules() -> list[dict[str, Any]]:
+    def allow(kind: str, major: int | None, minor: int | None, access: str) -> dict[str, Any]:
+        rule: dict[str, Any] = {"allow": True, "type": kind, "access": access}
+        if major is not None:
+            rule["major"] = major
+        if minor is not None:
+            rule["minor"] = minor
+        return rule
+
+    return [
+        {"allow": False, "access": "rwm"},
+        allow("c", None, None, "m"), allow("b", None, None, "m"),
+        allow("c", 1, 3, "rwm"), allow("c", 1, 8, "rwm"), allow("c", 1, 7, "rwm"),
+        allow("c", 5, 0, "rwm"), allow("c", 1, 5, "rwm"), allow("c", 1, 9, "rwm"),
+        allow("c", 136, None, "rwm"), allow("c", 5, 2, "rwm"), allow("c", 10, 200, "rwm"),
+    ]
+
+
+def cgroup_v2_unified() -> bool:
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def replace_or_append_env(base: list[str], overrides: list[str]) -> list[str]:
+    """moby's ReplaceOrAppendEnvValues: later values replace earlier ones in place."""
+    out = list(base)
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
+    for e in overrides:
+        key = e.split("=", 1)[0]
+        if "=" not in e:
+            continue  # a bare KEY unsets nothing here: the CLI already resolved it
+        if key in index:
+            out[index[key]] = e
+        else:
+            index[key] = len(out)
+            out.append(e)
+    return out
+
+
+def process_env(config: dict[str, Any]) -> list[str]:
+    env = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={config.get('Hostname', '')}"]
+    if config.get("Tty"):
+        env.append("TERM=xterm")
+    return replace_or_append_env(env, config.get("Env") or [])
+
+
+def capabilities(host_config: dict[str, Any]) -> list[str]:
+    if host_config.get("Privileged"):
+        return list(ALL_CAPS)
+
+    def norm(c: str) -> str:
+        c = c.upper()
+        return c if c == "ALL" or c.startswith("CAP_") else "CAP_" + c
+
+    add = [norm(c) for c in host_config.get("CapAdd") or []]
+    drop = [norm(c) for c in host_config.get("CapDrop") or []]
+    for c in add + drop:
+        if c != "ALL" and c not in ALL_CAPS:
+            raise InvalidParameter(f"unknown capability: \"{c}\"")
+    caps = list(ALL_CAPS) if "ALL" in add else list(DEFAULT_CAPS)
+    for c in add:
+        if c != "ALL" and c not in caps:
+            caps.append(c)
+    if "ALL" in drop:
+        caps = [c for c in add if c != "ALL"]
+    else:
+        caps = [c for c in caps if c not in drop]
+    return caps
+
+
+def _resources(hc: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = {"devices": default_device_rules()}
+    if hc.get("Privileged"):
+        res["devices"] = [{"allow": True, "access": "rwm"}]
+    mem: dict[str, Any] = {}
+    if hc.get("Memory"):
+        mem["limit"] = int(hc["Memory"])
+    if hc.get("MemoryReservation"):
+        mem["reservation"] = int(hc["MemoryReservation"])
+    if hc.get("MemorySwap"):
+        mem["swap"] = int(hc["MemorySwap"])
+    if hc.get("MemorySwappiness") not in (None, -1):
+        mem["swappiness"] = int(hc["MemorySwappiness"])
+    if hc.get("OomKillDisable"):
+        mem["disableOOMKiller"] = True
+    if mem:
+        res["memory"] = mem
+    cpu: dict[str, Any] = {}
+    if hc.get("CpuShares"):
+        cpu["shares"] = int(hc["CpuShares"])
+    if hc.get("NanoCpus"):
+        cpu["period"] = 100000
+        cpu["quota"] = int(hc["NanoCpus"]) * 100000 // 1_000_000_000
+    if hc.get("CpuPeriod"):
+        cpu["period"] = int(hc["CpuPeriod"])
+    if hc.get("CpuQuota"):
+        cpu["quota"] = int(hc["CpuQuota"])
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    if hc.get("CpusetMems"):
+        cpu["mems"] = hc["CpusetMems"]
+    if cpu:
+        res["cpu"] = cpu
+    if hc.get("PidsLimit") and int(hc["PidsLimit"]) > 0:
+        res["pids"] = {"limit": int(hc["PidsLimit"])}
+    if hc.get("BlkioWeight"):
+        res["blockIO"] = {"weight": int(hc["BlkioWeight"])}
+    return res
+
+
+def _user_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Binds (`/host:/ctr[:ro]`), HostConfig.Mounts (bind, tmpfs) and HostConfig.Tmpfs."""
+    out: list[dict[str, Any]] = []
+    for bind in hc.get("Binds") or []:
+        parts = bind.split(":")
+        if len(parts) < 2 or len(parts) > 3:
+            raise InvalidParameter(f"invalid volume specification: '{bind}'")
+        src, dst = parts[0], parts[1]
+        mode = parts[2].split(",") if len(parts) == 3 else []
+        if not os.path.isabs(dst):
+            raise InvalidParameter(f"invalid volume specification: '{bind}': invalid mount config for "
+                                   f"type \"bind\": invalid mount path: '{dst}' mount path must be absolute")
+        if not os.path.isabs(src):
+            raise InvalidParameter(f"invalid volume specification: '{bind}': named volumes are not supported")
+        if not os.path.exists(src):
+            os.makedirs(src, exist_ok=True)  # Docker creates a missing bind source for -v
+        opts = ["rbind", "rprivate", "ro" if "ro" in mode else "rw"]
+        out.append({"destination": dst, "type": "bind", "source": src, "options": opts})
+    for m in hc.get("Mounts") or []:
+        kind, src, dst = m.get("Type"), m.get("Source", ""), m.get("Target", "")
+        if not dst or not os.path.isabs(dst):
+            raise InvalidParameter(f"invalid mount config for type \"{kind}\": invalid mount path: "
+                                   f"'{dst}' mount path must be absolute")
+        if kind == "bind":
+            if not os.path.exists(src):
+                raise InvalidParameter(f"invalid mount config for type \"bind\": bind source path does "
+                                       f"not exist: {src}")
+            opts = ["rbind", "rprivate", "ro" if m.get("ReadOnly") else "rw"]
+            out.append({"destination": dst, "type": "bind", "source": src, "options": opts})
+        elif kind == "tmpfs":
+            opts = ["nosuid", "nodev", "noexec"]
+            t = m.get("TmpfsOptions") or {}
+            if t.get("SizeBytes"):
+                opts.append(f"size={int(t['SizeBytes'])}")
+            if t.get("Mode"):
+                opts.append(f"mode={int(t['Mode']):o}")
+            if m.get("ReadOnly"):
+                opts.append("ro")
+            out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts})
+        else:
+            raise InvalidParameter(f"mount type \"{kind}\" is not supported")
+    for dst, opts in (hc.get("Tmpfs") or {}).items():
+        options = ["nosuid", "nodev", "noexec"] + [o for o in (opts or "").split(",") if o]
+        out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options})
+    return out
+
+
+@dataclass
+class SpecPaths:
+    hostname: str
+    hosts: str
+    resolv_conf: str
+
+
+@dataclass
+class SpecOptions:
+    cgroup_parent: str = "/pydocker"
+    user: ResolvedUser = field(default_factory=ResolvedUser)
+    cgroup_v2: bool = False
+
+
+def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], args: list[str],
+               paths: SpecPaths, opts: SpecOptions) -> dict[str, Any]:
+    """The config.json Docker would produce for this container."""
+    hc = host_config
+    privileged = bool(hc.get("Privileged"))
+    caps = capabilities(hc)
+    process: dict[str, Any] = {
+        "terminal": bool(config.get("Tty")),
+        "user": {"uid": opts.user.uid, "gid": opts.user.gid},
+        "args": args,
+        "env": process_env(config),
+        "cwd": config.get("WorkingDir") or "/",
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": "no-new-privileges" in (hc.get("SecurityOpt") or [])
+                           or "no-new-privileges:true" in (hc.get("SecurityOpt") or []),
+    }
+    if opts.user.additional_gids:
+        process["user"]["additionalGids"] = list(opts.user.additional_gids)
+    if config.get("Tty") and hc.get("ConsoleSize") and any(hc["ConsoleSize"]):
+        h, w = hc["ConsoleSize"][0], hc["ConsoleSize"][1]
+        process["consoleSize"] = {"height": int(h), "width": int(w)}
+    if hc.get("OomScoreAdj"):
+        process["oomScoreAdj"] = int(hc["OomScoreAdj"])
+    rlimits = []
+    for u in hc.get("Ulimits") or []:
+        name = str(u.get("Name", "")).lower()
+        if name not in _RLIMITS:
+            raise InvalidParameter(f"invalid ulimit type: {name}")
+        rlimits.append({"type": "RLIMIT_" + name.upper(), "hard": int(u.get("Hard", 0)),
+                        "soft": int(u.get("Soft", 0))})
+    if rlimits:
+        process["rlimits"] = rlimits
+
+    mounts = default_mounts()
+    if privileged:
+        for m in mounts:
+            if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    user_mounts = _user_mounts(hc)
+    taken = {m["destination"] for m in user_mounts}
+    mounts = [m for m in mounts if m["destination"] not in taken]
+    ro = ["ro"] if hc.get("ReadonlyRootfs") else []
+    for dst, src in (("/etc/resolv.conf", paths.resolv_conf), ("/etc/hostname", paths.hostname),
+                     ("/etc/hosts", paths.hosts)):
+        if dst not in taken:
+            mounts.append({"destination": dst, "type": "bind", "source": src,
+                           "options": ["rbind", "rprivate"] + ro})
+    mounts.extend(user_mounts)
+
+    namespaces = [{"type": "mount"}]
+    net_mode = hc.get("NetworkMode") or "default"
+    if net_mode != "host":
+        namespaces.append({"type": "network"})
+    if (hc.get("UTSMode") or "") != "host":
+        namespaces.append({"type": "uts"})
+    if (hc.get("PidMode") or "") != "host":
+        namespaces.append({"type": "pid"})
+    if (hc.get("IpcMode") or "private") != "host":
+        namespaces.append({"type": "ipc"})
+    cgroupns = hc.get("CgroupnsMode") or ("private" if opts.cgroup_v2 else "host")
+    if cgroupns == "private":
+        namespaces.append({"type": "cgroup"})
+
+    parent = hc.get("CgroupParent") or opts.cgroup_parent
+    linux: dict[str, Any] = {
+        "resources": _resources(hc),
+        "cgroupsPath": f"{parent.rstrip('/')}/{cid}" if parent.startswith("/") else f"/{parent.strip('/')}/{cid}",
+        "namespaces": namespaces,
+    }
+    if hc.get("Sysctls"):
+        linux["sysctl"] = dict(hc["Sysctls"])
+    if not privileged:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": "rootfs", "readonly": bool(hc.get("ReadonlyRootfs"))},
+        "mounts": mounts,
+        "linux": linux,
+    }
+    if (hc.get("UTSMode") or "") != "host":
+        spec["hostname"] = config.get("Hostname") or cid[:12]
+        if config.get("Domainname"):
+            spec["domainname"] = config["Domainname"]
+    return spec

@@ -1,0 +1,52 @@
+"""Reading files out of a container's rootfs snapshot (to resolve user names, as moby does)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from typing import Any
+
+
+async def _run(*argv: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise OSError(f"{' '.join(argv)}: {err.decode(errors='replace').strip()}")
+
+
+async def read_files(mounts: list[Any], paths: list[str], tmp_root: str) -> dict[str, str]:
+    """Mount the snapshot read-only in a private temp dir, read `paths` (missing → ""), unmount."""
+    os.makedirs(tmp_root, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="rootfs-", dir=tmp_root)
+    out: dict[str, str] = {p: "" for p in paths}
+    mounted = False
+    try:
+        if len(mounts) != 1:
+            raise OSError(f"expected one rootfs mount, got {len(mounts)}")
+        m = mounts[0]
+        options = [o for o in m.options if o not in ("rw", "rbind", "bind")]
+        if m.type == "bind":
+            await _run("mount", "--bind", m.source, target)
+            mounted = True
+            await _run("mount", "-o", "remount,bind,ro", target)
+        else:
+            await _run("mount", "-t", m.type, "-o", ",".join(options + ["ro"]), m.source, target)
+            mounted = True
+        for p in paths:
+            full = os.path.join(target, p.lstrip("/"))
+            # A symlinked /etc/passwd pointing outside the rootfs must not read the host's file.
+            real = os.path.realpath(full)
+            if not (real == target or real.startswith(target + os.sep)):
+                continue
+            try:
+                with open(real, errors="replace") as f:
+                    out[p] = f.read()
+            except OSError:
+                pass
+    finally:
+        if mounted:
+            await _run("umount", target)
+        shutil.rmtree(target, ignore_errors=True)
+    return out

@@ -1,0 +1,111 @@
+"""`/version` and `/info` contents."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..httputils import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+from .images import HOST_ARCH
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+GIT_COMMIT = "pydocker"
+BUILD_TIME = "2026-11-28T00:00:00.000000000+00:00"
+
+
+def version(containerd_version: str = "") -> dict[str, Any]:
+    details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
+               "GoVersion": f"python{platform.python_version()}", "Os": "linux", "Arch": HOST_ARCH,
+               "KernelVersion": platform.release(), "BuildTime": BUILD_TIME, "Experimental": "false"}
+    components = [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}]
+    if containerd_version:
+        components.append({"Name": "containerd", "Version": containerd_version,
+                           "Details": {"GitCommit": ""}})
+    return {"Platform": {"Name": "pydocker Engine"}, "Components": components, "Version": ENGINE_VERSION,
+            "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": GIT_COMMIT,
+            "GoVersion": details["GoVersion"], "Os": "linux", "Arch": HOST_ARCH,
+            "KernelVersion": platform.release(), "BuildTime": BUILD_TIME}
+
+
+def engine_id(data_root: str) -> str:
+    """A stable engine ID kept in `<data-root>/engine-id` (as dockerd does)."""
+    path = os.path.join(data_root, "engine-id")
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+            if value:
+                return value
+    except FileNotFoundError:
+        pass
+    value = str(uuid.uuid4())
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(value)
+    os.rename(tmp, path)
+    return value
+
+
+def _os_release() -> tuple[str, str]:
+    name, ver = "Linux", ""
+    try:
+        with open("/etc/os-release") as f:
+            kv = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        name = kv.get("PRETTY_NAME", name).strip('"')
+        ver = kv.get("VERSION_ID", "").strip('"')
+    except OSError:
+        pass
+    return name, ver
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+async def info(d: "Daemon", images_count: int) -> dict[str, Any]:
+    os_name, os_ver = _os_release()
+    cgroup_v2 = d.cgroup_v2
+    counts = d.counts()
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    return {
+        "ID": engine_id(d.cfg.data_root), **counts, "Images": images_count,
+        "Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none", "null"],
+                    "Authorization": None, "Log": ["json-file"]},
+        "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+        "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
+        "IPv4Forwarding": True, "Debug": d.cfg.debug, "NFd": len(os.listdir("/proc/self/fd")),
+        "OomKillDisable": not cgroup_v2, "NGoroutines": 0, "SystemTime": now, "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1", "NEventsListener": 0,
+        "KernelVersion": platform.release(), "OperatingSystem": os_name, "OSVersion": os_ver,
+        "OSType": "linux", "Architecture": platform.machine(),
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
+                           "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True,
+                                                          "Official": True}},
+                           "Mirrors": []},
+        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
+        "DockerRootDir": d.cfg.data_root, "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+        "HttpsProxy": os.environ.get("HTTPS_PROXY", ""), "NoProxy": os.environ.get("NO_PROXY", ""),
+        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False,
+        "ServerVersion": ENGINE_VERSION,
+        "Runtimes": {name: {"path": path} for name, path in d.cfg.runtimes.items()},
+        "DefaultRuntime": d.cfg.default_runtime,
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                  "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": [], "CDISpecDirs": [],
+        "Containerd": {"Address": d.client.address, "Namespaces": {"Containers": "moby", "Plugins": "plugins.moby"}},
+        "Warnings": [],
+    }

@@ -1,0 +1,160 @@
+"""pydockerd entry point: dockerd's flags, then the daemon until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import sys
+
+from .daemon.containerd import ContainerdClient
+from .daemon.daemon import Daemon, DaemonConfig
+from .errors import DockerError
+from .server import APIServer, make_app
+from .supervisor import ContainerdProcess
+
+log = logging.getLogger("pydockerd")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="pydockerd", description="A self-sufficient runtime for containers (in Python).")
+    p.add_argument("-H", "--host", action="append", default=[], help="Daemon socket to connect to (unix://PATH)")
+    p.add_argument("--data-root", default="/var/lib/pydocker", help="Root directory of persistent state")
+    p.add_argument("--exec-root", default="/run/pydocker", help="Root directory for execution state files")
+    p.add_argument("-p", "--pidfile", default="/run/pydocker.pid", help="Path to use for daemon PID file")
+    p.add_argument("--containerd", default="", help="containerd grpc address (default: start our own)")
+    p.add_argument("--default-runtime", default="", help="Default OCI runtime for containers")
+    p.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH",
+                   help="Register an additional OCI compatible runtime")
+    p.add_argument("--cgroup-parent", default="/pydocker", help="Set parent cgroup for all containers")
+    p.add_argument("-D", "--debug", action="store_true", help="Enable debug mode")
+    p.add_argument("-l", "--log-level", default="info", choices=["debug", "info", "warn", "error", "fatal"])
+    return p.parse_args(argv)
+
+
+def find_pyrunc() -> str:
+    """`pyrunc` next to the interpreter, then on PATH, then the project's bin/."""
+    here = os.path.join(os.path.dirname(sys.executable), "pyrunc")
+    if os.access(here, os.X_OK):
+        return here
+    found = shutil.which("pyrunc")
+    if found:
+        return found
+    project = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin", "pyrunc")
+    if os.access(project, os.X_OK):
+        return project
+    return ""
+
+
+def runtimes_from_args(args: argparse.Namespace) -> tuple[dict[str, str], str]:
+    runtimes: dict[str, str] = {}
+    pyrunc = find_pyrunc()
+    if pyrunc:
+        runtimes["pyrunc"] = pyrunc
+    runc = shutil.which("runc")
+    if runc:
+        runtimes["runc"] = runc
+    for spec in args.add_runtime:
+        name, eq, path = spec.partition("=")
+        if not eq or not name or not path:
+            raise SystemExit(f"pydockerd: invalid runtime {spec!r}: expected NAME=PATH")
+        runtimes[name] = path if os.sep in path else (shutil.which(path) or path)
+    default = args.default_runtime or ("pyrunc" if "pyrunc" in runtimes else "runc")
+    if default not in runtimes:
+        raise SystemExit(f"pydockerd: default runtime {default!r} is not registered "
+                         f"(known: {', '.join(sorted(runtimes)) or 'none'})")
+    return runtimes, default
+
+
+def socket_path(hosts: list[str]) -> str:
+    host = hosts[-1] if hosts else "unix:///run/pydocker.sock"
+    if host.startswith("unix://"):
+        return host[len("unix://"):]
+    if host.startswith("/"):
+        return host
+    raise SystemExit(f"pydockerd: unsupported host {host!r}: only unix:// sockets are served")
+
+
+def write_pidfile(path: str) -> None:
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                old = int(f.read().strip() or 0)
+            if old and old != os.getpid() and os.path.exists(f"/proc/{old}"):
+                raise SystemExit(f"pydockerd: pid file found, ensure pydockerd is not running or delete {path}")
+        except ValueError:
+            pass
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+
+
+async def run(args: argparse.Namespace) -> int:
+    sock = socket_path(args.host)
+    runtimes, default_runtime = runtimes_from_args(args)
+    for d in (args.data_root, args.exec_root):
+        os.makedirs(d, mode=0o711, exist_ok=True)
+    write_pidfile(args.pidfile)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    supervisor: ContainerdProcess | None = None
+    server: APIServer | None = None
+    client: ContainerdClient | None = None
+    daemon: Daemon | None = None
+    try:
+        address = args.containerd
+        if not address:
+            supervisor = ContainerdProcess(
+                address=os.path.join(args.exec_root, "containerd", "containerd.sock"),
+                root=os.path.join(args.data_root, "containerd", "daemon"),
+                state=os.path.join(args.exec_root, "containerd", "daemon"),
+                runtime=runtimes[default_runtime], debug=args.debug)
+            await supervisor.start()
+            address = supervisor.address
+        client = ContainerdClient(address)
+        await client.wait_ready(timeout=30)
+        daemon = Daemon(DaemonConfig(data_root=args.data_root, exec_root=args.exec_root,
+                                     cgroup_parent=args.cgroup_parent, default_runtime=default_runtime,
+                                     runtimes=runtimes, debug=args.debug), client)
+        await daemon.restore()
+        server = APIServer(make_app(daemon), sock)
+        await server.start()
+        log.info("API listen on %s", sock)
+        await stop.wait()
+        log.info("processing signal: shutting down")
+        return 0
+    except DockerError as exc:
+        log.error("%s", exc.message)
+        return 1
+    finally:
+        if daemon is not None:
+            await daemon.shutdown()
+        if server is not None:
+            await server.stop()
+        if client is not None:
+            await client.close()
+        if supervisor is not None:
+            await supervisor.stop()
+        try:
+            os.unlink(args.pidfile)
+        except FileNotFoundError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    level = logging.DEBUG if args.debug or args.log_level == "debug" else getattr(
+        logging, {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper()))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("asyncio", "grpc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()

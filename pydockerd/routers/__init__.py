@@ -1,0 +1,1 @@
+"""One router per resource (moby's api/server/router/<resource>): parse HTTP, call the backend."""

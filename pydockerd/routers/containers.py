@@ -1,0 +1,170 @@
+"""/containers/*: create, list, inspect, start, stop, kill, wait, attach, logs, resize, remove."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ..daemon.daemon import Daemon
+from ..daemon.logs import LogEntry, LogQuery, parse_time_param
+from ..errors import InvalidParameter
+from ..hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection
+from ..httputils import bool_value, int_value, json_bytes, json_response, parse_filters, read_json
+from ..stdcopy import STDERR, STDOUT, frame
+
+
+def _render(entry_stream: str, data: bytes, tty: bool, prefix: bytes = b"") -> bytes:
+    payload = prefix + data
+    if tty:
+        return payload
+    return frame(STDERR if entry_stream == "stderr" else STDOUT, payload)
+
+
+def _log_bytes(e: LogEntry, tty: bool, timestamps: bool) -> bytes:
+    return _render(e.stream, e.data, tty, (e.time + " ").encode() if timestamps else b"")
+
+
+def setup(router, d: Daemon) -> None:
+    async def create(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        cid, warnings = await d.create(request.query.get("name", ""), body)
+        return json_response({"Id": cid, "Warnings": warnings}, status=201)
+
+    async def list_containers(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        limit = int_value(request, "limit", -1) or -1
+        return json_response(d.list(bool_value(request, "all"), limit, filters))
+
+    async def inspect(request: web.Request) -> web.Response:
+        return json_response(d.inspect(request.match_info["id"]))
+
+    async def start(request: web.Request) -> web.Response:
+        await d.start(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def stop(request: web.Request) -> web.Response:
+        await d.stop(request.match_info["id"], int_value(request, "t"), request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def kill(request: web.Request) -> web.Response:
+        await d.kill(request.match_info["id"], request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def remove(request: web.Request) -> web.Response:
+        await d.remove(request.match_info["id"], bool_value(request, "force"), bool_value(request, "v"))
+        return web.Response(status=204)
+
+    async def wait(request: web.Request) -> web.StreamResponse:
+        target = await d.wait_prepare(request.match_info["id"], request.query.get("condition", ""))
+        # Headers now: `docker run` waits for them before it calls start.
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        code = target if isinstance(target, int) else await asyncio.shield(target)
+        await resp.write(json_bytes({"StatusCode": code, "Error": None}) + b"\n")
+        await resp.write_eof()
+        return resp
+
+    async def resize(request: web.Request) -> web.Response:
+        h, w = int_value(request, "h", 0), int_value(request, "w", 0)
+        await d.resize(request.match_info["id"], h or 0, w or 0)
+        return web.Response(status=200)
+
+    async def logs(request: web.Request) -> web.StreamResponse:
+        c = d.get(request.match_info["id"])
+        stdout, stderr = bool_value(request, "stdout"), bool_value(request, "stderr")
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        tail_raw = request.query.get("tail", "all")
+        tail = -1 if tail_raw in ("", "all") else int(tail_raw) if tail_raw.lstrip("-").isdigit() else -1
+        q = LogQuery(stdout=stdout, stderr=stderr, tail=tail,
+                     since=parse_time_param(request.query.get("since", "")),
+                     until=parse_time_param(request.query.get("until", "")),
+                     timestamps=bool_value(request, "timestamps"))
+        tty = bool(c.Config.get("Tty"))
+        follow = bool_value(request, "follow") and c.State.Running
+        hub = d.hub(c)
+        entries = d.log_entries(c, q)
+        # Subscribing right after the synchronous file read (no await between) misses no line.
+        queue = hub.follow() if follow else None
+        resp = web.StreamResponse(status=200, headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM})
+        try:
+            await resp.prepare(request)
+            if entries:
+                await resp.write(b"".join(_log_bytes(e, tty, q.timestamps) for e in entries))
+            while queue is not None:
+                e = await queue.get()
+                if e is None:
+                    break
+                if q.wants(e):
+                    await resp.write(_log_bytes(e, tty, q.timestamps))
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        finally:
+            if queue is not None:
+                hub.unfollow(queue)
+        return resp
+
+    async def attach(request: web.Request) -> web.StreamResponse:
+        c = d.get(request.match_info["id"])
+        tty = bool(c.Config.get("Tty"))
+        want_stdin = bool_value(request, "stdin")
+        want_out, want_err = bool_value(request, "stdout"), bool_value(request, "stderr")
+        hub = d.hub(c)
+        stream = bool_value(request, "stream")
+        # Subscribe before answering, so output produced right after start is not missed.
+        sub = hub.attach(want_out, want_err) if stream else None
+        conn = HijackedConnection(request)
+        stdin_task = None
+        try:
+            await conn.upgrade(RAW_STREAM if tty else MULTIPLEXED_STREAM)
+            if bool_value(request, "logs"):
+                for e in d.log_entries(c, LogQuery(stdout=want_out, stderr=want_err)):
+                    await conn.write(_render(e.stream, e.data, tty))
+            if sub is None:
+                return conn.response
+            if want_stdin and c.Config.get("OpenStdin"):
+                stdin_task = asyncio.create_task(_pump_stdin(conn, hub, bool(c.Config.get("StdinOnce"))))
+            # A full close by the client (detach) ends the stream; the container keeps running.
+            asyncio.get_running_loop().create_task(_on_gone(conn, sub.queue))
+            while True:
+                item = await sub.queue.get()
+                if item is None:
+                    break
+                stream_name, data = item
+                if not await conn.write(_render(stream_name, data, tty)):
+                    break
+        finally:
+            if sub is not None:
+                hub.detach(sub)
+            if stdin_task is not None:
+                stdin_task.cancel()
+            conn.close()
+        return conn.response
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", list_containers)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("POST", "/containers/{id}/resize", resize)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("DELETE", "/containers/{id}", remove)
+
+
+async def _on_gone(conn: HijackedConnection, queue: asyncio.Queue) -> None:
+    await conn.gone.wait()
+    queue.put_nowait(None)
+
+
+async def _pump_stdin(conn: HijackedConnection, hub, stdin_once: bool) -> None:
+    while True:
+        data = await conn.read()
+        if data is None:
+            break
+        hub.stdin.put_nowait(data)
+    if stdin_once:
+        hub.stdin.put_nowait(None)

@@ -1,0 +1,111 @@
+"""/images/*: list, inspect, load (docker load), create from a tar (docker import)."""
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+from ..daemon import images as images_mod
+from ..daemon.daemon import Daemon
+from ..errors import DockerError, InvalidParameter, NotImplementedYet
+from ..httputils import bool_value, json_bytes, json_response, parse_filters, request_version, version_tuple
+
+
+async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(1 << 20):
+        yield chunk
+
+
+def _error_message(msg: str) -> bytes:
+    """moby's streamformatter.FormatError: both fields (errorDetail for the CLI, error for docker-py)."""
+    return json_bytes({"errorDetail": {"message": msg}, "error": msg}) + b"\r\n"
+
+
+async def _json_stream(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    return resp
+
+
+def setup(router, d: Daemon) -> None:
+    async def list_images(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        imgs = await d.images.list()
+        ref_filters = filters.get("reference", []) + ([request.query["filter"]] if request.query.get("filter") else [])
+        dangling = filters.get("dangling")
+        label_filters = filters.get("label", [])
+        out = []
+        ver = version_tuple(request_version(request))
+        for img in imgs:
+            if ref_filters and not any(_ref_match(p, img) for p in ref_filters):
+                continue
+            if dangling:
+                want = dangling[0].lower() in ("true", "1")
+                if want != (not img.repo_tags):
+                    continue
+            labels = img.container_config.get("Labels") or {}
+            if label_filters and not all(_label_match(f, labels) for f in label_filters):
+                continue
+            out.append(images_mod.summary(img, ver))
+        out.sort(key=lambda s: s["Created"], reverse=True)
+        return json_response(out)
+
+    async def inspect_image(request: web.Request) -> web.Response:
+        img = await d.images.resolve(request.match_info["name"])
+        return json_response(images_mod.inspect(img))
+
+    async def load(request: web.Request) -> web.StreamResponse:
+        quiet = bool_value(request, "quiet")
+        resp = await _json_stream(request)
+        try:
+            async for status, _images in d.images.import_stream(_body_chunks(request), "archive"):
+                if status and (not quiet or status.startswith("Loaded image")):
+                    await resp.write(json_bytes({"stream": status.rstrip("\n") + "\n"}) + b"\r\n")
+        except DockerError as exc:
+            await resp.write(_error_message(exc.message))
+        await resp.write_eof()
+        return resp
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        src = request.query.get("fromSrc", "")
+        if request.query.get("fromImage"):
+            ref = request.query["fromImage"]
+            tag = request.query.get("tag", "")
+            raise NotImplementedYet(
+                f"pulling {ref}{':' + tag if tag else ''} is not supported: this daemon has no registry client")
+        if src != "-":
+            if src:
+                raise InvalidParameter(f"importing from {src} is not supported; send the tar in the request body")
+            raise InvalidParameter("fromImage or fromSrc is required")
+        changes = request.query.getall("changes", [])
+        repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
+        message, platform = request.query.get("message", ""), request.query.get("platform", "")
+        ref, config = d.prepare_import(repo, tag, changes, message, platform)
+        resp = await _json_stream(request)
+        try:
+            image_id = await d.import_rootfs(_body_chunks(request), ref, config)
+            await resp.write(json_bytes({"status": image_id}) + b"\r\n")
+        except DockerError as exc:
+            await resp.write(_error_message(exc.message))
+        await resp.write_eof()
+        return resp
+
+    router.add("GET", "/images/json", list_images)
+    router.add("POST", "/images/load", load)
+    router.add("POST", "/images/create", create)
+    router.add("GET", "/images/{name:.+}/json", inspect_image)
+
+
+def _ref_match(pattern: str, img: Any) -> bool:
+    import fnmatch
+    for tag in img.repo_tags:
+        repo = tag.rsplit(":", 1)[0]
+        if fnmatch.fnmatch(tag, pattern) or fnmatch.fnmatch(repo, pattern):
+            return True
+    return False
+
+
+def _label_match(f: str, labels: dict[str, str]) -> bool:
+    k, eq, v = f.partition("=")
+    return k in labels and (not eq or labels[k] == v)
