@@ -14,6 +14,7 @@ DEFAULT_HOSTS = [
     ("ff02::2", "ip6-allrouters"),
 ]
 FALLBACK_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]   # Docker's defaultIPv4Dns
+SYSTEMD_RESOLV_CONF = "/run/systemd/resolve/resolv.conf"
 EMBEDDED_NAMESERVER = "127.0.0.11"
 
 
@@ -79,6 +80,14 @@ def parse_resolv_conf(text: str) -> tuple[list[str], list[str], list[str]]:
         elif f[0] == "options":
             opts += f[1:]
     return ns, search, opts
+
+
+def effective_host_resolv(text: str, systemd_resolv: str | None) -> str:
+    """The host's resolv.conf as Docker reads it: when its only nameserver is systemd-resolved's
+    stub (127.0.0.53), the real upstreams in ``systemd_resolv`` (file content, None if absent)."""
+    if parse_resolv_conf(text)[0] == ["127.0.0.53"] and systemd_resolv is not None:
+        return systemd_resolv
+    return text
 
 
 def _is_loopback(addr: str) -> bool:

@@ -68,6 +68,7 @@ class ManagerConfig:
     iptables: bool = True                      # dockerd --iptables
     userland_proxy: bool = True
     host_resolv_conf: str = "/etc/resolv.conf"
+    systemd_resolv_conf: str = files.SYSTEMD_RESOLV_CONF
     subnet_pools: list[str] = field(default_factory=list)   # replaces Docker's default pools
 
 
@@ -423,10 +424,14 @@ class NetworkManager:
             del self.sandboxes[container_id]
             self.store.delete_sandbox(container_id)
 
+    def _host_resolv(self) -> str:
+        return files.effective_host_resolv(_read(self.cfg.host_resolv_conf),
+                                           _read_or_none(self.cfg.systemd_resolv_conf))
+
     def sandbox_files(self, container_id: str) -> dict[str, str]:
         """The container's /etc/hosts, /etc/resolv.conf and /etc/hostname contents."""
         sb = self.sandbox(container_id)
-        host_resolv = _read(self.cfg.host_resolv_conf)
+        host_resolv = self._host_resolv()
         eps = self.endpoints_of(container_id)
         embedded = any(n.user_defined and n.driver == "bridge" for n, _ in eps)
         ip = next((ep.ipv4 for _, ep in eps if ep.ipv4), "")
@@ -688,7 +693,7 @@ class NetworkManager:
         if sb is None:
             return []
         out = []
-        for s in files.upstream_nameservers(_read(self.cfg.host_resolv_conf), sb.dns):
+        for s in files.upstream_nameservers(self._host_resolv(), sb.dns):
             host, port = _split_hostport(s)
             if host and host != files.EMBEDDED_NAMESERVER:
                 out.append((host, port))
@@ -741,3 +746,11 @@ def _read(path: str) -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def _read_or_none(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None

@@ -69,7 +69,8 @@ class Env:
     def config(self) -> ManagerConfig:
         return ManagerConfig(root=str(self.dir / "root"), state=str(self.dir / "state"),
                              default_bridge=self.bridge, chain_prefix=self.prefix,
-                             subnet_pools=self.pools, host_resolv_conf=str(self.dir / "resolv.conf"))
+                             subnet_pools=self.pools, host_resolv_conf=str(self.dir / "resolv.conf"),
+                             systemd_resolv_conf=str(self.dir / "systemd-resolv.conf"))
 
     async def manager(self) -> NetworkManager:
         (self.dir / "resolv.conf").write_text("nameserver 127.0.0.1\n")   # no real upstream in tests

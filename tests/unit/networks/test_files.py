@@ -30,3 +30,11 @@ def test_hosts():
     assert files.hosts_file("web").endswith("ip6-allrouters\n")
     assert files.host_hosts_file("127.0.0.1 localhost", ["a:1.2.3.4"]) == "127.0.0.1 localhost\n1.2.3.4\ta\n"
     assert files.hostname_file("web") == "web\n"
+
+
+def test_systemd_resolved_stub_is_looked_through():
+    stub = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n"
+    real = "nameserver 10.0.0.1\nsearch lan\n"
+    assert files.effective_host_resolv(stub, real) == real
+    assert files.effective_host_resolv(stub, None) == stub
+    assert files.effective_host_resolv(HOST, real) == HOST   # not only the stub: as it is
