@@ -14,6 +14,8 @@ NO_VALUE = object()  # a missing map key: Go prints "<no value>"
 # -- Go-compatible value rendering --------------------------------------------------------------
 def go_json(value: Any) -> str:
     """json.Marshal: compact, with <, >, & escaped as Go's HTML-safe encoder does."""
+    if isinstance(value, Row):
+        value = dict(sorted(value.items()))  # the CLI's format contexts marshal as maps: sorted keys
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 

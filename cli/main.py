@@ -139,6 +139,18 @@ def group_help(name: str) -> str:
             + f"\nRun 'docker {name} COMMAND --help' for more information on a command.\n")
 
 
+def aliases_for(entry: tuple[str, str, str]) -> list[str]:
+    """Every way to invoke a command, in the order `docker X --help` lists them."""
+    out = []
+    for group, (_, table) in GROUPS.items():
+        for sub, e in table.items():
+            if e[:2] == entry[:2]:
+                out.append(f"docker {group} {sub}")
+                out += [f"docker {group} {a}" for (g, a), target in ALIASES.items() if g == group and target == sub]
+    out += [f"docker {n}" for n, e in {**COMMON, **OTHER}.items() if e[:2] == entry[:2]]
+    return out if len(out) > 1 else []
+
+
 def _usage_line(path: str, cmd: F.Command) -> str:
     return f"docker {path} {cmd.usage}".rstrip()
 
@@ -195,7 +207,7 @@ def run_command(argv: Sequence[str]) -> int:
     except UsageError as e:
         return report_usage(e, path, _usage_line(path, cmd), sys.stderr)
     if opts.help:
-        sys.stdout.write(F.help_text(path, cmd))
+        sys.stdout.write(F.help_text(path, cmd, aliases_for(entry)))
         return 0
     try:
         F.check_args(f"docker {path}", cmd, pos)

@@ -562,7 +562,7 @@ def run_port(ctx: Context, opts: Any, args: list[str]) -> int:
         key = f"{port}/{proto or 'tcp'}"
         bindings = ports.get(key)
         if not bindings:
-            raise CLIError(f"Error: No public port '{key}' published for {args[0]}")
+            raise CLIError(f"Error: No public port '{args[1]}' published for {args[0]}")
         for b in bindings:
             ctx.line(_join_host_port(b.get("HostIp") or "0.0.0.0", int(b.get("HostPort") or 0)))
         return 0
@@ -690,7 +690,7 @@ def stats_row(s: dict, name_hint: str) -> fmt.Row:
 
 
 def run_stats(ctx: Context, opts: Any, args: list[str]) -> int:
-    names = args or [c["Id"] for c in ctx.client.get_json("/containers/json", {"all": 1 if opts.all else None}) or []]
+    names = args or [c["Id"][:12] for c in ctx.client.get_json("/containers/json", {"all": 1 if opts.all else None}) or []]
     form = opts.format or STATS_DEFAULT
     if form == "table":
         form = STATS_DEFAULT

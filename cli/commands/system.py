@@ -297,6 +297,9 @@ def run_df(ctx: Context, opts: Any, args: list[str]) -> int:
     volumes = du.get("Volumes") or []
     cache = du.get("BuildCache") or []
 
+    def hs(n: float) -> str:
+        return human_size(n, 4)  # units.HumanSize: four significant digits here
+
     def pct(part: float, total: float) -> str:
         return f" ({int(part * 100 / total)}%)" if total else ""
 
@@ -313,14 +316,14 @@ def run_df(ctx: Context, opts: Any, args: list[str]) -> int:
     b_size = sum(b.get("Size", 0) for b in cache)
     b_recl = sum(b.get("Size", 0) for b in cache if not b.get("InUse") and not b.get("Shared"))
     rows = [
-        fmt.Row(Type="Images", TotalCount=str(len(images)), Active=str(img_active), Size=human_size(img_size),
-                Reclaimable=human_size(img_recl) + pct(img_recl, img_size)),
-        fmt.Row(Type="Containers", TotalCount=str(len(containers)), Active=str(c_active), Size=human_size(c_size),
-                Reclaimable=human_size(c_recl) + pct(c_recl, c_size)),
-        fmt.Row(Type="Local Volumes", TotalCount=str(len(volumes)), Active=str(v_active), Size=human_size(v_size),
-                Reclaimable=human_size(v_recl) + pct(v_recl, v_size)),
+        fmt.Row(Type="Images", TotalCount=str(len(images)), Active=str(img_active), Size=hs(img_size),
+                Reclaimable=hs(img_recl) + pct(img_recl, img_size)),
+        fmt.Row(Type="Containers", TotalCount=str(len(containers)), Active=str(c_active), Size=hs(c_size),
+                Reclaimable=hs(c_recl) + pct(c_recl, c_size)),
+        fmt.Row(Type="Local Volumes", TotalCount=str(len(volumes)), Active=str(v_active), Size=hs(v_size),
+                Reclaimable=hs(v_recl) + pct(v_recl, v_size)),
         fmt.Row(Type="Build Cache", TotalCount=str(len(cache)), Active=str(sum(1 for b in cache if b.get("InUse"))),
-                Size=human_size(b_size), Reclaimable=human_size(b_recl)),
+                Size=hs(b_size), Reclaimable=hs(b_recl)),
     ]
     form = opts.format or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
     ctx.write(fmt.render(form, rows, {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
