@@ -336,6 +336,7 @@ class Action:
     config: dict
     container_config: dict
     notes: list[str] = field(default_factory=list)   # lines Docker prints before running it
+    author: str | None = None                         # the stage's MAINTAINER so far
 
     @property
     def created_by(self) -> str:
@@ -348,10 +349,9 @@ class Action:
 @dataclass
 class CommitAction(Action):
     """A metadata step: commit an image with `config` and no filesystem change, except WORKDIR
-    (`make_workdir`: create that directory in the container first) and MAINTAINER (`author`)."""
+    (`make_workdir`: create that directory in the container first)."""
 
     make_workdir: str = ""
-    author: str | None = None
 
 
 @dataclass
@@ -544,6 +544,11 @@ class Builder:
 
     def dispatch(self, state: StageState, inst) -> Action:
         """Expand the instruction's words, apply it to the stage's config, say what to do."""
+        action = self._dispatch(state, inst)
+        action.author = state.maintainer or None
+        return action
+
+    def _dispatch(self, state: StageState, inst) -> Action:
         env = self.visible_env(state)
         try:
             inst = expand_instruction(inst, self.lex, env)
@@ -568,8 +573,7 @@ class Builder:
             state.maintainer = inst.maintainer
         return CommitAction(config=copy.deepcopy(m.config),
                             container_config=with_comment(m.config, m.comment, single=m.single),
-                            notes=m.notes, make_workdir=m.config["WorkingDir"] if m.single else "",
-                            author=inst.maintainer if isinstance(inst, Maintainer) else None)
+                            notes=m.notes, make_workdir=m.config["WorkingDir"] if m.single else "")
 
     def _copy_action(self, state: StageState, inst, cmd_name: str) -> CopyAction:
         if inst.chmod:
