@@ -357,3 +357,52 @@ def test_detach_keys_leave_the_container_running(target, cname):
     assert ok(target.pydocker("inspect", "--format", "{{.State.Running}}", cname)).stdout == "true\n"
     out, code = _pty_session(target, ["attach", cname], [(b"echo back-$((1+1))\r", b"back-2"), (b"exit 3\r", b"")])
     assert code == 3
+
+
+# -- registry -----------------------------------------------------------------------------------
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on a free 127.0.0.1 port (loopback registries are insecure by default)."""
+    import shutil
+    import socket
+    import time
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path}/data\n"
+                   f"http:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_push_and_pull(target, registry):
+    ref = f"{registry}/pydcli/bb:1"
+    ok(target.pydocker("tag", "busybox", ref))
+    try:
+        push = ok(target.pydocker("push", ref, timeout=120))
+        assert push.stdout.startswith(f"The push refers to repository [{registry}/pydcli/bb]\n")
+        assert re.search(r"^1: digest: sha256:[0-9a-f]{64} size: \d+$", push.stdout, re.M)
+        ok(target.pydocker("rmi", ref))
+        pull = ok(target.pydocker("pull", ref, timeout=120))
+        assert pull.stdout.startswith("1: Pulling from pydcli/bb\n") and pull.stdout.endswith(f"\n{ref}\n")
+        assert f"Status: Downloaded newer image for {ref}\n" in pull.stdout
+        assert ok(target.pydocker("run", "--rm", ref, "echo", "pulled")).stdout == "pulled\n"
+        missing = target.pydocker("pull", f"{registry}/pydcli/bb:nosuch", timeout=120)
+        assert missing.returncode == 1 and missing.stderr.startswith("Error response from daemon: ")
+        quiet = ok(target.pydocker("pull", "-q", ref, timeout=120))
+        assert quiet.stdout == f"{ref}\n"
+    finally:
+        target.pydocker("rmi", "-f", ref)
