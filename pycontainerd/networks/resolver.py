@@ -1,8 +1,11 @@
-"""The embedded DNS server of a sandbox: 127.0.0.11:53 inside the container's netns, served
-from the daemon's asyncio loop.
+"""The embedded DNS server of a sandbox: 127.0.0.11 inside the container's netns, served from
+the daemon's asyncio loop.
 
 The sockets are created by a thread that enters the namespace (see ``netns.run_in``), so they
-live in the container's namespace while the daemon stays in the host's. Names the manager
+live in the container's namespace while the daemon stays in the host's. As Docker does, they
+listen on random ports and nat rules inside the namespace send 127.0.0.11:53 there, so port 53
+stays free for the container's own processes (a DNS server in a container keeps working); when
+iptables cannot be used there, the sockets bind 127.0.0.11:53 itself. Names the manager
 knows (container names, aliases, reverse lookups, scoped to shared networks) are answered
 here; anything else is forwarded over UDP to the upstream servers, dialled from the host
 namespace (Docker does that for loopback upstreams; for the others this is a simplification).
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import socket
 import struct
+import subprocess
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Callable
@@ -23,6 +27,9 @@ log = logging.getLogger(__name__)
 
 RESOLVER_IP = "127.0.0.11"
 FORWARD_TIMEOUT = 2.0
+# nat chains inside the container's namespace (Docker calls them DOCKER_OUTPUT/DOCKER_POSTROUTING)
+CHAIN_OUTPUT = "PYDOCKER_DNS_OUTPUT"
+CHAIN_POSTROUTING = "PYDOCKER_DNS_POSTROUTING"
 
 Lookup = Callable[[str], "list[IPv4Address] | None"]      # None: not a name we own
 Reverse = Callable[[IPv4Address], "list[str] | None"]
@@ -54,6 +61,52 @@ def open_sockets(sandbox: str, ip: str = RESOLVER_IP, port: int = 53) -> tuple[s
             tcp.close()
             raise
     return netns.run_in(sandbox, make)
+
+
+def redirect_rules(udp_port: int, tcp_port: int) -> str:
+    """iptables-restore input: 127.0.0.11:53 → the resolver's ports (replies keep port 53)."""
+    ip = f"{RESOLVER_IP}/32"
+    return (f"*nat\n:{CHAIN_OUTPUT} - [0:0]\n:{CHAIN_POSTROUTING} - [0:0]\n"
+            f"-A {CHAIN_OUTPUT} -d {ip} -p udp -m udp --dport 53 -j DNAT --to-destination {RESOLVER_IP}:{udp_port}\n"
+            f"-A {CHAIN_OUTPUT} -d {ip} -p tcp -m tcp --dport 53 -j DNAT --to-destination {RESOLVER_IP}:{tcp_port}\n"
+            f"-A {CHAIN_POSTROUTING} -s {ip} -p udp -m udp --sport {udp_port} -j SNAT --to-source :53\n"
+            f"-A {CHAIN_POSTROUTING} -s {ip} -p tcp -m tcp --sport {tcp_port} -j SNAT --to-source :53\n"
+            "COMMIT\n")
+
+
+def install_redirect(sandbox: str, udp_port: int, tcp_port: int) -> None:
+    """Install (or, after a restart, replace) the redirect inside the sandbox's namespace.
+
+    Processes started from a thread that entered the namespace run in it, so this is plain
+    iptables. Declaring our chains in a --noflush restore empties them first.
+    """
+    def do() -> None:
+        cp = subprocess.run(["iptables-restore", "-w", "--noflush"], input=redirect_rules(udp_port, tcp_port),
+                            text=True, capture_output=True)
+        if cp.returncode != 0:
+            raise OSError(f"iptables-restore in the sandbox: {cp.stderr.strip()}")
+        for chain, target in (("OUTPUT", CHAIN_OUTPUT), ("POSTROUTING", CHAIN_POSTROUTING)):
+            spec = ["-d", f"{RESOLVER_IP}/32", "-j", target]
+            if subprocess.run(["iptables", "-w", "-t", "nat", "-C", chain, *spec],
+                              capture_output=True).returncode != 0:
+                cp = subprocess.run(["iptables", "-w", "-t", "nat", "-A", chain, *spec],
+                                    capture_output=True, text=True)
+                if cp.returncode != 0:
+                    raise OSError(f"iptables in the sandbox: {cp.stderr.strip()}")
+    netns.run_in(sandbox, do)
+
+
+def open_redirected_sockets(sandbox: str) -> tuple[socket.socket, socket.socket]:
+    """Sockets on random ports plus the redirect; falls back to port 53 if that fails."""
+    udp, tcp = open_sockets(sandbox, port=0)
+    try:
+        install_redirect(sandbox, udp.getsockname()[1], tcp.getsockname()[1])
+        return udp, tcp
+    except (OSError, FileNotFoundError) as e:
+        log.warning("embedded DNS: no redirect in %s (%s); binding port 53 itself", sandbox, e)
+        udp.close()
+        tcp.close()
+    return open_sockets(sandbox, port=53)
 
 
 class _UDPServer(asyncio.DatagramProtocol):
@@ -95,7 +148,7 @@ class Resolver:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        udp, tcp = await asyncio.to_thread(open_sockets, self.sandbox)
+        udp, tcp = await asyncio.to_thread(open_redirected_sockets, self.sandbox)
         loop = asyncio.get_running_loop()
         try:
             self._udp_transport, _ = await loop.create_datagram_endpoint(lambda: _UDPServer(self), sock=udp)

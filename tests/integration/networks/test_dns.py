@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from ipaddress import IPv4Address
 
 from pycontainerd.networks import DNSConfig, IPAMConfig, dnswire
 
 from nethelpers import ask, free_subnets, in_ns
+
+
+BIND_53 = ("import socket\n"
+           "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 53))\n"
+           "t = socket.socket(); t.bind(('0.0.0.0', 53)); t.listen()\n"
+           "print('bound')\n")
 
 
 class FakeUpstream(asyncio.DatagramProtocol):
@@ -67,6 +74,12 @@ async def test_names_aliases_reverse_and_forwarding(env):
         # Other names go to the upstream (on the host's loopback, dialled from the host).
         assert await ask(s1.path, "outside.example") == f"0 {fake_ip}"
         assert upstream.queries == ["alpha", "outside.example"]   # our own names never leave
+
+        # Port 53 stays free for the container's own processes: the resolver sits behind a DNAT.
+        rc, out = await in_ns(s1.path, sys.executable, "-c", BIND_53)
+        assert rc == 0 and out.strip() == "bound", out
+        rc, out = await in_ns(s1.path, "iptables-save", "-t", "nat")
+        assert "-A OUTPUT -d 127.0.0.11/32 -j PYDOCKER_DNS_OUTPUT" in out
 
         files = m.sandbox_files(s1.container_id)
         assert files["resolv.conf"] == ("nameserver 127.0.0.11\nsearch corp.example\n"
