@@ -129,8 +129,14 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
             "preserve_fds": preserve, "no_pivot": opts.get("no-pivot"),
             "no_new_keyring": opts.get("no-new-keyring"), "caps": caps, "warn": runlog.warn,
             "hook_state": hook_state,
+            # a new cgroup namespace is rooted at the cgroup of whoever unshares it, so stage 1
+            # must be in the container's cgroup first; otherwise the init is moved in later,
+            # while it builds its rootfs (a cgroup v1 attach can wait ~10 ms for RCU)
+            "wait_go": "cgroup" in kinds and not kinds["cgroup"],
         }
         undo.append(mgr.destroy)
+        # the dirs exist before the init can bind them at /sys/fs/cgroup
+        mgr.create()
         sock_p, sock_c = sync.pair()
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it
@@ -144,13 +150,13 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
         sock_c.close()
         sock_c = None
         undo.append(lambda: _kill_reap(stage1_pid))
-        mgr.apply(stage1_pid)
+        early = ctx["wait_go"]
+        if early:
+            mgr.add(stage1_pid)
         resources = linux.get("resources") or {}
         mgr.set(resources, device_rules(resources, linux.get("devices") or []))
-        if proc.get("oomScoreAdj") is not None:
-            with open(f"/proc/{stage1_pid}/oom_score_adj", "w") as f:
-                f.write(str(proc["oomScoreAdj"]))
-        sync.send(sock_p, "go")
+        if early:
+            sync.send(sock_p, "go")
         while True:
             kind, payload = sync.recv(sock_p)
             if kind == "userns":
@@ -165,6 +171,11 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
                 raise RuncError(f"unexpected sync message {kind!r} from stage 1")
         _reap_quietly(stage1_pid)
         undo.append(lambda: _kill_reap(init_pid))
+        if not early:
+            mgr.add(init_pid)
+        if proc.get("oomScoreAdj") is not None:
+            with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
+                f.write(str(proc["oomScoreAdj"]))
         st = proc_stat(init_pid)
         state.data["init_process_pid"] = init_pid
         state.data["init_process_start"] = st[1] if st else 0

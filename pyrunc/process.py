@@ -196,7 +196,8 @@ def stage1(sock, ctx: dict) -> None:
         spec = ctx["spec"]
         preload(bool((spec.get("linux") or {}).get("seccomp")),
                 bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
-        sync.expect(sock, "go")
+        if ctx["wait_go"]:
+            sync.expect(sock, "go")
         spec_ns = ctx["namespaces"]
         namespaces.join(namespaces.open_paths(spec_ns))
         if ctx["new_user"]:

@@ -1,6 +1,7 @@
 """Cgroup managers: v1 (one dir per controller) and v2 (one unified dir) behind one interface.
 
-Manager API: ``paths`` (controller -> dir), ``apply(pid)``, ``set(resources)``, ``add(pid)``,
+Manager API: ``paths`` (controller -> dir), ``create()``, ``apply(pid)`` (create + add),
+``set(resources)``, ``add(pid)``,
 ``freeze()``, ``thaw()``, ``frozen()``, ``pids()``, ``destroy()``.
 """
 from __future__ import annotations

@@ -87,13 +87,17 @@ class V1Manager:
                     if not read_file(d, name).strip():
                         write_file(d, name, read_file(parent, name).strip())
 
-    def apply(self, pid: int) -> None:
-        """Create every controller's dir and move ``pid`` in."""
+    def create(self) -> None:
+        """Create every controller's dir (and missing parents)."""
         for ctl, path in self.paths.items():
             try:
                 self._mkdirs(ctl, path)
             except OSError as e:
                 raise RuncError(f"mkdir {path}: {e.strerror.lower()}") from None
+
+    def apply(self, pid: int) -> None:
+        """Create every controller's dir and move ``pid`` in."""
+        self.create()
         self.add(pid)
 
     def add(self, pid: int, sub: str | None = None) -> None:

@@ -51,11 +51,14 @@ class V2Manager:
                 os.mkdir(cur, 0o755)
                 self.created.append(cur)
 
-    def apply(self, pid: int) -> None:
+    def create(self) -> None:
         try:
             self._enable_controllers()
         except OSError as e:
             raise RuncError(f"mkdir {self.path}: {e.strerror.lower()}") from None
+
+    def apply(self, pid: int) -> None:
+        self.create()
         self.add(pid)
 
     def add(self, pid: int, sub: str | None = None) -> None:
