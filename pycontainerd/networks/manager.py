@@ -196,26 +196,34 @@ class NetworkManager:
         for net in self.networks.values():
             if net.driver != "bridge":
                 continue
-            await asyncio.to_thread(self._bring_up_bridge, net)
-            mine = {ep.host_ifname for ep in net.endpoints.values()}
-            for port in mine:
-                await asyncio.to_thread(links.attach, port, net.bridge)   # the bridge may be new
-            for port in await asyncio.to_thread(links.bridge_ports, net.bridge):
-                if port not in mine:
-                    await asyncio.to_thread(links.delete_link, port)
-            if self.fw is not None:
-                await asyncio.to_thread(self.fw.add_network, net.bridge, [c.subnet for c in net.ipam],
-                                        net.internal)
+            try:
+                await self._restore_bridge(net)
+            except Exception:   # one broken network must not keep the daemon from starting
+                log.exception("reconcile: cannot restore network %s (%s)", net.name, net.bridge)
         # 5. published ports and resolvers
         for net in self.networks.values():
             for ep in net.endpoints.values():
                 if ep.ports:
                     try:
                         ep.ports = await self._publish(net, ep, [replace(p, host_port_end=0) for p in ep.ports])
-                    except NetworkError as e:
+                    except Exception as e:
                         log.error("reconcile: cannot publish ports of %s: %s", ep.name, e)
         for cid in self.sandboxes:
-            await self._sync_resolver(cid)
+            try:
+                await self._sync_resolver(cid)
+            except Exception:
+                log.exception("reconcile: no embedded DNS for %s", cid[:12])
+
+    async def _restore_bridge(self, net: Network) -> None:
+        await asyncio.to_thread(self._bring_up_bridge, net)
+        mine = {ep.host_ifname for ep in net.endpoints.values()}
+        for port in mine:
+            await asyncio.to_thread(links.attach, port, net.bridge)   # the bridge may be new
+        for port in await asyncio.to_thread(links.bridge_ports, net.bridge):
+            if port not in mine:
+                await asyncio.to_thread(links.delete_link, port)
+        if self.fw is not None:
+            await asyncio.to_thread(self.fw.add_network, net.bridge, [c.subnet for c in net.ipam], net.internal)
 
     def _bring_up_bridge(self, net: Network) -> None:
         addrs = [(c.gateway, IPv4Network(c.subnet).prefixlen) for c in net.ipam if c.gateway]
