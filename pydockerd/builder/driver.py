@@ -179,14 +179,18 @@ class BuildDriver:
             await out.stderr(warnings)
         state: StageState | None = None
         for step in self.plan.steps:
+            if step.kind == "from":
+                # the previous stage ends (aux ID) before the next FROM is printed
+                if state is not None:
+                    await self._end_stage(state)
+                    state = None
+                b.check_stage_name(step.stage)
             await out.stdout(step.header())
             await out.stdout("\n")
             if step.kind == "meta_arg":
                 b.process_meta_arg(step.instruction)
                 continue
             if step.kind == "from":
-                if state is not None:
-                    await self._end_stage(state)
                 ref = b.resolve_from(step.stage)
                 base = await self.backend.get_base(ref)
                 state = b.begin_stage(step.stage, base.image_id, base.config, ref)

@@ -455,10 +455,14 @@ class Builder:
                 return i
         return -1
 
-    def resolve_from(self, stage: Stage) -> FromRef:
-        """The base of a stage: FROM's argument expanded with the global ARGs only."""
+    def check_stage_name(self, stage: Stage) -> None:
+        """Docker checks this before printing the FROM step."""
         if stage.name and self._stage_by_name(stage.name) >= 0:
             raise BuildError(f"{stage.name} stage name already used")
+
+    def resolve_from(self, stage: Stage) -> FromRef:
+        """The base of a stage: FROM's argument expanded with the global ARGs only."""
+        self.check_stage_name(stage)
         meta = self.args.all_meta()
         platform = ""
         if stage.platform:

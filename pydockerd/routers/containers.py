@@ -59,9 +59,23 @@ def setup(router, d: Daemon) -> None:
         # Headers now: `docker run` waits for them before it calls start.
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         await resp.prepare(request)
-        code = target if isinstance(target, int) else await asyncio.shield(target)
-        await resp.write(json_bytes({"StatusCode": code, "Error": None}) + b"\n")
-        await resp.write_eof()
+        if isinstance(target, int):
+            code = target
+        else:
+            # `docker run -d` drops this connection: stop waiting then, leave the container alone.
+            closed = asyncio.create_task(_until_closed(request))
+            shielded = asyncio.ensure_future(asyncio.shield(target))
+            await asyncio.wait({shielded, closed}, return_when=asyncio.FIRST_COMPLETED)
+            closed.cancel()
+            shielded.cancel()
+            if not target.done():
+                return resp
+            code = target.result()
+        try:
+            await resp.write(json_bytes({"StatusCode": code, "Error": None}) + b"\n")
+            await resp.write_eof()
+        except ConnectionError:
+            pass
         return resp
 
     async def resize(request: web.Request) -> web.Response:
@@ -153,6 +167,11 @@ def setup(router, d: Daemon) -> None:
     router.add("POST", "/containers/{id}/attach", attach)
     router.add("GET", "/containers/{id}/logs", logs)
     router.add("DELETE", "/containers/{id}", remove)
+
+
+async def _until_closed(request: web.Request) -> None:
+    while request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(0.5)
 
 
 async def _on_gone(conn: HijackedConnection, queue: asyncio.Queue) -> None:

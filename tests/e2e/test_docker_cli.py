@@ -1,0 +1,293 @@
+"""pydockerd through the real docker CLI 28 (and Debian's 20.10): the walking-skeleton commands.
+
+Every test uses the session `stack` (pydockerd + its own pycontainerd + pyrunc, busybox:latest
+imported) and removes the containers it made.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import uuid
+
+import pytest
+
+
+def uname(prefix: str = "pyd") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cleanup(stack):
+    """Names of containers to force-remove after the test, whatever happened."""
+    names: list[str] = []
+    yield names
+    for n in names:
+        stack.docker("rm", "-f", n, timeout=60)
+
+
+def test_version_reports_api_150(stack):
+    cp = stack.docker("version", "--format", "{{json .Server}}", check=True)
+    server = json.loads(cp.stdout)
+    assert server["ApiVersion"] == "1.50"
+    assert server["MinAPIVersion"] == "1.24"
+    assert server["Os"] == "linux"
+
+
+def test_info_counts_are_real(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    before = json.loads(stack.docker("info", "--format", "{{json .}}", check=True).stdout)
+    stack.docker("create", "--name", n, "busybox", "true", check=True)
+    after = json.loads(stack.docker("info", "--format", "{{json .}}", check=True).stdout)
+    assert after["Containers"] == before["Containers"] + 1
+    assert after["ContainersStopped"] == before["ContainersStopped"] + 1
+    assert after["Images"] >= 1
+    assert after["Swarm"]["LocalNodeState"] == "inactive"
+    assert after["DockerRootDir"] == str(stack.data_root)
+
+
+def test_images_lists_busybox(stack):
+    cp = stack.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", check=True)
+    lines = dict(line.split() for line in cp.stdout.splitlines())
+    assert "busybox:latest" in lines
+    info = json.loads(stack.docker("image", "inspect", "busybox", check=True).stdout)[0]
+    assert info["Id"].startswith("sha256:") and info["Id"][7:19] == lines["busybox:latest"]
+    assert info["RepoTags"] == ["busybox:latest"]
+    assert "ContainerConfig" in info
+
+
+def test_run_rm_echo(stack):
+    cp = stack.docker("run", "--rm", "busybox", "echo", "hi")
+    assert (cp.returncode, cp.stdout, cp.stderr) == (0, "hi\n", "")
+
+
+def test_run_keeps_stdout_and_stderr_apart_and_exit_code(stack):
+    cp = stack.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert cp.returncode == 3
+    assert cp.stdout == "out\n"
+    assert cp.stderr == "err\n"
+
+
+def test_run_rm_leaves_no_container(stack):
+    label = uname("lbl")
+    stack.docker("run", "--rm", "--label", label, "busybox", "true", check=True)
+    cp = stack.docker("ps", "-a", "-q", "--filter", f"label={label}", check=True)
+    assert cp.stdout == ""
+
+
+def test_run_stdin(stack):
+    cp = stack.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done", input="hello\n")
+    assert cp.returncode == 0
+    assert cp.stdout == "hello\ndone\n"
+
+
+def test_run_tty_merges_output(stack):
+    cp = stack.docker("run", "--rm", "-t", "busybox", "sh", "-c", "tty; echo err >&2")
+    assert cp.returncode == 0
+    lines = cp.stdout.replace("\r\n", "\n").splitlines()
+    assert lines[0].startswith("/dev/pts/")
+    assert lines[1] == "err"
+
+
+def test_run_env_workdir_user_hostname(stack):
+    cp = stack.docker("run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "-h", "myhost",
+                      "busybox", "sh", "-c", "echo $FOO; pwd; id -u; id -g; hostname; cat /etc/hostname",
+                      check=True)
+    assert cp.stdout.split() == ["bar", "/tmp", "65534", "65534", "myhost", "myhost"]
+
+
+def test_missing_executable_is_127_with_runc_text(stack):
+    cp = stack.docker("run", "--rm", "busybox", "nosuchcmd")
+    assert cp.returncode == 127
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in cp.stderr
+    assert cp.stderr.startswith("docker: Error response from daemon: ")
+
+
+def test_unknown_image(stack):
+    img = uname("nosuch")
+    cp = stack.docker("run", "--rm", img)
+    assert cp.returncode == 125
+    assert f"Unable to find image '{img}:latest' locally" in cp.stderr
+    cp = stack.docker("image", "inspect", img)
+    assert cp.returncode == 1
+    assert f"No such image: {img}" in cp.stderr
+
+
+def test_detached_lifecycle_ps_logs_stop_rm(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    script = "echo started; echo warn >&2; trap 'echo bye; exit 7' TERM; while :; do sleep 0.1; done"
+    cid = stack.docker("run", "-d", "--name", n, "busybox", "sh", "-c", script, check=True).stdout.strip()
+    assert len(cid) == 64
+    ps = stack.docker("ps", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Status}}", check=True).stdout
+    assert f"{cid} {n} Up" in ps
+    # The first lines are written right away; poll logs until they are there.
+    for _ in range(100):
+        logs = stack.docker("logs", n)
+        if "started" in logs.stdout and "warn" in logs.stderr:
+            break
+    assert logs.stdout == "started\n" and logs.stderr == "warn\n"
+    assert stack.docker("stop", n, check=True).stdout.strip() == n
+    state = json.loads(stack.docker("inspect", n, check=True).stdout)[0]["State"]
+    assert (state["Status"], state["Running"], state["ExitCode"]) == ("exited", False, 7)
+    ps_a = stack.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}", check=True).stdout
+    assert f"{n} Exited (7)" in ps_a
+    assert n not in stack.docker("ps", "--format", "{{.Names}}", check=True).stdout
+    assert stack.docker("logs", n).stdout == "started\nbye\n"
+    assert stack.docker("rm", n, check=True).stdout.strip() == n
+    assert n not in stack.docker("ps", "-a", "--format", "{{.Names}}", check=True).stdout
+
+
+def test_stop_timeout_then_sigkill(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    # busybox sleep as PID 1 ignores SIGTERM: stop must fall back to SIGKILL after -t.
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    stack.docker("stop", "-t", "1", n, check=True)
+    state = json.loads(stack.docker("inspect", n, check=True).stdout)[0]["State"]
+    assert state["ExitCode"] == 137
+
+
+def test_kill_with_signal(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    stack.docker("kill", "-s", "KILL", n, check=True)
+    cp = stack.docker("wait", n, check=True)
+    assert cp.stdout.strip() == "137"
+    cp = stack.docker("kill", n)
+    assert cp.returncode == 1
+    assert "is not running" in cp.stderr
+
+
+def test_rm_running_needs_force(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    cp = stack.docker("rm", n)
+    assert cp.returncode == 1
+    assert (f'cannot remove container "/{n}": container is running: stop the container before removing '
+            "or force remove") in cp.stderr
+    stack.docker("rm", "-f", n, check=True)
+    assert stack.docker("inspect", n).returncode == 1
+
+
+def test_name_conflict(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    cid = stack.docker("create", "--name", n, "busybox", "true", check=True).stdout.strip()
+    cp = stack.docker("run", "--name", n, "busybox", "true")
+    assert cp.returncode == 125
+    assert (f'Conflict. The container name "/{n}" is already in use by container "{cid}". You have to '
+            "remove (or rename) that container to be able to reuse that name.") in cp.stderr
+
+
+def test_unknown_container(stack):
+    n = uname("ghost")
+    for args in (("logs", n), ("stop", n), ("rm", n), ("inspect", "--type", "container", n), ("start", n)):
+        cp = stack.docker(*args)
+        assert cp.returncode == 1, args
+        assert f"No such container: {n}" in cp.stderr, args
+
+
+def test_start_attach_reruns(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("create", "--name", n, "busybox", "sh", "-c", "echo run", check=True)
+    assert stack.docker("start", "-a", n, check=True).stdout == "run\n"
+    assert stack.docker("start", "-a", n, check=True).stdout == "run\n"
+    assert stack.docker("logs", n).stdout == "run\nrun\n"
+
+
+def test_logs_tail_timestamps_and_follow(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "--name", n, "busybox", "sh", "-c", "for i in 1 2 3 4; do echo l$i; done", check=True)
+    assert stack.docker("logs", "--tail", "2", n).stdout == "l3\nl4\n"
+    ts = stack.docker("logs", "-t", "--tail", "1", n).stdout
+    stamp, line = ts.rstrip("\n").split(" ", 1)
+    assert line == "l4" and stamp.endswith("Z") and stamp[4] == "-" and len(stamp.split(".")[1]) == 10
+    # follow on a stopped container returns what there is and ends
+    assert stack.docker("logs", "-f", n, timeout=20).stdout == "l1\nl2\nl3\nl4\n"
+
+
+def test_logs_follow_running_container_ends_at_exit(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sh", "-c",
+                 "for i in 1 2 3; do echo f$i; sleep 0.2; done", check=True)
+    cp = stack.docker("logs", "-f", n, timeout=30)
+    assert cp.stdout == "f1\nf2\nf3\n"
+
+
+def test_import_with_changes(stack, busybox_rootfs_tar):
+    repo = uname("imported")
+    cp = stack.docker("import", "-c", 'CMD ["echo", "from-import"]', "-c", "ENV GREETING=hello",
+                      str(busybox_rootfs_tar), f"{repo}:v1", check=True)
+    image_id = cp.stdout.strip()
+    assert image_id.startswith("sha256:")
+    cfg = json.loads(stack.docker("image", "inspect", f"{repo}:v1", check=True).stdout)[0]
+    assert cfg["Id"] == image_id
+    assert cfg["Config"]["Cmd"] == ["echo", "from-import"]
+    assert stack.docker("run", "--rm", f"{repo}:v1").stdout == "from-import\n"
+    assert stack.docker("run", "--rm", f"{repo}:v1", "sh", "-c", "echo $GREETING").stdout == "hello\n"
+
+
+def _docker_archive(rootfs_tar: bytes, tag: str) -> bytes:
+    diff_id = "sha256:" + hashlib.sha256(rootfs_tar).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+                         "config": {"Cmd": ["echo", "loaded"]},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["l1/layer.tar"]}]).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as t:
+        for name, data in ((config_name, config), ("l1/layer.tar", rootfs_tar), ("manifest.json", manifest)):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_load_docker_archive(stack, busybox_rootfs_tar, tmp_path):
+    tag = f"{uname('loaded')}:latest"
+    archive = tmp_path / "img.tar"
+    archive.write_bytes(_docker_archive(busybox_rootfs_tar.read_bytes(), tag))
+    cp = stack.docker("load", "-i", str(archive), check=True)
+    assert f"Loaded image: {tag}" in cp.stdout
+    assert stack.docker("run", "--rm", tag).stdout == "loaded\n"
+
+
+def test_ps_filters_and_limit(stack, cleanup):
+    label = uname("grp")
+    names = [uname() for _ in range(2)]
+    cleanup.extend(names)
+    for n in names:
+        stack.docker("create", "--name", n, "--label", label, "busybox", "true", check=True)
+    out = stack.docker("ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}", check=True).stdout
+    assert sorted(out.split()) == sorted(names)
+    out = stack.docker("ps", "-a", "--filter", f"name={names[0]}", "--format", "{{.Names}}", check=True).stdout
+    assert out.split() == [names[0]]
+    assert len(stack.docker("ps", "-a", "-n", "1", "-q", check=True).stdout.split()) == 1
+    assert stack.docker("ps", "--filter", f"label={label}", "-q", check=True).stdout == ""
+
+
+def test_cli_20_10(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    cp = stack.docker20("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 4")
+    assert (cp.returncode, cp.stdout, cp.stderr) == (4, "out\n", "err\n")
+    stack.docker20("run", "-d", "--name", n, "busybox", "sh", "-c", "echo hello20; sleep 60", check=True)
+    assert n in stack.docker20("ps", "--format", "{{.Names}}", check=True).stdout
+    for _ in range(100):
+        if stack.docker20("logs", n).stdout == "hello20\n":
+            break
+    assert stack.docker20("logs", n).stdout == "hello20\n"
+    cp = stack.docker20("rm", n)
+    assert cp.returncode == 1 and "container is running" in cp.stderr
+    stack.docker20("rm", "-f", n, check=True)
+    cp = stack.docker20("logs", n)
+    assert cp.returncode == 1 and f"No such container: {n}" in cp.stderr
+    assert "1.41" in stack.docker20("version", "--format", "{{.Client.APIVersion}}", check=True).stdout
