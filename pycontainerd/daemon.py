@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from protos.containerd.events import task_pb2 as task_events
 from protos.containerd.services.containers.v1 import containers_pb2_grpc
 from protos.containerd.services.content.v1 import content_pb2_grpc
 from protos.containerd.services.diff.v1 import diff_pb2_grpc
@@ -31,6 +32,7 @@ from .leases import LeaseManager
 from .metadata import Store
 from .mount import unmount_all
 from .services import basic, content, images, resources, tasks
+from .services.common import ts
 from .snapshots.overlay import OverlaySnapshotter
 from .tasks import TaskManager
 
@@ -65,9 +67,13 @@ class Daemon:
             unmount_all(self.tmp_dir)
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.importer = Importer(self.content, self.snapshotter, self.images, self.tmp_dir)
-        self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self.events.publish)
+        self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self._task_exited)
         self.uuid = self._uuid()
         self.server: grpc.aio.Server | None = None
+
+    def _task_exited(self, ns: str, cid: str, exec_id: str, pid: int, status: int, exited_at: float) -> None:
+        self.events.publish(ns, "/tasks/exit", task_events.TaskExit(
+            container_id=cid, id=exec_id or cid, pid=pid, exit_status=status, exited_at=ts(exited_at)))
 
     def _uuid(self) -> str:
         path = os.path.join(self.cfg.root, "uuid")

@@ -657,14 +657,21 @@ class Shim:
 
     def serve(self, listener: socket.socket) -> None:
         listener.settimeout(0.2)
+        handlers: list[threading.Thread] = []
         while not self.done.is_set():
             try:
                 conn, _ = listener.accept()
             except socket.timeout:
                 continue
             conn.settimeout(None)
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+            t = threading.Thread(target=self.handle, args=(conn,), daemon=True)
+            t.start()
+            handlers = [h for h in handlers if h.is_alive()] + [t]
         listener.close()
+        # Replies already decided (e.g. exits being reported) get a moment to go out before we exit.
+        deadline = time.monotonic() + 1.0
+        for h in handlers:
+            h.join(max(0.0, deadline - time.monotonic()))
 
 
 def _start(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -29,6 +30,13 @@ _KINDS: dict[str, type[ContainerdError]] = {"not found": NotFound, "already exis
                                             "invalid argument": InvalidArgument}
 
 
+class ShimGone(Unknown):
+    """The shim's socket refused the connection or closed without a reply: the shim is dead."""
+
+
+ExitCallback = Callable[[str, str, str, int, int, float], None]  # ns, container id, exec id, pid, status, at
+
+
 class ShimClient:
     """One JSON request per connection to `<bundle>/shim.sock`."""
 
@@ -41,17 +49,19 @@ class ShimClient:
             try:
                 reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{fd}/shim.sock")
             except OSError as exc:
-                raise Unknown(f"connect to shim: {exc.strerror or exc}", raw=True) from None
+                raise ShimGone(f"connect to shim: {exc.strerror or exc}", raw=True) from None
         finally:
             os.close(fd)
         try:
             writer.write(json.dumps({"op": op, **kw}).encode() + b"\n")
             await writer.drain()
             line = await reader.readline()
+        except OSError:  # reset or broken pipe: the shim died mid-call
+            line = b""
         finally:
             writer.close()
         if not line:
-            raise Unknown("ttrpc: closed", raw=True)  # what containerd reports when a shim dies
+            raise ShimGone("ttrpc: closed", raw=True)  # what containerd reports when a shim dies
         reply = json.loads(line)
         if not reply.pop("ok"):
             cls = _KINDS.get(reply.get("kind", ""), Unknown)
@@ -67,16 +77,16 @@ class Task:
     shim: ShimClient
     pid: int = 0
     monitors: dict[str, asyncio.Task] = field(default_factory=dict)
+    deleting: bool = False
 
 
 class TaskManager:
-    def __init__(self, state: str, runtime: str, containers: ContainerStore,
-                 publish: Callable[[str, str, Any], None]) -> None:
+    def __init__(self, state: str, runtime: str, containers: ContainerStore, on_exit: ExitCallback) -> None:
         self.state = state
         self.root = os.path.join(state, RUNTIME_DIR)
         self.runtime = runtime
         self.containers = containers
-        self.publish = publish  # publish(ns, topic, event_message) set by the daemon
+        self.on_exit = on_exit  # called once per process exit (the daemon publishes /tasks/exit)
         self.tasks: dict[tuple[str, str], Task] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -165,18 +175,20 @@ class TaskManager:
             raise Unknown(f"failed to start shim: {err.decode(errors='replace').strip()}", raw=True)
 
     def _monitor(self, task: Task, exec_id: str) -> None:
-        """Watch one process; publish /tasks/exit when it ends."""
+        """Watch one process and report its exit; a shim that dies reports 255, as containerd does."""
 
         async def watch() -> None:
             try:
                 r = await task.shim.call("wait", exec_id=exec_id)
+            except ShimGone:
+                if task.deleting:
+                    return
+                log.warning("shim of task %s/%s died", task.ns, task.id)
+                self.on_exit(task.ns, task.id, exec_id, task.pid if not exec_id else 0, 255, time.time())
+                return
             except ContainerdError:
                 return
-            from protos.containerd.events import task_pb2
-            from .services.common import ts
-            self.publish(task.ns, "/tasks/exit", task_pb2.TaskExit(
-                container_id=task.id, id=exec_id or task.id, pid=r["pid"], exit_status=r["exit_status"],
-                exited_at=ts(r["exited_at"])))
+            self.on_exit(task.ns, task.id, exec_id, r["pid"], r["exit_status"], r["exited_at"])
 
         task.monitors[exec_id] = asyncio.ensure_future(watch())
 
@@ -201,13 +213,29 @@ class TaskManager:
     async def delete(self, ns: str, cid: str) -> dict[str, Any]:
         async with self.lock(ns, cid):
             task = self.get(ns, cid)
-            r = await task.shim.call("delete", exec_id="")
+            try:
+                r = await task.shim.call("delete", exec_id="")
+            except ShimGone:
+                # The shim died: clean up after it as containerd does, reporting exit status 255.
+                log.warning("task %s/%s: shim is gone, cleaning up", ns, cid)
+                task.deleting = True
+                await self._cleanup_dead(ns, cid, task.bundle)
+                self._forget(task)
+                return {"pid": task.pid, "exit_status": 255, "exited_at": time.time()}
+            # Let the monitors deliver the exit they are being told about before the shim goes.
+            pending = [m for m in task.monitors.values() if not m.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=1)
+            task.deleting = True
             await self._stop_shim(task.shim)
             await self._cleanup_bundle(task.bundle)
-            for m in task.monitors.values():
-                m.cancel()
-            self.tasks.pop((ns, cid), None)
+            self._forget(task)
             return r
+
+    def _forget(self, task: Task) -> None:
+        for m in task.monitors.values():
+            m.cancel()
+        self.tasks.pop((task.ns, task.id), None)
 
     async def _stop_shim(self, shim: ShimClient, timeout: float = 5.0) -> None:
         """Ask the shim to exit and wait until it has, so nothing of the task outlives the call."""
