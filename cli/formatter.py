@@ -406,6 +406,9 @@ class Template:
         where = f'template: :1:{pos}: executing "" at <{path}>'
         v = base
         for p in parts:
+            if isinstance(v, Row) and p in v.methods:
+                want = v.methods[p].__code__.co_argcount
+                raise TemplateError(f"{where}: wrong number of args for {p}: want {want} got 0")
             if isinstance(v, Row) or hasattr(v, "field"):
                 v = v.field(p)
                 if v is NO_VALUE:
@@ -423,6 +426,17 @@ class Template:
                 raise TemplateError(f"{where}: can't evaluate field {p} in type {_go_type(v)}")
         return v
 
+    def _call_method(self, path: str, args: list, dot: Any, root: Any) -> Any:
+        """`.Label "k"`: a method of the row context called with arguments."""
+        parent, _, name = path.rpartition(".")
+        obj = self._field(dot, parent, root) if parent not in ("", "$") else (root if parent == "$" else dot)
+        pos = getattr(path, "pos", 0) + path.rfind(".")
+        call = getattr(obj, "call", None)
+        if call is None:
+            raise TemplateError(f'template: :1:{pos}: executing "" at <{path}>: '
+                                f"can't give argument to non-function {path}")
+        return call(name, args, f'template: :1:{pos}: executing "" at <{path}>', self._row_type)
+
     def _arg(self, tok: Any, dot: Any, root: Any) -> Any:
         if isinstance(tok, tuple):
             return self._exec_pipe(tok[1], dot, root)
@@ -438,6 +452,9 @@ class Template:
             if not cmd:
                 raise TemplateError("template: :1: missing value for command")
             head = cmd[0]
+            if isinstance(head, str) and head[:1] in ".$" and len(cmd) > 1:
+                value = self._call_method(head, [self._arg(t, dot, root) for t in cmd[1:]], dot, root)
+                continue
             if isinstance(head, str) and head in FUNCS:
                 args = [self._arg(t, dot, root) for t in cmd[1:]]
                 if i > 0:
@@ -498,6 +515,8 @@ def render(fmt: str, rows: Iterable[Any], headers: dict[str, str] | None = None,
     """Render rows with a Docker --format string; tables get a header row and the tabwriter."""
     if fmt == "table" and default_table:
         fmt = default_table
+    if fmt == "json":
+        fmt = "{{json .}}"  # the CLI's shorthand for one JSON object per line
     table = is_table(fmt)
     try:
         tmpl = Template(prepare_format(fmt), row_type=row_type)
@@ -525,9 +544,28 @@ class _HeaderContext:
     def field(self, name: str) -> Any:
         return self.headers.get(name, name.upper())
 
+    def call(self, name: str, args: list, where: str, row_type: str) -> Any:
+        if name == "Label" and args:
+            # ContainerContext.Label: the header is the label's last dotted part, - and _ as spaces
+            return str(args[0]).split(".")[-1].replace("-", " ").replace("_", " ")
+        return name.upper()
+
 
 class Row(dict):
-    """A table row: a dict of display values; `field` lets the template read lazy values too."""
+    """A table row: a dict of display values; `methods` holds the context's callable fields."""
+
+    methods: dict[str, Callable[..., Any]] = {}
 
     def field(self, name: str) -> Any:
         return self.get(name, NO_VALUE)
+
+    def call(self, name: str, args: list, where: str, row_type: str) -> Any:
+        fn = self.methods.get(name)
+        if fn is None:
+            if name in self:  # every context field is a Go method without parameters
+                raise TemplateError(f"{where}: wrong number of args for {name}: want 0 got {len(args)}")
+            raise TemplateError(f"{where}: can't evaluate field {name} in type {row_type}")
+        want = fn.__code__.co_argcount
+        if want != len(args):
+            raise TemplateError(f"{where}: wrong number of args for {name}: want {want} got {len(args)}")
+        return fn(*args)

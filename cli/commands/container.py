@@ -140,7 +140,7 @@ def container_row(c: dict, trunc: bool, now: float) -> fmt.Row:
     if size_root > 0:
         size = f"{size} (virtual {human_size(size_root)})"
     created = c.get("Created") or 0
-    return fmt.Row(
+    row = fmt.Row(
         Command=fmt.go_quote(command), CreatedAt=go_time_string(created),
         ID=cid[:12] if trunc else cid, Image=image,
         Labels=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
@@ -149,6 +149,8 @@ def container_row(c: dict, trunc: bool, now: float) -> fmt.Row:
         Platform=None, Ports=display_ports(c.get("Ports") or []),
         RunningFor=since(created, now), Size=size, State=c.get("State", ""), Status=c.get("Status", ""),
     )
+    row.methods = {"Label": lambda name: labels.get(name, "")}
+    return row
 
 
 def run_ps(ctx: Context, opts: Any, args: list[str]) -> int:
@@ -192,7 +194,9 @@ class _FieldSpy(fmt.Row):
     """A ps row that records which fields a template reads."""
 
     def __init__(self) -> None:
-        super().__init__(container_row({}, True, time.time()))
+        row = container_row({}, True, time.time())
+        super().__init__(row)
+        self.methods = row.methods
         self.seen: set[str] = set()
 
     def field(self, name: str) -> Any:

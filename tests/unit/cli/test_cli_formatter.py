@@ -79,3 +79,15 @@ def test_quote_and_ellipsis():
     assert fmt.go_quote('sh -c "x"\n') == '"sh -c \\"x\\"\\n"'
     assert fmt.ellipsis("abcdefghij", 5) == "abcd…" and fmt.ellipsis("abc", 5) == "abc"
     assert fmt.go_json({"a": "<&>"}) == '{"a":"\\u003c\\u0026\\u003e"}'
+
+
+def test_method_calls_with_arguments_and_headers():
+    row = fmt.Row(Names="web")
+    row.methods = {"Label": lambda k: {"com.x.my-label": "z"}.get(k, "")}
+    out = fmt.render('table {{.Names}}\\t{{.Label "com.x.my-label"}}', [row], {"Names": "NAMES"},
+                     row_type="*formatter.ContainerContext")
+    assert out == "NAMES     my label\nweb       z\n"
+    with pytest.raises(fmt.TemplateError, match="wrong number of args for Names: want 0 got 1"):
+        fmt.Template('{{.Names "x"}}').render(row)
+    with pytest.raises(fmt.TemplateError, match="wrong number of args for Label: want 1 got 0"):
+        fmt.Template("{{.Label}}").render(row)
