@@ -129,6 +129,7 @@ class NetworkManager:
             self.started = False
 
     async def _ensure_predefined(self) -> None:
+        await self._apply_bridge_flags()
         have = {n.name for n in self.networks.values() if n.predefined}
         if "bridge" not in have:
             await self._create_default_bridge()
@@ -138,6 +139,26 @@ class NetworkManager:
                               predefined=True)
                 self.networks[net.id] = net
                 self.store.save_network(net)
+
+    async def _apply_bridge_flags(self) -> None:
+        """If the default bridge's device name or --bip changed since the last run, rebuild the
+        predefined "bridge" network from the new flags (only while nothing is attached to it)."""
+        old = next((n for n in self.networks.values() if n.predefined and n.name == "bridge"), None)
+        if old is None or old.endpoints:
+            return
+        want_subnet = ""
+        if self.cfg.default_subnet:
+            want_subnet = str(ipam.parse_cidr(self.cfg.default_subnet if "/" in self.cfg.default_subnet
+                                              else f"{self.cfg.default_subnet}/16"))
+        if old.bridge == self.cfg.default_bridge and (not want_subnet or old.ipam[0].subnet == want_subnet):
+            return
+        log.info("default bridge changed (%s → %s): recreating the bridge network", old.bridge,
+                 self.cfg.default_bridge)
+        del self.networks[old.id]
+        self.store.delete_network(old.id)
+        if await asyncio.to_thread(links.link_kind, old.bridge) == "bridge" and \
+                not await asyncio.to_thread(links.bridge_ports, old.bridge):
+            await asyncio.to_thread(links.delete_link, old.bridge)
 
     async def _create_default_bridge(self) -> None:
         if self.cfg.default_subnet:

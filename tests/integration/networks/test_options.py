@@ -54,3 +54,19 @@ async def test_default_bridge_from_bip(env):
     assert (bridge.ipam[0].subnet, bridge.ipam[0].gateway) == (sub, sub.replace(".0/24", ".1"))
     out = subprocess.run(["ip", "-4", "-o", "addr", "show", env.bridge], capture_output=True, text=True).stdout
     assert f"inet {sub.replace('.0/24', '.1/24')}" in out
+
+
+async def test_default_bridge_follows_changed_flags(env):
+    m1 = await env.manager()
+    old = m1.get_network("bridge")
+    await m1.close()
+    first = env.bridge
+    env.bridge = f"pdtz{env.tag}"   # the daemon is restarted with another bridge name
+    try:
+        m2 = await env.manager()
+        new = m2.get_network("bridge")
+        assert new.bridge == env.bridge and links.link_kind(env.bridge) == "bridge"
+        assert not links.link_exists(first)          # the old, unused device is gone
+        assert new.ipam[0].subnet == old.ipam[0].subnet   # same pool order, same first free subnet
+    finally:
+        links.delete_link(first)
