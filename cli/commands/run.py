@@ -70,8 +70,9 @@ def create_container(ctx: Context, opts: Any, image: str, cmd: list[str], detach
         except APIError as e:
             if not e.not_found or opts.pull != "missing":
                 raise
-            ctx.err.write(f"Unable to find image '{ref.familiar()}' locally\n")
-            ctx.err.flush()
+            if not opts.quiet:
+                ctx.err.write(f"Unable to find image '{ref.familiar()}' locally\n")
+                ctx.err.flush()
             pull_image(ctx, image, opts.quiet, opts.platform)
             created = ctx.client.post_json("/containers/create", params, body)
     except CLIError as e:
