@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
 from .context import BuildContext, Source
-from .errors import BuildError
+from .errors import BuildError, DockerfileError
 from .plan import (Action, BuildOptions, Builder, BuildPlan, CommitAction, CopyAction, FromRef,
                    RunAction, StageState, make_plan)
 
@@ -133,6 +133,59 @@ class DriverOptions:
     remove: bool = True          # rm=1 (the default): remove containers of successful steps
     force_remove: bool = False   # forcerm=1: always remove them
     quiet: bool = False          # q=1: only the image ID at the end
+
+
+def _bool(value: str | None) -> bool:
+    """httputils.BoolValue."""
+    v = (value or "").strip().lower()
+    return v not in ("", "0", "no", "false", "none")
+
+
+def _getall(query, key: str) -> list[str]:
+    if hasattr(query, "getall"):
+        return list(query.getall(key, []))
+    v = query.get(key)
+    return v if isinstance(v, list) else ([] if v is None else [v])
+
+
+def _json_param(query, key: str, what: str, kind: type):
+    raw = query.get(key) or ""
+    if raw == "":
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise DockerfileError(f"error reading {what}: {exc}") from None
+    if value is None:
+        return None
+    if not isinstance(value, kind):
+        raise DockerfileError(f"error reading {what}: json: cannot unmarshal "
+                              f"{type(value).__name__} into a {kind.__name__}")
+    return value
+
+
+def options_from_query(query) -> tuple[DriverOptions, str]:
+    """The classic-builder parts of a `/build` query (moby's newImageBuildOptions, API >= 1.24):
+    the driver's options and the `dockerfile` parameter."""
+    build_args = _json_param(query, "buildargs", "build args", dict) or {}
+    for k, v in build_args.items():
+        if v is not None and not isinstance(v, str):
+            raise DockerfileError("error reading build args: json: cannot unmarshal number into "
+                                  "Go value of type string")
+    labels = _json_param(query, "labels", "labels", dict) or {}
+    force = _bool(query.get("forcerm"))
+    rm = query.get("rm")
+    options = DriverOptions(
+        build=BuildOptions(build_args=build_args, target=query.get("target") or "",
+                           labels={str(k): str(v) for k, v in labels.items()},
+                           platform=query.get("platform") or ""),
+        tags=_getall(query, "t"),
+        no_cache=_bool(query.get("nocache")),
+        remove=True if force or not rm else _bool(rm),
+        force_remove=force,
+        quiet=_bool(query.get("q")),
+    )
+    return options, query.get("dockerfile") or ""
 
 
 def familiar_tag(ref: str) -> str:

@@ -346,3 +346,22 @@ def test_helpers():
     assert json_stream("a<b>&") == b'{"stream":"a\\u003cb\\u003e\\u0026"}\n'
     assert json_error("boom") == b'{"errorDetail":{"message":"boom"},"error":"boom"}\n'
     assert json_stream("é") == '{"stream":"é"}\n'.encode()
+
+
+def test_options_from_query():
+    from multidict import MultiDict
+
+    from pydockerd.builder.driver import options_from_query
+    from pydockerd.builder.errors import DockerfileError
+    q = MultiDict([("t", "a:1"), ("t", "b"), ("dockerfile", "sub/Df"), ("q", "1"),
+                   ("buildargs", '{"A":"1","B":null}'), ("labels", '{"l":"v"}'),
+                   ("target", "build"), ("nocache", "true")])
+    opts, dockerfile = options_from_query(q)
+    assert dockerfile == "sub/Df" and opts.tags == ["a:1", "b"] and opts.quiet and opts.no_cache
+    assert opts.build.build_args == {"A": "1", "B": None} and opts.build.labels == {"l": "v"}
+    assert opts.build.target == "build"
+    assert opts.remove and not opts.force_remove            # rm defaults to true
+    assert not options_from_query({"rm": "0"})[0].remove
+    assert options_from_query({"rm": "0", "forcerm": "1"})[0].remove
+    with pytest.raises(DockerfileError, match="^error reading build args: "):
+        options_from_query({"buildargs": "{nope"})
