@@ -32,8 +32,10 @@ COMMON = {
 }
 OTHER = {
     "attach": ("container", "ATTACH", "Attach local standard input, output, and error streams to a running container"),
+    "commit": ("container", "COMMIT", "Create a new image from a container's changes"),
     "cp": ("cp", "CP", "Copy files/folders between a container and the local filesystem"),
     "create": ("run", "CREATE", "Create a new container"),
+    "diff": ("container", "DIFF", "Inspect changes to files or directories on a container's filesystem"),
     "events": ("system", "EVENTS", "Get real time events from the server"),
     "export": ("container", "EXPORT", "Export a container's filesystem as a tar archive"),
     "history": ("image", "HISTORY", "Show the history of an image"),
@@ -55,11 +57,13 @@ OTHER = {
     "tag": ("image", "TAG", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "top": ("container", "TOP", "Display the running processes of a container"),
     "unpause": ("container", "UNPAUSE", "Unpause all processes within one or more containers"),
+    "update": ("container", "UPDATE", "Update configuration of one or more containers"),
     "wait": ("container", "WAIT", "Block until one or more containers stop, then print their exit codes"),
 }
 GROUPS = {
     "container": ("Manage containers", {
-        "attach": OTHER["attach"], "cp": OTHER["cp"], "create": OTHER["create"], "exec": COMMON["exec"],
+        "attach": OTHER["attach"], "commit": OTHER["commit"], "cp": OTHER["cp"], "create": OTHER["create"],
+        "diff": OTHER["diff"], "exec": COMMON["exec"],
         "export": OTHER["export"],
         "inspect": ("container", "INSPECT", "Display detailed information on one or more containers"),
         "kill": OTHER["kill"], "logs": OTHER["logs"], "ls": ("container", "PS", "List containers"),
@@ -67,7 +71,7 @@ GROUPS = {
         "prune": ("container", "PRUNE", "Remove all stopped containers"),
         "rename": OTHER["rename"], "restart": OTHER["restart"], "rm": OTHER["rm"], "run": COMMON["run"],
         "start": OTHER["start"], "stats": OTHER["stats"], "stop": OTHER["stop"], "top": OTHER["top"],
-        "unpause": OTHER["unpause"], "wait": OTHER["wait"],
+        "unpause": OTHER["unpause"], "update": OTHER["update"], "wait": OTHER["wait"],
     }),
     "image": ("Manage images", {
         "build": COMMON["build"], "history": OTHER["history"], "import": OTHER["import"],

@@ -726,3 +726,97 @@ STATS = F.Command("stats", "[OPTIONS] [CONTAINER...]",
                       F.Flag("no-stream", "", B, False, "Disable streaming stats and only pull the first result"),
                       F.Flag("no-trunc", "", B, False, "Do not truncate output"),
                   ], run=run_stats)
+
+
+# -- commit / diff / update ---------------------------------------------------------------------
+def run_commit(ctx: Context, opts: Any, args: list[str]) -> int:
+    params: list[tuple[str, Any]] = [("container", args[0])]
+    if len(args) > 1:
+        from cli import refs
+        ref = refs.parse(args[1], default_tag=False)
+        if ref.digest:
+            raise CLIError("refusing to create a tag with a digest reference")
+        params += [("repo", ref.name), ("tag", ref.tag or "")]
+    params += [("comment", opts.message or None), ("author", opts.author or None),
+               ("pause", "1" if opts.pause else "0")]
+    params += [("changes", c) for c in opts.change or []]
+    result = ctx.client.request("POST", "/commit", params, json_body={}).json() or {}
+    ctx.line(result.get("Id", ""))
+    return 0
+
+
+COMMIT = F.Command("commit", "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes", [
+    F.Flag("author", "a", S, "", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")"),
+    F.Flag("change", "c", L, help="Apply Dockerfile instruction to the created image"),
+    F.Flag("message", "m", S, "", "Commit message"),
+    F.Flag("pause", "p", B, True, "Pause container during commit"),
+], min_args=1, max_args=2, run=run_commit)
+
+
+def run_diff(ctx: Context, opts: Any, args: list[str]) -> int:
+    changes = ctx.client.get_json(f"/containers/{args[0]}/changes") or []
+    kinds = {0: "C", 1: "A", 2: "D"}
+    for c in changes:
+        ctx.line(f"{kinds.get(c.get('Kind'), '?')} {c.get('Path', '')}")
+    return 0
+
+
+DIFF = F.Command("diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem",
+                 [], min_args=1, max_args=1, run=run_diff)
+
+
+def run_update(ctx: Context, opts: Any, args: list[str]) -> int:
+    from cli.containeropts import parse_restart
+    from cli.units import parse_bytes
+    if not opts.changed:
+        raise CLIError("you must provide one or more flags when using this command")
+    body: dict[str, Any] = {}
+
+    def size(flag: str) -> int:
+        text = opts[flag.replace("-", "_")]
+        if text == "-1":
+            return -1
+        try:
+            return parse_bytes(text)
+        except ValueError:
+            raise CLIError(f'invalid argument "{text}" for "--{flag}" flag: invalid size: \'{text}\'') from None
+
+    for flag, key in (("memory", "Memory"), ("memory-swap", "MemorySwap"), ("memory-reservation", "MemoryReservation")):
+        if flag in opts.changed:
+            body[key] = size(flag)
+    for flag, key in (("cpu-shares", "CpuShares"), ("cpu-period", "CpuPeriod"), ("cpu-quota", "CpuQuota"),
+                      ("pids-limit", "PidsLimit"), ("blkio-weight", "BlkioWeight")):
+        if flag in opts.changed:
+            body[key] = opts[flag.replace("-", "_")]
+    for flag, key in (("cpuset-cpus", "CpusetCpus"), ("cpuset-mems", "CpusetMems")):
+        if flag in opts.changed:
+            body[key] = opts[flag.replace("-", "_")]
+    if "cpus" in opts.changed:
+        try:
+            body["NanoCpus"] = int(round(float(opts.cpus) * 1e9))
+        except ValueError:
+            raise CLIError(f'invalid argument "{opts.cpus}" for "--cpus" flag: failed to parse {opts.cpus} as a rational number') from None
+    if "restart" in opts.changed:
+        body["RestartPolicy"] = parse_restart(opts.restart)
+
+    def update(name: str) -> None:
+        result = ctx.client.post_json(f"/containers/{name}/update", None, body) or {}
+        for w in result.get("Warnings") or []:
+            ctx.err.write(f"{w}\n")
+    return for_each(ctx, args, update)
+
+
+UPDATE = F.Command("update", "[OPTIONS] CONTAINER [CONTAINER...]", "Update configuration of one or more containers", [
+    F.Flag("blkio-weight", "", I, 0, "Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)", type_name="uint16"),
+    F.Flag("cpu-period", "", I, 0, "Limit CPU CFS (Completely Fair Scheduler) period"),
+    F.Flag("cpu-quota", "", I, 0, "Limit CPU CFS (Completely Fair Scheduler) quota"),
+    F.Flag("cpu-shares", "c", I, 0, "CPU shares (relative weight)"),
+    F.Flag("cpus", "", S, "", "Number of CPUs", type_name="decimal"),
+    F.Flag("cpuset-cpus", "", S, "", "CPUs in which to allow execution (0-3, 0,1)"),
+    F.Flag("cpuset-mems", "", S, "", "MEMs in which to allow execution (0-3, 0,1)"),
+    F.Flag("memory", "m", S, "", "Memory limit", type_name="bytes"),
+    F.Flag("memory-reservation", "", S, "", "Memory soft limit", type_name="bytes"),
+    F.Flag("memory-swap", "", S, "", "Swap limit equal to memory plus swap: -1 to enable unlimited swap", type_name="bytes"),
+    F.Flag("pids-limit", "", I, 0, "Tune container pids limit (set -1 for unlimited)"),
+    F.Flag("restart", "", S, "", "Restart policy to apply when a container exits"),
+], min_args=1, run=run_update)
