@@ -19,7 +19,6 @@ import stat
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import zlib
 from dataclasses import dataclass

@@ -7,7 +7,6 @@ so an interrupted write can be resumed or aborted, and only a verified commit re
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import threading

@@ -73,7 +73,7 @@ class ImageStore:
     def get(self, ns: str, name: str) -> Image:
         rec = self.meta.get(ns, KIND, name)
         if rec is None:
-            raise NotFound(f"image {name!r}".replace("'", '"'))
+            raise NotFound(f'image "{name}"')
         return Image.from_dict(rec)
 
     def list(self, ns: str) -> list[Image]:
@@ -90,7 +90,7 @@ class ImageStore:
         self._validate(img)
         with self.meta.tx():
             if self.meta.get(ns, KIND, img.name) is not None:
-                raise AlreadyExists(f"image {img.name!r}".replace("'", '"'))
+                raise AlreadyExists(f'image "{img.name}"')
             now = time.time()
             img.created_at = img.created_at or now
             img.updated_at = now
@@ -132,7 +132,7 @@ class ImageStore:
 
     def delete(self, ns: str, name: str) -> None:
         if not self.meta.delete(ns, KIND, name):
-            raise NotFound(f"image {name!r}".replace("'", '"'))
+            raise NotFound(f'image "{name}"')
 
 
 # -- walking manifests

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
 import tarfile
 import tempfile
 import time

@@ -26,7 +26,7 @@ class LeaseManager:
     def _get(self, ns: str, lid: str) -> Lease:
         rec = self.meta.get(ns, KIND, lid)
         if rec is None:
-            raise NotFound(f"lease {lid!r}".replace("'", '"'))
+            raise NotFound(f'lease "{lid}"')
         rec["resources"] = [tuple(r) for r in rec.get("resources", [])]
         return Lease(**rec)
 
@@ -34,7 +34,7 @@ class LeaseManager:
         lid = lid or f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}"
         with self.meta.tx():
             if self.meta.get(ns, KIND, lid) is not None:
-                raise AlreadyExists(f"lease {lid!r}".replace("'", '"'))
+                raise AlreadyExists(f'lease "{lid}"')
             lease = Lease(lid, time.time(), dict(labels))
             self.meta.ensure_namespace(ns)
             self.meta.put(ns, KIND, lid, lease.__dict__)
@@ -42,7 +42,7 @@ class LeaseManager:
 
     def delete(self, ns: str, lid: str) -> None:
         if not self.meta.delete(ns, KIND, lid):
-            raise NotFound(f"lease {lid!r}".replace("'", '"'))
+            raise NotFound(f'lease "{lid}"')
 
     def list(self, ns: str) -> list[Lease]:
         return [self._get(ns, k) for k in self.meta.keys(ns, KIND)]

@@ -194,7 +194,8 @@ class StdinPump(threading.Thread):
             while not self.close_req.is_set():
                 if poller.poll(100) and not self._pump_available():
                     break
-            self._pump_available() if self.close_req.is_set() else None
+            if self.close_req.is_set():
+                self._pump_available()  # what the client wrote before CloseIO
         finally:
             for fd in (self.fifo, self.dst):
                 try:
@@ -570,7 +571,8 @@ class Shim:
         if not p.exited.wait(5):
             raise ShimError("unknown", f"task {self.a.id}: init process did not exit after delete")
         for q in self.procs.values():
-            self._abort_io(q) if not q.pid else None
+            if not q.pid:  # execs added but never started still hold their FIFOs
+                self._abort_io(q)
         return {"pid": p.pid, "exit_status": p.exit_status, "exited_at": p.exited_at}
 
     def op_resize(self, r: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Unpacking an image's layers into committed snapshots keyed by chain ID (as containerd's unpacker)."""
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Callable
 

@@ -18,7 +18,7 @@ from protos.containerd.types import platform_pb2
 from .. import filters, identifiers
 from ..errdefs import InvalidArgument, NotFound
 from ..metadata import NAMESPACE
-from .common import namespace, rpc
+from .common import namespace, rpc, ts
 
 VERSION = "1.7.0-pycontainerd"
 REVISION = "pycontainerd"
@@ -160,7 +160,6 @@ class EventsService(events_pb2_grpc.EventsServicer):
         ns = namespace(context)
         if not request.topic.startswith("/"):
             raise InvalidArgument(f"envelope topic {request.topic!r} must start with '/'")
-        from .common import ts
         self.d.events.forward(events_pb2.Envelope(timestamp=ts(time.time()), namespace=ns, topic=request.topic,
                                                   event=request.event))
         return empty_pb2.Empty()

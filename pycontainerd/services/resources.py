@@ -20,7 +20,7 @@ from protos.pycontainerd.services.importer.v1 import importer_pb2, importer_pb2_
 
 from .. import diff, filters
 from ..containers import AnyValue, Container
-from ..errdefs import InvalidArgument, NotFound, NotImplementedErr
+from ..errdefs import InvalidArgument, NotImplementedErr
 from ..images import Descriptor
 from ..importer import Importer
 from ..snapshots import overlay

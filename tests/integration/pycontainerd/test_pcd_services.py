@@ -6,7 +6,6 @@ import io
 import json
 import os
 import tarfile
-import tempfile
 
 import grpc
 import pytest
