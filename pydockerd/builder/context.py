@@ -1,8 +1,8 @@
 """The build context: safe extraction of the uploaded tar, the Dockerfile, checksums, COPY/ADD sources.
 
 Checksums are what the classic builder puts in `COPY file:<hex> in /dst`: per entry, sha256 over
-the tarsum v1 header fields (name, mode, uid, gid, size, typeflag, linkname, devmajor, devminor,
-xattrs; no mtime, no user/group names) followed by the content. A directory's checksum is
+the tarsum v1 header fields (name, mode, uid, gid, size, typeflag, linkname, user and group
+names — blank for the context —, devmajor, devminor, xattrs; no mtime) followed by the content. A directory's checksum is
 `dir:` + sha256 of the sorted checksums of everything under it, several sources `multi:` + sha256
 of theirs in order. Changing a file's content or mode changes its checksum; touching it does not.
 """
@@ -22,6 +22,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
@@ -82,6 +83,15 @@ def _type_bits(mode: int) -> int:
     return 0
 
 
+def _typeflag(mode: int) -> str:
+    """The tar type a file on disk gets (regular, dir, symlink, char, block, fifo)."""
+    for test, flag in ((stat.S_ISDIR, "5"), (stat.S_ISLNK, "2"), (stat.S_ISCHR, "3"),
+                       (stat.S_ISBLK, "4"), (stat.S_ISFIFO, "6")):
+        if test(mode):
+            return flag
+    return "0"
+
+
 def _xattrs_on_disk(path: str) -> dict[str, str]:
     """security.capability is the one xattr moby puts in the header it hashes."""
     try:
@@ -107,9 +117,7 @@ def file_hash(full_path: str, rel_name: str) -> str:
     is_dir = stat.S_ISDIR(st.st_mode)
     name = rel_name.rstrip("/") + ("/" if is_dir else "")
     link = os.readlink(full_path) if stat.S_ISLNK(st.st_mode) else ""
-    typeflag = {True: "5"}.get(is_dir) or ("2" if link else "0" if stat.S_ISREG(st.st_mode) else
-                                           "3" if stat.S_ISCHR(st.st_mode) else
-                                           "4" if stat.S_ISBLK(st.st_mode) else "6")
+    typeflag = _typeflag(st.st_mode)
     size = st.st_size if stat.S_ISREG(st.st_mode) else 0
     mode = stat.S_IMODE(st.st_mode) | _type_bits(st.st_mode)
     dev = st.st_rdev if typeflag in ("3", "4") else 0
@@ -365,7 +373,7 @@ def extract_tar(stream: BinaryIO, dest: str, *, in_scope: bool = False) -> dict[
             if not ti.isdir() and not ti.issym():
                 os.utime(path, (ti.mtime, ti.mtime), follow_symlinks=False)
             sums.setdefault(rel, h.hexdigest())  # tarsum's GetFile answers the first entry
-    except (tarfile.TarError, EOFError, zlib_error()) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
         raise ContextError(f"failed to read the build context: {exc}") from None
     finally:
         tf.close()
@@ -374,11 +382,6 @@ def extract_tar(stream: BinaryIO, dest: str, *, in_scope: bool = False) -> dict[
         os.chmod(path, mode)
         os.utime(path, (mtime, mtime))
     return sums
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-    return zlib.error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,12 +397,8 @@ class Source:
         self._lazy: dict[str, str] = {}
 
     def full_path(self, path: str) -> str:
-        try:
-            return resolve_scoped(self.root, path)
-        except BuildError as exc:
-            if exc.message.startswith("forbidden path"):
-                raise _forbidden(path) from None
-            raise
+        """Where `path` is on disk, symlinks resolved inside the root (FullPath's error text)."""
+        return resolve_scoped(self.root, path)
 
     def rel(self, full: str) -> str:
         r = os.path.relpath(full, self.root)
