@@ -210,11 +210,20 @@ class Response:
             self.sock.close()
 
 
+class TLSConfig:
+    """Client TLS settings: CA to verify the daemon with, and an optional client certificate."""
+
+    def __init__(self, verify: bool, ca: str, cert: str, key: str) -> None:
+        self.verify, self.ca, self.cert, self.key = verify, ca, cert, key
+
+
 class Client:
     """Speaks the Engine API; negotiates the version on first use like the Go client."""
 
-    def __init__(self, host: str | None = None, api_version: str | None = None) -> None:
+    def __init__(self, host: str | None = None, api_version: str | None = None,
+                 tls: TLSConfig | None = None) -> None:
         self.host = host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self.tls = tls
         pinned = api_version or os.environ.get("DOCKER_API_VERSION") or None
         self.version: str | None = pinned
         self.negotiated = bool(pinned)
@@ -234,6 +243,8 @@ class Client:
 
     # -- connection -----------------------------------------------------------------------
     def _connect(self) -> _socket.socket:
+        if self.tls is not None and self._family != _socket.AF_UNIX:
+            return self._connect_tls()
         sock = _socket.socket(self._family, _socket.SOCK_STREAM)
         try:
             sock.connect(self._addr)
@@ -247,6 +258,30 @@ class Client:
             raise ConnectError(f"Cannot connect to the Docker daemon at {self.host}. "
                                "Is the docker daemon running?") from None
         return sock
+
+    def _connect_tls(self) -> Any:
+        """TCP + TLS (mutual when a client certificate is configured), as --tls/--tlsverify select."""
+        import socket
+        import ssl
+        tls = self.tls
+        try:
+            raw = socket.create_connection(self._addr)
+        except OSError:
+            raise ConnectError(f"Cannot connect to the Docker daemon at {self.host}. "
+                               "Is the docker daemon running?") from None
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if tls.verify:
+                ctx.load_verify_locations(tls.ca)
+            else:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if tls.cert and tls.key and os.path.exists(tls.cert) and os.path.exists(tls.key):
+                ctx.load_cert_chain(tls.cert, tls.key)
+            return ctx.wrap_socket(raw, server_hostname=self._addr[0])
+        except (OSError, ssl.SSLError) as e:
+            raw.close()
+            raise CLIError(f"error during connect: {e}") from None
 
     def _send_head(self, sock: _socket.socket, method: str, url: str, headers: dict[str, str]) -> None:
         lines = [f"{method} {url} HTTP/1.1", "Host: api.moby.localhost", f"User-Agent: {USER_AGENT}"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from cli.client import Client
+from cli.client import Client, TLSConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -12,8 +12,10 @@ if TYPE_CHECKING:
 
 class Context:
     def __init__(self, host: str | None = None, stdout: TextIO | None = None,
-                 stderr: TextIO | None = None, stdin: TextIO | None = None, debug: bool = False) -> None:
+                 stderr: TextIO | None = None, stdin: TextIO | None = None, debug: bool = False,
+                 tls: TLSConfig | None = None) -> None:
         self.host = host
+        self.tls = tls
         self.out = stdout or sys.stdout
         self.err = stderr or sys.stderr
         self.stdin = stdin or sys.stdin
@@ -24,7 +26,7 @@ class Context:
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.host)
+            self._client = Client(self.host, tls=self.tls)
         return self._client
 
     def write(self, text: str) -> None:

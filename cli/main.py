@@ -168,6 +168,18 @@ def report_usage(err: UsageError, path: str, usage: str, stream) -> int:
     return err.status
 
 
+def tls_config(gopts: F.Options):
+    """--tls/--tlsverify (or DOCKER_TLS_VERIFY) with certificates from --tls* or DOCKER_CERT_PATH."""
+    verify = gopts.tlsverify or bool(os.environ.get("DOCKER_TLS_VERIFY"))
+    if not (gopts.tls or verify):
+        return None
+    from cli.auth import config_dir
+    from cli.client import TLSConfig
+    base = os.environ.get("DOCKER_CERT_PATH") or config_dir()
+    return TLSConfig(verify, gopts.tlscacert or os.path.join(base, "ca.pem"),
+                     gopts.tlscert or os.path.join(base, "cert.pem"), gopts.tlskey or os.path.join(base, "key.pem"))
+
+
 def load_command(module: str, attr: str) -> F.Command:
     import importlib
     return getattr(importlib.import_module(f"cli.commands.{module}"), attr)
@@ -225,7 +237,7 @@ def run_command(argv: Sequence[str]) -> int:
     host = hosts[0] if hosts else None
     if host and "://" not in host:
         host = ("unix://" + host) if host.startswith("/") else ("tcp://" + host)
-    ctx = Context(host=host, debug=gopts.debug)
+    ctx = Context(host=host, debug=gopts.debug, tls=tls_config(gopts))
     ctx.cmd_path = path
     try:
         rc = cmd.run(ctx, opts, pos)

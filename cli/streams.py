@@ -93,15 +93,20 @@ def pump(sock: _socket.socket, fp: BinaryIO, tty: bool, stdin_fd: int | None,
                     detached.set()
                     sock.shutdown(_socket.SHUT_RDWR)
                     return
-            sock.shutdown(_socket.SHUT_WR)
+            if half_close:
+                sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 
+    # A TLS socket cannot be half-closed from Python (shutdown() drops the TLS layer), so over TLS
+    # the daemon never sees the client's EOF; plain sockets get the CLI's CloseWrite.
+    half_close = not hasattr(sock, "unwrap")
     if stdin_fd is None:
-        try:
-            sock.shutdown(_socket.SHUT_WR)
-        except OSError:
-            pass
+        if half_close:
+            try:
+                sock.shutdown(_socket.SHUT_WR)
+            except OSError:
+                pass
     else:
         threading.Thread(target=send_stdin, daemon=True).start()
     try:

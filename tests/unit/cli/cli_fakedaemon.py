@@ -40,20 +40,27 @@ def response(status: int, body: bytes | str | dict | list = b"", ctype: str | No
 class FakeDaemon:
     """Answers each request with routes[(METHOD, path-without-version)](request)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls=None) -> None:
+        """A unix socket daemon, or with tls (an ssl.SSLContext) one on 127.0.0.1 over TLS."""
         self.dir = tempfile.mkdtemp(prefix="pydocker-cli-unit-")
         self.path = os.path.join(self.dir, "d.sock")
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Request] = []
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.bind(self.path)
+        self.tls = tls
+        if tls is None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(self.path)
+        else:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
         self.sock.listen(16)
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     @property
     def host(self) -> str:
-        return f"unix://{self.path}"
+        return f"unix://{self.path}" if self.tls is None else f"tcp://127.0.0.1:{self.port}"
 
     def _serve(self) -> None:
         while True:
@@ -64,6 +71,12 @@ class FakeDaemon:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                conn.close()
+                return
         f = conn.makefile("rb")
         line = f.readline().decode()
         if not line:
@@ -101,7 +114,6 @@ class FakeDaemon:
 
     def close(self) -> None:
         self.sock.close()
-        try:
+        if os.path.exists(self.path):
             os.unlink(self.path)
-        finally:
-            os.rmdir(self.dir)
+        os.rmdir(self.dir)
