@@ -52,6 +52,8 @@ class HijackedConnection:
         protocol = self._request.protocol
         protocol.hijacked = self  # type: ignore[attr-defined]
         protocol.set_parser(self)  # type: ignore[arg-type]
+        if getattr(protocol, "pending_eof", False):
+            self.half_closed()
 
     # --- the payload-parser interface aiohttp drives -------------------------------------------
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:

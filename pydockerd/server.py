@@ -99,11 +99,17 @@ class HijackAwareHandler(RequestHandler):
     """aiohttp's request handler, except that a half-close on a hijacked connection keeps it open."""
 
     hijacked: Any = None
+    pending_eof = False
 
     def eof_received(self) -> bool | None:  # type: ignore[override]
         if self.hijacked is not None:
             self.hijacked.half_closed()
             return True  # keep the transport open: we still write the container's output
+        req = getattr(self, "_current_request", None)
+        if req is not None and req.headers.get("Upgrade", "").lower() == "tcp":
+            # EOF before the handler answered an Upgrade request: the hijack picks it up later.
+            self.pending_eof = True
+            return True
         return super().eof_received()
 
 
@@ -146,9 +152,9 @@ class APIServer:
         if os.path.exists(self.socket_path) and stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
             os.unlink(self.socket_path)
         os.makedirs(os.path.dirname(self.socket_path) or ".", exist_ok=True)
-        self._runner = _Runner(self.app, access_log=None, handle_signals=False)
+        self._runner = _Runner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.UnixSite(self._runner, self.socket_path, shutdown_timeout=1.0)
+        site = web.UnixSite(self._runner, self.socket_path)
         await site.start()
         os.chmod(self.socket_path, 0o660)
         try:

@@ -1,0 +1,46 @@
+import signal
+
+import pytest
+
+from pydockerd.daemon.changes import apply_changes
+from pydockerd.daemon.signals import parse_signal
+from pydockerd.daemon.users import resolve_user
+from pydockerd.errors import InvalidParameter
+
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\nbob:x:1000:1000::/home/bob:/bin/sh\n"
+GROUP = "root:x:0:\nwheel:x:10:root,bob\nbob:x:1000:\nnogroup:x:65534:\nstaff:x:50:\n"
+
+
+def test_resolve_user_forms():
+    assert resolve_user("bob", PASSWD, GROUP).__dict__ == {"uid": 1000, "gid": 1000, "additional_gids": [10]}
+    assert resolve_user("1000:50", PASSWD, GROUP).__dict__ == {"uid": 1000, "gid": 50, "additional_gids": []}
+    assert resolve_user("4242", PASSWD, GROUP).__dict__ == {"uid": 4242, "gid": 0, "additional_gids": []}
+    assert resolve_user("nobody:staff", PASSWD, GROUP).gid == 50
+    with pytest.raises(InvalidParameter, match="unable to find user alice: no matching entries in passwd file"):
+        resolve_user("alice", PASSWD, GROUP)
+    with pytest.raises(InvalidParameter, match="unable to find group nope"):
+        resolve_user("bob:nope", PASSWD, GROUP)
+
+
+def test_apply_changes():
+    cfg = apply_changes({}, ['CMD ["echo", "x"]', "ENTRYPOINT /bin/sh", "ENV A=1 B=2", "ENV C three words",
+                             "EXPOSE 80 53/udp", "LABEL k=v", "WORKDIR /app", "USER nobody", "VOLUME /data"])
+    assert cfg["Cmd"] == ["echo", "x"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c", "/bin/sh"]
+    assert cfg["Env"] == ["A=1", "B=2", "C=three words"]
+    assert cfg["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    assert (cfg["Labels"], cfg["WorkingDir"], cfg["User"], cfg["Volumes"]) == ({"k": "v"}, "/app", "nobody", {"/data": {}})
+    with pytest.raises(InvalidParameter, match="RUN is not a valid change command"):
+        apply_changes({}, ["RUN true"])
+
+
+@pytest.mark.parametrize("raw,num", [("KILL", 9), ("SIGTERM", 15), ("9", 9), ("int", 2), (signal.SIGUSR1, 10)])
+def test_parse_signal(raw, num):
+    assert parse_signal(int(raw) if isinstance(raw, signal.Signals) else raw) == num
+
+
+def test_parse_signal_rejects():
+    with pytest.raises(InvalidParameter, match="Invalid signal: FOO"):
+        parse_signal("FOO")
+    with pytest.raises(InvalidParameter):
+        parse_signal("0")
