@@ -64,9 +64,18 @@ def _reap_quietly(pid: int) -> None:
 
 def create(opts: dict, cid: str, for_run: bool = False) -> State:
     """Set up a container whose init waits on exec.fifo; return its State."""
-    from . import capabilities
-    from .cgroups import device_rules, new_manager
+    from .cgroups import device_rules, new_manager, warm_attach
     validate_id(cid)
+    warmed = warm_attach()
+    try:
+        return _create(opts, cid, for_run, device_rules, new_manager, warmed)
+    finally:
+        # never leave the thread running into a fork (or past an early error)
+        warmed.acquire()
+
+
+def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warmed) -> State:
+    from . import capabilities
     root = opts["root"]
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
     spec = cfg.load_spec(bundle)
@@ -141,6 +150,8 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it
         prctl(PR_SET_CHILD_SUBREAPER, 1)
+        warmed.acquire()  # the warm-up thread must be gone before fork()
+        warmed.release()
         stage1_pid = os.fork()
         if stage1_pid == 0:
             sock_p.close()
