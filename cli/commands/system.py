@@ -197,7 +197,7 @@ def run_info(ctx: Context, opts: Any, args: list[str]) -> int:
         info = ctx.client.get_json("/info")
     except CLIError as e:
         ctx.out.flush()
-        raise CLIError(f"ERROR: {e.message}\nerrors pretty printing info", 1) from None
+        raise CLIError(e.message, 1) from None
     lines, warnings = format_info(info)
     ctx.write("\n".join(lines) + "\n\n")
     ctx.out.flush()
