@@ -5,7 +5,8 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -41,11 +42,24 @@ MAX_MSG = 16 << 20  # containerd's default gRPC receive limit
 
 
 @dataclass
+class NetworksConfig:
+    """Bridge networking (pycontainerd/networks), served as pycontainerd.services.networks.v1.Networks."""
+    bridge: str = "pyd0"
+    bip: str = ""
+    chain_prefix: str = "PYDOCKER"
+    iptables: bool = True
+    userland_proxy: bool = True
+    address_pools: list[str] = field(default_factory=list)
+    remove_bridges_on_exit: bool = False
+
+
+@dataclass
 class Config:
     address: str
     root: str
     state: str
     runtime: str
+    networks: NetworksConfig | None = None  # None: no Networks service, the host's network is untouched
 
 
 class Daemon:
@@ -70,6 +84,7 @@ class Daemon:
         self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self._task_exited)
         self.uuid = self._uuid()
         self.server: grpc.aio.Server | None = None
+        self.networks: Any = None
 
     def _task_exited(self, ns: str, cid: str, exec_id: str, pid: int, status: int, exited_at: float) -> None:
         self.events.publish(ns, "/tasks/exit", task_events.TaskExit(
@@ -103,6 +118,8 @@ class Daemon:
         containers_pb2_grpc.add_ContainersServicer_to_server(resources.ContainersService(self), server)
         tasks_pb2_grpc.add_TasksServicer_to_server(tasks.TasksService(self), server)
         importer_pb2_grpc.add_ImporterServicer_to_server(resources.ImporterService(self), server)
+        if self.cfg.networks is not None:
+            await self._start_networks(server, self.cfg.networks)
         addr = self.cfg.address
         os.makedirs(os.path.dirname(os.path.abspath(addr)), exist_ok=True)
         if os.path.exists(addr):
@@ -113,9 +130,25 @@ class Daemon:
         self.server = server
         log.info("serving on %s", addr)
 
+    async def _start_networks(self, server: grpc.aio.Server, nc: NetworksConfig) -> None:
+        # Imported here: the networks package pulls in pyroute2, which only this feature needs.
+        from .networks.manager import ManagerConfig, NetworkManager
+        from .networks.service import register
+        manager = NetworkManager(ManagerConfig(
+            root=os.path.join(self.cfg.root, "io.pydocker.networks"),
+            state=os.path.join(self.cfg.state, "io.pydocker.networks"),
+            default_bridge=nc.bridge, default_subnet=nc.bip, chain_prefix=nc.chain_prefix, iptables=nc.iptables,
+            userland_proxy=nc.userland_proxy, subnet_pools=list(nc.address_pools)))
+        await manager.start()
+        register(server, manager)
+        self.networks = manager
+
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.stop(grace=1)
+        if self.networks is not None:
+            nc = self.cfg.networks
+            await self.networks.close(remove_rules=True, remove_bridges=bool(nc and nc.remove_bridges_on_exit))
         for t in list(self.tasks.tasks.values()):
             for m in t.monitors.values():
                 m.cancel()

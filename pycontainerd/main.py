@@ -9,7 +9,7 @@ import shutil
 import signal
 import sys
 
-from .daemon import Config, Daemon
+from .daemon import Config, Daemon, NetworksConfig
 
 LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL, "panic": logging.CRITICAL}
@@ -23,6 +23,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--runtime", default="pyrunc", help="OCI runtime binary (runc's CLI contract)")
     ap.add_argument("-l", "--log-level", default="info", choices=sorted(LEVELS))
     ap.add_argument("-c", "--config", help="accepted for containerd compatibility; ignored")
+    net = ap.add_argument_group("networks (pycontainerd's own bridge networking; off unless --networks)")
+    net.add_argument("--networks", action="store_true", help="serve pycontainerd.services.networks.v1.Networks")
+    net.add_argument("--network-bridge", default="pyd0", help="device of the predefined bridge network")
+    net.add_argument("--bip", default="", help="address/prefix of the predefined bridge (as dockerd --bip)")
+    net.add_argument("--network-chain-prefix", default="PYDOCKER", help="prefix of our iptables chains")
+    net.add_argument("--iptables", action=argparse.BooleanOptionalAction, default=True)
+    net.add_argument("--userland-proxy", action=argparse.BooleanOptionalAction, default=True)
+    net.add_argument("--default-address-pool", action="append", default=[], metavar="CIDR",
+                     help="subnets to carve networks from (repeatable; replaces Docker's defaults)")
+    net.add_argument("--network-remove-bridges-on-exit", action="store_true",
+                     help="also delete our bridges on shutdown (isolated test stacks)")
     return ap.parse_args(argv)
 
 
@@ -39,7 +50,12 @@ def resolve_runtime(name: str) -> str:
 
 async def serve(args: argparse.Namespace) -> None:
     runtime = resolve_runtime(args.runtime)
-    d = Daemon(Config(args.address, args.root, args.state, runtime))
+    networks = None
+    if args.networks:
+        networks = NetworksConfig(args.network_bridge, args.bip, args.network_chain_prefix, args.iptables,
+                                  args.userland_proxy, list(args.default_address_pool),
+                                  args.network_remove_bridges_on_exit)
+    d = Daemon(Config(args.address, args.root, args.state, runtime, networks))
     await d.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

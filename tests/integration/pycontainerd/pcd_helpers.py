@@ -54,6 +54,7 @@ def mounts_under(prefix: str) -> list[str]:
 class Daemon:
     base: Path
     runtime: str = RUNC
+    extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     channel: grpc.Channel | None = None
 
@@ -73,7 +74,7 @@ class Daemon:
         self.log = open(self.base / "pycontainerd.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pycontainerd", "--address", self.address, "--root", str(self.root),
-             "--state", str(self.state), "--runtime", self.runtime, "--log-level", "debug"],
+             "--state", str(self.state), "--runtime", self.runtime, "--log-level", "debug", *self.extra],
             cwd=str(REPO), stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.address):
