@@ -1,6 +1,7 @@
 """Build planning: step numbering, build args, stage resolution, config mutations and cache keys.
 
-The classic builder's dispatcher (moby builder/dockerfile) as pure logic. The executor drives it:
+The classic builder's dispatcher (moby builder/dockerfile) as pure logic. `driver.BuildDriver`
+drives it (and is the reference for the exact order of output); in outline:
 
     plan = make_plan(dockerfile, options)
     builder = Builder(plan)
