@@ -200,7 +200,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
             if kind == "hooks":
                 hk.run(hooks, "prestart", hook_state)
                 hk.run(hooks, "createRuntime", hook_state)
-                sync.send(sock_p, "resume")
+                sync.send(sock_p, "resume", str(init_pid))  # our pid as the hooks see it
             elif kind == "ready":
                 # stored before the init is released so that delete can always clean up
                 state.save()

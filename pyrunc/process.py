@@ -263,7 +263,8 @@ def _init(sock, ctx: dict) -> None:
         except OSError as e:
             raise RuncError(f"error creating device nodes: {errtext(e)}") from None
     sync.send(sock, "hooks")
-    sync.expect(sock, "resume")
+    # in our pid namespace we are 1: hooks get the host pid, which the parent sends
+    ctx["hook_state"]["pid"] = int(sync.expect(sock, "resume") or 0)
     hooks = spec.get("hooks") or {}
     if hooks.get("createContainer"):
         from . import hooks as hk

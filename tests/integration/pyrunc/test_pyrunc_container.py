@@ -292,3 +292,25 @@ def test_exec_joins_container(rt):
     rt.wait_status(cid, "stopped")
     p = rt("exec", cid, "true")
     assert p.returncode == 255 and "cannot exec in a stopped container" in p.stderr
+
+
+def test_create_and_start_container_hooks(rt, tmp_path, private_rootfs):
+    log = tmp_path / "cc.log"
+    hook = tmp_path / "cc.sh"
+    # createContainer runs in the container's namespaces before pivot_root (host paths)
+    hook.write_text(f"#!/bin/sh\necho \"$(readlink /proc/self/ns/mnt) $(cat)\" >> {log}\n")
+    hook.chmod(0o755)
+    b = rt.bundle(["cat", "/started"], rootfs=private_rootfs)
+    rt.edit(b, lambda s: (s.update(hostname="hooked"), s.update(hooks={
+        "createContainer": [{"path": str(hook)}],
+        # startContainer resolves its path inside the container, after start
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo from-start > /started"]}],
+    })))
+    p = rt("run", "--bundle", str(b), rt.new_id())
+    assert p.returncode == 0, (p.stderr, rt.last_error())
+    assert p.stdout == "from-start\n"
+    mnt_ns, state = log.read_text().splitlines()[0].split(" ", 1)
+    assert mnt_ns != os.readlink("/proc/self/ns/mnt")
+    import json
+    state = json.loads(state)
+    assert state["status"] == "creating" and state["pid"] > 0
