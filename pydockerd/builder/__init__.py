@@ -8,7 +8,8 @@ its output, over a backend the daemon implements).
 The `/build` endpoint, in short:
 
     options, dockerfile = driver.options_from_query(request.query)
-    ctx = context.read_context(body_stream, dockerfile)   # 400 on DockerfileError
+    ctx = await driver.read_context_async(request.content.iter_chunked(1 << 16), dockerfile)
+    # (DockerfileError here, before any output: answer 400 with its message)
     try:
         image_id = await driver.BuildDriver(ctx, backend, output, options).build()
     except BuildError as e:                                # in-band once output has started

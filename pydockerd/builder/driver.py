@@ -9,12 +9,15 @@ message per write as its stream formatter does).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import tempfile
+from typing import AsyncIterable
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
-from .context import BuildContext, Source
+from .context import BuildContext, Source, read_context
 from .errors import BuildError, DockerfileError
 from .plan import (Action, BuildOptions, Builder, BuildPlan, CommitAction, CopyAction, FromRef,
                    RunAction, StageState, make_plan)
@@ -133,6 +136,19 @@ class DriverOptions:
     remove: bool = True          # rm=1 (the default): remove containers of successful steps
     force_remove: bool = False   # forcerm=1: always remove them
     quiet: bool = False          # q=1: only the image ID at the end
+
+
+async def read_context_async(chunks: AsyncIterable[bytes], dockerfile: str = "",
+                             tmp_root: str | None = None) -> BuildContext:
+    """Take the whole request body first (as moby does), then extract it in a thread."""
+    spool = tempfile.TemporaryFile(dir=tmp_root)
+    try:
+        async for chunk in chunks:
+            await asyncio.to_thread(spool.write, chunk)
+        spool.seek(0)
+        return await asyncio.to_thread(read_context, spool, dockerfile, tmp_root)
+    finally:
+        spool.close()
 
 
 def _bool(value: str | None) -> bool:
@@ -369,8 +385,10 @@ class BuildDriver:
             path = await self.backend.download(url)
             downloads[url] = path
             # moby hashes a download as a file on disk named as it will be in the image
-            url_hashes[url] = "file:" + Source(os.path.dirname(path)).hash(os.path.basename(path))
-        action.resolve(source, url_hashes)
+            url_hashes[url] = "file:" + await asyncio.to_thread(
+                Source(os.path.dirname(path)).hash, os.path.basename(path))
+        # checksumming a large context reads every file: keep it off the event loop
+        await asyncio.to_thread(action.resolve, source, url_hashes)
         key = action.cache_key(state.image_id)
         if await self._cached(state, key):
             return

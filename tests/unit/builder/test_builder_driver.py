@@ -365,3 +365,19 @@ def test_options_from_query():
     assert options_from_query({"rm": "0", "forcerm": "1"})[0].remove
     with pytest.raises(DockerfileError, match="^error reading build args: "):
         options_from_query({"buildargs": "{nope"})
+
+
+async def test_read_context_async_spools_the_body(tmp_path):
+    from pydockerd.builder.driver import read_context_async
+    body = cli_tar({"Dockerfile": b"FROM busybox\n", "a": b"x" * 300000})
+
+    async def chunks():
+        for i in range(0, len(body), 65536):
+            yield body[i:i + 65536]
+    ctx = await read_context_async(chunks(), "", str(tmp_path))
+    try:
+        assert ctx.dockerfile.stages[0].base_name == "busybox"
+        assert os.path.getsize(os.path.join(ctx.source.root, "a")) == 300000
+    finally:
+        ctx.cleanup()
+    assert os.listdir(tmp_path) == []
