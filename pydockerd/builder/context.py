@@ -29,7 +29,7 @@ from typing import BinaryIO, Callable, Iterator
 from . import dockerignore
 from .gofmt import quote
 from .dockerfile import Dockerfile, parse_dockerfile
-from .errors import BuildError, DockerfileError
+from .errors import BuildError
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 _CHUNK = 1 << 20
@@ -37,9 +37,8 @@ _MAX_LINKS = 255
 
 
 class ContextError(BuildError):
-    """The context tar is unusable (bad archive, an entry escaping the directory)."""
-
-    status = 400
+    """The context tar is unusable (bad archive, an entry escaping the directory); moby answers
+    these with a plain error, so 500."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,7 +497,8 @@ def _read_dockerfile(source: Source, name: str) -> tuple[bytes, str]:
         lower = name.lower()
         if os.path.exists(source.full_path(lower)):
             return _read_dockerfile(source, lower)
-    raise DockerfileError(f"Cannot locate specified Dockerfile: {name}")
+    # a plain error in moby (500), kept word for word for old clients
+    raise BuildError(f"Cannot locate specified Dockerfile: {name}")
 
 
 # ---------------------------------------------------------------------------------------------

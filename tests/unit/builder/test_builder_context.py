@@ -151,7 +151,7 @@ def test_not_a_tar(tmp_path):
 
 
 def test_locate_dockerfile(make_tar):
-    with pytest.raises(DockerfileError, match="^Cannot locate specified Dockerfile: Dockerfile$"):
+    with pytest.raises(BuildError, match="^Cannot locate specified Dockerfile: Dockerfile$"):
         C.read_context(make_tar({"a": b"x"}))
     c = C.read_context(make_tar({"dockerfile": b"FROM lower\n"}))
     assert c.dockerfile_name == "dockerfile" and c.dockerfile.stages[0].base_name == "lower"
@@ -159,7 +159,7 @@ def test_locate_dockerfile(make_tar):
     c = C.read_context(make_tar({"sub": None, "sub/Dev.df": b"FROM dev\n"}), "sub/Dev.df")
     assert c.dockerfile.stages[0].base_name == "dev"
     c.cleanup()
-    with pytest.raises(DockerfileError, match="^Cannot locate specified Dockerfile: Other$"):
+    with pytest.raises(BuildError, match="^Cannot locate specified Dockerfile: Other$"):
         C.read_context(make_tar({"Dockerfile": b"FROM x\n"}), "Other")
     with pytest.raises(DockerfileError, match=r"^the Dockerfile \(Dockerfile\) cannot be empty$"):
         C.read_context(make_tar({"Dockerfile": b""}))
