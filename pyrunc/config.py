@@ -94,15 +94,50 @@ def validate(spec: dict, bundle: str, need_process: bool = True) -> str:
     if prop and prop not in ("private", "rprivate", "slave", "rslave", "shared", "rshared",
                              "unbindable", "runbindable"):
         raise RuncError(f"invalid rootfs propagation value: {prop}")
-    for m in spec.get("mounts") or []:
+    mounts = spec.get("mounts") or []
+    if not isinstance(mounts, list):
+        raise _type_error("Spec.mounts", "[]specs.Mount", mounts)
+    for m in mounts:
+        if not isinstance(m, dict):
+            raise _type_error("Spec.mounts", "specs.Mount", m)
+        _strings(m.get("options"), "Mount.mounts.options")
         dest = m.get("destination", "")
+        if not isinstance(dest, str):
+            raise _type_error("Mount.mounts.destination", "string", dest)
         if not os.path.isabs(dest):
             raise RuncError(f"invalid mount destination: {dest!r}: mount destination must be "
                             "absolute")
     return rootfs
 
 
+def _type_error(field: str, want: str, got) -> RuncError:
+    kinds = {str: "string", int: "number", float: "number", bool: "bool", list: "array",
+             dict: "object", type(None): "null"}
+    return RuncError(f"json: cannot unmarshal {kinds.get(type(got), 'value')} into Go struct "
+                     f"field {field} of type {want}")
+
+
+def _strings(value, field: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise _type_error(field, "[]string", value)
+    for v in value:
+        if not isinstance(v, str):
+            raise _type_error(field, "string", v)
+
+
 def validate_process(proc: dict) -> None:
+    _strings(proc.get("args"), "Process.process.args")
+    _strings(proc.get("env"), "Process.process.env")
+    if not isinstance(proc.get("cwd", ""), str):
+        raise _type_error("Process.process.cwd", "string", proc.get("cwd"))
+    user = proc.get("user") or {}
+    if not isinstance(user, dict):
+        raise _type_error("Process.process.user", "specs.User", user)
+    for k in ("uid", "gid"):
+        if not isinstance(user.get(k, 0), int) or isinstance(user.get(k, 0), bool):
+            raise _type_error(f"User.process.user.{k}", "uint32", user.get(k))
     args = proc.get("args") or []
     if not args:
         raise RuncError("args must not be empty")

@@ -30,6 +30,7 @@ def _default(o):
 
 
 _enc = _json.make_encoder(None, _default, _esc, None, ": ", ", ", False, False, True)
+_enc_compact = _json.make_encoder(None, _default, _esc, None, ":", ",", False, False, True)
 
 
 def loads(s: str | bytes):
@@ -53,7 +54,10 @@ def load(f):
     return loads(f.read())
 
 
-def dumps(obj, indent: int | str | None = None) -> str:
+def dumps(obj, indent: int | str | None = None, compact: bool = False) -> str:
+    """``json.dumps`` output (ensure_ascii); ``compact`` drops the spaces, like Go's encoder."""
+    if compact:
+        return "".join(_enc_compact(obj, 0))
     if indent is None:
         return "".join(_enc(obj, 0))
     pad = indent if isinstance(indent, str) else " " * indent

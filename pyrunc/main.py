@@ -125,9 +125,15 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         from .errors import oserror_text
         runlog.error(f"{oserror_text(e)}: {e.filename}" if e.filename else oserror_text(e))
-        code = 255 if (len(sys.argv) > 1 and "exec" in sys.argv) else 1
+        code = 255 if "exec" in argv else 1
     except KeyboardInterrupt:
         code = 130
+    except Exception as e:  # noqa: BLE001 - a malformed config must still reach --log
+        if os.environ.get("PYRUNC_TRACEBACK"):
+            import traceback
+            traceback.print_exc()
+        runlog.error(f"{type(e).__name__}: {e}")
+        code = 255 if "exec" in argv else 1
     sys.stdout.flush()
     sys.exit(code)
 

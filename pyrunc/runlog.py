@@ -26,7 +26,7 @@ def _line(level: str, msg: str) -> bytes:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     if _json:
         from . import jsonlite as json
-        return (json.dumps({"level": level, "msg": msg, "time": stamp}) + "\n").encode()
+        return (json.dumps({"level": level, "msg": msg, "time": stamp}, compact=True) + "\n").encode()
     esc = msg.replace("\\", "\\\\").replace('"', '\\"')
     return f'time="{stamp}" level={level} msg="{esc}"\n'.encode()
 

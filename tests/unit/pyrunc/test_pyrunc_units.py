@@ -328,3 +328,31 @@ def test_spec_example_is_valid_json_shape():
                                                                "mount"}
     f = features()
     assert f["ociVersionMin"] == "1.0.0" and "CAP_CHOWN" in f["linux"]["capabilities"]
+
+
+@pytest.mark.parametrize("mutate,msg", [
+    (lambda s: s["process"].update(args="sh"), "cannot unmarshal string into Go struct field "
+                                               "Process.process.args of type \\[\\]string"),
+    (lambda s: s["process"].update(env=[1]), "cannot unmarshal number"),
+    (lambda s: s["process"]["user"].update(uid="0"), "uint32"),
+    (lambda s: s.update(mounts={}), "Spec.mounts"),
+])
+def test_validate_rejects_wrong_types(tmp_path, mutate, msg):
+    spec = _bundle(tmp_path)
+    mutate(spec)
+    with pytest.raises(RuncError, match=msg):
+        cfg.validate(spec, str(tmp_path))
+
+
+def test_log_lines_are_logrus_shaped(tmp_path):
+    from pyrunc import runlog
+    path = tmp_path / "log.json"
+    runlog.setup(str(path), "json", False)
+    try:
+        runlog.warn("careful")
+    finally:
+        os.close(runlog._fd)
+        runlog._fd = None
+    line = path.read_text()
+    assert line.startswith('{"level":"warning","msg":"careful","time":"')
+    assert json.loads(line)["time"].endswith("Z")
