@@ -335,7 +335,7 @@ def test_spec_example_is_valid_json_shape():
                                                "Process.process.args of type \\[\\]string"),
     (lambda s: s["process"].update(env=[1]), "cannot unmarshal number"),
     (lambda s: s["process"]["user"].update(uid="0"), "uint32"),
-    (lambda s: s.update(mounts={}), "Spec.mounts"),
+    (lambda s: s.update(mounts="x"), "Spec.mounts"),
 ])
 def test_validate_rejects_wrong_types(tmp_path, mutate, msg):
     spec = _bundle(tmp_path)
