@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from cli import flags as F
-from cli.errors import CLIError, UsageError
+from cli.errors import CLIError
 from cli.units import parse_bytes, parse_go_duration
 
 TYPE_CHECKING = False
@@ -12,6 +12,44 @@ if TYPE_CHECKING:
     from typing import Any
 
 S, L, B, I = F.STR, F.LIST, F.BOOL, F.INT
+
+
+def _valid_env(value: str) -> None:
+    if value.partition("=")[0] == "":
+        raise ValueError(f"invalid environment variable: {value}")
+
+
+def _valid_cpus(value: str) -> None:
+    try:
+        float(value)
+    except ValueError:
+        raise ValueError(f"failed to parse {value} as a rational number") from None
+
+
+def _valid_bytes(value: str) -> None:
+    parse_bytes(value)
+
+
+def _valid_swap(value: str) -> None:
+    if value != "-1":
+        parse_bytes(value)
+
+
+def _valid_duration(value: str) -> None:
+    """time.ParseDuration's complaints."""
+    if value != "0" and value.replace(".", "", 1).isdigit():
+        raise ValueError(f'time: missing unit in duration "{value}"')
+    try:
+        parse_go_duration(value)
+    except ValueError:
+        raise ValueError(f'time: invalid duration "{value}"') from None
+
+
+def _valid_mount(value: str) -> None:
+    try:
+        parse_mount(value)
+    except CLIError as e:
+        raise ValueError(e.message) from None
 
 CREATE_FLAGS = [
     F.Flag("add-host", "", L, help="Add a custom host-to-IP mapping (host:ip)"),
@@ -25,7 +63,7 @@ CREATE_FLAGS = [
     F.Flag("cpu-period", "", I, 0, "Limit CPU CFS (Completely Fair Scheduler) period"),
     F.Flag("cpu-quota", "", I, 0, "Limit CPU CFS (Completely Fair Scheduler) quota"),
     F.Flag("cpu-shares", "c", I, 0, "CPU shares (relative weight)"),
-    F.Flag("cpus", "", S, "", "Number of CPUs", type_name="decimal"),
+    F.Flag("cpus", "", S, "", "Number of CPUs", type_name="decimal", validate=_valid_cpus),
     F.Flag("cpuset-cpus", "", S, "", "CPUs in which to allow execution (0-3, 0,1)"),
     F.Flag("cpuset-mems", "", S, "", "MEMs in which to allow execution (0-3, 0,1)"),
     F.Flag("device", "", L, help="Add a host device to the container"),
@@ -34,15 +72,18 @@ CREATE_FLAGS = [
     F.Flag("dns-search", "", L, help="Set custom DNS search domains"),
     F.Flag("domainname", "", S, "", "Container NIS domain name"),
     F.Flag("entrypoint", "", S, "", "Overwrite the default ENTRYPOINT of the image"),
-    F.Flag("env", "e", L, help="Set environment variables"),
+    F.Flag("env", "e", L, help="Set environment variables", validate=_valid_env),
     F.Flag("env-file", "", L, help="Read in a file of environment variables"),
     F.Flag("expose", "", L, help="Expose a port or a range of ports"),
     F.Flag("group-add", "", L, help="Add additional groups to join"),
     F.Flag("health-cmd", "", S, "", "Command to run to check health"),
-    F.Flag("health-interval", "", S, "", "Time between running the check (ms|s|m|h) (default 0s)", type_name="duration"),
+    F.Flag("health-interval", "", S, "", "Time between running the check (ms|s|m|h) (default 0s)", type_name="duration",
+           validate=_valid_duration),
     F.Flag("health-retries", "", I, 0, "Consecutive failures needed to report unhealthy"),
-    F.Flag("health-start-period", "", S, "", "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)", type_name="duration"),
-    F.Flag("health-timeout", "", S, "", "Maximum time to allow one check to run (ms|s|m|h) (default 0s)", type_name="duration"),
+    F.Flag("health-start-period", "", S, "", "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)", type_name="duration",
+           validate=_valid_duration),
+    F.Flag("health-timeout", "", S, "", "Maximum time to allow one check to run (ms|s|m|h) (default 0s)", type_name="duration",
+           validate=_valid_duration),
     F.Flag("hostname", "h", S, "", "Container host name"),
     F.Flag("init", "", B, False, "Run an init inside the container that forwards signals and reaps processes"),
     F.Flag("interactive", "i", B, False, "Keep STDIN open even if not attached"),
@@ -56,10 +97,12 @@ CREATE_FLAGS = [
     F.Flag("log-driver", "", S, "", "Logging driver for the container"),
     F.Flag("log-opt", "", L, help="Log driver options"),
     F.Flag("mac-address", "", S, "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
-    F.Flag("memory", "m", S, "", "Memory limit", type_name="bytes"),
-    F.Flag("memory-reservation", "", S, "", "Memory soft limit", type_name="bytes"),
-    F.Flag("memory-swap", "", S, "", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", type_name="bytes"),
-    F.Flag("mount", "", L, help="Attach a filesystem mount to the container", type_name="mount"),
+    F.Flag("memory", "m", S, "", "Memory limit", type_name="bytes", validate=_valid_bytes),
+    F.Flag("memory-reservation", "", S, "", "Memory soft limit", type_name="bytes", validate=_valid_bytes),
+    F.Flag("memory-swap", "", S, "", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+           type_name="bytes", validate=_valid_swap),
+    F.Flag("mount", "", L, help="Attach a filesystem mount to the container", type_name="mount",
+           validate=_valid_mount),
     F.Flag("name", "", S, "", "Assign a name to the container"),
     F.Flag("network", "", S, "", "Connect a container to a network", type_name="network"),
     F.Flag("net", "", S, "", "Connect a container to a network", hidden=True),
@@ -80,7 +123,7 @@ CREATE_FLAGS = [
     F.Flag("rm", "", B, False, "Automatically remove the container and its associated anonymous volumes when it exits"),
     F.Flag("runtime", "", S, "", "Runtime to use for this container"),
     F.Flag("security-opt", "", L, help="Security Options"),
-    F.Flag("shm-size", "", S, "", "Size of /dev/shm", type_name="bytes"),
+    F.Flag("shm-size", "", S, "", "Size of /dev/shm", type_name="bytes", validate=_valid_bytes),
     F.Flag("stop-signal", "", S, "", "Signal to stop the container"),
     F.Flag("stop-timeout", "", I, None, "Timeout (in seconds) to stop a container"),
     F.Flag("sysctl", "", L, help="Sysctl options", type_name="map"),
@@ -137,8 +180,6 @@ def parse_env(opts: Any) -> list[str]:
             if item in os.environ:
                 env.append(f"{item}={os.environ[item]}")
             continue
-        if item.startswith("="):
-            raise CLIError(f"invalid environment variable: {item}")
         env.append(item)
     return env
 
@@ -151,13 +192,13 @@ def parse_labels(items: list[str], files: list[str]) -> dict[str, str]:
     return labels
 
 
-def _port_range(text: str) -> list[int]:
+def _port_range(text: str, what: str = "containerPort") -> list[int]:
     lo, sep, hi = text.partition("-")
     try:
         a = int(lo)
         b = int(hi) if sep else a
     except ValueError:
-        raise CLIError(f"invalid containerPort: {text}") from None
+        raise CLIError(f"invalid {what}: {text}") from None
     if b < a:
         raise CLIError(f"invalid range specified for port: {text}")
     return list(range(a, b + 1))
@@ -165,30 +206,31 @@ def _port_range(text: str) -> list[int]:
 
 def parse_publish(specs: list[str]) -> tuple[dict[str, dict], dict[str, list[dict]]]:
     """nat.ParsePortSpecs: "[ip:][hostPort:]containerPort[/proto]" with ranges."""
+    import ipaddress
     exposed: dict[str, dict] = {}
     bindings: dict[str, list[dict]] = {}
     for spec in specs:
-        rest, _, proto = spec.partition("/")
+        raw, _, proto = spec.partition("/")
         proto = proto or "tcp"
-        ip = ""
-        if rest.startswith("["):  # [::1]:80:80
-            end = rest.index("]")
-            ip, rest = rest[1:end], rest[end + 2:]
-            parts = rest.split(":")
-        else:
-            parts = rest.split(":")
-            if len(parts) == 3:
-                ip = parts.pop(0)
+        parts = raw.split(":")
+        cport = parts[-1]
         if len(parts) == 1:
-            host, cport = "", parts[0]
+            ip, host = "", ""
         elif len(parts) == 2:
-            host, cport = parts
+            ip, host = "", parts[0]
         else:
-            raise CLIError(f"invalid port format for --publish: {spec}")
+            ip, host = ":".join(parts[:-2]), parts[-2]
+        if ip.startswith("[") and ip.endswith("]"):
+            ip = ip[1:-1]
+        if ip:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise CLIError(f"invalid IP address: {ip}") from None
         if not cport:
             raise CLIError(f"no port specified: {spec}<empty>")
-        cports = _port_range(cport)
-        hports = _port_range(host) if host else []
+        cports = _port_range(cport, "containerPort")
+        hports = _port_range(host, "hostPort") if host else []
         if hports and len(hports) != len(cports) and len(hports) != 1:
             raise CLIError(f"invalid ranges specified for container and host Ports: {cport} and {host}")
         for i, p in enumerate(cports):
@@ -238,11 +280,11 @@ def parse_mount(spec: str) -> dict[str, Any]:
         elif key == "consistency":
             m["Consistency"] = val
         else:
-            raise CLIError(f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{field}'")
+            raise CLIError(f"unexpected key '{key}' in '{field}'")
     if vol_opts:
         m["VolumeOptions"] = vol_opts
     if "Target" not in m:
-        raise CLIError(f"invalid argument \"{spec}\" for \"--mount\" flag: target is required")
+        raise CLIError("target is required")
     return m
 
 
@@ -273,12 +315,7 @@ def normalize_caps(caps: list[str]) -> list[str] | None:
 
 def _duration_ns(opts: Any, name: str) -> int:
     text = opts[name.replace("-", "_")]
-    if not text:
-        return 0
-    try:
-        return int(parse_go_duration(text) * 1e9)
-    except ValueError:
-        raise UsageError(f'invalid argument "{text}" for "--{name}" flag: time: invalid duration "{text}"') from None
+    return int(parse_go_duration(text) * 1e9) if text else 0  # validated while parsing the flags
 
 
 def _bytes_opt(opts: Any, name: str) -> int:
@@ -287,24 +324,19 @@ def _bytes_opt(opts: Any, name: str) -> int:
         return 0
     if text == "-1" and name == "memory-swap":
         return -1
-    try:
-        return parse_bytes(text)
-    except ValueError:
-        raise UsageError(f'invalid argument "{text}" for "--{name}" flag: invalid size: \'{text}\'') from None
+    return parse_bytes(text)  # validated while parsing the flags
 
 
 def parse_restart(text: str) -> dict[str, Any]:
-    if not text:
-        return {"Name": "no", "MaximumRetryCount": 0}
-    name, _, count = text.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise CLIError(f"invalid restart policy format: {text}")
-    if count and name != "on-failure":
-        raise CLIError(f"invalid restart policy format: maximum retry count can only be used with 'on-failure'")
+    """opts.ParseRestartPolicy: only the shape is checked here; the daemon validates the name."""
+    name, sep, count = text.partition(":")
+    if sep and not name:
+        raise CLIError("invalid restart policy format: no policy provided before colon")
     try:
-        return {"Name": name, "MaximumRetryCount": int(count) if count else 0}
+        retries = int(count) if count else 0
     except ValueError:
-        raise CLIError(f"invalid restart policy format: maximum retry count must be an integer") from None
+        raise CLIError("invalid restart policy format: maximum retry count must be an integer") from None
+    return {"Name": name or "no", "MaximumRetryCount": retries}
 
 
 def parse_ulimits(items: list[str]) -> list[dict]:
@@ -337,8 +369,6 @@ def build_create_request(opts: Any, image: str, cmd: list[str], detach: bool,
     for a in attach:
         if a not in ("stdin", "stdout", "stderr"):
             raise CLIError(f"invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")
-    if detach and attach:
-        raise CLIError("Conflicting options: cannot specify both --attach and --detach")
     if attach:
         a_in, a_out, a_err = "stdin" in attach, "stdout" in attach, "stderr" in attach
     elif detach:
@@ -346,8 +376,8 @@ def build_create_request(opts: Any, image: str, cmd: list[str], detach: bool,
     else:
         a_in, a_out, a_err = bool(opts.interactive), True, True
     restart = parse_restart(opts.restart)
-    if opts.rm and restart["Name"] != "no":
-        raise CLIError("Conflicting options: cannot specify both --restart and --rm")
+    if opts.rm and restart["Name"] not in ("no", ""):
+        raise CLIError("conflicting options: cannot specify both --restart and --rm")
 
     exposed, bindings = parse_publish(opts.publish or [])
     for e in opts.expose or []:
@@ -379,10 +409,7 @@ def build_create_request(opts: Any, image: str, cmd: list[str], detach: bool,
         tmpfs[path] = o
     nano_cpus = 0
     if opts.cpus:
-        try:
-            nano_cpus = int(round(float(opts.cpus) * 1e9))
-        except ValueError:
-            raise UsageError(f'invalid argument "{opts.cpus}" for "--cpus" flag: failed to parse {opts.cpus} as a rational number') from None
+        nano_cpus = int(round(float(opts.cpus) * 1e9))  # validated while parsing the flags
     sysctls = {}
     for s in opts.sysctl or []:
         k, _, v = s.partition("=")

@@ -16,13 +16,20 @@ BOOL, STR, LIST, INT, MAP = "bool", "string", "list", "int", "map"
 class Flag:
     """One option: long name, optional one-letter shorthand, kind, default and help text."""
 
-    __slots__ = ("name", "short", "kind", "default", "help", "type_name", "hidden")
+    __slots__ = ("name", "short", "kind", "default", "help", "type_name", "hidden", "validate")
 
     def __init__(self, name: str, short: str = "", kind: str = BOOL, default: Any = None,
-                 help: str = "", type_name: str = "", hidden: bool = False) -> None:
+                 help: str = "", type_name: str = "", hidden: bool = False,
+                 validate: Callable[[str], Any] | None = None) -> None:
         self.name, self.short, self.kind, self.default = name, short, kind, default
         self.help, self.hidden = help, hidden
         self.type_name = type_name  # what --help shows after the flag ("string", "list", "int")
+        self.validate = validate  # raises ValueError(text) for a bad value, as a pflag Value's Set does
+
+    @property
+    def display(self) -> str:
+        """How pflag names the flag in errors: "-m, --memory" or "--cpus"."""
+        return f"-{self.short}, --{self.name}" if self.short else f"--{self.name}"
 
     @property
     def dest(self) -> str:
@@ -68,6 +75,12 @@ HELP_FLAG = Flag("help", "", BOOL, False, "Print usage")
 
 
 def _convert(flag: Flag, value: str, token: str) -> Any:
+    token = flag.display
+    if flag.validate is not None:
+        try:
+            flag.validate(value)
+        except ValueError as e:
+            raise UsageError(f'invalid argument "{value}" for "{token}" flag: {e}') from None
     if flag.kind == INT:
         try:
             return int(value, 0)
@@ -78,6 +91,7 @@ def _convert(flag: Flag, value: str, token: str) -> Any:
 
 
 def _parse_bool(flag: Flag, value: str, token: str) -> bool:
+    token = flag.display
     v = value.lower()
     if v in ("1", "t", "true"):
         return True

@@ -149,10 +149,25 @@ def parse_go_duration(text: str) -> float:
 
 
 def parse_bytes(text: str) -> int:
-    """units.RAMInBytes: 64m, 1g, 512kb, 1GiB, 1024 (binary multiples). ValueError if bad."""
-    import re
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp])?(i?b)?", text.strip().lower())
-    if not m:
+    """units.RAMInBytes: 64m, 1g, 512kb, 1GiB, 1024 (binary multiples); ValueError with go-units' text."""
+    sep = max(text.rfind(c) for c in "0123456789. ")
+    if sep == -1:
         raise ValueError(f"invalid size: '{text}'")
-    mult = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}[m.group(2)]
-    return int(float(m.group(1)) * mult)
+    if text[sep] != " ":
+        num, sfx = text[:sep + 1], text[sep + 1:]
+    else:
+        num, sfx = text[:sep], text[sep + 1:]
+    try:
+        size = float(num)
+    except ValueError:
+        raise ValueError(f'strconv.ParseFloat: parsing "{num}": invalid syntax') from None
+    if size < 0:
+        raise ValueError(f"invalid size: '{text}'")
+    if not sfx:
+        return int(size)
+    low = sfx.lower()
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    if len(low) > 3 or (low[0] == "b" and len(low) > 1) or (low[0] != "b" and low[0] not in mult) \
+            or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
+        raise ValueError(f"invalid suffix: '{low}'")
+    return int(size) if low[0] == "b" else int(size * mult[low[0]])

@@ -183,7 +183,10 @@ PUSH = F.Command("push", "[OPTIONS] NAME[:TAG]", "Upload an image to a registry"
 
 
 def run_tag(ctx: Context, opts: Any, args: list[str]) -> int:
-    target = refs.parse(args[1], default_tag=False)
+    try:
+        target = refs.parse(args[1], default_tag=False)
+    except CLIError as e:
+        raise CLIError(f'Error parsing reference: "{args[1]}" is not a valid repository/tag: {e.message}') from None
     if target.digest:
         raise CLIError("refusing to create a tag with a digest reference")
     ctx.client.request("POST", f"/images/{args[0]}/tag",

@@ -204,6 +204,8 @@ def _console_size(tty: bool) -> tuple[int, int] | None:
 
 def run_run(ctx: Context, opts: Any, args: list[str]) -> int:
     image, cmd = args[0], args[1:]
+    if opts.detach and opts.attach:
+        raise CLIError("conflicting options: cannot specify both --attach and --detach")
     if opts.tty and opts.interactive and not os.isatty(sys.stdin.fileno()):
         raise CLIError("the input device is not a TTY")
     try:

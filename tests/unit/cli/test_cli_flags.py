@@ -10,7 +10,8 @@ FLAGS = [
     F.Flag("tty", "t", F.BOOL),
     F.Flag("env", "e", F.LIST),
     F.Flag("name", "", F.STR, ""),
-    F.Flag("time", "t2", F.INT, 10),
+    F.Flag("time", "", F.INT, 10),
+    F.Flag("count", "c", F.INT, 1),
 ]
 
 
@@ -46,7 +47,8 @@ def test_bool_with_value_and_int():
     (["-e"], "flag needs an argument: 'e' in -e"),
     (["--name"], "flag needs an argument: --name"),
     (["--time", "x"], 'invalid argument "x" for "--time" flag: strconv.ParseInt: parsing "x": invalid syntax'),
-    (["--detach=maybe"], 'invalid argument "maybe" for "--detach" flag: strconv.ParseBool: parsing "maybe": invalid syntax'),
+    (["--detach=maybe"], 'invalid argument "maybe" for "-d, --detach" flag: strconv.ParseBool: parsing "maybe": invalid syntax'),
+    (["--count", "x"], 'invalid argument "x" for "-c, --count" flag: strconv.ParseInt: parsing "x": invalid syntax'),
 ])
 def test_flag_errors_exit_125(argv, message):
     with pytest.raises(UsageError) as e:
