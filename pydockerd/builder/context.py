@@ -240,6 +240,36 @@ def decompress_stream(stream: BinaryIO) -> BinaryIO:
     return raw  # type: ignore[return-value]
 
 
+class _BlockPadded(io.RawIOBase):
+    """Ends a tar stream on a block boundary. The CLI's `-f -` context (moby's
+    ReplaceFileTarWrapper) stops right after the last entry's data, without padding or
+    trailer; Go's tar reader takes that as a clean end, Python's stream reader would not.
+    `eof_at` tells where the real data ended, so a file cut short is still an error."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.count = 0
+        self.eof_at: int | None = None
+        self.pad = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        if self.eof_at is None:
+            data = self.stream.read(len(b))
+            if data:
+                b[:len(data)] = data
+                self.count += len(data)
+                return len(data)
+            self.eof_at = self.count
+            self.pad = -self.count % tarfile.BLOCKSIZE
+        n = min(len(b), self.pad)
+        b[:n] = b"\0" * n
+        self.pad -= n
+        return n
+
+
 def _breakout(name: str, dest: str) -> ContextError:
     return ContextError(f"{quote(name)} is outside of {quote(dest)}")
 
@@ -307,8 +337,9 @@ def extract_tar(stream: BinaryIO, dest: str, *, in_scope: bool = False) -> dict[
     sums: dict[str, str] = {}
     dir_modes: list[tuple[str, int, float]] = []
     is_root = os.geteuid() == 0
+    padded = _BlockPadded(decompress_stream(stream))
     try:
-        tf = tarfile.open(fileobj=decompress_stream(stream), mode="r|")
+        tf = tarfile.open(fileobj=io.BufferedReader(padded, _CHUNK), mode="r|")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ContextError(f"failed to read the build context: {exc}") from None
     try:
@@ -342,6 +373,8 @@ def extract_tar(stream: BinaryIO, dest: str, *, in_scope: bool = False) -> dict[
                     while src is not None and (chunk := src.read(_CHUNK)):
                         h.update(chunk)
                         out.write(chunk)
+                if padded.eof_at is not None and padded.eof_at < ti.offset_data + ti.size:
+                    raise tarfile.ReadError("unexpected end of data")
                 os.chmod(path, ti.mode & 0o7777)
             elif ti.issym():
                 _remove_existing(path, keep_dir=False)

@@ -290,3 +290,27 @@ def test_lazy_source_hashes_from_disk(tmp_path):
     (tmp_path / "f").write_bytes(b"changed")
     assert src2.hash("f") != h1
     assert src2.hash("missing") == "missing"
+
+
+def _cut_after_last_entry(data: bytes, short_by: int = 0) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        last = tf.getmembers()[-1]
+    return data[:last.offset_data + last.size - short_by]
+
+
+def test_cli_stdin_dockerfile_tar_without_trailer():
+    # `docker build -f - .` sends a tar that stops right after the injected Dockerfile's data
+    # (no padding, no end blocks); dockerd's Go reader accepts it, so must we.
+    data = cli_tar({".dockerignore": b"*.log\n\n.dockerfile.8d60324d1b707c5c8e7d\n", "f": b"data\n",
+                    ".dockerfile.8d60324d1b707c5c8e7d": b"FROM busybox\nCOPY . /all/\n"})
+    cut = _cut_after_last_entry(data)
+    assert len(cut) % 512 != 0
+    c = C.read_context(io.BytesIO(cut), ".dockerfile.8d60324d1b707c5c8e7d")
+    try:
+        assert sorted(os.listdir(c.source.root)) == [".dockerignore", "f"]
+        assert c.dockerfile.stages[0].commands[0].sources == ["."]
+    finally:
+        c.cleanup()
+    # …but a file cut short is an error, not a zero-filled file
+    with pytest.raises(C.ContextError, match="unexpected end of data"):
+        C.read_context(io.BytesIO(_cut_after_last_entry(data, short_by=3)), "x")
