@@ -193,6 +193,15 @@ def _userns_case(rt, rootfs):
     assert out[0] == "0"
     assert out[1:4] == ["0", "100000", "65536"]
     assert out[4] != os.readlink("/proc/self/ns/user")
+    # exec joins the user namespace first, then the others
+    cid = rt.new_id()
+    b2 = rt.bundle(["sleep", "60"], rootfs=rootfs)
+    rt.edit(b2, userns)
+    assert rt("run", "-d", "--bundle", str(b2), cid).returncode == 0
+    p = rt("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", "0", "100000", "65536"]
+    assert rt("delete", "--force", cid).returncode == 0
 
 
 def test_join_namespace_by_path(rt):
