@@ -23,6 +23,7 @@ from protos.containerd.services.snapshots.v1 import snapshots_pb2_grpc
 from protos.containerd.services.tasks.v1 import tasks_pb2_grpc
 from protos.containerd.services.version.v1 import version_pb2_grpc
 from protos.pycontainerd.services.importer.v1 import importer_pb2_grpc
+from protos.pycontainerd.services.registry.v1 import registry_pb2_grpc
 
 from .containers import ContainerStore
 from .content import ContentStore
@@ -32,7 +33,7 @@ from .importer import Importer
 from .leases import LeaseManager
 from .metadata import Store
 from .mount import unmount_all
-from .services import basic, content, images, resources, tasks
+from .services import basic, content, distribution, images, resources, tasks
 from .services.common import ts
 from .snapshots.overlay import OverlaySnapshotter
 from .tasks import TaskManager
@@ -118,6 +119,7 @@ class Daemon:
         containers_pb2_grpc.add_ContainersServicer_to_server(resources.ContainersService(self), server)
         tasks_pb2_grpc.add_TasksServicer_to_server(tasks.TasksService(self), server)
         importer_pb2_grpc.add_ImporterServicer_to_server(resources.ImporterService(self), server)
+        registry_pb2_grpc.add_RegistryServicer_to_server(distribution.RegistryService(self), server)
         if self.cfg.networks is not None:
             await self._start_networks(server, self.cfg.networks)
         addr = self.cfg.address

@@ -7,15 +7,17 @@ from typing import Callable
 from . import diff
 from .content import ContentStore
 from .errdefs import AlreadyExists, FailedPrecondition, NotFound
-from .images import ResolvedImage
+from .images import Descriptor, ResolvedImage
 from .snapshots.overlay import OverlaySnapshotter
 
 LABEL_UNCOMPRESSED = "containerd.io/uncompressed"
 
 
 def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage, tmp_root: str,
-           progress: Callable[[str], None] = lambda s: None) -> str:
-    """Make sure every layer of `img` is a committed snapshot; return the top chain ID ("" for no layers)."""
+           progress: Callable[[str], None] = lambda s: None,
+           on_extracted: Callable[[Descriptor], None] = lambda d: None) -> str:
+    """Make sure every layer of `img` is a committed snapshot; return the top chain ID ("" for no layers).
+    `on_extracted` is told about each layer this call extracted (layers already unpacked are skipped)."""
     parent = ""
     for layer, diff_id, chain in zip(img.layers, img.diff_ids, img.chain_ids):
         try:
@@ -47,5 +49,6 @@ def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage
         except NotFound:
             pass
         progress(f"Loading layer {layer.digest} {layer.size}B")
+        on_extracted(layer)
         parent = chain
     return parent

@@ -85,3 +85,39 @@ def tasks(busybox, base_spec, tmp_path):
     yield make
     for t in made:
         t.close()
+
+
+REGISTRY = shutil.which("docker-registry")
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on a free 127.0.0.1 port with a private config."""
+    import socket
+    import time
+    import urllib.request
+    if REGISTRY is None:
+        pytest.skip("docker-registry is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    log = open(tmp_path / "registry.log", "wb")
+    proc = subprocess.Popen([REGISTRY, "serve", str(tmp_path / "config.yml")], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "registry.log").read_text())
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()

@@ -1,0 +1,147 @@
+"""Registry servicer (pycontainerd.services.registry.v1): pull and push with pycontainerd/registry.
+
+Pull downloads into the content store (verified), unpacks the layers into overlayfs snapshots and
+writes the image record; every step is reported as Docker's JSON progress messages, which the
+caller relays verbatim. Errors before or during the transfer end the stream with a gRPC status.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Awaitable, Callable
+
+import grpc
+
+from protos.pycontainerd.services.registry.v1 import registry_pb2, registry_pb2_grpc
+
+from ..errdefs import ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unknown
+from ..images import Descriptor, Image, ResolvedImage
+from ..unpack import unpack
+from .common import namespace, rpc
+from .images import image_pb
+
+
+class Unauthenticated(ContainerdError):
+    kind = "unauthorized"
+    code = "UNAUTHENTICATED"
+
+
+def _translate(exc: Exception) -> ContainerdError:
+    """Registry errors → gRPC codes; the message is the registry package's own text."""
+    from .. import registry as reg
+    msg = str(exc)
+    if isinstance(exc, reg.InvalidReferenceError):
+        return InvalidArgument(msg, raw=True)
+    if isinstance(exc, reg.UnauthorizedError):
+        return Unauthenticated(msg, raw=True)
+    if isinstance(exc, (reg.NotFoundError, reg.NoMatchingPlatformError)):
+        return NotFound(msg, raw=True)
+    if isinstance(exc, reg.RegistryUnavailableError):
+        return Unavailable(msg, raw=True)
+    if isinstance(exc, (reg.ManifestUnsupportedError, reg.VerificationError, reg.RegistryProtocolError)):
+        return FailedPrecondition(msg, raw=True)
+    return Unknown(msg, raw=True)
+
+
+def _desc(d: Any) -> Descriptor:
+    return Descriptor(d.media_type, d.digest, d.size, dict(d.annotations or {}))
+
+
+class RegistryService(registry_pb2_grpc.RegistryServicer):
+    def __init__(self, daemon: Any) -> None:
+        self.d = daemon
+
+    async def _stream(self, work: Callable[[Callable[[dict], None]], Awaitable[list[Image]]]):
+        """Run `work(emit)` and yield its messages as they come, then the final message."""
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue()
+
+        def emit(msg: dict) -> None:  # callable from the loop or from worker threads
+            loop.call_soon_threadsafe(q.put_nowait, json.dumps(msg).encode())
+
+        job = asyncio.ensure_future(work(emit))
+        try:
+            while not job.done() or not q.empty():
+                getter = asyncio.ensure_future(q.get())
+                await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield registry_pb2.ProgressMessage(json=getter.result())
+                else:
+                    getter.cancel()
+                    await asyncio.sleep(0)  # let call_soon_threadsafe puts land before re-checking
+            try:
+                images = job.result()
+            except ContainerdError:
+                raise
+            except Exception as exc:
+                from .. import registry as reg
+                if isinstance(exc, reg.RegistryError):
+                    raise _translate(exc) from None
+                raise
+            yield registry_pb2.ProgressMessage(images=[image_pb(i) for i in images])
+        finally:
+            if not job.done():
+                job.cancel()
+
+    @rpc
+    async def Pull(self, request: registry_pb2.PullRequest, context: grpc.aio.ServicerContext):
+        from .. import registry as reg
+        from ..registry.contentstore import ContentStoreBlobs
+        ns = namespace(context)
+        try:
+            ref = reg.parse_reference(request.ref)
+            creds = reg.static_credentials(reg.decode_registry_auth_header(request.auth)) if request.auth else None
+        except reg.RegistryError as exc:
+            raise _translate(exc) from None
+
+        async def work(emit: Callable[[dict], None]) -> list[Image]:
+            progress = reg.PullProgress(emit, repository_path=ref.path, tag_or_digest=ref.tag or ref.digest,
+                                        familiar_ref=ref.familiar_string())
+            async with reg.RegistryClient(creds, insecure_registries=list(request.insecure_registries)) as rc:
+                result = await rc.pull(ref, ContentStoreBlobs(self.d.content, ns),
+                                       platform=request.platform or None, progress=progress)
+            resolved = ResolvedImage(_desc(result.manifest), _desc(result.config),
+                                     [_desc(layer) for layer in result.layers], list(result.diff_ids),
+                                     result.config_json)
+
+            def extracted(layer: Descriptor) -> None:
+                progress.extracting(layer.digest, layer.size, layer.size)
+                progress.pull_complete(layer.digest)
+
+            await asyncio.to_thread(unpack, self.d.content, self.d.snapshotter, ns, resolved, self.d.tmp_dir,
+                                    lambda line: None, extracted)
+            target = _desc(result.target)
+            try:
+                before = self.d.images.get(ns, str(ref)).target.digest
+            except NotFound:
+                before = ""
+            img, _ = self.d.images.put(ns, Image(str(ref), target))
+            progress.done(target.digest, updated=before != target.digest or bool(result.fetched))
+            return [img]
+
+        async for msg in self._stream(work):
+            yield msg
+
+    @rpc
+    async def Push(self, request: registry_pb2.PushRequest, context: grpc.aio.ServicerContext):
+        from .. import registry as reg
+        from ..registry.contentstore import ContentStoreBlobs
+        ns = namespace(context)
+        try:
+            ref = reg.parse_reference(request.ref)
+            creds = reg.static_credentials(reg.decode_registry_auth_header(request.auth)) if request.auth else None
+        except reg.RegistryError as exc:
+            raise _translate(exc) from None
+        img = self.d.images.get(ns, str(ref))
+
+        async def work(emit: Callable[[dict], None]) -> list[Image]:
+            progress = reg.PushProgress(emit, repository_name=ref.name, tag=ref.tag or "latest")
+            blobs = ContentStoreBlobs(self.d.content, ns)
+            target = reg.Descriptor(img.target.media_type, img.target.digest, img.target.size)
+            async with reg.RegistryClient(creds, insecure_registries=list(request.insecure_registries)) as rc:
+                await rc.push(ref, target, blobs, mount_candidates=blobs.mount_candidates(ref), progress=progress)
+            return []
+
+        async for msg in self._stream(work):
+            yield msg
+
