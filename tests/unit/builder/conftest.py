@@ -9,12 +9,9 @@ from typing import Callable
 
 import pytest
 
-TYPE_BITS = {tarfile.REGTYPE: 0o100000, tarfile.DIRTYPE: 0o40000, tarfile.SYMTYPE: 0o120000}
-
-
 def cli_tar(files: dict[str, object], compress: str = "") -> bytes:
-    """A context tar as the CLI sends it: PAX, uid/gid 0, modes with Go 1.8 type bits,
-    directories named `dir/`. `files` maps a path to bytes (a 0644 file), `(bytes, mode)`,
+    """A context tar as docker CLI 28 sends it: PAX, uid/gid 0, permission bits only in the
+    mode (CLI 20.10 adds Go 1.8 type bits, see `with_type_bits`), directories named `dir/`. `files` maps a path to bytes (a 0644 file), `(bytes, mode)`,
     `None` (a 0755 directory) or `("->", target)` (a symlink)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:" + compress if compress else "w",
@@ -33,9 +30,30 @@ def cli_tar(files: dict[str, object], compress: str = "") -> bytes:
                 content, mode = spec if isinstance(spec, tuple) else (spec, 0o644)
                 data = content
                 ti.type, ti.mode, ti.size = tarfile.REGTYPE, mode, len(content)
-            ti.mode |= TYPE_BITS[ti.type]
             tf.addfile(ti, io.BytesIO(data) if data is not None else None)
     return buf.getvalue()
+
+
+def with_type_bits(files: dict[str, bytes]) -> bytes:
+    """Regular files as docker CLI 20.10 sends them: mode 0100644 (Python's writer masks the
+    type bits, so the header is patched and its checksum recomputed)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 1700000000
+            tf.addfile(ti, io.BytesIO(data))
+    raw = bytearray(buf.getvalue())
+    pos = 0
+    while pos < len(raw) and raw[pos:pos + 512] != bytes(512):
+        hdr = raw[pos:pos + 512]
+        size = int(hdr[124:136].rstrip(b"\0 ") or b"0", 8)
+        hdr[100:108] = b"0100644\0"
+        hdr[148:156] = b" " * 8
+        hdr[148:156] = b"%06o\0 " % sum(hdr)
+        raw[pos:pos + 512] = hdr
+        pos += 512 + -(-size // 512) * 512
+    return bytes(raw)
 
 
 # The context docker 20.10 was checked against (see test_builder_context.py for its hashes).

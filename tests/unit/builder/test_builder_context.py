@@ -13,7 +13,8 @@ from conftest import cli_tar, is_mode
 from pydockerd.builder import context as C
 from pydockerd.builder.errors import BuildError, DockerfileError
 
-# `docker history` of the reference context built by dockerd 20.10 (see conftest.REFERENCE_FILES):
+# `docker history` of the reference context sent by docker CLI 28 and built by dockerd 20.10
+# (see conftest.REFERENCE_FILES):
 #   COPY a.txt /a                 COPY dir /d/             COPY a.txt dir/b.txt /m/
 #   COPY run.sh /r                COPY link /l (a symlink to a.txt)
 DOCKER_A = "file:00ec16333078d287782d462baefc8bb9eb0231dc3aefba3ca3e2f7e5cf0cadda"
@@ -314,3 +315,16 @@ def test_cli_stdin_dockerfile_tar_without_trailer():
     # …but a file cut short is an error, not a zero-filled file
     with pytest.raises(C.ContextError, match="unexpected end of data"):
         C.read_context(io.BytesIO(_cut_after_last_entry(data, short_by=3)), "x")
+
+
+def test_checksum_follows_the_header_the_cli_sent():
+    # docker CLI 20.10 puts Go 1.8 type bits in the mode (0100644); dockerd 20.10 then recorded
+    # `COPY file:679c43c7… in /a` for the same a.txt (CLI 28 gives 00ec1633…).
+    from conftest import with_type_bits
+    data = with_type_bits({"Dockerfile": b"FROM busybox\n", "a.txt": b"hello\n"})
+    c = C.read_context(io.BytesIO(data))
+    try:
+        assert hash_of(c, "a.txt") == \
+            "file:679c43c79a56cffbb3b002bda3050542c152a2f09757a0f1a9578871f7cda00d"
+    finally:
+        c.cleanup()
