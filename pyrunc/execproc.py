@@ -55,6 +55,15 @@ def build_process(opts: dict, state: State, args: list[str]) -> dict:
 
 
 def exec_(opts: dict, cid: str, args: list[str]) -> int:
+    from .cgroups import warm_attach
+    warmed = warm_attach()  # see create(): overlaps the attach's RCU wait with our set-up
+    try:
+        return _exec(opts, cid, args, warmed)
+    finally:
+        warmed.acquire()
+
+
+def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
     from . import capabilities
     state = State.load(opts["root"], cid)
     status = state.status()
@@ -92,6 +101,8 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
     from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
     if not detach:
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # the process is re-parented to us so we can wait
+    warmed.acquire()  # no thread may run across fork()
+    warmed.release()
     stage1 = os.fork()
     if stage1 == 0:
         sock_p.close()
