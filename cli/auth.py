@@ -1,41 +1,12 @@
-"""Registry credentials in the client config file (~/.docker/config.json, `auths`), as the CLI keeps them."""
+"""Registry credentials in the client config file (`auths`), kept as the CLI keeps them."""
 from __future__ import annotations
 
 import base64
-import os
 
 from cli import jsoncodec as json
+from cli.config import load_config, save_config
 
 DEFAULT_INDEX = "https://index.docker.io/v1/"
-
-
-def config_dir() -> str:
-    return os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-
-
-def config_path() -> str:
-    return os.path.join(config_dir(), "config.json")
-
-
-def load_config() -> dict:
-    try:
-        with open(config_path(), encoding="utf-8") as f:
-            return json.loads(f.read()) or {}
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        return {}
-
-
-def save_config(cfg: dict) -> None:
-    """Write atomically with 0600 permissions, since it holds credentials."""
-    path = config_path()
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(cfg, indent=4))
-    os.replace(tmp, path)
 
 
 def server_key(registry: str) -> str:

@@ -173,7 +173,7 @@ def tls_config(gopts: F.Options):
     verify = gopts.tlsverify or bool(os.environ.get("DOCKER_TLS_VERIFY"))
     if not (gopts.tls or verify):
         return None
-    from cli.auth import config_dir
+    from cli.config import config_dir
     from cli.client import TLSConfig
     base = os.environ.get("DOCKER_CERT_PATH") or config_dir()
     return TLSConfig(verify, gopts.tlscacert or os.path.join(base, "ca.pem"),

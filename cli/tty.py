@@ -8,6 +8,14 @@ from cli.errors import CLIError
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
+def detach_keys(flag_value: str) -> str:
+    """The detach sequence in force: --detach-keys, else the config's detachKeys, else ctrl-p,ctrl-q."""
+    if flag_value:
+        return flag_value
+    from cli.config import setting
+    return setting("detachKeys") or DEFAULT_DETACH_KEYS
+
+
 def parse_detach_keys(spec: str) -> bytes:
     """Turn Docker's detach-key spec ("ctrl-p,ctrl-q", "a,ctrl-@") into the byte sequence."""
     out = bytearray()

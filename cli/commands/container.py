@@ -154,7 +154,8 @@ def container_row(c: dict, trunc: bool, now: float) -> fmt.Row:
 
 
 def run_ps(ctx: Context, opts: Any, args: list[str]) -> int:
-    form = opts.format or ""
+    from cli.config import setting
+    form = opts.format or ("" if opts.quiet else setting("psFormat"))
     if opts.quiet and not form:
         form = "{{.ID}}"
     if not form or form == "table":
@@ -389,7 +390,8 @@ def run_exec(ctx: Context, opts: Any, args: list[str]) -> int:
     import os
     from cli.containeropts import parse_env
     from cli.streams import DetachedError, pump
-    from cli.tty import DEFAULT_DETACH_KEYS, RawMode, parse_detach_keys, terminal_size
+    from cli.tty import RawMode, parse_detach_keys, terminal_size
+    from cli.tty import detach_keys as resolve_keys
 
     name, cmd = args[0], args[1:]
     client = ctx.client
@@ -416,7 +418,7 @@ def run_exec(ctx: Context, opts: Any, args: list[str]) -> int:
         from cli.commands.run import monitor_resize
         monitor_resize(client, f"/exec/{eid}/resize", sys.stdout.fileno())
     raw = RawMode(stdin_fd) if (opts.tty and stdin_fd is not None) else None
-    keys = parse_detach_keys(opts.detach_keys or DEFAULT_DETACH_KEYS)
+    keys = parse_detach_keys(resolve_keys(opts.detach_keys))
     try:
         if raw:
             with raw:
@@ -445,7 +447,8 @@ EXEC = F.Command("exec", "[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a comm
 def run_attach(ctx: Context, opts: Any, args: list[str]) -> int:
     import os
     from cli.streams import DetachedError, pump
-    from cli.tty import DEFAULT_DETACH_KEYS, RawMode, parse_detach_keys
+    from cli.tty import RawMode, parse_detach_keys
+    from cli.tty import detach_keys as resolve_keys
 
     client = ctx.client
     info = client.get_json(f"/containers/{args[0]}/json")
@@ -472,7 +475,7 @@ def run_attach(ctx: Context, opts: Any, args: list[str]) -> int:
     if tty and os.isatty(sys.stdout.fileno()):
         from cli.commands.run import monitor_resize
         monitor_resize(client, f"/containers/{cid}/resize", sys.stdout.fileno())
-    keys = parse_detach_keys(opts.detach_keys or DEFAULT_DETACH_KEYS)
+    keys = parse_detach_keys(resolve_keys(opts.detach_keys))
     try:
         if tty and stdin_fd is not None:
             with RawMode(stdin_fd):
@@ -695,7 +698,8 @@ def stats_row(s: dict, name_hint: str) -> fmt.Row:
 
 def run_stats(ctx: Context, opts: Any, args: list[str]) -> int:
     names = args or [c["Id"][:12] for c in ctx.client.get_json("/containers/json", {"all": 1 if opts.all else None}) or []]
-    form = opts.format or STATS_DEFAULT
+    from cli.config import setting
+    form = opts.format or setting("statsFormat") or STATS_DEFAULT
     if form == "table":
         form = STATS_DEFAULT
 

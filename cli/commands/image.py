@@ -93,7 +93,8 @@ def run_images(ctx: Context, opts: Any, args: list[str]) -> int:
     params = {"all": 1 if opts.all else None, "filters": filters_param(filters)}
     images = ctx.client.get_json("/images/json", params) or []
     rows = image_rows(images, not opts.no_trunc, opts.digests, time.time())
-    form = opts.format
+    from cli.config import setting
+    form = opts.format or setting("imagesFormat")
     if opts.quiet:
         form = "{{.ID}}"
     if not form or form == "table":

@@ -132,7 +132,8 @@ def run_ls(ctx: Context, opts: Any, args: list[str]) -> int:
     nets = ctx.client.get_json("/networks", {"filters": filters_param(opts.filter)}) or []
     nets.sort(key=lambda n: natural_key(n.get("Name", "")))
     rows = [network_row(n, not opts.no_trunc) for n in nets]
-    form = "{{.ID}}" if opts.quiet else (opts.format or "")
+    from cli.config import setting
+    form = "{{.ID}}" if opts.quiet else (opts.format or setting("networksFormat"))
     if not form or form == "table":
         form = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
     if form.strip() == "{{json .}}":

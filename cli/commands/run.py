@@ -154,12 +154,14 @@ def attach_and_run(ctx: Context, cid: str, tty: bool, stdin: bool, auto_remove: 
                    attach_out: bool = True, attach_err: bool = True) -> int:
     """The attach → wait → start → stream → exit-status sequence shared by run and start -a."""
     from cli.streams import DetachedError, pump
-    from cli.tty import DEFAULT_DETACH_KEYS, RawMode, parse_detach_keys
+    from cli.tty import RawMode, parse_detach_keys
+    from cli.tty import detach_keys as resolve_keys
 
     client = ctx.client
-    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
+    from cli.config import setting
+    keys = parse_detach_keys(resolve_keys(detach_keys))
     params = {"stream": 1, "stdin": 1 if stdin else None, "stdout": 1 if attach_out else None,
-              "stderr": 1 if attach_err else None, "detachKeys": detach_keys or None}
+              "stderr": 1 if attach_err else None, "detachKeys": detach_keys or setting("detachKeys") or None}
     try:
         sock, fp = client.hijack(f"/containers/{cid}/attach", params)
         waiter = open_wait(client, cid, auto_remove)

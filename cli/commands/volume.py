@@ -73,7 +73,8 @@ def run_ls(ctx: Context, opts: Any, args: list[str]) -> int:
     data = ctx.client.get_json("/volumes", {"filters": filters_param(opts.filter)}) or {}
     vols = sorted(data.get("Volumes") or [], key=lambda v: natural_key(v.get("Name", "")))
     rows = [volume_row(v) for v in vols]
-    form = "{{.Name}}" if opts.quiet else (opts.format or "table {{.Driver}}\t{{.Name}}")
+    from cli.config import setting
+    form = "{{.Name}}" if opts.quiet else (opts.format or setting("volumesFormat") or "table {{.Driver}}\t{{.Name}}")
     if form == "table":
         form = "table {{.Driver}}\t{{.Name}}"
     if form.strip() == "{{json .}}":

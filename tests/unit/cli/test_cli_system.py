@@ -73,3 +73,19 @@ def test_format_info_sections():
     assert " Security Options:\n  seccomp\n   Profile: builtin\n  cgroupns" in text
     assert " Total Memory: 2GiB" in lines and " Insecure Registries:\n  127.0.0.0/8" in text
     assert warnings == ["WARNING: no swap limit"]
+
+
+def test_config_formats_and_detach_keys(daemon, tmp_path, monkeypatch, capsys):
+    import cli.config
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.setattr(cli.config, "_cache", [])
+    (tmp_path / "config.json").write_text(json.dumps({"psFormat": "table {{.Names}}\\t{{.Status}}",
+                                                      "detachKeys": "ctrl-a,x"}))
+    daemon.routes[("GET", "/containers/json")] = lambda r: response(200, [
+        {"Id": "a" * 64, "Names": ["/web"], "Status": "Up 1 second", "Created": 0}])
+    assert main(["-H", daemon.host, "ps"]) == 0
+    assert capsys.readouterr().out == "NAMES     STATUS\nweb       Up 1 second\n"
+    assert main(["-H", daemon.host, "ps", "--format", "{{.ID}}"]) == 0  # the flag wins
+    assert capsys.readouterr().out == "a" * 12 + "\n"
+    from cli.tty import detach_keys, parse_detach_keys
+    assert parse_detach_keys(detach_keys("")) == b"\x01x" and detach_keys("ctrl-q") == "ctrl-q"
