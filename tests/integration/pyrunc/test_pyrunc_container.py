@@ -323,3 +323,24 @@ def test_create_and_start_container_hooks(rt, tmp_path, private_rootfs):
     import json
     state = json.loads(state)
     assert state["status"] == "creating" and state["pid"] > 0
+
+
+def test_exec_user_caps_nnp_and_ps_table(rt):
+    cid = rt.new_id()
+    b = rt.bundle(["sleep", "60"])
+    assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
+    p = rt("exec", "--user", "1000:1001", "--additional-gids", "7", "--cap", "CAP_NET_RAW",
+           "--no-new-privs", cid, "grep", "-E", "^(Uid|Gid|Groups|CapBnd|CapEff|NoNewPrivs)",
+           "/proc/self/status")
+    assert p.returncode == 0, p.stderr
+    st = {k: v.split() for k, v in (ln.split(":\t") for ln in p.stdout.splitlines())}
+    assert st["Uid"][0] == "1000" and st["Gid"][0] == "1001" and st["Groups"] == ["7"]
+    assert int(st["CapBnd"][0], 16) & (1 << 13)  # CAP_NET_RAW added to the init's set
+    assert st["NoNewPrivs"] == ["1"]
+    p = rt("ps", cid)
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    assert "PID" in lines[0].split()
+    pid = str(rt.state(cid)["pid"])
+    assert any(pid in ln.split() and "sleep" in ln for ln in lines[1:])
+    assert len(lines) == 2  # only the container's processes
