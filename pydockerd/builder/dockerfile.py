@@ -136,6 +136,10 @@ def parse(data: bytes | str) -> ParseResult:
     text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
     d = _Directives()
     lines = _split_lines(text)
+    for n, ln in enumerate(lines):
+        # bufio.Scanner gives up on a longer line; moby reports it with the lines read so far
+        if len(ln.encode("utf-8", "surrogateescape")) > MAX_LINE:
+            raise ParseError(f"dockerfile line greater than max allowed size of {MAX_LINE}", n)
     nodes: list[Node] = []
     warnings: list[str] = []
     current = 0
@@ -149,8 +153,6 @@ def parse(data: bytes | str) -> ParseResult:
         i += 1
         if current == 0 and raw.startswith("\ufeff"):
             raw = raw[1:]
-        if len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE:
-            raise ParseError(f"dockerfile line greater than max allowed size of {MAX_LINE}", current)
         try:
             line = _process_line(d, raw, True)
         except DockerfileError as exc:

@@ -272,3 +272,10 @@ def test_instruction_keywords_are_case_insensitive_and_code_is_verbatim():
 def test_parse_words_quotes_and_escapes():
     assert D.parse_words('a "b c" d\\ e \'f g\'', "\\") == ["a", '"b c"', "d\\ e", "'f g'"]
     assert D.parse_words('x=""', "\\") == ['x=""']
+
+
+def test_line_length_limit():
+    assert err("FROM busybox\nRUN a \\\n" + "x" * 70000 + "\n") == \
+        "failed to parse Dockerfile: dockerfile line greater than max allowed size of 65535"
+    run = one("RUN " + "x" * 60000)
+    assert len(run.cmd_line[0]) == 60000
