@@ -235,6 +235,7 @@ class Shim:
         self.procs: dict[str, Proc] = {}
         self.lock = threading.RLock()
         self.done = threading.Event()
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)  # wakes the accept loop for shutdown
         self.log_path = os.path.join(args.bundle, "log.json")
 
     # -- runtime invocation
@@ -656,16 +657,19 @@ class Shim:
                 f.flush()
             except OSError:
                 pass
+            if self.done.is_set():
+                os.write(self.wake_w, b"x")  # the reply is out: the accept loop may stop now
 
     def serve(self, listener: socket.socket) -> None:
-        listener.settimeout(0.2)
         handlers: list[threading.Thread] = []
         while not self.done.is_set():
+            ready, _, _ = select.select([listener, self.wake_r], [], [])
+            if self.wake_r in ready:
+                break
             try:
                 conn, _ = listener.accept()
-            except socket.timeout:
+            except OSError:
                 continue
-            conn.settimeout(None)
             t = threading.Thread(target=self.handle, args=(conn,), daemon=True)
             t.start()
             handlers = [h for h in handlers if h.is_alive()] + [t]
