@@ -188,8 +188,6 @@ def perform_copy(action: CopyAction, source: Source | None, rootfs: str, *,
             except KeyError:
                 raise BuildError(f"{info.path} was not downloaded") from None
             name = os.path.basename(src)
-            if ends_in_slash and name == "":
-                raise BuildError(f"cannot determine filename for source {info.path}")
         else:
             assert source is not None
             src = source.full_path(info.path)

@@ -17,7 +17,7 @@ from typing import AsyncIterable
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
 
-from .context import BuildContext, Source, read_context
+from .context import UNNAMED_DOWNLOAD, BuildContext, Source, read_context
 from .errors import BuildError, DockerfileError
 from .plan import (Action, BuildOptions, Builder, BuildPlan, CommitAction, CopyAction, FromRef,
                    RunAction, StageState, make_plan)
@@ -122,6 +122,9 @@ class BuildBackend(Protocol):
         action.author."""
 
     async def tag(self, image_id: str, reference: str) -> None: ...
+
+    async def cleanup(self) -> None:
+        """The build is over: release what `source` mounted and what `download` wrote."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +245,12 @@ class BuildDriver:
 
     async def build(self) -> str:
         """Run every step; returns the final image ID (`sha256:…`)."""
+        try:
+            return await self._build()
+        finally:
+            await self.backend.cleanup()
+
+    async def _build(self) -> str:
         out, b = self.out, self.builder
         warnings = self.ctx.dockerfile.warning_text()
         if warnings:
@@ -383,6 +392,8 @@ class BuildDriver:
         url_hashes: dict[str, str] = {}
         for url in action.urls():
             path = await self.backend.download(url)
+            if os.path.basename(path) == UNNAMED_DOWNLOAD and action.dest.endswith("/"):
+                raise BuildError(f"ADD failed: cannot determine filename for source {url}")
             downloads[url] = path
             # moby hashes a download as a file on disk named as it will be in the image
             url_hashes[url] = "file:" + await asyncio.to_thread(

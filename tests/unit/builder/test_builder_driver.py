@@ -101,7 +101,15 @@ class FakeBackend:
         return Source(self.images[ref.image_id]["dir"])
 
     async def download(self, url):
-        raise AssertionError("no downloads in these tests")
+        from pydockerd.builder.context import UNNAMED_DOWNLOAD, download_filename
+        name = download_filename(url.split("://", 1)[1].partition("/")[2] and
+                                 "/" + url.split("://", 1)[1].partition("/")[2]) or UNNAMED_DOWNLOAD
+        d = os.path.join(self.tmp, f"dl{self.n}")
+        self.n += 1
+        os.makedirs(d)
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(b"downloaded " + url.encode())
+        return os.path.join(d, name)
 
     async def copy(self, parent_id, action, source, downloads, cache_key):
         d = self._clone(parent_id)
@@ -113,6 +121,9 @@ class FakeBackend:
 
     async def tag(self, image_id, reference):
         self.tags[reference] = image_id
+
+    async def cleanup(self):
+        self.cleaned = True
 
 
 class Recorder:
@@ -381,3 +392,18 @@ async def test_read_context_async_spools_the_body(tmp_path):
     finally:
         ctx.cleanup()
     assert os.listdir(tmp_path) == []
+
+
+async def test_add_url(tmp_path):
+    image_id, lines, backend, error = await run_build(
+        tmp_path, "FROM busybox\nADD http://example.com/dir/file.txt /u/\nADD http://example.com/ /named\n")
+    assert error is None and backend.cleaned
+    d = backend.images[image_id]["dir"]
+    assert open(os.path.join(d, "u", "file.txt"), "rb").read() == b"downloaded http://example.com/dir/file.txt"
+    assert os.path.isfile(os.path.join(d, "named"))
+    created = [img.get("created_by", "") for img in backend.images.values()]
+    assert any(re.fullmatch(r"/bin/sh -c #\(nop\) ADD file:[0-9a-f]{64} in /u/ ", c) for c in created)
+    _, lines, backend, error = await run_build(tmp_path, "FROM busybox\nADD http://example.com/ /u/\n",
+                                               backend=FakeBackend(str(tmp_path / "second")))
+    assert error.message == "ADD failed: cannot determine filename for source http://example.com/"
+    assert backend.cleaned
