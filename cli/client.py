@@ -13,7 +13,7 @@ from cli.errors import APIError, CLIError, ConnectError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, BinaryIO, Iterable, Iterator
+    from typing import Any, Iterable, Iterator
 
 DEFAULT_HOST = "unix:///run/pydocker.sock"
 MAX_API_VERSION = "1.50"
