@@ -56,6 +56,21 @@ def validate(spec: dict, bundle: str, need_process: bool = True) -> str:
         if not isinstance(proc, dict):
             raise RuncError("process property must not be empty")
         validate_process(proc)
+    linux = spec.get("linux")
+    if linux is None:
+        raise RuncError("linux section must not be empty")
+    seen = set()
+    for ns in namespaces(spec):
+        kind = ns.get("type")
+        if kind not in NS_FLAGS:
+            # Go's %q of the spec struct
+            raise RuncError(f'namespace {{"{kind}" "{ns.get("path") or ""}"}} does not exist')
+        if kind in seen:
+            raise RuncError(f"malformed spec file: duplicated ns {kind!r}")
+        seen.add(kind)
+        path = ns.get("path")
+        if path and not os.path.exists(path):
+            raise RuncError(f"stat {path}: no such file or directory")
     rootfs = rootfs_path(spec, bundle)
     try:
         st = os.stat(rootfs)
@@ -64,20 +79,6 @@ def validate(spec: dict, bundle: str, need_process: bool = True) -> str:
     import stat as _stat
     if not _stat.S_ISDIR(st.st_mode):
         raise RuncError(f"invalid rootfs: not a directory: {rootfs}")
-    linux = spec.get("linux")
-    if linux is None:
-        raise RuncError("linux section must not be empty")
-    seen = set()
-    for ns in namespaces(spec):
-        kind = ns.get("type")
-        if kind not in NS_FLAGS:
-            raise RuncError(f'namespace "{kind}" does not exist')
-        if kind in seen:
-            raise RuncError(f"malformed spec file: duplicated ns {kind!r}")
-        seen.add(kind)
-        path = ns.get("path")
-        if path and not os.path.exists(path):
-            raise RuncError(f"stat {path}: no such file or directory")
     if spec.get("hostname") and "uts" not in seen:
         raise RuncError("unable to set hostname without a private UTS namespace")
     if spec.get("domainname") and "uts" not in seen:

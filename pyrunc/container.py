@@ -11,7 +11,7 @@ import time
 
 from . import config as cfg
 from . import namespaces, runlog, sync
-from .errors import RuncError
+from .errors import InitError, RuncError
 from .state import FIFO, State, now_rfc3339nano, proc_stat, validate_id
 
 
@@ -65,10 +65,15 @@ def _reap_quietly(pid: int) -> None:
 def create(opts: dict, cid: str, for_run: bool = False) -> State:
     """Set up a container whose init waits on exec.fifo; return its State."""
     from .cgroups import device_rules, new_manager, warm_attach
-    validate_id(cid)
     warmed = warm_attach()
     try:
         return _create(opts, cid, for_run, device_rules, new_manager, warmed)
+    except RuncError as e:
+        # runc's wording: every create error is prefixed, the init's ones once more
+        what = "run" if for_run else "create"
+        msg = f"unable to start container process: {e.msg}" if isinstance(e, InitError) \
+            else e.msg
+        raise RuncError(f"runc {what} failed: {msg}") from None
     finally:
         # never leave the thread running into a fork (or past an early error)
         warmed.acquire()
@@ -80,6 +85,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
     spec = cfg.load_spec(bundle)
     rootfs = cfg.validate(spec, bundle)
+    validate_id(cid)
     linux = spec.get("linux") or {}
     proc = spec["process"]
     if proc.get("terminal") and not opts.get("console-socket") and not opts.get("_console"):
@@ -177,7 +183,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
                 init_pid = int(payload)
                 break
             elif kind == "error":
-                raise RuncError(payload)
+                raise InitError(payload)
             else:
                 raise RuncError(f"unexpected sync message {kind!r} from stage 1")
         _reap_quietly(stage1_pid)
@@ -208,9 +214,9 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
             elif kind == "eof":
                 break
             elif kind == "error":
-                raise RuncError(payload)
+                raise InitError(payload)
         if not state.init_alive():
-            raise RuncError("container init exited prematurely")
+            raise InitError("container init exited prematurely")
         if hooks.get("poststart"):
             hk.run(hooks, "poststart", _hook_state(cid, "created", init_pid, bundle, spec))
         if opts.get("pid-file"):
@@ -225,19 +231,11 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
                 fn()
             except Exception:  # noqa: BLE001 - best effort, report the original error
                 pass
-        if isinstance(e, RuncError):
-            act = "run" if for_run else "create"
-            raise RuncError(f"runc {act} failed: unable to start container process: {e.msg}"
-                            if _is_init_error(e.msg) else f"runc {act} failed: {e.msg}") from None
         raise
     finally:
         for s in (sock_p, sock_c, csock):
             if s is not None:
                 s.close()
-
-
-def _is_init_error(msg: str) -> bool:
-    return not msg.startswith(("error running hook", "failed to write", "mkdir "))
 
 
 def _kill_reap(pid: int) -> None:

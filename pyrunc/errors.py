@@ -16,6 +16,10 @@ class RuncError(Exception):
         return self.msg
 
 
+class InitError(RuncError):
+    """A failure reported by the container's init (runc: "unable to start container process")."""
+
+
 def oserror_text(e: OSError) -> str:
     """Go-style text for an OSError: ``no such file or directory`` (lower case, no errno)."""
     import os

@@ -41,8 +41,11 @@ def loads(s: str | bytes):
         i += 1
     try:
         obj, end = _scan(s, i)
-    except StopIteration as e:
-        raise ValueError(f"invalid character at offset {e.value} in JSON") from None
+    except (StopIteration, SystemError, ValueError):
+        # error path only: the C scanner needs json.decoder loaded to raise a proper error,
+        # so let the full module produce its message
+        import json
+        return json.loads(s)
     while end < n and s[end] in _ws:
         end += 1
     if end != n:

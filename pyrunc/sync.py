@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import _socket as socket
 
-from .errors import RuncError
+from .errors import InitError, RuncError
 
 
 def pair() -> tuple:
@@ -29,7 +29,7 @@ def recv(sock) -> tuple[str, str]:
 def expect(sock, want: str) -> str:
     kind, payload = recv(sock)
     if kind == "error":
-        raise RuncError(payload)
+        raise InitError(payload)
     if kind != want:
         raise RuncError(f"unexpected sync message {kind!r}, want {want!r}")
     return payload

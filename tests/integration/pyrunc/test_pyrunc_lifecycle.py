@@ -172,7 +172,7 @@ def test_bad_input_leaves_nothing(rt, tmp_path):
     b = rt.bundle(["true"])
     rt.edit(b, lambda s: s["linux"]["namespaces"].append({"type": "bogus"}))
     p = rt("create", "--bundle", str(b), cid)
-    assert p.returncode == 1 and 'namespace "bogus" does not exist' in p.stderr
+    assert p.returncode == 1 and 'namespace {"bogus" ""} does not exist' in p.stderr
     assert not (rt.root / cid).exists() and find_cgroups(cid) == []
     # a binary that does not exist fails create (looked up before blocking), undone fully
     b = rt.bundle(["/bin/nonexistent"])

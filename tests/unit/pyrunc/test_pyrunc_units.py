@@ -110,7 +110,7 @@ def test_validate_ok_and_rootfs_missing(tmp_path):
 
 
 @pytest.mark.parametrize("mutate,msg", [
-    (lambda s: s["linux"]["namespaces"].append({"type": "bogus"}), 'namespace "bogus" does not'),
+    (lambda s: s["linux"]["namespaces"].append({"type": "bogus"}), 'namespace {"bogus" ""} does not'),
     (lambda s: s["linux"]["namespaces"].append({"type": "pid"}), "duplicated ns"),
     (lambda s: s["process"].update(args=[]), "args must not be empty"),
     (lambda s: s["process"].update(cwd="rel"), "must be an absolute path"),
