@@ -215,15 +215,15 @@ def cmd_update(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_exec(opts: dict, pos: list[str]) -> int:
+    _args("exec", pos, 1, exact=False)
     from .execproc import exec_
     try:
-        _args("exec", pos, 1, exact=False)
         if not opts.get("process") and len(pos) < 2:
             raise RuncError("exec args cannot be empty")
         return exec_(opts, pos[0], pos[1:])
     except RuncError as e:
-        e.code = 255
-        raise
+        raise RuncError(e.msg if e.msg.startswith("exec failed: ") else f"exec failed: {e.msg}",
+                        255) from None
 
 
 def cmd_spec(opts: dict, pos: list[str]) -> int:

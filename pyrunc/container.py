@@ -281,6 +281,8 @@ def start(state: State) -> None:
     status = state.status()
     if status == "stopped":
         raise RuncError("cannot start a container that has stopped")
+    if status == "paused":
+        raise RuncError("cannot start a container in the paused state")
     if status != "created":
         raise RuncError("cannot start an already running container")
     release_fifo(state)
@@ -315,10 +317,7 @@ def release_fifo(state: State) -> None:
 def signal_number(sig: str) -> int:
     s = sig.strip().upper()
     if s.isdigit():
-        n = int(s)
-        if n <= 0 or n >= signal.NSIG:
-            raise RuncError(f"unknown signal {sig!r}")
-        return n
+        return int(s)  # as runc: any number goes to kill(2), which judges it
     if not s.startswith("SIG"):
         s = "SIG" + s
     from .sigs import NUMBERS
@@ -330,7 +329,7 @@ def signal_number(sig: str) -> int:
         n = signal.SIGRTMIN + int(s[9:]) if "MIN" in s else signal.SIGRTMAX - int(s[9:])
         if signal.SIGRTMIN <= n <= signal.SIGRTMAX:
             return n
-    raise RuncError(f"unknown signal {sig!r}")
+    raise RuncError(f'unknown signal "{sig}"')
 
 
 def _manager(state: State):
@@ -371,6 +370,9 @@ def kill(state: State, sig: int, all_: bool) -> None:
         os.kill(state.pid, sig)
     except ProcessLookupError:
         raise RuncError("container not running") from None
+    except OSError as e:
+        from .errors import oserror_text
+        raise RuncError(f"unable to signal init: {oserror_text(e)}") from None
     if status == "paused" and sig == signal.SIGKILL:
         mgr = _manager(state)
         if mgr is not None and "freezer" in mgr.paths:
@@ -429,7 +431,7 @@ def delete(root: str, cid: str, force: bool) -> None:
 
 def pause(state: State) -> None:
     status = state.status()
-    if status not in ("running", "created"):
+    if status not in ("running", "created"):  # paused included, as runc
         raise RuncError("container not running")
     mgr = _manager(state)
     if mgr is None:

@@ -134,8 +134,7 @@ def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
         if ours is not None:
             ours.close()
         if isinstance(e, RuncError):
-            raise RuncError(f"exec failed: unable to start container process: {e.msg}",
-                            255) from None
+            raise RuncError(f"unable to start container process: {e.msg}", 255) from None
         raise
     finally:
         sock_p.close()
