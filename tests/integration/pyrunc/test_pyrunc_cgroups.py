@@ -85,6 +85,13 @@ def test_pause_resume_and_kill_all(rt):
     assert read(f"/sys/fs/cgroup/freezer{fz}/freezer.state") == "FROZEN"
     p = rt("pause", cid)
     assert p.returncode == 1 and "container not running" in p.stderr
+    p = rt("start", cid)
+    assert p.returncode == 1 and "cannot start a container in the paused state" in p.stderr
+    p = rt("exec", cid, "true")
+    assert p.returncode == 255
+    assert "exec failed: cannot exec in a paused container" in p.stderr
+    p = rt("delete", cid)
+    assert p.returncode == 1 and "that is not stopped: paused" in p.stderr
     assert rt("resume", cid).returncode == 0
     assert rt.state(cid)["status"] == "running"
     p = rt("resume", cid)
