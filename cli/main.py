@@ -232,12 +232,23 @@ def run_command(argv: Sequence[str]) -> int:
 
     hosts = gopts.host or []
     if len(hosts) > 1:
-        sys.stderr.write("Specify only one -H\n")
+        sys.stderr.write("Failed to initialize: unable to resolve docker endpoint: Specify only one -H\n")
         return 1
     host = hosts[0] if hosts else None
     if host and "://" not in host:
         host = ("unix://" + host) if host.startswith("/") else ("tcp://" + host)
-    ctx = Context(host=host, debug=gopts.debug, tls=tls_config(gopts))
+    tls = tls_config(gopts)
+    if gopts.context or os.environ.get("DOCKER_CONTEXT") or not (hosts or os.environ.get("DOCKER_HOST")):
+        from cli import contexts
+        try:
+            name = contexts.context_name(gopts.context, hosts)
+            if name != "default":
+                host, ctx_tls = contexts.resolve(name)
+                tls = tls or ctx_tls
+        except CLIError as e:
+            sys.stderr.write(e.message + "\n")
+            return 1
+    ctx = Context(host=host, debug=gopts.debug, tls=tls)
     ctx.cmd_path = path
     try:
         rc = cmd.run(ctx, opts, pos)
