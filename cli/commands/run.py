@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from cli.client import Client, Response
     from cli.context import Context
 
-REGISTRY_AUTH = {"X-Registry-Auth": "e30="}  # base64url("{}"): anonymous
-
-
 class RunError(CLIError):
     """An error from run/create, printed as `docker: <msg>` + the usage hint (toStatusError)."""
 
@@ -38,11 +35,13 @@ class RunError(CLIError):
 
 def pull_image(ctx: Context, image: str, quiet: bool, platform: str = "") -> None:
     """POST /images/create with progress on stderr, as `run`/`create` do before retrying."""
+    from cli.auth import registry_auth_header
     ref = refs.parse(image)
     params = {"fromImage": ref.name, "tag": ref.digest or ref.tag}
     if platform:
         params["platform"] = platform
-    resp = ctx.client.request("POST", "/images/create", params, body=b"", headers=REGISTRY_AUTH)
+    resp = ctx.client.request("POST", "/images/create", params, body=b"",
+                              headers=registry_auth_header(ref.domain))
     out = open(os.devnull, "w") if quiet else ctx.err
     try:
         display_stream(resp.iter_json(), out)
@@ -54,10 +53,12 @@ def pull_image(ctx: Context, image: str, quiet: bool, platform: str = "") -> Non
 def create_container(ctx: Context, opts: Any, image: str, cmd: list[str], detach: bool,
                      console_size: tuple[int, int] | None, command: str) -> str:
     """Create the container, pulling the image when the daemon answers 404; return its ID."""
-    try:
-        ref = refs.parse(image)
-    except CLIError as e:
-        raise RunError(e.message, command) from None
+    ref = None  # an image ID ("sha256:…") is never pulled
+    if not (image.startswith("sha256:") and len(image) == 71):
+        try:
+            ref = refs.parse(image)
+        except CLIError as e:
+            raise RunError(e.message, command) from None
     body = build_create_request(opts, image, cmd, detach, console_size)
     params = {"name": opts.name or None, "platform": opts.platform or None}
     if opts.pull not in ("always", "missing", "never"):
@@ -68,7 +69,7 @@ def create_container(ctx: Context, opts: Any, image: str, cmd: list[str], detach
         try:
             created = ctx.client.post_json("/containers/create", params, body)
         except APIError as e:
-            if not e.not_found or opts.pull != "missing":
+            if not e.not_found or opts.pull != "missing" or ref is None:
                 raise
             if not opts.quiet:
                 ctx.err.write(f"Unable to find image '{ref.familiar()}' locally\n")
