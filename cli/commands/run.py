@@ -154,12 +154,14 @@ def attach_and_run(ctx: Context, cid: str, tty: bool, stdin: bool, auto_remove: 
                    sig_proxy: bool, detach_keys: str, command: str = "run",
                    attach_out: bool = True, attach_err: bool = True) -> int:
     """The attach → wait → start → stream → exit-status sequence shared by run and start -a."""
+    from contextlib import nullcontext
+
+    from cli.config import setting
     from cli.streams import DetachedError, pump
     from cli.tty import RawMode, parse_detach_keys
     from cli.tty import detach_keys as resolve_keys
 
     client = ctx.client
-    from cli.config import setting
     keys = parse_detach_keys(resolve_keys(detach_keys))
     params = {"stream": 1, "stdin": 1 if stdin else None, "stdout": 1 if attach_out else None,
               "stderr": 1 if attach_err else None, "detachKeys": detach_keys or setting("detachKeys") or None}
@@ -182,20 +184,12 @@ def attach_and_run(ctx: Context, cid: str, tty: bool, stdin: bool, auto_remove: 
     if tty and os.isatty(sys.stdout.fileno()):
         monitor_resize(client, f"/containers/{cid}/resize", sys.stdout.fileno())
     try:
-        with RawMode(raw_fd) if raw_fd is not None else _Null():
+        with RawMode(raw_fd) if raw_fd is not None else nullcontext():
             pump(sock, fp, tty, stdin_fd, keys if tty or stdin else b"")
     except DetachedError:
         waiter.close()
         return 0
     return wait_status(ctx, waiter)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _console_size(tty: bool) -> tuple[int, int] | None:
