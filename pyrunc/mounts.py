@@ -142,20 +142,16 @@ def mount_one(rootfs: str, m: dict, ctx: dict) -> None:
         _mount_cgroup(dest, flags, ctx)
     else:
         _mkpoint(dest, False)
-        if mtype == "mqueue" and not ctx.get("new_ipc", True):
-            # runc: without a private IPC namespace, bind the host's mqueue
-            sc.mount("/dev/mqueue", dest, "bind", sc.MS_BIND)
-        else:
-            try:
-                sc.mount(src or mtype, dest, mtype, flags, data or None)
-            except OSError as e:
-                if mtype == "sysfs" and e.errno == errno.EPERM:
-                    # no private netns: sysfs cannot be mounted fresh, bind the host's
-                    sc.mount("/sys", dest, "bind", sc.MS_BIND | sc.MS_REC)
-                    if flags & sc.MS_RDONLY:
-                        remount(dest, sc.MS_RDONLY | sc.MS_REC)
-                else:
-                    raise
+        try:
+            sc.mount(src or mtype, dest, mtype, flags, data or None)
+        except OSError as e:
+            if mtype == "sysfs" and e.errno == errno.EPERM:
+                # a netns we do not own: sysfs cannot be mounted fresh, bind the host's
+                sc.mount("/sys", dest, "bind", sc.MS_BIND | sc.MS_REC)
+                if flags & sc.MS_RDONLY:
+                    remount(dest, sc.MS_RDONLY | sc.MS_REC)
+            else:
+                raise
     for p in prop:
         sc.mount(None, dest, None, p)
 

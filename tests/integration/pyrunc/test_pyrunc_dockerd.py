@@ -104,3 +104,27 @@ def test_docker_shows_runtime_errors(docker):
     p = docker("run", "--rm", "--runtime", "pyrunc", "busybox:pyrunc", "/nonexist", check=False)
     assert p.returncode == 127
     assert 'exec: "/nonexist": stat /nonexist: no such file or directory' in p.stderr
+
+
+@pytest.mark.parametrize("opts", [["--net", "host"], ["--pid", "host"], ["--ipc", "host"],
+                                  ["--uts", "host"], ["--privileged"],
+                                  ["--read-only", "--tmpfs", "/run"],
+                                  ["--user", "1000:1000", "--cap-drop", "ALL"], ["--init"]])
+def test_docker_host_namespaces_and_options(docker, opts):
+    p = docker("run", "--rm", "--runtime", "pyrunc", *opts, "busybox:pyrunc", "sh", "-c",
+               "echo ok-$(id -u)", check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("ok-")
+
+
+def test_docker_joins_another_containers_namespaces(docker):
+    name = f"prdk-{uuid.uuid4().hex[:6]}"
+    docker("run", "-d", "--name", name, "--runtime", "pyrunc", "--ipc", "shareable",
+           "busybox:pyrunc", "sleep", "100")
+    try:
+        p = docker("run", "--rm", "--runtime", "pyrunc", "--ipc", f"container:{name}",
+                   "--pid", f"container:{name}", "--net", f"container:{name}",
+                   "busybox:pyrunc", "ps", "-o", "pid,args")
+        assert any(ln.split() == ["1", "sleep", "100"] for ln in p.stdout.splitlines())
+    finally:
+        docker("rm", "-f", name, check=False)
