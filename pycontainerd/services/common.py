@@ -1,9 +1,11 @@
 """Helpers shared by the servicers: namespace metadata, error mapping, timestamps, descriptors."""
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
+import threading
 from typing import Any, Callable
 
 import grpc
@@ -66,6 +68,36 @@ def rpc(fn: Callable) -> Callable:
         except Exception as exc:
             await _abort(context, exc, fn.__qualname__)
     return unary
+
+
+class LineQueue:
+    """Progress lines from the loop or from worker threads, in order, for a streaming reply."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.q: asyncio.Queue = asyncio.Queue()
+        self._loop_thread = threading.get_ident()
+
+    def put(self, item: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self.q.put_nowait(item)  # at once: a job finishing right after must not outrun its lines
+        else:
+            self.loop.call_soon_threadsafe(self.q.put_nowait, item)
+
+    async def drain_while(self, job: asyncio.Future):
+        """Yield items until `job` is done and every item it queued was yielded."""
+        while True:
+            if not self.q.empty():
+                yield self.q.get_nowait()
+                continue
+            if job.done():
+                return
+            getter = asyncio.ensure_future(self.q.get())
+            await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()  # an item it was woken for stays in the queue
 
 
 def ts(seconds: float) -> timestamp_pb2.Timestamp:

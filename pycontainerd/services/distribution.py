@@ -17,7 +17,7 @@ from protos.pycontainerd.services.registry.v1 import registry_pb2, registry_pb2_
 from ..errdefs import ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unknown
 from ..images import Descriptor, Image, ResolvedImage
 from ..unpack import unpack
-from .common import namespace, rpc
+from .common import LineQueue, namespace, rpc
 from .images import image_pb
 
 
@@ -53,22 +53,15 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
 
     async def _stream(self, work: Callable[[Callable[[dict], None]], Awaitable[list[Image]]]):
         """Run `work(emit)` and yield its messages as they come, then the final message."""
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue = asyncio.Queue()
+        lines = LineQueue()
 
         def emit(msg: dict) -> None:  # callable from the loop or from worker threads
-            loop.call_soon_threadsafe(q.put_nowait, json.dumps(msg).encode())
+            lines.put(json.dumps(msg).encode())
 
         job = asyncio.ensure_future(work(emit))
         try:
-            while not job.done() or not q.empty():
-                getter = asyncio.ensure_future(q.get())
-                await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield registry_pb2.ProgressMessage(json=getter.result())
-                else:
-                    getter.cancel()
-                    await asyncio.sleep(0)  # let call_soon_threadsafe puts land before re-checking
+            async for data in lines.drain_while(job):
+                yield registry_pb2.ProgressMessage(json=data)
             try:
                 images = job.result()
             except ContainerdError:

@@ -24,7 +24,7 @@ from ..errdefs import InvalidArgument, NotImplementedErr
 from ..images import Descriptor
 from ..importer import Importer
 from ..snapshots import overlay
-from .common import desc_to_pb, from_ts, mounts_from_pb, mounts_to_pb, namespace, rpc, ts
+from .common import LineQueue, desc_to_pb, from_ts, mounts_from_pb, mounts_to_pb, namespace, rpc, ts
 from .images import image_pb
 
 
@@ -307,12 +307,9 @@ class ImporterService(importer_pb2_grpc.ImporterServicer):
                         spool.write(req.data)
             if fmt not in ("archive", "rootfs"):
                 raise InvalidArgument(f"unknown import format {fmt!r}: want \"archive\" or \"rootfs\"", raw=True)
-            lines: asyncio.Queue = asyncio.Queue()
-            loop = asyncio.get_running_loop()
+            lines = LineQueue()
             importer: Importer = self.d.importer
-
-            def progress(line: str) -> None:
-                loop.call_soon_threadsafe(lines.put_nowait, line)
+            progress = lines.put
 
             def work() -> list:
                 if fmt == "rootfs":
@@ -326,13 +323,8 @@ class ImporterService(importer_pb2_grpc.ImporterServicer):
                 return importer.import_archive(ns, path, progress)
 
             job = asyncio.ensure_future(asyncio.to_thread(work))
-            while not job.done() or not lines.empty():
-                getter = asyncio.ensure_future(lines.get())
-                await asyncio.wait({job, getter}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield importer_pb2.ImportResponse(status=getter.result())
-                else:
-                    getter.cancel()
+            async for line in lines.drain_while(job):
+                yield importer_pb2.ImportResponse(status=line)
             images = job.result()
             yield importer_pb2.ImportResponse(images=[image_pb(i) for i in images])
         finally:
