@@ -59,8 +59,12 @@ def docker(busybox_rootfs_tar):
         log.close()
         with open("/proc/self/mountinfo") as f:
             left = [ln.split()[4] for ln in f if str(base) in ln]
-        for mp in sorted(left, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], check=False)
+        # dockerd itself leaves <exec-root>/netns/default bound after --net host
+        left = [mp for mp in left if not mp.endswith("/netns/default")]
+        with open("/proc/self/mountinfo") as f:
+            for mp in sorted((ln.split()[4] for ln in f if str(base) in ln), key=len,
+                             reverse=True):
+                subprocess.run(["umount", "-l", mp], check=False)
         shutil.rmtree(base, ignore_errors=True)
         cgs = find_cgroups(parent.strip("/"))
         for cg in cgs:
