@@ -23,14 +23,20 @@ def context_name(flag: str, hosts: list[str]) -> str:
     return os.environ.get("DOCKER_CONTEXT") or setting("currentContext") or "default"
 
 
-def _store_dir(name: str, kind: str) -> str:
+def store_root(kind: str) -> str:
+    """contexts/meta or contexts/tls under the config directory."""
+    return os.path.join(config_dir(), "contexts", kind)
+
+
+def store_dir(name: str, kind: str) -> str:
+    """A context's directory: the store keys contexts by the SHA-256 of their name."""
     import hashlib
-    return os.path.join(config_dir(), "contexts", kind, hashlib.sha256(name.encode()).hexdigest())
+    return os.path.join(store_root(kind), hashlib.sha256(name.encode()).hexdigest())
 
 
 def resolve(name: str) -> tuple[str, TLSConfig | None]:
     """The docker endpoint (host, TLS settings) of a stored context."""
-    meta_path = os.path.join(_store_dir(name, "meta"), "meta.json")
+    meta_path = os.path.join(store_dir(name, "meta"), "meta.json")
     try:
         with open(meta_path, encoding="utf-8") as f:
             meta = json.loads(f.read())
@@ -41,7 +47,7 @@ def resolve(name: str) -> tuple[str, TLSConfig | None]:
         raise CLIError(f"Failed to initialize: unable to resolve docker endpoint: {e}") from None
     endpoint = (meta.get("Endpoints") or {}).get("docker") or {}
     host = endpoint.get("Host") or ""
-    tls_dir = os.path.join(_store_dir(name, "tls"), "docker")
+    tls_dir = os.path.join(store_dir(name, "tls"), "docker")
     tls = None
     if os.path.isdir(tls_dir):
         from cli.client import TLSConfig

@@ -73,6 +73,14 @@ GROUPS = {
         "start": OTHER["start"], "stats": OTHER["stats"], "stop": OTHER["stop"], "top": OTHER["top"],
         "unpause": OTHER["unpause"], "update": OTHER["update"], "wait": OTHER["wait"],
     }),
+    "context": ("Manage contexts", {
+        "create": ("context", "CREATE", "Create a context"),
+        "inspect": ("context", "INSPECT", "Display detailed information on one or more contexts"),
+        "ls": ("context", "LS", "List contexts"),
+        "rm": ("context", "RM", "Remove one or more contexts"),
+        "show": ("context", "SHOW", "Print the name of the current context"),
+        "use": ("context", "USE", "Set the current docker context"),
+    }),
     "image": ("Manage images", {
         "build": COMMON["build"], "history": OTHER["history"], "import": OTHER["import"],
         "inspect": ("image", "INSPECT", "Display detailed information on one or more images"),
@@ -104,7 +112,7 @@ GROUPS = {
         "prune": ("system", "PRUNE", "Remove unused data"),
     }),
 }
-ALIASES = {("container", "list"): "ls", ("container", "ps"): "ls", ("container", "remove"): "rm",
+ALIASES = {("context", "list"): "ls", ("context", "remove"): "rm", ("container", "list"): "ls", ("container", "ps"): "ls", ("container", "remove"): "rm",
            ("image", "list"): "ls", ("image", "remove"): "rm", ("image", "rmi"): "rm",
            ("network", "list"): "ls", ("network", "remove"): "rm", ("volume", "list"): "ls",
            ("volume", "remove"): "rm"}

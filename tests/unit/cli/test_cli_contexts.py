@@ -45,3 +45,25 @@ def test_context_errors(cfgdir, capsys):
     assert capsys.readouterr().err == "conflicting options: cannot specify both --host and --context\n"
     assert main(["-H", "unix:///a", "-H", "unix:///b", "ps"]) == 1
     assert capsys.readouterr().err == "Failed to initialize: unable to resolve docker endpoint: Specify only one -H\n"
+
+
+def test_context_commands_roundtrip(daemon, cfgdir, capsys):
+    from cli_fakedaemon import response
+    daemon.routes[("GET", "/containers/json")] = lambda r: response(200, [])
+    assert main(["context", "create", "pyd", "--docker", f"host={daemon.host}", "--description", "mine"]) == 0
+    assert capsys.readouterr().out == "pyd\n"
+    assert main(["context", "ls", "--format", "{{.Name}} {{.DockerEndpoint}} {{.Description}}"]) == 0
+    assert capsys.readouterr().out == ("default unix:///run/pydocker.sock Current DOCKER_HOST based configuration\n"
+                                       f"pyd {daemon.host} mine\n")
+    assert main(["context", "use", "pyd"]) == 0
+    assert json.loads((cfgdir / "config.json").read_text())["currentContext"] == "pyd"
+    capsys.readouterr()
+    assert main(["context", "show"]) == 0 and capsys.readouterr().out == "pyd\n"
+    assert main(["ps", "-q"]) == 0  # goes to the context's endpoint
+    assert any(r.path.endswith("/containers/json") for r in daemon.requests)
+    assert main(["context", "rm", "pyd"]) == 1
+    assert capsys.readouterr().err == 'context "pyd" is in use, set -f flag to force remove\n'
+    assert main(["context", "rm", "-f", "pyd"]) == 0
+    assert "currentContext" not in json.loads((cfgdir / "config.json").read_text())
+    assert main(["context", "create", "default"]) == 1
+    assert capsys.readouterr().err == '"default" is a reserved context name\n'
