@@ -66,6 +66,11 @@ class V2Manager:
 
     def set(self, res: dict, devices: list | None = None) -> None:
         p = self.path
+        if devices and any(not r.get("allow") for r in devices):
+            # v2 has no devices.allow/deny files: runc attaches an eBPF program instead
+            from .. import runlog
+            runlog.warn("device cgroup rules are not enforced on cgroup v2 by pyrunc "
+                        "(an eBPF device filter is not implemented)")
         mem = res.get("memory") or {}
         limit, swap = mem.get("limit"), mem.get("swap")
         if limit not in (None, 0):
