@@ -26,10 +26,11 @@ from . import etcfiles, oci, reference
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
 from .containerd import ContainerdClient
+from .execs import ExecManager
 from .images import HOST_ARCH, Image, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import read_files
+from .rootfs import read_files, read_from_root
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -93,6 +94,7 @@ class Daemon:
         self.fifo_root = os.path.join(cfg.exec_root, "containerd")
         self.tmp_root = os.path.join(cfg.data_root, "tmp")
         self.cgroup_v2 = oci.cgroup_v2_unified()
+        self.execs = ExecManager(self)
         self.started_at = time.time()
 
     # --- lookup -------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ class Daemon:
         except BaseException:
             self.names.release(name)
             if created_snapshot:
-                await self._ignore_missing(self.client.remove_snapshot(cid))
+                await self.ignore_missing(self.client.remove_snapshot(cid))
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self.containers[cid] = c
@@ -235,7 +237,7 @@ class Daemon:
         return cid, []
 
     @staticmethod
-    async def _ignore_missing(coro: Any) -> None:
+    async def ignore_missing(coro: Any) -> None:
         try:
             await coro
         except NotFound:
@@ -275,7 +277,7 @@ class Daemon:
         etcfiles.write_hosts(c.HostsPath, cfg.get("Hostname", ""), hc.get("ExtraHosts") or [], host_net)
         etcfiles.write_resolv_conf(c.ResolvConfPath, hc.get("Dns") or [], hc.get("DnsSearch") or [],
                                    hc.get("DnsOptions") or [], host_net)
-        user = await self._resolve_user(c, mounts)
+        user = await self.resolve_user(c, mounts, cfg.get("User") or "")
         spec = oci.build_spec(
             c.ID, cfg, hc, [c.Path, *c.Args],
             oci.SpecPaths(c.HostnamePath, c.HostsPath, c.ResolvConfPath),
@@ -303,13 +305,13 @@ class Daemon:
                 pid = await self.client.start_task(c.ID)
             except DockerError as exc:
                 waiter.cancel()
-                await self._ignore_missing(self.client.kill_task(c.ID, _signal.SIGKILL, all=True))
+                await self.ignore_missing(self.client.kill_task(c.ID, _signal.SIGKILL, all=True))
                 await self._cleanup_task(c.ID)
                 lv.hub.end_run()
                 raise self._start_error(c, exc) from None
         except BaseException:
             fifos.close()
-            await self._ignore_missing(self.client.delete_container(c.ID))
+            await self.ignore_missing(self.client.delete_container(c.ID))
             raise
         lv.fifos = fifos
         c.State.set_running(pid)
@@ -320,43 +322,51 @@ class Daemon:
         lv.monitor = asyncio.create_task(self._monitor(c, lv, waiter))
 
     async def _close_stdin(self, cid: str) -> None:
-        await self._ignore_missing(self.client.close_stdin(cid))
+        await self.ignore_missing(self.client.close_stdin(cid))
 
     def _start_error(self, c: Container, exc: DockerError) -> DockerError:
+        err, code = self.start_error_text(f"failed to create task for container: {exc.message}")
+        if code:
+            c.State.ExitCode = code
+        return err
+
+    @staticmethod
+    def start_error_text(msg: str) -> tuple[DockerError, int]:
         """moby's translateContainerdStartErr: exit codes 127/126 and a 400 for a bad command."""
-        msg = f"failed to create task for container: {exc.message}"
         low = msg.lower()
-        bad_config = False
+        code = 0
         if ("executable file not found" in low or "no such file or directory" in low
                 or "system cannot find the file specified" in low):
-            c.State.ExitCode, bad_config = EXIT_CMD_NOT_FOUND, True
+            code = EXIT_CMD_NOT_FOUND
         if "permission denied" in low:
-            c.State.ExitCode, bad_config = EXIT_EACCES, True
+            code = EXIT_EACCES
         if "not a directory" in low:
             msg += (": Are you trying to mount a directory onto a file (or vice-versa)? Check if the "
                     "specified host path exists and is the expected type")
-            c.State.ExitCode, bad_config = EXIT_CMD_NOT_FOUND, True
-        return InvalidParameter(msg) if bad_config else SystemError_(msg)
+            code = EXIT_CMD_NOT_FOUND
+        return (InvalidParameter(msg) if code else SystemError_(msg)), code
 
-    async def _resolve_user(self, c: Container, mounts: list[Any]) -> ResolvedUser:
-        spec = c.Config.get("User") or ""
+    async def resolve_user(self, c: Container, mounts: list[Any], spec: str) -> ResolvedUser:
+        """`Config.User` to ids, reading the image's /etc/passwd and /etc/group when needed."""
         if not spec or spec in ("0", "root", "0:0"):
             return ResolvedUser()
         u, _, g = spec.partition(":")
-        if u.isdigit() and (not g or g.isdigit()):
-            # numeric uid: the passwd entry only supplies the primary gid and groups
-            pass
+        numeric = u.isdigit() and (not g or g.isdigit())
         try:
-            files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
+            if c.State.Running and c.State.Pid:
+                # exec: the running container's own root, not a second mount of its snapshot
+                files = read_from_root(f"/proc/{c.State.Pid}/root", ["/etc/passwd", "/etc/group"])
+            else:
+                files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
         except OSError as exc:
-            if u.isdigit() and (not g or g.isdigit()):
+            if numeric:
                 return ResolvedUser(int(u), int(g) if g else 0)
             raise SystemError_(f"unable to read the container's /etc/passwd: {exc}") from None
         return resolve_user(spec, files["/etc/passwd"], files["/etc/group"])
 
     async def _cleanup_task(self, cid: str) -> None:
-        await self._ignore_missing(self.client.delete_task(cid))
-        await self._ignore_missing(self.client.delete_container(cid))
+        await self.ignore_missing(self.client.delete_task(cid))
+        await self.ignore_missing(self.client.delete_container(cid))
 
     # --- exit handling --------------------------------------------------------------------------
     async def _monitor(self, c: Container, lv: Live, waiter: asyncio.Task) -> None:
@@ -466,11 +476,12 @@ class Daemon:
         lv.removing = True
         c.State.Status = "removing"
         try:
-            await self._ignore_missing(self.client.remove_snapshot(c.ID))
+            await self.ignore_missing(self.client.remove_snapshot(c.ID))
         except BaseException:
             lv.removing = False
             raise
         self.store.delete(c.ID)
+        self.execs.forget_container(c.ID)
         self.names.release(c.Name)
         self.containers.pop(c.ID, None)
         self.live.pop(c.ID, None)
@@ -523,7 +534,8 @@ class Daemon:
             "Image": c.Image, "ResolvConfPath": c.ResolvConfPath, "HostnamePath": c.HostnamePath,
             "HostsPath": c.HostsPath, "LogPath": c.LogPath, "Name": c.Name,
             "RestartCount": c.RestartCount, "Driver": c.Driver, "Platform": c.Platform,
-            "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+            "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+            "ExecIDs": self.execs.for_container(c.ID) or None,
             "HostConfig": full_host_config(c.HostConfig),
             "GraphDriver": {"Name": c.Driver, "Data": None},
             "Mounts": mount_points(c.HostConfig),

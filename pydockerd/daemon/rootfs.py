@@ -16,6 +16,34 @@ async def _run(*argv: str) -> None:
         raise OSError(f"{' '.join(argv)}: {err.decode(errors='replace').strip()}")
 
 
+def read_only_options(kind: str, options: list[str]) -> list[str]:
+    """Options for a read-only second mount of a snapshot.
+
+    An overlay's upperdir/workdir must never be mounted twice (the kernel's caches of the two mounts
+    disagree and the container sees files vanish), so the upper dir becomes the top lower dir.
+    """
+    opts = [o for o in options if o not in ("rw", "rbind", "bind")]
+    if kind != "overlay":
+        return opts
+    upper = next((o.split("=", 1)[1] for o in opts if o.startswith("upperdir=")), "")
+    lower = next((o.split("=", 1)[1] for o in opts if o.startswith("lowerdir=")), "")
+    rest = [o for o in opts if not o.startswith(("upperdir=", "workdir=", "lowerdir=", "index="))]
+    lowers = ":".join(x for x in (upper, lower) if x)
+    return rest + [f"lowerdir={lowers}"]
+
+
+def read_from_root(root: str, paths: list[str]) -> dict[str, str]:
+    """Read files from an existing root (a running container's /proc/<pid>/root)."""
+    out: dict[str, str] = {}
+    for p in paths:
+        try:
+            with open(os.path.join(root, p.lstrip("/")), errors="replace") as f:
+                out[p] = f.read()
+        except OSError:
+            out[p] = ""
+    return out
+
+
 async def read_files(mounts: list[Any], paths: list[str], tmp_root: str) -> dict[str, str]:
     """Mount the snapshot read-only in a private temp dir, read `paths` (missing → ""), unmount."""
     os.makedirs(tmp_root, exist_ok=True)
@@ -26,7 +54,7 @@ async def read_files(mounts: list[Any], paths: list[str], tmp_root: str) -> dict
         if len(mounts) != 1:
             raise OSError(f"expected one rootfs mount, got {len(mounts)}")
         m = mounts[0]
-        options = [o for o in m.options if o not in ("rw", "rbind", "bind")]
+        options = read_only_options(m.type, list(m.options))
         if m.type == "bind":
             await _run("mount", "--bind", m.source, target)
             mounted = True

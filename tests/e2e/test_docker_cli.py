@@ -291,3 +291,26 @@ def test_cli_20_10(stack, cleanup):
     cp = stack.docker20("logs", n)
     assert cp.returncode == 1 and f"No such container: {n}" in cp.stderr
     assert "1.41" in stack.docker20("version", "--format", "{{.Client.APIVersion}}", check=True).stdout
+
+
+def test_exec(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    cp = stack.docker("exec", n, "sh", "-c", "echo out; echo err >&2; exit 5")
+    assert (cp.returncode, cp.stdout, cp.stderr) == (5, "out\n", "err\n")
+    assert stack.docker("exec", "-i", n, "cat", input="piped\n").stdout == "piped\n"
+    cp = stack.docker("exec", "-u", "nobody", "-w", "/tmp", "-e", "X=1", n, "sh", "-c", "id -u; pwd; echo $X")
+    assert cp.stdout.split() == ["65534", "/tmp", "1"]
+    assert stack.docker("exec", "-t", n, "tty").stdout.startswith("/dev/pts/")
+    stack.docker("exec", "-d", n, "sh", "-c", "echo bg > /tmp/bg", check=True)
+    for _ in range(100):
+        if stack.docker("exec", n, "cat", "/tmp/bg").stdout == "bg\n":
+            break
+    assert stack.docker("exec", n, "cat", "/tmp/bg").stdout == "bg\n"
+    cp = stack.docker("exec", n, "nosuchcmd")
+    assert cp.returncode == 127
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in cp.stdout + cp.stderr
+    stack.docker("stop", "-t", "0", n, check=True)
+    cp = stack.docker("exec", n, "true")
+    assert cp.returncode == 1 and "is not running" in cp.stderr

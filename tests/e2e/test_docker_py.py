@@ -128,3 +128,15 @@ def test_run_missing_command_is_api_error(client):
     with pytest.raises(APIError) as exc:
         client.containers.run("busybox", ["nosuchcmd"], remove=True)
     assert "executable file not found" in str(exc.value)
+
+
+def test_exec_run(client, cleanup):
+    n = uname()
+    cleanup.append(n)
+    c = client.containers.run("busybox", ["sleep", "60"], name=n, detach=True)
+    res = c.exec_run(["sh", "-c", "echo hi; exit 3"])
+    assert (res.exit_code, res.output) == (3, b"hi\n")
+    res = c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
+    assert res.output == (b"o\n", b"e\n")
+    with pytest.raises(NotFound):
+        client.api.exec_inspect("0" * 64)

@@ -44,3 +44,10 @@ def test_parse_signal_rejects():
         parse_signal("FOO")
     with pytest.raises(InvalidParameter):
         parse_signal("0")
+
+
+def test_read_only_view_never_reuses_the_upper_dir():
+    from pydockerd.daemon.rootfs import read_only_options
+    opts = read_only_options("overlay", ["index=off", "workdir=/s/2/work", "upperdir=/s/2/fs", "lowerdir=/s/1/fs"])
+    assert opts == ["lowerdir=/s/2/fs:/s/1/fs"]
+    assert read_only_options("bind", ["rbind", "rw"]) == []
