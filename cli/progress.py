@@ -27,7 +27,7 @@ def progress_string(detail: dict, width: int, now: float | None = None) -> str:
     if current <= 0 and total <= 0:
         return ""
     if total <= 0:
-        return f"{human_size(current):>8}" if not units else f"{current} {units}"
+        return f"{human_size(current, 4):>8}" if not units else f"{current} {units}"
     percentage = min(int(current / total * 100) // 2, 50)
     bar = ""
     if width > 110:
@@ -35,9 +35,9 @@ def progress_string(detail: dict, width: int, now: float | None = None) -> str:
     if detail.get("hidecounts"):
         numbers = ""
     elif not units:
-        numbers = f"{human_size(current):>8}/{human_size(total)}"
+        numbers = f"{human_size(current, 4):>8}/{human_size(total, 4)}"
         if current > total:
-            numbers = f"{human_size(current):>8}"
+            numbers = f"{human_size(current, 4):>8}"
     else:
         numbers = f"{current}/{total} {units}"
         if current > total:

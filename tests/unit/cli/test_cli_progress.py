@@ -50,3 +50,8 @@ def test_progress_string():
     assert progress_string({"current": 500000, "total": 1000000}, 80) == "   500kB/1MB"
     assert progress_string({"current": 3, "total": 0}, 200) == "      3B"
     assert progress_string({}, 200) == ""
+
+
+def test_progress_sizes_use_four_significant_digits():
+    # units.HumanSize, as the Go CLI prints: 8.391MB, not 8.39MB
+    assert progress_string({"current": 8391000, "total": 8391000}, 80) == " 8.391MB/8.391MB"
