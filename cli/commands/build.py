@@ -223,7 +223,8 @@ def run_build(ctx: Context, opts: Any, args: list[str]) -> int:
     if opts.add_host:
         params.append(("extrahosts", ",".join(opts.add_host)))
     if not opts.quiet:
-        ctx.out.write(f"Sending build context to Docker daemon {human_size(len(body), 4):>8}\n")
+        # The Go CLI's raw progress formatter ends the line with "\r", then the stream adds "\r\n".
+        ctx.out.write(f"Sending build context to Docker daemon {human_size(len(body), 4):>8}\r\r\n")
         ctx.out.flush()
     image_id: list[str] = []
     quiet_out = io.StringIO()
