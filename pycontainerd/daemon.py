@@ -1,6 +1,7 @@
 """The daemon: wires the core stores to the gRPC servicers on a unix socket."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -25,6 +26,7 @@ from protos.containerd.services.version.v1 import version_pb2_grpc
 from protos.pycontainerd.services.importer.v1 import importer_pb2_grpc
 from protos.pycontainerd.services.registry.v1 import registry_pb2_grpc
 
+from . import gc
 from .containers import ContainerStore
 from .content import ContentStore
 from .events import Exchange
@@ -86,6 +88,20 @@ class Daemon:
         self.uuid = self._uuid()
         self.server: grpc.aio.Server | None = None
         self.networks: Any = None
+        self._gc_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task] = set()
+
+    async def gc(self, ns: str) -> None:
+        """Collect what `ns` no longer references (one collection per namespace at a time)."""
+        lock = self._gc_locks.setdefault(ns, asyncio.Lock())
+        async with lock:
+            await asyncio.to_thread(gc.collect, ns, self.content, self.snapshotter, self.images, self.leases)
+
+    def gc_soon(self, ns: str) -> None:
+        """Schedule a collection, as containerd does after deletes that are not `sync`."""
+        t = asyncio.ensure_future(self.gc(ns))
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
 
     def _task_exited(self, ns: str, cid: str, exec_id: str, pid: int, status: int, exited_at: float) -> None:
         self.events.publish(ns, "/tasks/exit", task_events.TaskExit(

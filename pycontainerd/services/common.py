@@ -14,7 +14,7 @@ from google.protobuf import timestamp_pb2
 from protos.containerd.types import descriptor_pb2, mount_pb2
 
 from .. import identifiers
-from ..errdefs import ContainerdError, FailedPrecondition
+from ..errdefs import ContainerdError, FailedPrecondition, NotFound
 from ..images import Descriptor
 from ..mount import Mount
 
@@ -36,6 +36,18 @@ def lease(context: grpc.aio.ServicerContext) -> str:
         if key == LEASE_HEADER:
             return value
     return ""
+
+
+def hold(daemon: Any, context: grpc.aio.ServicerContext, ns: str, rid: str, rtype: str) -> None:
+    """Add what a call created to the lease named by its `containerd-lease` header, as containerd does,
+    so garbage collection keeps it until the client deletes the lease."""
+    lid = lease(context)
+    if lid:
+        try:
+            daemon.leases.add_resource(ns, lid, rid, rtype)
+        except NotFound:
+            # The resource exists already; failing now would leave it behind unreported.
+            log.warning("lease %s in namespace %s does not exist; %s %s is not held", lid, ns, rtype, rid)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, name: str) -> None:

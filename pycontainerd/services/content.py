@@ -13,7 +13,7 @@ from protos.containerd.services.content.v1 import content_pb2, content_pb2_grpc
 from .. import filters
 from ..content import Info, Status, Writer
 from ..errdefs import InvalidArgument
-from .common import namespace, rpc, ts
+from .common import hold, namespace, rpc, ts
 
 
 def info_pb(i: Info) -> content_pb2.Info:
@@ -119,6 +119,7 @@ class ContentService(content_pb2_grpc.ContentServicer):
                     if req.action == content_pb2.COMMIT:
                         resp.digest = await asyncio.to_thread(w.commit, req.total or w.total,
                                                               req.expected or w.expected, dict(req.labels))
+                        hold(self.d, context, ns, resp.digest, "content")
                         resp.offset = w.offset
                         resp.total = w.offset
                         resp.started_at.CopyFrom(ts(w.started_at))

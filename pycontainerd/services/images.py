@@ -71,4 +71,8 @@ class ImagesService(images_pb2_grpc.ImagesServicer):
         ns = namespace(context)
         self.d.images.delete(ns, request.name)
         self.d.events.publish(ns, "/images/delete", image_events.ImageDelete(name=request.name))
+        if request.sync:
+            await self.d.gc(ns)
+        else:
+            self.d.gc_soon(ns)
         return empty_pb2.Empty()

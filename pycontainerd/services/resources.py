@@ -24,7 +24,7 @@ from ..errdefs import InvalidArgument, NotImplementedErr
 from ..images import Descriptor
 from ..importer import Importer
 from ..snapshots import overlay
-from .common import LineQueue, desc_to_pb, from_ts, mounts_from_pb, mounts_to_pb, namespace, rpc, ts
+from .common import LineQueue, desc_to_pb, hold, from_ts, mounts_from_pb, mounts_to_pb, namespace, rpc, ts
 from .images import image_pb
 
 
@@ -40,7 +40,12 @@ class LeasesService(leases_pb2_grpc.LeasesServicer):
 
     @rpc
     async def Delete(self, request: leases_pb2.DeleteRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
-        self.d.leases.delete(namespace(context), request.id)
+        ns = namespace(context)
+        self.d.leases.delete(ns, request.id)
+        if request.sync:
+            await self.d.gc(ns)
+        else:
+            self.d.gc_soon(ns)
         return empty_pb2.Empty()
 
     @rpc
@@ -93,6 +98,7 @@ class SnapshotsService(snapshots_pb2_grpc.SnapshotsServicer):
                       context: grpc.aio.ServicerContext) -> snapshots_pb2.PrepareSnapshotResponse:
         ns = namespace(context)
         mounts = self._sn(request.snapshotter).prepare(ns, request.key, request.parent, dict(request.labels))
+        hold(self.d, context, ns, request.key, f"snapshots/{overlay.NAME}")
         self.d.events.publish(ns, "/snapshot/prepare", snapshot_events.SnapshotPrepare(
             key=request.key, parent=request.parent, snapshotter=overlay.NAME))
         return snapshots_pb2.PrepareSnapshotResponse(mounts=mounts_to_pb(mounts))
@@ -100,7 +106,9 @@ class SnapshotsService(snapshots_pb2_grpc.SnapshotsServicer):
     @rpc
     async def View(self, request: snapshots_pb2.ViewSnapshotRequest,
                    context: grpc.aio.ServicerContext) -> snapshots_pb2.ViewSnapshotResponse:
-        mounts = self._sn(request.snapshotter).view(namespace(context), request.key, request.parent, dict(request.labels))
+        ns = namespace(context)
+        mounts = self._sn(request.snapshotter).view(ns, request.key, request.parent, dict(request.labels))
+        hold(self.d, context, ns, request.key, f"snapshots/{overlay.NAME}")
         return snapshots_pb2.ViewSnapshotResponse(mounts=mounts_to_pb(mounts))
 
     @rpc
@@ -115,6 +123,7 @@ class SnapshotsService(snapshots_pb2_grpc.SnapshotsServicer):
         ns = namespace(context)
         await asyncio.to_thread(self._sn(request.snapshotter).commit, ns, request.name, request.key,
                                 dict(request.labels))
+        hold(self.d, context, ns, request.name, f"snapshots/{overlay.NAME}")
         self.d.events.publish(ns, "/snapshot/commit", snapshot_events.SnapshotCommit(
             key=request.key, name=request.name, snapshotter=overlay.NAME))
         return empty_pb2.Empty()

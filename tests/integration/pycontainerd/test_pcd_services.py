@@ -355,3 +355,21 @@ def test_leases(client):
     with pytest.raises(grpc.RpcError) as e:
         c.leases.Delete(leases_pb2.DeleteRequest(id=lease.id), metadata=c.md)
     assert code_of(e) == grpc.StatusCode.NOT_FOUND
+
+
+def test_lease_header_holds_written_content_and_snapshots(client):
+    c = client
+    lease = c.leases.Create(leases_pb2.CreateRequest(id="pull1"), metadata=c.md).lease
+    md = c.md + (("containerd-lease", lease.id),)
+    data = b"held by a lease"
+    dgst = "sha256:" + hashlib.sha256(data).hexdigest()
+    list(c.content.Write(iter([content_pb2.WriteContentRequest(action=content_pb2.COMMIT, ref="r", data=data,
+                                                               total=len(data), expected=dgst)]), metadata=md))
+    c.snapshots.Prepare(snapshots_pb2.PrepareSnapshotRequest(snapshotter="overlayfs", key="lk"), metadata=md)
+    res = {(r.id, r.type) for r in c.leases.ListResources(leases_pb2.ListResourcesRequest(id=lease.id),
+                                                          metadata=c.md).resources}
+    assert res == {(dgst, "content"), ("lk", "snapshots/overlayfs")}
+    c.snapshots.Remove(snapshots_pb2.RemoveSnapshotRequest(snapshotter="overlayfs", key="lk"), metadata=c.md)
+    c.leases.Delete(leases_pb2.DeleteRequest(id=lease.id, sync=True), metadata=c.md)
+    # young content survives the collection that follows a lease delete (grace period)
+    assert c.content.Info(content_pb2.InfoRequest(digest=dgst), metadata=c.md).info.digest == dgst

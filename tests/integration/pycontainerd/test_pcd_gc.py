@@ -1,0 +1,61 @@
+"""Garbage collection on the core stores: what images, leases and live snapshots reference stays."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pycontainerd import gc
+from pycontainerd.content import ContentStore
+from pycontainerd.errdefs import NotFound
+from pycontainerd.images import Image, ImageStore, resolve
+from pycontainerd.importer import Importer
+from pycontainerd.leases import LeaseManager
+from pycontainerd.metadata import Store
+from pycontainerd.snapshots.overlay import OverlaySnapshotter
+
+
+@pytest.fixture
+def stores(tmp_path):
+    meta = Store(str(tmp_path / "meta" / "meta.db"))
+    cs = ContentStore(str(tmp_path / "content"), meta)
+    sn = OverlaySnapshotter(str(tmp_path / "snapshots"), meta)
+    ims = ImageStore(meta)
+    leases = LeaseManager(meta)
+    yield cs, sn, ims, leases, Importer(cs, sn, ims, str(tmp_path / "tmp"))
+    meta.close()
+
+
+def test_collect_follows_images_leases_and_live_snapshots(stores, rootfs_tar):
+    cs, sn, ims, leases, importer = stores
+    ns = "gc"
+    (img,), cfg = importer.import_rootfs(ns, str(rootfs_tar), "busybox:latest", None)
+    resolved = resolve(cs, ns, img.target)
+    chain = resolved.chain_ids[-1]
+    blobs = {img.target.digest, resolved.config.digest, resolved.layers[0].digest}
+    ims.create(ns, Image("docker.io/library/other:1", img.target))
+    sn.prepare(ns, "ctr1", chain)
+    later = time.time() + 2 * gc.GRACE
+    stray = cs.add_bytes(ns, b"nobody references me")
+
+    # fresh content is protected by the grace period
+    assert gc.collect(ns, cs, sn, ims, leases).content == []
+    # an unreferenced blob goes; everything an image references stays
+    assert gc.collect(ns, cs, sn, ims, leases, now=later).content == [stray]
+    ims.delete(ns, img.name)
+    assert gc.collect(ns, cs, sn, ims, leases, now=later).content == []
+    # the last image gone: its blobs go, but the snapshot under a live container stays
+    ims.delete(ns, "docker.io/library/other:1")
+    lease = leases.create(ns, "keep", {})
+    leases.add_resource(ns, lease.id, resolved.layers[0].digest, "content")
+    out = gc.collect(ns, cs, sn, ims, leases, now=later)
+    assert sorted(out.content) == sorted(blobs - {resolved.layers[0].digest})
+    assert out.snapshots == []
+    assert cs.exists(ns, resolved.layers[0].digest)  # held by the lease
+    sn.remove(ns, "ctr1")
+    out = gc.collect(ns, cs, sn, ims, leases, now=later)
+    assert out.snapshots == [chain]
+    with pytest.raises(NotFound):
+        sn.stat(ns, chain)
+    leases.delete(ns, lease.id)
+    assert gc.collect(ns, cs, sn, ims, leases, now=later).content == [resolved.layers[0].digest]
