@@ -75,8 +75,7 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
             else e.msg
         raise RuncError(f"runc {what} failed: {msg}") from None
     finally:
-        # never leave the thread running into a fork (or past an early error)
-        warmed.acquire()
+        warmed.wait()
 
 
 def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warmed) -> State:
@@ -156,8 +155,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it
         prctl(PR_SET_CHILD_SUBREAPER, 1)
-        warmed.acquire()  # the warm-up thread must be gone before fork()
-        warmed.release()
+        warmed.wait()  # reap it now: stage 1 must not inherit it as a sibling to wait for
         stage1_pid = os.fork()
         if stage1_pid == 0:
             sock_p.close()

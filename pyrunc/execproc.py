@@ -60,7 +60,7 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
     try:
         return _exec(opts, cid, args, warmed)
     finally:
-        warmed.acquire()
+        warmed.wait()
 
 
 def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
@@ -101,8 +101,7 @@ def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
     from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
     if not detach:
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # the process is re-parented to us so we can wait
-    warmed.acquire()  # no thread may run across fork()
-    warmed.release()
+    warmed.wait()
     stage1 = os.fork()
     if stage1 == 0:
         sock_p.close()

@@ -42,12 +42,15 @@ def _fail(sock, msg: str) -> None:
     os._exit(1)
 
 
-def preload(need_seccomp: bool, need_console: bool = True, need_hooks: bool = True) -> None:
+def preload(need_seccomp: bool, need_console: bool = True, need_hooks: bool = True,
+            need_rootfs: bool = True) -> None:
     """Import (and dlopen) everything the later stages use while the host's filesystem is still
     visible: after setns(mnt)/pivot_root the package and libseccomp are out of reach."""
     import stat  # noqa: F401
 
-    from . import capabilities, devices, mounts, sigs  # noqa: F401
+    from . import capabilities, sigs  # noqa: F401
+    if need_rootfs:
+        from . import devices, mounts  # noqa: F401
     if need_console:
         from . import console  # noqa: F401
     if need_hooks:
@@ -345,7 +348,7 @@ def exec_stage1(sock, ctx: dict) -> None:
     """Join the init's namespaces (user first, mount last), then fork into its pid namespace."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        preload(bool(ctx.get("seccomp")), bool(ctx["process"].get("terminal")), False)
+        preload(bool(ctx.get("seccomp")), bool(ctx["process"].get("terminal")), False, False)
         sync.expect(sock, "go")
         init_pid = ctx["init_pid"]
         fds = []

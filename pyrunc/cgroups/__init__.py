@@ -160,18 +160,31 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-def warm_attach(root: str = CGROUP_ROOT):
+class _Warmer:
+    """Handle on the warm-up child; ``wait()`` reaps it (idempotent)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def wait(self) -> None:
+        if self.pid > 0:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
+
+
+def warm_attach(root: str = CGROUP_ROOT) -> _Warmer:
     """Start paying, in the background, the one-off cost of the next cgroup migration.
 
     Moving a process (cgroup.procs) takes the kernel's global threadgroup rwsem for writing,
-    which waits for an RCU grace period (~10 ms) unless a writer ran very recently. A thread
-    re-writes our own pid into our *current* cgroup (a no-op migration that takes the same
+    which waits for an RCU grace period (~10 ms) unless a writer ran very recently. A child
+    "moves" itself into the cgroup it is already in (a no-op migration that takes the same
     lock) while we parse the config; the real attach a few ms later is then ~0.3 ms.
-    Returns a lock that is released when the warm-up is done (acquire it before fork()).
+    A process, not a thread: a new thread would steal the GIL for a switch interval (5 ms).
+    Call ``wait()`` on the result before the next fork (it reaps the child).
     """
-    import _thread
-    done = _thread.allocate_lock()
-    done.acquire()
     target = None
     try:
         with open("/proc/self/cgroup") as f:
@@ -190,17 +203,13 @@ def warm_attach(root: str = CGROUP_ROOT):
     except OSError:
         pass
     if target is None:
-        done.release()
-        return done
-    pid = str(os.getpid())
-
-    def work() -> None:
+        return _Warmer(0)
+    pid = os.fork()
+    if pid == 0:
         try:
-            with open(target, "w") as f:
-                f.write(pid)
+            fd = os.open(target, os.O_WRONLY)
+            os.write(fd, b"0")
         except OSError:
             pass
-        finally:
-            done.release()
-    _thread.start_new_thread(work, ())
-    return done
+        os._exit(0)
+    return _Warmer(pid)
