@@ -132,6 +132,16 @@ class ContainerdClient:
         resp = await self._call(self.images.List, images_pb2.ListImagesRequest(filters=filters or []))
         return [_image_record(i) for i in resp.images]
 
+    async def put_image(self, name: str, target: Descriptor, labels: dict[str, str] | None = None) -> None:
+        """Create the image record, or point an existing name at `target` (docker tag)."""
+        from protos.containerd.types import descriptor_pb2
+        img = images_pb2.Image(name=name, labels=labels or {}, target=descriptor_pb2.Descriptor(
+            media_type=target.media_type, digest=target.digest, size=target.size))
+        try:
+            await self._call(self.images.Create, images_pb2.CreateImageRequest(image=img))
+        except AlreadyExists:
+            await self._call(self.images.Update, images_pb2.UpdateImageRequest(image=img))
+
     async def delete_image(self, name: str) -> None:
         await self._call(self.images.Delete, images_pb2.DeleteImageRequest(name=name, sync=True))
 

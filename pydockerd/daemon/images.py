@@ -12,7 +12,7 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-from ..errors import DockerError, InvalidParameter, NotFound, no_such_image
+from ..errors import Conflict, DockerError, InvalidParameter, NotFound, no_such_image
 from . import reference
 from .containerd import ContainerdClient, Descriptor, ImageRecord
 
@@ -40,6 +40,7 @@ class Image:
     size: int
     names: list[str] = field(default_factory=list)  # fully qualified image names
     created_record: float = 0.0
+    target: Descriptor | None = None  # what the image records point at (manifest or index)
 
     @property
     def chain_id(self) -> str:
@@ -105,7 +106,7 @@ class ImageService:
         config = await self._json_blob(config_digest)
         size = sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
         return Image(id=config_digest, config=config, manifest_digest=mdigest, size=size,
-                     names=[rec.name], created_record=rec.created)
+                     names=[rec.name], created_record=rec.created, target=rec.target)
 
     async def list(self) -> list[Image]:
         """All images, one entry per image ID with every name pointing at it."""
@@ -164,6 +165,58 @@ class ImageService:
             yield status, images
 
 
+def _short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+class ImageDeleter:
+    """`docker rmi` with moby's rules and texts (untag; delete the last reference; in-use conflicts)."""
+
+    def __init__(self, service: ImageService) -> None:
+        self.service = service
+
+    async def delete(self, ref: str, force: bool, users: dict[str, tuple[str, bool]]) -> list[dict[str, str]]:
+        """`users`: container ID → (image ID, running) of every container."""
+        img = await self.service.resolve(ref)
+        by_ref = not _looks_like_id(ref, img)
+        using = [(cid, running) for cid, (iid, running) in users.items() if iid == img.id]
+        running = [cid for cid, r in using if r]
+        stopped = [cid for cid, r in using if not r]
+        out: list[dict[str, str]] = []
+        if by_ref:
+            full = str(reference.parse(ref))
+            if len(img.names) > 1:
+                await self.service.client.delete_image(full)
+                return [{"Untagged": reference.familiar_string(full)}]
+            if using and not force:
+                cid = (running or stopped)[0]
+                raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                               f"container {cid[:12]} is using its referenced image {_short(img.id)}")
+        else:
+            if running:
+                raise Conflict(f"conflict: unable to delete {_short(img.id)} (cannot be forced) - image is "
+                               f"being used by running container {running[0][:12]}")
+            if not force:
+                if stopped:
+                    raise Conflict(f"conflict: unable to delete {_short(img.id)} (must be forced) - image is "
+                                   f"being used by stopped container {stopped[0][:12]}")
+                if len(img.repo_tags) > 1:
+                    raise Conflict(f"conflict: unable to delete {_short(img.id)} (must be forced) - image is "
+                                   "referenced in multiple repositories")
+        for name in img.names:
+            await self.service.client.delete_image(name)
+            if not name.startswith("moby-dangling@"):
+                out.append({"Untagged": reference.familiar_string(name)})
+        out.append({"Deleted": img.id})
+        return out
+
+
+def _looks_like_id(ref: str, img: Image) -> bool:
+    r = ref[7:] if ref.startswith("sha256:") else ref
+    return bool(reference.HEX_ID.match(ref)) and img.id[7:].startswith(r) and not any(
+        reference.familiar_string(n).split(":")[0] == ref for n in img.names)
+
+
 def summary(img: Image, api_version: tuple[int, ...]) -> dict[str, Any]:
     """An `image.Summary` for GET /images/json."""
     tags, digests = img.repo_tags, img.repo_digests
@@ -213,3 +266,15 @@ def inspect(img: Image) -> dict[str, Any]:
 def _history_comment(img: Image) -> str:
     hist = img.config.get("history") or []
     return hist[-1].get("comment", "") if hist else ""
+
+
+def history(img: Image) -> list[dict[str, Any]]:
+    """GET /images/{name}/history: newest first; only the newest entry carries the ID and tags."""
+    from .container import parse_rfc3339
+    entries = img.config.get("history") or [{"created": img.config.get("created", ""), "created_by": ""}]
+    out = []
+    for i, h in enumerate(reversed(entries)):
+        out.append({"Id": img.id if i == 0 else "<missing>", "Created": int(parse_rfc3339(h.get("created", ""))),
+                    "CreatedBy": h.get("created_by", ""), "Tags": img.repo_tags if i == 0 else None,
+                    "Size": 0, "Comment": h.get("comment", "")})
+    return out

@@ -7,6 +7,7 @@ from typing import Any, AsyncIterator
 from aiohttp import web
 
 from ..daemon import images as images_mod
+from ..daemon import reference
 from ..daemon.daemon import Daemon
 from ..errors import DockerError, InvalidParameter, NotImplementedYet
 from ..httputils import bool_value, json_bytes, json_response, parse_filters, request_version, version_tuple
@@ -91,10 +92,33 @@ def setup(router, d: Daemon) -> None:
         await resp.write_eof()
         return resp
 
+    async def tag(request: web.Request) -> web.Response:
+        img = await d.images.resolve(request.match_info["name"])
+        repo = request.query.get("repo", "")
+        if not repo:
+            raise InvalidParameter("repository name must have at least one component")
+        ref = reference.parse_repo_tag(repo, request.query.get("tag", ""))
+        if img.target is None:
+            raise InvalidParameter("image has no target")
+        await d.client.put_image(str(ref), img.target)
+        return web.Response(status=201)
+
+    async def delete(request: web.Request) -> web.Response:
+        users = {c.ID: (c.Image, c.State.Running) for c in d.containers.values()}
+        out = await images_mod.ImageDeleter(d.images).delete(request.match_info["name"],
+                                                             bool_value(request, "force"), users)
+        return json_response(out)
+
+    async def history(request: web.Request) -> web.Response:
+        return json_response(images_mod.history(await d.images.resolve(request.match_info["name"])))
+
     router.add("GET", "/images/json", list_images)
     router.add("POST", "/images/load", load)
     router.add("POST", "/images/create", create)
     router.add("GET", "/images/{name:.+}/json", inspect_image)
+    router.add("GET", "/images/{name:.+}/history", history)
+    router.add("POST", "/images/{name:.+}/tag", tag)
+    router.add("DELETE", "/images/{name:.+}", delete)
 
 
 def _ref_match(pattern: str, img: Any) -> bool:

@@ -314,3 +314,29 @@ def test_exec(stack, cleanup):
     stack.docker("stop", "-t", "0", n, check=True)
     cp = stack.docker("exec", n, "true")
     assert cp.returncode == 1 and "is not running" in cp.stderr
+
+
+def test_tag_rmi_history(stack, cleanup, busybox_rootfs_tar):
+    repo = uname("rmi")
+    image_id = stack.docker("import", str(busybox_rootfs_tar), f"{repo}:a", check=True).stdout.strip()
+    stack.docker("tag", f"{repo}:a", f"{repo}:b", check=True)
+    out = stack.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", check=True).stdout
+    assert f"{repo}:a {image_id[7:19]}" in out and f"{repo}:b {image_id[7:19]}" in out
+    assert "Imported from -" in stack.docker("history", f"{repo}:a", check=True).stdout
+    # two tags: deleting by ID needs force; deleting a tag only untags
+    cp = stack.docker("rmi", image_id[7:19])
+    assert cp.returncode == 1 and "image is referenced in multiple repositories" in cp.stderr
+    assert stack.docker("rmi", f"{repo}:b", check=True).stdout == f"Untagged: {repo}:b\n"
+    n = uname()
+    cleanup.append(n)
+    stack.docker("create", "--name", n, f"{repo}:a", "true", check=True)
+    cp = stack.docker("rmi", f"{repo}:a")
+    assert cp.returncode == 1
+    assert (f'conflict: unable to remove repository reference "{repo}:a" (must force) - container '
+            f"{stack.docker('inspect', '-f', '{{.Id}}', n).stdout[:12]} is using its referenced image "
+            f"{image_id[7:19]}") in cp.stderr
+    stack.docker("rm", n, check=True)
+    cp = stack.docker("rmi", f"{repo}:a", check=True)
+    assert cp.stdout == f"Untagged: {repo}:a\nDeleted: {image_id}\n"
+    cp = stack.docker("image", "inspect", f"{repo}:a")
+    assert cp.returncode == 1 and f"No such image: {repo}:a" in cp.stderr
