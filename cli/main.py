@@ -193,6 +193,46 @@ def load_command(module: str, attr: str) -> F.Command:
     return getattr(importlib.import_module(f"cli.commands.{module}"), attr)
 
 
+def find_command(args: Sequence[str]) -> tuple[str, tuple[str, str, str], list[str]] | int:
+    """(invoked path, table entry, remaining args), or an exit status after printing help/errors."""
+    name, rest = args[0], list(args[1:])
+    if name in GROUPS:
+        if not rest or rest[0] in ("--help", "-h"):
+            sys.stdout.write(group_help(name))
+            return 0
+        sub = ALIASES.get((name, rest[0]), rest[0])
+        table = GROUPS[name][1]
+        if sub not in table:
+            sys.stderr.write(f"docker: unknown command: docker {name} {rest[0]}\n\nUsage:  docker {name}\n\n"
+                             f"Run 'docker {name} --help' for more information\n")
+            return 1
+        return f"{name} {rest[0]}", table[sub], rest[1:]
+    entry = COMMON.get(name) or OTHER.get(name)
+    if entry is None:
+        sys.stderr.write(f"docker: unknown command: docker {name}\n\n"
+                         "Run 'docker --help' for more information\n")
+        return 1
+    return name, entry, rest
+
+
+def resolve_endpoint(gopts: F.Options) -> tuple[str | None, object]:
+    """The daemon address and TLS settings from -H, DOCKER_HOST, --context/DOCKER_CONTEXT or config."""
+    hosts = gopts.host or []
+    if len(hosts) > 1:
+        raise CLIError("Failed to initialize: unable to resolve docker endpoint: Specify only one -H")
+    host = hosts[0] if hosts else None
+    if host and "://" not in host:
+        host = ("unix://" + host) if host.startswith("/") else ("tcp://" + host)
+    tls = tls_config(gopts)
+    if gopts.context or os.environ.get("DOCKER_CONTEXT") or not (hosts or os.environ.get("DOCKER_HOST")):
+        from cli import contexts
+        name = contexts.context_name(gopts.context, hosts)
+        if name != "default":
+            host, ctx_tls = contexts.resolve(name)
+            tls = tls or ctx_tls
+    return host, tls
+
+
 def run_command(argv: Sequence[str]) -> int:
     from cli.context import Context
 
@@ -206,56 +246,24 @@ def run_command(argv: Sequence[str]) -> int:
     if gopts.help or not args:
         sys.stdout.write(main_help())
         return 0
-    name, rest = args[0], args[1:]
-    if name in GROUPS:
-        if not rest or rest[0] in ("--help", "-h"):
-            sys.stdout.write(group_help(name))
-            return 0
-        sub = ALIASES.get((name, rest[0]), rest[0])
-        table = GROUPS[name][1]
-        if sub not in table:
-            sys.stderr.write(f"docker: unknown command: docker {name} {rest[0]}\n\nUsage:  docker {name}\n\n"
-                             f"Run 'docker {name} --help' for more information\n")
-            return 1
-        path, entry, rest = f"{name} {rest[0]}", table[sub], rest[1:]
-    else:
-        entry = COMMON.get(name) or OTHER.get(name)
-        if entry is None:
-            sys.stderr.write(f"docker: unknown command: docker {name}\n\n"
-                             "Run 'docker --help' for more information\n")
-            return 1
-        path = name
+    found = find_command(args)
+    if isinstance(found, int):
+        return found
+    path, entry, rest = found
     cmd = load_command(entry[0], entry[1])
     try:
         opts, pos = F.parse(cmd.flags, rest, cmd.interspersed)
-    except UsageError as e:
-        return report_usage(e, path, _usage_line(path, cmd), sys.stderr)
-    if opts.help:
-        sys.stdout.write(F.help_text(path, cmd, aliases_for(entry)))
-        return 0
-    try:
+        if opts.help:
+            sys.stdout.write(F.help_text(path, cmd, aliases_for(entry)))
+            return 0
         F.check_args(f"docker {path}", cmd, pos)
     except UsageError as e:
         return report_usage(e, path, _usage_line(path, cmd), sys.stderr)
-
-    hosts = gopts.host or []
-    if len(hosts) > 1:
-        sys.stderr.write("Failed to initialize: unable to resolve docker endpoint: Specify only one -H\n")
+    try:
+        host, tls = resolve_endpoint(gopts)
+    except CLIError as e:
+        sys.stderr.write(e.message + "\n")
         return 1
-    host = hosts[0] if hosts else None
-    if host and "://" not in host:
-        host = ("unix://" + host) if host.startswith("/") else ("tcp://" + host)
-    tls = tls_config(gopts)
-    if gopts.context or os.environ.get("DOCKER_CONTEXT") or not (hosts or os.environ.get("DOCKER_HOST")):
-        from cli import contexts
-        try:
-            name = contexts.context_name(gopts.context, hosts)
-            if name != "default":
-                host, ctx_tls = contexts.resolve(name)
-                tls = tls or ctx_tls
-        except CLIError as e:
-            sys.stderr.write(e.message + "\n")
-            return 1
     ctx = Context(host=host, debug=gopts.debug, tls=tls)
     ctx.cmd_path = path
     try:
