@@ -144,9 +144,10 @@ class Importer:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _unpack(self, ns: str, target: Descriptor, progress: Progress) -> None:
+    def _unpack(self, ns: str, target: Descriptor, progress: Progress) -> im.ResolvedImage:
         resolved = im.resolve(self.cs, ns, target)
         unpack(self.cs, self.sn, ns, resolved, self.tmp_root, progress)
+        return resolved
 
     def _import_oci(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
                     progress: Progress) -> list[Image]:
@@ -165,12 +166,14 @@ class Importer:
             if not name and ref_name and ("/" in ref_name or ":" in ref_name):
                 name = ref_name
             try:
-                self._unpack(ns, desc, progress)
+                resolved = self._unpack(ns, desc, progress)
             except NotFound as exc:
                 progress(f"Skipping {desc.digest}: {exc}")
                 continue
             out.append(self._name_image(ns, normalize(name) if name else DANGLING_PREFIX + desc.digest, desc,
                                         progress))
+            if not name:
+                progress(f"Loaded image ID: {resolved.config.digest}")
         return out
 
     def _import_docker(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],

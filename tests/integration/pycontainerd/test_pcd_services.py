@@ -373,3 +373,38 @@ def test_lease_header_holds_written_content_and_snapshots(client):
     c.leases.Delete(leases_pb2.DeleteRequest(id=lease.id, sync=True), metadata=c.md)
     # young content survives the collection that follows a lease delete (grace period)
     assert c.content.Info(content_pb2.InfoRequest(digest=dgst), metadata=c.md).info.digest == dgst
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/skopeo"), reason="skopeo is not installed")
+def test_import_archives_written_by_skopeo(busybox, daemon, tmp_path):
+    """Real writers: skopeo's docker-archive (layer.tar symlinked to a top-level blob) and OCI layout."""
+    import subprocess
+    img, manifest_bytes, manifest, config_bytes, layer_bytes = _image_parts(busybox)
+    oci = tmp_path / "src.tar"
+    with tarfile.open(oci, "w") as tf:
+        _add(tf, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        _add(tf, "index.json", json.dumps({"schemaVersion": 2, "manifests": [{
+            "mediaType": img.target.media_type, "digest": img.target.digest, "size": img.target.size,
+            "annotations": {"org.opencontainers.image.ref.name": "sk"}}]}).encode())
+        for blob in (manifest_bytes, config_bytes, layer_bytes):
+            _add(tf, "blobs/sha256/" + hashlib.sha256(blob).hexdigest(), blob)
+    dock = tmp_path / "dock.tar"
+    subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{oci}", f"docker-archive:{dock}:example/bb:sk"],
+                   check=True, capture_output=True)
+    c = daemon.stubs("skopeo")
+    resp = c.import_tar(dock, "archive")
+    assert [i.name for i in resp[-1].images] == ["docker.io/example/bb:sk"]
+    assert "Loaded image: example/bb:sk" in [r.status for r in resp]
+    # an OCI layout whose only name is a bare tag is imported untagged (dangling), with its ID reported
+    ocidir = tmp_path / "ocidir"
+    subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{oci}", f"oci:{ocidir}:sk"], check=True,
+                   capture_output=True)
+    layout = tmp_path / "layout.tar"
+    with tarfile.open(layout, "w") as tf:
+        for p in sorted(ocidir.rglob("*")):
+            tf.add(p, arcname=str(p.relative_to(ocidir)), recursive=False)
+    resp = c.import_tar(layout, "archive")
+    dangling = resp[-1].images[0]
+    assert dangling.name == "moby-dangling@" + dangling.target.digest
+    cfg_digest = json.loads(_read(c, dangling.target.digest))["config"]["digest"]
+    assert f"Loaded image ID: {cfg_digest}" in [r.status for r in resp]
