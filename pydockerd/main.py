@@ -18,6 +18,28 @@ from .supervisor import ContainerdProcess
 log = logging.getLogger("pydockerd")
 
 
+def _bool(v: str) -> bool:
+    """Go-style bool flag values (`--iptables=false`)."""
+    low = v.lower()
+    if low in ("1", "t", "true", "yes"):
+        return True
+    if low in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
+
+
+def network_args(args: argparse.Namespace) -> list[str]:
+    """pycontainerd flags for its Networks service, from dockerd's networking flags."""
+    if not args.bridge or args.bridge == "none":
+        return []
+    out = ["--networks", "--network-bridge", args.bridge]
+    if args.bip:
+        out += ["--bip", args.bip]
+    out.append("--iptables" if args.iptables else "--no-iptables")
+    out.append("--userland-proxy" if args.userland_proxy else "--no-userland-proxy")
+    return out
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pydockerd", description="A self-sufficient runtime for containers (in Python).")
     p.add_argument("-H", "--host", action="append", default=[], help="Daemon socket to connect to (unix://PATH)")
@@ -29,6 +51,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH",
                    help="Register an additional OCI compatible runtime")
     p.add_argument("--cgroup-parent", default="/pydocker", help="Set parent cgroup for all containers")
+    p.add_argument("-b", "--bridge", default="",
+                   help="Attach containers to a network bridge (enables pycontainerd's Networks service; "
+                        "\"none\" or empty: private network namespaces only)")
+    p.add_argument("--bip", default="", help="Specify network bridge IP (CIDR)")
+    p.add_argument("--iptables", type=_bool, nargs="?", const=True, default=True,
+                   help="Enable addition of iptables rules")
+    p.add_argument("--userland-proxy", type=_bool, nargs="?", const=True, default=True,
+                   help="Use userland proxy for loopback traffic")
     p.add_argument("-D", "--debug", action="store_true", help="Enable debug mode")
     p.add_argument("-l", "--log-level", default="info", choices=["debug", "info", "warn", "error", "fatal"])
     return p.parse_args(argv)
@@ -113,7 +143,7 @@ async def run(args: argparse.Namespace) -> int:
                 address=os.path.join(args.exec_root, "containerd", "containerd.sock"),
                 root=os.path.join(args.data_root, "containerd", "daemon"),
                 state=os.path.join(args.exec_root, "containerd", "daemon"),
-                runtime=runtimes[default_runtime], debug=args.debug)
+                runtime=runtimes[default_runtime], debug=args.debug, extra_args=network_args(args))
             await supervisor.start()
             address = supervisor.address
         client = ContainerdClient(address)
@@ -121,7 +151,7 @@ async def run(args: argparse.Namespace) -> int:
         daemon = Daemon(DaemonConfig(data_root=args.data_root, exec_root=args.exec_root,
                                      cgroup_parent=args.cgroup_parent, default_runtime=default_runtime,
                                      runtimes=runtimes, debug=args.debug), client)
-        await daemon.restore()
+        await daemon.init()
         server = APIServer(make_app(daemon), sock)
         await server.start()
         log.info("API listen on %s", sock)

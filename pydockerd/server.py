@@ -127,7 +127,7 @@ class _Runner(web.AppRunner):
 
 
 def make_app(backend: Any) -> web.Application:
-    from .routers import containers, exec as exec_router, images, system
+    from .routers import containers, exec as exec_router, images, networks, system
 
     app = web.Application(middlewares=[error_middleware, version_middleware], client_max_size=0)
     app[BACKEND_KEY] = backend
@@ -137,6 +137,7 @@ def make_app(backend: Any) -> web.Application:
     images.setup(router, backend)
     containers.setup(router, backend)
     exec_router.setup(router, backend)
+    networks.setup(router, backend)
     return app
 
 

@@ -11,17 +11,18 @@ log = logging.getLogger("pydockerd.supervisor")
 
 
 class ContainerdProcess:
-    def __init__(self, address: str, root: str, state: str, runtime: str, debug: bool = False) -> None:
+    def __init__(self, address: str, root: str, state: str, runtime: str, debug: bool = False,
+                 extra_args: list[str] | None = None) -> None:
         self.address, self.root, self.state, self.runtime = address, root, state, runtime
         self.debug = debug
+        self.extra_args = list(extra_args or [])
         self.proc: asyncio.subprocess.Process | None = None
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "pycontainerd.main", "--address", self.address, "--root", self.root,
                 "--state", self.state, "--runtime", self.runtime]
-        if self.debug:
-            argv += ["--log-level", "debug"]
-        return argv
+        # containerd's debug log (netlink dumps and all) would drown ours: info unless asked for.
+        return argv + ["--log-level", "info"] + self.extra_args
 
     async def start(self) -> None:
         for d in (os.path.dirname(self.address), self.root, self.state):

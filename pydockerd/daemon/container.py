@@ -83,6 +83,8 @@ class Container:
     ChainID: str = ""
     ImageName: str = ""
     HasBeenStarted: bool = False
+    EndpointsConfig: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
+    Endpoints: list[dict[str, Any]] = field(default_factory=list)  # while running: network.EndpointInfo
 
     @property
     def short_id(self) -> str:

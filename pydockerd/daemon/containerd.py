@@ -22,8 +22,9 @@ from protos.containerd.services.version.v1 import version_pb2_grpc
 from protos.containerd.types import mount_pb2
 from protos.containerd.types.runc.options import oci_pb2 as runc_options_pb2
 from protos.pycontainerd.services.importer.v1 import importer_pb2, importer_pb2_grpc
+from protos.pycontainerd.services.networks.v1 import networks_pb2, networks_pb2_grpc
 
-from ..errors import (AlreadyExists, DockerError, FailedPrecondition, InvalidParameter, NotFound,
+from ..errors import (AlreadyExists, DockerError, FailedPrecondition, Forbidden, InvalidParameter, NotFound,
                       NotImplementedYet, SystemError_, Unavailable)
 
 NAMESPACE = "moby"
@@ -43,6 +44,7 @@ _CODES: dict[grpc.StatusCode, type[DockerError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidParameter,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.UNIMPLEMENTED: NotImplementedYet,
+    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
 }
 
 
@@ -95,6 +97,7 @@ class ContainerdClient:
         self.tasks = tasks_pb2_grpc.TasksStub(self._channel)
         self.version_svc = version_pb2_grpc.VersionStub(self._channel)
         self.importer = importer_pb2_grpc.ImporterStub(self._channel)
+        self.networks = networks_pb2_grpc.NetworksStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -252,3 +255,59 @@ class ContainerdClient:
             container_id=cid, exec_id=exec_id, stdin=stdin, stdout=stdout, stderr=stderr,
             terminal=terminal,
             spec=any_pb2.Any(type_url=PROCESS_TYPE_URL, value=json.dumps(process).encode())))
+
+    # --- networks (pycontainerd's own service) ----------------------------------------------
+    async def has_networks(self) -> bool:
+        try:
+            await self._call(self.networks.List, networks_pb2.ListNetworksRequest(), timeout=10)
+            return True
+        except (NotImplementedYet, Unavailable):
+            return False
+
+    async def create_sandbox(self, cid: str, hostname: str, domainname: str, dns: list[str],
+                             search: list[str], options: list[str], extra_hosts: list[str]) -> str:
+        resp = await self._call(self.networks.CreateSandbox, networks_pb2.CreateSandboxRequest(
+            container_id=cid, hostname=hostname, domainname=domainname,
+            dns=networks_pb2.DNSConfig(servers=dns, search=search, options=options), extra_hosts=extra_hosts))
+        return resp.netns_path
+
+    async def delete_sandbox(self, cid: str) -> None:
+        await self._call(self.networks.DeleteSandbox, networks_pb2.DeleteSandboxRequest(container_id=cid))
+
+    async def sandbox_files(self, cid: str, host_network: bool = False, hostname: str = "",
+                            dns: list[str] | None = None, search: list[str] | None = None,
+                            options: list[str] | None = None, extra_hosts: list[str] | None = None) -> Any:
+        return await self._call(self.networks.SandboxFiles, networks_pb2.SandboxFilesRequest(
+            container_id=cid, host_network=host_network, hostname=hostname,
+            dns=networks_pb2.DNSConfig(servers=dns or [], search=search or [], options=options or []),
+            extra_hosts=extra_hosts or []))
+
+    async def connect(self, network: str, cid: str, name: str, aliases: list[str], ipv4: str,
+                      ports: list[dict[str, Any]]) -> Any:
+        resp = await self._call(self.networks.Connect, networks_pb2.ConnectRequest(
+            network=network, container_id=cid, name=name, aliases=aliases, ipv4_address=ipv4,
+            ports=[networks_pb2.PortBinding(**p) for p in ports]))
+        return resp.endpoint
+
+    async def disconnect(self, network: str, cid: str, force: bool) -> None:
+        await self._call(self.networks.Disconnect, networks_pb2.DisconnectRequest(
+            network=network, container_id=cid, force=force))
+
+    async def list_networks(self, filters: dict[str, list[str]] | None = None) -> list[Any]:
+        resp = await self._call(self.networks.List, networks_pb2.ListNetworksRequest(filters=[
+            networks_pb2.Filter(key=k, values=v) for k, v in (filters or {}).items()]))
+        return list(resp.networks)
+
+    async def get_network(self, ref: str) -> Any:
+        resp = await self._call(self.networks.Get, networks_pb2.GetNetworkRequest(ref=ref))
+        return resp.network
+
+    async def create_network(self, name: str, driver: str, ipam: list[dict[str, Any]], internal: bool,
+                             attachable: bool, labels: dict[str, str], options: dict[str, str]) -> Any:
+        resp = await self._call(self.networks.Create, networks_pb2.CreateNetworkRequest(
+            name=name, driver=driver, ipam=[networks_pb2.IPAMConfig(**i) for i in ipam], internal=internal,
+            attachable=attachable, labels=labels, options=options))
+        return resp.network
+
+    async def delete_network(self, ref: str) -> None:
+        await self._call(self.networks.Delete, networks_pb2.DeleteNetworkRequest(ref=ref))

@@ -17,12 +17,12 @@ import shutil
 import signal as _signal
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, AsyncIterator
 
-from ..errors import (AlreadyExists, Conflict, DockerError, InvalidParameter, NotFound, NotModified,
+from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound, NotModified,
                       SystemError_, no_such_container)
-from . import etcfiles, oci, reference
+from . import etcfiles, network, oci, reference
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
 from .containerd import ContainerdClient
@@ -95,6 +95,7 @@ class Daemon:
         self.tmp_root = os.path.join(cfg.data_root, "tmp")
         self.cgroup_v2 = oci.cgroup_v2_unified()
         self.execs = ExecManager(self)
+        self.networks_enabled = False  # set by `init()`: does containerd serve pycontainerd's Networks?
         self.started_at = time.time()
 
     # --- lookup -------------------------------------------------------------------------------
@@ -120,6 +121,12 @@ class Daemon:
         return lv
 
     # --- startup / shutdown ---------------------------------------------------------------------
+    async def init(self) -> None:
+        self.networks_enabled = await self.client.has_networks()
+        log.info("container networking: %s", "pycontainerd Networks service" if self.networks_enabled
+                 else "private network namespaces (no Networks service)")
+        await self.restore()
+
     async def restore(self) -> None:
         """Load records; containers that were running when we stopped are stopped now (no live-restore)."""
         for c in self.store.load_all():
@@ -142,6 +149,7 @@ class Daemon:
         except (DockerError, asyncio.TimeoutError):
             pass
         await self._cleanup_task(c.ID)
+        await self._teardown_network(c)
         FifoSet(os.path.join(self.fifo_root, c.ID)).close()
         return code
 
@@ -221,6 +229,7 @@ class Daemon:
                 HostnamePath=os.path.join(cdir, "hostname"), HostsPath=os.path.join(cdir, "hosts"),
                 ResolvConfPath=os.path.join(cdir, "resolv.conf"),
                 ChainID=img.chain_id, ImageName=image_ref,
+                EndpointsConfig=dict((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}),
             )
             os.makedirs(cdir, mode=0o710, exist_ok=True)
             await self.client.prepare_snapshot(cid, img.chain_id)
@@ -267,21 +276,118 @@ class Daemon:
                 raise
 
     async def _start_locked(self, c: Container, lv: Live) -> None:
-        cfg, hc = c.Config, c.HostConfig
-        host_net = hc.get("NetworkMode") == "host"
         try:
             mounts = await self.client.snapshot_mounts(c.ID)
         except NotFound:
             mounts = await self.client.prepare_snapshot(c.ID, c.ChainID)
-        etcfiles.write_hostname(c.HostnamePath, cfg.get("Hostname") or c.ID[:12])
-        etcfiles.write_hosts(c.HostsPath, cfg.get("Hostname", ""), hc.get("ExtraHosts") or [], host_net)
-        etcfiles.write_resolv_conf(c.ResolvConfPath, hc.get("Dns") or [], hc.get("DnsSearch") or [],
-                                   hc.get("DnsOptions") or [], host_net)
+        netns = await self._setup_network(c)
+        try:
+            await self._create_and_start(c, lv, mounts, netns)
+        except BaseException:
+            await self._teardown_network(c)
+            raise
+
+    async def _setup_network(self, c: Container) -> str:
+        """Sandbox, endpoints and /etc files; returns the netns path for the spec ("" = a new one)."""
+        cfg, hc = c.Config, c.HostConfig
+        mode = network.mode_of(hc)
+        host_net = mode == "host"
+        hostname = cfg.get("Hostname") or c.ID[:12]
+        dns, search, opts = hc.get("Dns") or [], hc.get("DnsSearch") or [], hc.get("DnsOptions") or []
+        extra = hc.get("ExtraHosts") or []
+        netns = ""
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.State.Running:
+                raise Conflict(f"cannot join network namespace of a non running container: container "
+                               f"{other.ID} is not running")
+            netns = f"/proc/{other.State.Pid}/ns/net"
+            for src, dst in ((other.HostsPath, c.HostsPath), (other.ResolvConfPath, c.ResolvConfPath)):
+                shutil.copyfile(src, dst)
+            etcfiles.write_hostname(c.HostnamePath, hostname)
+            return netns
+        if not self.networks_enabled:
+            etcfiles.write_hostname(c.HostnamePath, hostname)
+            etcfiles.write_hosts(c.HostsPath, hostname, extra, host_net)
+            etcfiles.write_resolv_conf(c.ResolvConfPath, dns, search, opts, host_net)
+            return ""
+        if host_net:
+            files = await self.client.sandbox_files(c.ID, host_network=True, hostname=cfg.get("Hostname") or "",
+                                                    dns=dns, search=search, options=opts, extra_hosts=extra)
+        else:
+            netns = await self.client.create_sandbox(c.ID, hostname, cfg.get("Domainname") or "", dns, search,
+                                                     opts, extra)
+            try:
+                endpoints = []
+                ports = network.port_bindings(hc, cfg)
+                for i, net in enumerate(network.networks_to_join(hc, c.EndpointsConfig)):
+                    ec = (c.EndpointsConfig or {}).get(net) or (
+                        (c.EndpointsConfig or {}).get("default") if net == "bridge" else None) or {}
+                    ep = await self.client.connect(
+                        net, c.ID, c.Name.lstrip("/"), list(ec.get("Aliases") or []),
+                        ((ec.get("IPAMConfig") or {}).get("IPv4Address") or ""), ports if i == 0 else [])
+                    endpoints.append(network.EndpointInfo.from_pb(net, ep))
+                c.Endpoints = [asdict(e) for e in endpoints]
+                files = await self.client.sandbox_files(c.ID)
+            except BaseException:
+                await self.ignore_missing(self.client.delete_sandbox(c.ID))
+                c.Endpoints = []
+                raise
+        for path, content in ((c.HostsPath, files.hosts), (c.ResolvConfPath, files.resolv_conf),
+                              (c.HostnamePath, files.hostname)):
+            etcfiles.write_file(path, content)
+        return netns
+
+    async def _teardown_network(self, c: Container) -> None:
+        if self.networks_enabled and network.mode_of(c.HostConfig) != "host" \
+                and not network.mode_of(c.HostConfig).startswith("container:"):
+            await self.ignore_missing(self.client.delete_sandbox(c.ID))
+        c.Endpoints = []
+
+    async def connect_network(self, net: str, ref: str, endpoint_config: dict[str, Any]) -> None:
+        """`docker network connect`: now if running, else at the next start."""
+        c = self.get(ref)
+        mode = network.mode_of(c.HostConfig)
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise Forbidden(f"container cannot be disconnected from host network or connected to host network"
+                            if mode == "host" else f"container sharing network namespace with another container "
+                            f"or host cannot be connected to any other network")
+        lv = self._live(c)
+        async with lv.lock:
+            if c.State.Running and self.networks_enabled:
+                ep = await self.client.connect(
+                    net, c.ID, c.Name.lstrip("/"), list(endpoint_config.get("Aliases") or []),
+                    (endpoint_config.get("IPAMConfig") or {}).get("IPv4Address") or "", [])
+                info = network.EndpointInfo.from_pb(net, ep)
+                c.Endpoints = list(c.Endpoints) + [asdict(info)]
+            else:
+                await self.client.get_network(net)  # 404 `network X not found` now, not at start
+            c.EndpointsConfig = {**(c.EndpointsConfig or {}), net: endpoint_config}
+            self.store.save(c)
+
+    async def disconnect_network(self, net: str, ref: str, force: bool) -> None:
+        c = self.get(ref)
+        lv = self._live(c)
+        async with lv.lock:
+            if c.State.Running and self.networks_enabled:
+                await self.client.disconnect(net, c.ID, force)
+                n = await self.client.get_network(net)
+                c.Endpoints = [e for e in c.Endpoints if e.get("network_id") != n.id and e.get("network") != net]
+            cfg = dict(c.EndpointsConfig or {})
+            cfg.pop(net, None)
+            c.EndpointsConfig = cfg
+            if network.mode_of(c.HostConfig) == net:
+                c.HostConfig["NetworkMode"] = "none" if not cfg else next(iter(cfg))
+            self.store.save(c)
+
+    async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
+        cfg, hc = c.Config, c.HostConfig
         user = await self.resolve_user(c, mounts, cfg.get("User") or "")
         spec = oci.build_spec(
             c.ID, cfg, hc, [c.Path, *c.Args],
             oci.SpecPaths(c.HostnamePath, c.HostsPath, c.ResolvConfPath),
-            oci.SpecOptions(cgroup_parent=self.cfg.cgroup_parent, user=user, cgroup_v2=self.cgroup_v2))
+            oci.SpecOptions(cgroup_parent=self.cfg.cgroup_parent, user=user, cgroup_v2=self.cgroup_v2,
+                            netns_path=netns))
         runtime_bin = self.cfg.runtimes.get(hc.get("Runtime") or self.cfg.default_runtime, "")
         try:
             await self.client.create_container(c.ID, c.ImageName, spec, c.ID, runtime_bin)
@@ -380,6 +486,7 @@ class Daemon:
         if lv.fifos is not None:
             await lv.fifos.wait_drained(timeout=5)
         await self._cleanup_task(c.ID)
+        await self._teardown_network(c)
         if lv.stdin_task is not None:
             lv.stdin_task.cancel()
             lv.stdin_task = None
@@ -661,20 +768,24 @@ def mount_points(hc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def network_name(c: Container) -> str:
-    mode = c.HostConfig.get("NetworkMode") or "default"
-    return "bridge" if mode == "default" else mode
+def _endpoints(c: Container) -> list[network.EndpointInfo]:
+    return [network.EndpointInfo(**e) for e in c.Endpoints or []]
 
 
 def network_settings(c: Container) -> dict[str, Any]:
-    endpoint = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
-                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
-    return {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-            "Networks": {network_name(c): endpoint}}
+    eps = _endpoints(c)
+    nets = {e.network: e.settings() for e in eps}
+    if not nets:
+        names = network.networks_to_join(c.HostConfig, c.EndpointsConfig) or [network.mode_of(c.HostConfig)]
+        nets = {n: network.empty_settings() for n in names if not n.startswith("container:")}
+    primary = eps[0] if eps else None
+    return {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": network.ports_map(c.Config, eps),
+            "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": primary.endpoint_id if primary else "", "Gateway": primary.gateway if primary else "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": primary.ip if primary else "",
+            "IPPrefixLen": primary.prefix_len if primary else 0, "IPv6Gateway": "",
+            "MacAddress": primary.mac if primary else "", "Networks": nets}
 
 
 def _human_duration(seconds: float) -> str:
@@ -728,7 +839,8 @@ def summary(c: Container) -> dict[str, Any]:
     mode = c.HostConfig.get("NetworkMode") or "default"
     return {
         "Id": c.ID, "Names": [c.Name], "Image": c.Config.get("Image", ""), "ImageID": c.Image,
-        "Command": cmd, "Created": int(parse_rfc3339(c.Created)), "Ports": [],
+        "Command": cmd, "Created": int(parse_rfc3339(c.Created)),
+        "Ports": network.summary_ports(c.Config, _endpoints(c)),
         "Labels": c.Config.get("Labels") or {}, "State": c.State.Status, "Status": status_text(c.State),
         "HostConfig": {"NetworkMode": "bridge" if mode == "default" else mode},
         "NetworkSettings": {"Networks": network_settings(c)["Networks"]},

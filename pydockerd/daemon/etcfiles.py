@@ -16,6 +16,10 @@ def _write(path: str, content: str) -> None:
     os.rename(tmp, path)
 
 
+def write_file(path: str, content: str) -> None:
+    _write(path, content)
+
+
 def write_hostname(path: str, hostname: str) -> None:
     _write(path, hostname + "\n")
 

@@ -220,6 +220,7 @@ class SpecOptions:
     cgroup_parent: str = "/pydocker"
     user: ResolvedUser = field(default_factory=ResolvedUser)
     cgroup_v2: bool = False
+    netns_path: str = ""  # join this network namespace (a sandbox, or another container's)
 
 
 def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], args: list[str],
@@ -274,7 +275,7 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
     namespaces = [{"type": "mount"}]
     net_mode = hc.get("NetworkMode") or "default"
     if net_mode != "host":
-        namespaces.append({"type": "network"})
+        namespaces.append({"type": "network", "path": opts.netns_path} if opts.netns_path else {"type": "network"})
     if (hc.get("UTSMode") or "") != "host":
         namespaces.append({"type": "uts"})
     if (hc.get("PidMode") or "") != "host":

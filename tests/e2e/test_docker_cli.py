@@ -340,3 +340,78 @@ def test_tag_rmi_history(stack, cleanup, busybox_rootfs_tar):
     assert cp.stdout == f"Untagged: {repo}:a\nDeleted: {image_id}\n"
     cp = stack.docker("image", "inspect", f"{repo}:a")
     assert cp.returncode == 1 and f"No such image: {repo}:a" in cp.stderr
+
+
+@pytest.fixture(scope="module")
+def netstack(busybox_rootfs_tar, tmp_path_factory):
+    """A second stack with bridge networking (its own bridge and subnet), torn down with no leftovers."""
+    import random
+    import subprocess
+    from conftest import Stack, start_stack, teardown_stack
+
+    bridge = f"pydt{uuid.uuid4().hex[:8]}"
+    bip = f"10.{random.randint(100, 250)}.{random.randint(0, 255)}.1/24"
+
+    class NetStack(Stack):
+        def argv(self) -> list[str]:
+            return super().argv() + ["--bridge", bridge, "--bip", bip]
+
+    import conftest
+    base = tmp_path_factory.mktemp("netstack")
+    orig = conftest.Stack
+    conftest.Stack = NetStack  # start_stack builds a Stack; give it ours
+    try:
+        st = start_stack(base, busybox_rootfs_tar)
+    finally:
+        conftest.Stack = orig
+    st.bridge = bridge
+    try:
+        yield st
+    finally:
+        leaks = teardown_stack(st)
+        # dockerd leaves docker0 behind; a test must not leave its bridge.
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        assert not leaks, leaks
+
+
+def test_bridge_network_ports_and_dns(netstack, tmp_path):
+    st = netstack
+    web, net = uname("web"), uname("net")
+    (tmp_path / "index.html").write_text("hello-web\n")
+    try:
+        st.docker("run", "-d", "--name", web, "-p", "127.0.0.1::80", "-v", f"{tmp_path}:/www:ro",
+                  "busybox", "httpd", "-f", "-p", "80", "-h", "/www", check=True)
+        port = st.docker("port", web, "80/tcp", check=True).stdout.strip()
+        assert port.startswith("127.0.0.1:")
+        info = json.loads(st.docker("inspect", web, check=True).stdout)[0]
+        ip = info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        assert ip and info["NetworkSettings"]["IPAddress"] == ip
+        assert info["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"] == port.split(":")[1]
+        # container → container over the bridge, host → container through the published port
+        out = st.docker("run", "--rm", "busybox", "wget", "-qO-", f"http://{ip}/", check=True).stdout
+        assert out == "hello-web\n"
+        import urllib.request
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(f"http://{port}/", timeout=5) as r:
+                    assert r.read() == b"hello-web\n"
+                break
+            except OSError:
+                import time
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"nothing on {port}")
+        assert f"127.0.0.1:{port.split(':')[1]}->80/tcp" in st.docker("ps", "--format", "{{.Ports}}").stdout
+        # user network with DNS by container name
+        st.docker("network", "create", net, check=True)
+        st.docker("network", "connect", net, web, check=True)
+        out = st.docker("run", "--rm", "--network", net, "busybox", "wget", "-qO-", f"http://{web}/").stdout
+        assert out == "hello-web\n"
+        cp = st.docker("network", "rm", net)
+        assert cp.returncode == 1 and "has active endpoints" in cp.stderr
+        cp = st.docker("run", "--rm", "--network", uname("nosuchnet"), "busybox", "true")
+        assert cp.returncode == 125 and "not found" in cp.stderr
+        assert st.docker("run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev").stdout.count(":") == 1
+    finally:
+        st.docker("rm", "-f", web)
+        st.docker("network", "rm", net)
