@@ -99,13 +99,9 @@ def cmd_list(opts: dict, pos: list[str]) -> int:
             sys.stdout.write(s.id + "\n")
         return 0
     if fmt == "json":
-        out = []
-        for s in states:
-            o = s.oci_state()
-            out.append({"ociVersion": o["ociVersion"], "id": o["id"], "pid": o["pid"],
-                        "status": o["status"], "bundle": o["bundle"], "rootfs": o["rootfs"],
-                        "created": o["created"], "owner": o["owner"]})
-        sys.stdout.write(json.dumps(out if out else None) + "\n")
+        # the same fields and order as `state`, compact like Go's json.Marshal
+        out = [s.oci_state() for s in states]
+        sys.stdout.write(json.dumps(out if out else None, compact=True) + "\n")
         return 0
     if fmt != "table":
         raise RuncError(f"invalid format option")
@@ -131,7 +127,7 @@ def cmd_ps(opts: dict, pos: list[str]) -> int:
     pids = mgr.pids() if mgr is not None and mgr.exists() else []
     fmt = opts.get("format", "table")
     if fmt == "json":
-        sys.stdout.write(json.dumps(pids) + "\n")
+        sys.stdout.write(json.dumps(pids, compact=True) + "\n")
         return 0
     if fmt != "table":
         raise RuncError(f"invalid format option")
@@ -249,12 +245,14 @@ def cmd_events(opts: dict, pos: list[str]) -> int:
     if st.status() == "stopped":
         raise RuncError("container not running")
     if opts.get("stats"):
-        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)}) + "\n")
+        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)},
+                                    compact=True) + "\n")
         return 0
     import time
     interval = float((opts.get("interval") or "5s").rstrip("s"))
     while st.status() != "stopped":
-        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)}) + "\n")
+        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)},
+                                    compact=True) + "\n")
         sys.stdout.flush()
         time.sleep(interval)
     return 0

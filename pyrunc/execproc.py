@@ -54,6 +54,37 @@ def build_process(opts: dict, state: State, args: list[str]) -> dict:
     return proc
 
 
+def parse_cgroup_flags(values: list[str], controllers) -> dict[str, str]:
+    """``--cgroup [ctl[,ctl]:]path`` flags to controller -> sub-path ("" = every controller)."""
+    out: dict[str, str] = {}
+    for v in values:
+        ctls, colon, path = v.rpartition(":")
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise RuncError(f"invalid --cgroup argument: {path} is not a sub cgroup path")
+        norm = "/".join(parts)
+        if not colon:
+            out[""] = norm
+            continue
+        for c in ctls.split(","):
+            if c not in controllers:
+                raise RuncError(f"invalid --cgroup argument: unknown controller {c!r}")
+            out[c] = norm
+    return out
+
+
+def join_cgroups(mgr, pid: int, subs: dict[str, str]) -> None:
+    """Move ``pid`` into the container's cgroups, or the requested sub-cgroups of them."""
+    from .cgroups import write_file
+    for ctl, path in mgr.paths.items():
+        sub = subs.get(ctl, subs.get("", ""))
+        target = os.path.join(path, sub) if sub else path
+        try:
+            write_file(target, "cgroup.procs", pid)
+        except RuncError as e:
+            raise RuncError(f"error adding pid {pid} to cgroups: {e.msg}") from None
+
+
 def exec_(opts: dict, cid: str, args: list[str]) -> int:
     from .cgroups import warm_attach
     warmed = warm_attach()  # see create(): overlaps the attach's RCU wait with our set-up
@@ -97,6 +128,12 @@ def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
         else None,
     }
     mgr = _manager(state)
+    subs = {}
+    if opts.get("cgroup"):
+        ctls = set()
+        for name in (mgr.paths if mgr is not None else {}):
+            ctls.update(name.split(","))
+        subs = parse_cgroup_flags(opts["cgroup"], ctls)
     sock_p, sock_c = sync.pair()
     from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
     if not detach:
@@ -112,8 +149,7 @@ def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
     pid = 0
     try:
         if mgr is not None and mgr.exists():
-            subs = opts.get("cgroup") or []
-            mgr.add(stage1, subs[0].rpartition(":")[2] if subs else None)
+            join_cgroups(mgr, stage1, subs)
         sync.send(sock_p, "go")
         pid = int(sync.expect(sock_p, "pid"))
         os.waitpid(stage1, 0)

@@ -127,6 +127,12 @@ def mount_one(rootfs: str, m: dict, ctx: dict) -> None:
     mtype = m.get("type") or ""
     src = m.get("source") or ""
     flags, prop, data = parse_options(m.get("options") or [])
+    if mtype in ("proc", "sysfs"):
+        # a symlink here could point the kernel's view anywhere on the host (runc refuses it)
+        raw = os.path.join(rootfs, m["destination"].lstrip("/"))
+        if os.path.islink(raw) or (os.path.exists(raw) and not os.path.isdir(raw)):
+            raise OSError(errno.EINVAL, f'filesystem "{mtype}" must be mounted on ordinary '
+                                        f'directory')
     dest = secure_join(rootfs, m["destination"])
     is_bind = bool(flags & sc.MS_BIND) or mtype == "bind"
     if is_bind:

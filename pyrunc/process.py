@@ -153,13 +153,21 @@ def finalize_and_exec(proc: dict, keep: set[int], preserve: int, caps, seccomp_f
         except OSError:
             pass
     uid, gid, groups, env = setup_user_env(proc)
-    capabilities.drop_bounding(caps["bounding"])
-    capabilities.set_user(uid, gid, groups)
     cwd = proc.get("cwd") or "/"
+    # chdir while still root when we can (the user may not reach cwd), else as the user
     try:
         os.chdir(cwd)
-    except OSError as e:
-        raise RuncError(f"chdir to cwd ({cwd!r}) set in config.json failed: {errtext(e)}")
+        in_cwd = True
+    except OSError:
+        in_cwd = False
+    capabilities.drop_bounding(caps["bounding"])
+    capabilities.set_user(uid, gid, groups)
+    if not in_cwd:
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            raise RuncError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
+                            f"{errtext(OSError(e.errno, e.strerror))}") from None
     skipped = capabilities.apply(caps)
     if skipped:
         from . import runlog
