@@ -26,6 +26,7 @@ from . import etcfiles, network, oci, reference
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
 from .containerd import ContainerdClient
+from .events import EventBus
 from .execs import ExecManager
 from .images import HOST_ARCH, Image, ImageService
 from .logs import LogEntry, LogQuery, read_entries
@@ -95,6 +96,7 @@ class Daemon:
         self.tmp_root = os.path.join(cfg.data_root, "tmp")
         self.cgroup_v2 = oci.cgroup_v2_unified()
         self.execs = ExecManager(self)
+        self.events = EventBus()
         self.networks_enabled = False  # set by `init()`: does containerd serve pycontainerd's Networks?
         self.started_at = time.time()
 
@@ -243,6 +245,7 @@ class Daemon:
             raise
         self.containers[cid] = c
         self._live(c)
+        self.container_event(c, "create")
         return cid, []
 
     @staticmethod
@@ -423,6 +426,7 @@ class Daemon:
         c.State.set_running(pid)
         c.HasBeenStarted = True
         self.store.save(c)
+        self.container_event(c, "start")
         lv.exit_future()  # exists before anyone can observe the running state
         lv.stdin_task = await fifos.start_stdin(lv.hub, lambda: self._close_stdin(c.ID))
         lv.monitor = asyncio.create_task(self._monitor(c, lv, waiter))
@@ -495,6 +499,7 @@ class Daemon:
             lv.fifos = None
         c.State.set_stopped(code)
         self.store.save(c)
+        self.container_event(c, "die", exitCode=str(code))
         lv.hub.end_run()
         fut = lv.exit_future()
         if not fut.done():
@@ -514,6 +519,7 @@ class Daemon:
         signo = parse_signal(sig) if sig else _signal.SIGKILL
         if not c.State.Running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.ID} is not running")
+        self.container_event(c, "kill", signal=str(signo))
         try:
             await self.client.kill_task(c.ID, signo)
         except NotFound:
@@ -541,11 +547,13 @@ class Daemon:
         if timeout is None:
             t = c.Config.get("StopTimeout")
             timeout = 10 if t is None else int(t)
+        self.container_event(c, "kill", signal=str(signo))
         try:
             await self.client.kill_task(c.ID, signo)
         except NotFound:
             pass
         if await self._wait_exit(c, None if timeout < 0 else float(timeout)):
+            self.container_event(c, "stop")
             return
         log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
         try:
@@ -553,6 +561,7 @@ class Daemon:
         except NotFound:
             pass
         await self._wait_exit(c, None)
+        self.container_event(c, "stop")
 
     # --- remove ---------------------------------------------------------------------------------
     async def remove(self, ref: str, force: bool, volumes: bool) -> None:
@@ -582,6 +591,7 @@ class Daemon:
         lv = self._live(c)
         lv.removing = True
         c.State.Status = "removing"
+        self.container_event(c, "destroy")
         try:
             await self.ignore_missing(self.client.remove_snapshot(c.ID))
         except BaseException:
@@ -614,6 +624,11 @@ class Daemon:
         if not c.State.Running:
             return c.State.ExitCode
         return lv.exit_future()
+
+    def container_event(self, c: Container, action: str, **extra: str) -> None:
+        attrs = {k: str(v) for k, v in (c.Config.get("Labels") or {}).items()}
+        attrs.update(image=c.Config.get("Image", ""), name=c.Name.lstrip("/"), **extra)
+        self.events.publish("container", action, c.ID, attrs)
 
     # --- attach / logs / resize -----------------------------------------------------------------
     def hub(self, c: Container) -> StreamHub:

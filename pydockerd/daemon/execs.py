@@ -100,6 +100,7 @@ class ExecManager:
         if size and len(size) == 2 and all(size):
             ex.size = (int(size[0]), int(size[1]))
         self.execs[ex.id] = ex
+        self.d.container_event(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
         return ex.id
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
@@ -172,6 +173,7 @@ class ExecManager:
                 ex.exit_code = err[1]
                 raise err[0] from None
             ex.running = True
+            self.d.container_event(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
             log.debug("exec %s: started, pid %d", ex.id[:12], ex.pid)
             if ex.size and ex.tty:
                 await self.d.ignore_missing(client.resize_pty(c.ID, ex.size[1], ex.size[0], exec_id=ex.id))
@@ -188,6 +190,7 @@ class ExecManager:
             await self.d.ignore_missing(client.delete_process(c.ID, ex.id))
             # Recorded before the caller closes the stream: `docker exec` reads it right after EOF.
             ex.exit_code = code
+            self.d.container_event(c, "exec_die", execID=ex.id, exitCode=str(code))
             log.debug("exec %s in %s exited with %d", ex.id[:12], c.ID[:12], code)
             return code
         except BaseException:

@@ -132,6 +132,7 @@ def setup(router, d: Daemon) -> None:
         stdin_task = None
         try:
             await conn.upgrade(RAW_STREAM if tty else MULTIPLEXED_STREAM)
+            d.container_event(c, "attach")
             if bool_value(request, "logs"):
                 for e in d.log_entries(c, LogQuery(stdout=want_out, stderr=want_err)):
                     await conn.write(_render(e.stream, e.data, tty))

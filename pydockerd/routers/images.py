@@ -60,7 +60,9 @@ def setup(router, d: Daemon) -> None:
         quiet = bool_value(request, "quiet")
         resp = await _json_stream(request)
         try:
-            async for status, _images in d.images.import_stream(_body_chunks(request), "archive"):
+            async for status, records in d.images.import_stream(_body_chunks(request), "archive"):
+                for rec in records:
+                    d.events.publish("image", "load", rec.name, {"name": reference.familiar_string(rec.name)})
                 if status and (not quiet or status.startswith("Loaded image")):
                     await resp.write(json_bytes({"stream": status.rstrip("\n") + "\n"}) + b"\r\n")
         except DockerError as exc:
@@ -86,6 +88,7 @@ def setup(router, d: Daemon) -> None:
         resp = await _json_stream(request)
         try:
             image_id = await d.import_rootfs(_body_chunks(request), ref, config)
+            d.events.publish("image", "import", image_id, {"name": reference.familiar_string(ref) if ref else ""})
             await resp.write(json_bytes({"status": image_id}) + b"\r\n")
         except DockerError as exc:
             await resp.write(_error_message(exc.message))
@@ -101,12 +104,17 @@ def setup(router, d: Daemon) -> None:
         if img.target is None:
             raise InvalidParameter("image has no target")
         await d.client.put_image(str(ref), img.target)
+        d.events.publish("image", "tag", img.id, {"name": ref.familiar()})
         return web.Response(status=201)
 
     async def delete(request: web.Request) -> web.Response:
         users = {c.ID: (c.Image, c.State.Running) for c in d.containers.values()}
         out = await images_mod.ImageDeleter(d.images).delete(request.match_info["name"],
                                                              bool_value(request, "force"), users)
+        for item in out:
+            for action, value in item.items():
+                d.events.publish("image", "untag" if action == "Untagged" else "delete", value,
+                                 {"name": value})
         return json_response(out)
 
     async def history(request: web.Request) -> web.Response:

@@ -53,11 +53,14 @@ def setup(router, d: Daemon) -> None:
         n = await d.client.create_network(name, body.get("Driver") or "bridge", ipam, bool(body.get("Internal")),
                                           bool(body.get("Attachable")), dict(body.get("Labels") or {}),
                                           {k: str(v) for k, v in (body.get("Options") or {}).items()})
+        d.events.publish("network", "create", n.id, {"name": n.name, "type": n.driver})
         return json_response({"Id": n.id, "Warning": ""}, status=201)
 
     async def delete(request: web.Request) -> web.Response:
         need()
-        await d.client.delete_network(request.match_info["id"])
+        n = await d.client.get_network(request.match_info["id"])
+        await d.client.delete_network(n.id)
+        d.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
         return web.Response(status=204)
 
     async def connect(request: web.Request) -> web.Response:

@@ -1,11 +1,15 @@
-"""/_ping, /version, /info."""
+"""/_ping, /version, /info, /events."""
 from __future__ import annotations
+
+import asyncio
+import time
 
 from aiohttp import web
 
 from ..daemon import system
 from ..daemon.daemon import Daemon
-from ..httputils import API_VERSION, json_response
+from ..daemon.events import matches
+from ..httputils import API_VERSION, json_bytes, json_response, parse_filters
 
 _PING_HEADERS = {
     "Api-Version": API_VERSION, "Ostype": "linux", "Docker-Experimental": "false", "Swarm": "inactive",
@@ -32,7 +36,51 @@ def setup(router, d: Daemon) -> None:
         images = await d.images.list()
         return json_response(await system.info(d, len(images)))
 
+    async def events(request: web.Request) -> web.StreamResponse:
+        filters = parse_filters(request.query.get("filters"))
+        since = _time_param(request.query.get("since", ""))
+        until = _time_param(request.query.get("until", ""))
+        history, queue = d.events.subscribe()
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        try:
+            await resp.prepare(request)
+            now = time.time_ns()
+            if since is not None:
+                for ev in history:
+                    if ev.time_nano >= since and (until is None or ev.time_nano <= until) and matches(ev, filters):
+                        await resp.write(json_bytes(ev.to_json()) + b"\n")
+            if until is not None and until <= now:
+                await resp.write_eof()
+                return resp
+            while True:
+                timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
+                try:
+                    ev = await asyncio.wait_for(queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                if matches(ev, filters):
+                    await resp.write(json_bytes(ev.to_json()) + b"\n")
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        finally:
+            d.events.unsubscribe(queue)
+        return resp
+
+    router.add("GET", "/events", events)
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)
     router.add("GET", "/info", info)
+
+
+def _time_param(raw: str) -> int | None:
+    """`since`/`until`: unix seconds with an optional fraction ("1717000000.123456789") → ns."""
+    if not raw:
+        return None
+    sec, _, frac = raw.partition(".")
+    try:
+        return int(sec) * 1_000_000_000 + (int((frac + "000000000")[:9]) if frac else 0)
+    except ValueError:
+        from ..errors import InvalidParameter
+        raise InvalidParameter(f"invalid timestamp: {raw}") from None

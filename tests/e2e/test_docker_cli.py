@@ -415,3 +415,21 @@ def test_bridge_network_ports_and_dns(netstack, tmp_path):
     finally:
         st.docker("rm", "-f", web)
         st.docker("network", "rm", net)
+
+
+def test_events_since_until_and_filters(stack):
+    import time
+    label = uname("ev")
+    since = str(int(time.time()) - 1)
+    stack.docker("run", "--rm", "--label", f"{label}=1", "busybox", "sh", "-c", "exit 2", check=False)
+    until = str(int(time.time()) + 1)
+    cp = stack.docker("events", "--since", since, "--until", until, "--filter", f"label={label}",
+                      "--format", "{{json .}}", check=True, timeout=30)
+    evs = [json.loads(line) for line in cp.stdout.splitlines()]
+    assert [e["Action"] for e in evs] == ["create", "attach", "start", "die", "destroy"]
+    die = evs[3]
+    assert die["Actor"]["Attributes"]["exitCode"] == "2" and die["Actor"]["Attributes"]["image"] == "busybox"
+    assert die["status"] == "die" and die["id"] == die["Actor"]["ID"] and die["from"] == "busybox"
+    cp = stack.docker("events", "--since", since, "--until", until, "--filter", f"label={label}",
+                      "--filter", "event=die", "--format", "{{.Action}}", check=True, timeout=30)
+    assert cp.stdout.split() == ["die"]

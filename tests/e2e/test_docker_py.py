@@ -140,3 +140,14 @@ def test_exec_run(client, cleanup):
     assert res.output == (b"o\n", b"e\n")
     with pytest.raises(NotFound):
         client.api.exec_inspect("0" * 64)
+
+
+def test_events_stream(client):
+    import time
+    label = uname("ev")
+    since = int(time.time()) - 1
+    client.containers.run("busybox", "true", remove=True, labels={label: "1"})
+    evs = list(client.events(since=since, until=int(time.time()) + 1, decode=True,
+                             filters={"label": [label], "type": ["container"]}))
+    assert [e["Action"] for e in evs] == ["create", "start", "die", "destroy"]
+    assert all(e["Actor"]["Attributes"][label] == "1" for e in evs)
