@@ -106,7 +106,7 @@ class Store:
     def create_namespace(self, ns: str, labels: dict[str, str]) -> dict[str, Any]:
         with self.tx():
             if self.get("", NAMESPACE, ns) is not None:
-                raise AlreadyExists(f"namespace {ns}")
+                raise AlreadyExists(f'namespace "{ns}"')
             rec = {"name": ns, "labels": dict(labels)}
             self.put("", NAMESPACE, ns, rec)
         return rec
@@ -114,14 +114,14 @@ class Store:
     def delete_namespace(self, ns: str) -> None:
         with self.tx():
             if self.get("", NAMESPACE, ns) is None:
-                raise NotFound(f"namespace {ns}")
+                raise NotFound(f'namespace "{ns}"')
             used = [k for k in self.kinds_in(ns) if k != "lease"]
             if used:
                 # containerd's wording, with its bucket names
                 names = {"content": "blobs", "image": "images", "container": "containers",
                          "snapshot": "snapshots"}
                 raise FailedPrecondition(
-                    f"namespace {ns!r} must be empty, but it still has {', '.join(names.get(k, k) for k in used)}"
+                    f'namespace "{ns}" must be empty, but it still has {", ".join(names.get(k, k) for k in used)}'
                 )
             with self._lock:
                 self._db.execute("DELETE FROM records WHERE ns=?", (ns,))

@@ -16,7 +16,7 @@ from protos.containerd.services.version.v1 import version_pb2, version_pb2_grpc
 from protos.containerd.types import platform_pb2
 
 from .. import filters, identifiers
-from ..errdefs import InvalidArgument, NotFound
+from ..errdefs import InvalidArgument
 from ..metadata import NAMESPACE
 from .common import namespace, rpc, ts
 
@@ -90,9 +90,9 @@ class NamespacesService(namespace_pb2_grpc.NamespacesServicer):
         self.d = daemon
 
     def _get(self, name: str) -> namespace_pb2.Namespace:
-        rec = self.d.meta.get("", NAMESPACE, name)
-        if rec is None:
-            raise NotFound(f"namespace {name}")
+        # containerd answers Get for a namespace that does not exist (yet) with empty labels:
+        # clients such as dockerd read the labels of their namespace before anything created it.
+        rec = self.d.meta.get("", NAMESPACE, name) or {}
         return namespace_pb2.Namespace(name=name, labels=rec.get("labels", {}))
 
     @rpc
@@ -123,8 +123,9 @@ class NamespacesService(namespace_pb2_grpc.NamespacesServicer):
     async def Update(self, request: namespace_pb2.UpdateNamespaceRequest,
                      context: grpc.aio.ServicerContext) -> namespace_pb2.UpdateNamespaceResponse:
         name = request.namespace.name
+        identifiers.validate(name)
         with self.d.meta.tx():
-            cur = self._get(name)
+            cur = self._get(name)  # Update creates the namespace, as containerd's SetLabel does
             labels = dict(cur.labels)
             paths = list(request.update_mask.paths) or ["labels"]
             for p in paths:
@@ -138,7 +139,7 @@ class NamespacesService(namespace_pb2_grpc.NamespacesServicer):
                     else:
                         labels.pop(k, None)
                 else:
-                    raise InvalidArgument(f"cannot update {p!r} field on namespace {name!r}")
+                    raise InvalidArgument(f'cannot update "{p}" field', raw=True)
             self.d.meta.put("", NAMESPACE, name, {"name": name, "labels": labels})
         self.d.events.publish(name, "/namespaces/update", ns_events.NamespaceUpdate(name=name, labels=labels))
         return namespace_pb2.UpdateNamespaceResponse(namespace=self._get(name))

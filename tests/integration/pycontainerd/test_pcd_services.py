@@ -52,9 +52,14 @@ def test_namespaces(client, ns):
     assert dict(got.labels) == {"a": "1", "b": "2"}
     assert ns in [n.name for n in c.namespaces.List(namespace_pb2.ListNamespacesRequest()).namespaces]
     c.namespaces.Delete(namespace_pb2.DeleteNamespaceRequest(name=ns))
+    assert ns not in [n.name for n in c.namespaces.List(namespace_pb2.ListNamespacesRequest()).namespaces]
+    # as containerd: Get of a missing namespace answers empty labels; Delete is NOT_FOUND
+    got = c.namespaces.Get(namespace_pb2.GetNamespaceRequest(name=ns)).namespace
+    assert got.name == ns and not got.labels
     with pytest.raises(grpc.RpcError) as e:
-        c.namespaces.Get(namespace_pb2.GetNamespaceRequest(name=ns))
+        c.namespaces.Delete(namespace_pb2.DeleteNamespaceRequest(name=ns))
     assert code_of(e) == grpc.StatusCode.NOT_FOUND
+    assert e.value.details() == f'namespace "{ns}": not found'
 
 
 def test_namespace_with_content_cannot_be_deleted(client, ns):
