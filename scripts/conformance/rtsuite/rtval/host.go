@@ -25,7 +25,7 @@ func nsLink(pid interface{}, ns string) string {
 var nsFile = map[string]string{"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt", "cgroup": "cgroup"}
 
 func created(t *h.T, b *h.Bundle) (*rspec.State, bool) {
-	if !t.NoErr(b.Create().Err, "create") {
+	if !createOk(t, b) {
 		return nil, false
 	}
 	st, r := h.State(b.ID)
@@ -163,14 +163,14 @@ func registerCgroups() {
 		"devices": {func(b *h.Bundle) {
 			b.G.AddLinuxResourcesDevice(false, "a", nil, nil, "rwm")
 			b.G.AddLinuxResourcesDevice(true, "c", i64(1), i64(3), "rwm")
-			b.G.AddLinuxResourcesDevice(true, "c", i64(1), i64(5), "r")
+			b.G.AddLinuxResourcesDevice(true, "c", i64(4), i64(64), "r")
 			b.G.AddLinuxResourcesDevice(true, "b", i64(7), i64(0), "rw")
 		}, func(t *h.T, cg cgroups.Cgroup, pid int, p string) {
 			d, err := cg.GetDevicesData(pid, p)
 			if !t.NoErr(err, "read devices.list") {
 				return
 			}
-			for _, want := range []string{"c 1:3 rwm", "c 1:5 r", "b 7:0 rw"} {
+			for _, want := range []string{"c 1:3 rwm", "c 4:64 r", "b 7:0 rw"} {
 				found := false
 				for _, r := range d {
 					if r.Allow && r.Major != nil && r.Minor != nil && fmt.Sprintf("%s %d:%d %s", r.Type, *r.Major, *r.Minor, r.Access) == want {

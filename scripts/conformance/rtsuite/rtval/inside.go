@@ -41,7 +41,9 @@ func init() {
 	})
 	inside("process_rlimits", func(b *h.Bundle) error {
 		b.G.ClearProcessRlimits()
-		b.G.AddProcessRlimits("RLIMIT_NOFILE", 1000, 900)
+		// soft = hard for NOFILE: runtimetest is a Go (>= 1.19) program, whose runtime raises
+		// the NOFILE soft limit to the hard one at start
+		b.G.AddProcessRlimits("RLIMIT_NOFILE", 1000, 1000)
 		b.G.AddProcessRlimits("RLIMIT_CORE", 4096, 2048)
 		b.G.AddProcessRlimits("RLIMIT_NPROC", 5000, 4000)
 		return nil
@@ -115,11 +117,11 @@ func init() {
 		return nil
 	})
 	inside("linux_seccomp", func(b *h.Bundle) error {
-		errno := uint(38)
+		errno := uint(38) // ENOSYS
 		b.G.Spec().Linux.Seccomp = &rspec.LinuxSeccomp{
 			DefaultAction: rspec.ActAllow,
 			Architectures: []rspec.Arch{rspec.ArchX86_64, rspec.ArchX86, rspec.ArchX32},
-			Syscalls: []rspec.LinuxSyscall{{Names: []string{"getppid"}, Action: rspec.ActErrno, ErrnoRet: &errno}},
+			Syscalls: []rspec.LinuxSyscall{{Names: []string{"acct"}, Action: rspec.ActErrno, ErrnoRet: &errno}},
 		}
 		return nil
 	})

@@ -69,7 +69,7 @@ func init() {
 		t.Ok(r.Err != nil, "start without an id fails", r.String())
 		b := newBundle(t, "sh", "-c", "touch /started")
 		defer b.Cleanup()
-		if !t.NoErr(b.Create().Err, "create") {
+		if !createOk(t, b) {
 			return
 		}
 		time.Sleep(300 * time.Millisecond)
@@ -103,7 +103,7 @@ func init() {
 		t.Ok(r.Err != nil, "state without an id fails", r.String())
 		b := newBundle(t, loop...)
 		defer b.Cleanup()
-		if !t.NoErr(b.Create().Err, "create") {
+		if !createOk(t, b) {
 			return
 		}
 		st, r := h.State(b.ID)
@@ -115,7 +115,7 @@ func init() {
 		t.Ok(st.Status == "created", "state status is created", r.Stdout)
 		t.Ok(st.Pid > 0 && exists(fmt.Sprintf("/proc/%d", st.Pid)), "state pid is a live process", r.Stdout)
 		t.Ok(st.Bundle == b.Dir, "state bundle is the absolute bundle path", r.Stdout)
-		t.NoErr(h.Run("start", b.ID).Err, "start")
+		runOk(t, "start", "start", b.ID)
 		st, r = h.State(b.ID)
 		t.Ok(st != nil && st.Status == "running", "state status is running after start", r.String())
 		h.Run("kill", b.ID, "KILL")
@@ -130,7 +130,7 @@ func init() {
 		t.Ok(r.Err != nil, "kill without an id fails", r.String())
 		b := newBundle(t, loop...)
 		defer b.Cleanup()
-		if !t.NoErr(b.Create().Err, "create") {
+		if !createOk(t, b) {
 			return
 		}
 		r = h.Run("kill", b.ID, "KILL")
@@ -139,10 +139,10 @@ func init() {
 		t.NoErr(err, "the killed created container stops")
 		b2 := newBundle(t, loop...)
 		defer b2.Cleanup()
-		if !t.NoErr(b2.Create().Err, "create a second container") {
+		if !createOk(t, b2) {
 			return
 		}
-		t.NoErr(h.Run("start", b2.ID).Err, "start the second container")
+		runOk(t, "start the second container", "start", b2.ID)
 		r = h.Run("kill", b2.ID, "KILL")
 		t.Ok(r.Err == nil, "kill of a running container succeeds", r.String())
 		_, err = h.WaitStatus(b2.ID, "stopped", 10*time.Second)
@@ -166,7 +166,7 @@ func init() {
 			b := newBundle(t, "sh", "-c", script)
 			func() {
 				defer b.Cleanup()
-				if !t.NoErr(b.Create().Err, "create") || !t.NoErr(h.Run("start", b.ID).Err, "start") {
+				if !createOk(t, b) || !runOk(t, "start", "start", b.ID) {
 					return
 				}
 				if !t.Ok(waitFile(filepath.Join(b.Rootfs, "ready"), 10*time.Second), "the container's signal trap is set") {
@@ -186,7 +186,7 @@ func init() {
 		t.Ok(r.Err != nil, "delete without an id fails", r.String())
 		b := newBundle(t, loop...)
 		defer b.Cleanup()
-		if !t.NoErr(b.Create().Err, "create") || !t.NoErr(h.Run("start", b.ID).Err, "start") {
+		if !createOk(t, b) || !runOk(t, "start", "start", b.ID) {
 			return
 		}
 		r = h.Run("delete", b.ID)
@@ -206,7 +206,7 @@ func init() {
 		b := newBundle(t, loop...)
 		defer b.Cleanup()
 		pf := filepath.Join(b.Dir, "pidfile")
-		if !t.NoErr(b.Create("--pid-file", pf).Err, "create --pid-file") {
+		if !createOk(t, b, "--pid-file", pf) {
 			return
 		}
 		data, err := os.ReadFile(pf)
@@ -219,7 +219,7 @@ func init() {
 		b := newBundle(t, "sh", "-c", "hostname > /out")
 		defer b.Cleanup()
 		b.G.SetHostname("before")
-		if !t.NoErr(b.Create().Err, "create") {
+		if !createOk(t, b) {
 			return
 		}
 		b.G.SetHostname("after")
@@ -227,7 +227,7 @@ func init() {
 		if err := b.Save(); !t.NoErr(err, "rewrite config.json after create") {
 			return
 		}
-		t.NoErr(h.Run("start", b.ID).Err, "start")
+		runOk(t, "start", "start", b.ID)
 		h.WaitStatus(b.ID, "stopped", 10*time.Second)
 		data, _ := os.ReadFile(filepath.Join(b.Rootfs, "out"))
 		t.Ok(strings.TrimSpace(string(data)) == "before", "config.json changes after create do not affect the container", fmt.Sprintf("out: %q", data))
@@ -257,11 +257,11 @@ func registerHooks() {
 				b.G.AddPostStopHook(hk)
 			}
 		}
-		if !t.NoErr(b.Create().Err, "create") || !t.NoErr(h.Run("start", b.ID).Err, "start") {
+		if !createOk(t, b) || !runOk(t, "start", "start", b.ID) {
 			return
 		}
 		h.WaitStatus(b.ID, "stopped", 10*time.Second)
-		t.NoErr(h.Run("delete", b.ID).Err, "delete")
+		runOk(t, "delete", "delete", b.ID)
 		data, _ := os.ReadFile(order)
 		t.Ok(strings.Fields(string(data)) != nil && strings.Join(strings.Fields(string(data)), ",") == "prestart,poststart,poststop",
 			"prestart, poststart and poststop hooks run once each, in that order", fmt.Sprintf("order: %q", data))
@@ -295,7 +295,7 @@ func registerHooks() {
 		b := newBundle(t, "sh", "-c", "touch /process-ran")
 		defer b.Cleanup()
 		b.G.AddPostStartHook(hook("exit 1"))
-		if !t.NoErr(b.Create().Err, "create") {
+		if !createOk(t, b) {
 			return
 		}
 		r := h.Run("start", b.ID)
@@ -346,4 +346,14 @@ func registerHooks() {
 	refuse("invalid_mount_destination", "a relative mount destination is an error (spec: destination MUST be absolute)", func(b *h.Bundle) {
 		b.G.AddMount(rspec.Mount{Destination: "relative/dir", Type: "tmpfs", Source: "tmpfs"})
 	})
+}
+
+func createOk(t *h.T, b *h.Bundle, extra ...string) bool {
+	r := b.Create(extra...)
+	return t.Ok(r.Err == nil, "create "+strings.Join(extra, " "), r.String())
+}
+
+func runOk(t *h.T, desc string, args ...string) bool {
+	r := h.Run(args...)
+	return t.Ok(r.Err == nil, desc, r.String())
 }
