@@ -33,6 +33,7 @@ COMMON = {
 OTHER = {
     "attach": ("container", "ATTACH", "Attach local standard input, output, and error streams to a running container"),
     "commit": ("container", "COMMIT", "Create a new image from a container's changes"),
+    "compose": ("compose", "COMPOSE", "Docker Compose"),
     "cp": ("cp", "CP", "Copy files/folders between a container and the local filesystem"),
     "create": ("run", "CREATE", "Create a new container"),
     "diff": ("container", "DIFF", "Inspect changes to files or directories on a container's filesystem"),

@@ -328,3 +328,67 @@ def _after_key(text: str, key_text: str) -> str:
 def loads(source: str) -> Any:
     """Parse one YAML document (the compose subset)."""
     return _Parser(source).parse()
+
+
+def _needs_quotes(s: str) -> bool:
+    if s == "" or s != s.strip() or "\n" in s:
+        return True
+    if s[0] in "!&*-?{}[],#|>@`\"'%:" and not (s[0] == "-" and len(s) > 1 and s[1] != " "):
+        return True
+    if ": " in s or " #" in s or s.endswith(":"):
+        return True
+    return _plain(s) != s  # would read back as a number, bool or null
+
+
+def _scalar_out(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    s = str(v)
+    if _needs_quotes(s):
+        from cli import jsoncodec
+        return jsoncodec.dumps(s, ensure_ascii=False)
+    return s
+
+
+def dumps(value: Any, indent: int = 0) -> str:
+    """Emit block-style YAML for dicts, lists and scalars (what `compose config` prints)."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return pad + "{}\n"
+        out = []
+        for k, v in value.items():
+            key = _scalar_out(k)
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{key}:\n{dumps(v, indent + 2 if isinstance(v, dict) else indent + 2)}")
+            else:
+                out.append(f"{pad}{key}: {_inline(v)}\n")
+        return "".join(out)
+    if isinstance(value, list):
+        if not value:
+            return pad + "[]\n"
+        out = []
+        for v in value:
+            if isinstance(v, dict) and v:
+                inner = dumps(v, indent + 2)
+                out.append(f"{pad}- {inner[indent + 2:]}")
+            elif isinstance(v, list) and v:
+                out.append(f"{pad}-\n{dumps(v, indent + 2)}")
+            else:
+                out.append(f"{pad}- {_inline(v)}\n")
+        return "".join(out)
+    return pad + _inline(value) + "\n"
+
+
+def _inline(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    return _scalar_out(v)

@@ -49,3 +49,14 @@ def test_project_compose_file():
 def test_errors(text):
     with pytest.raises(YAMLError):
         loads(text)
+
+
+def test_dumps_round_trips():
+    from cli.compose.yamlparse import dumps
+    data = {"services": {"web": {"command": ["sh", "-c", "echo a: b\nx"], "ports": ["80:80"], "n": 3,
+                                 "flag": True, "empty": None, "env": {"A": "1", "B": "yes"}},
+                         "db": {"image": "busybox:latest", "list": [{"a": 1, "b": [1, 2]}, []]}},
+            "volumes": {"v": {}}}
+    text = dumps(data)
+    assert loads(text) == data
+    assert "  web:\n    command:\n      - sh\n" in text

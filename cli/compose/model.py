@@ -1,0 +1,386 @@
+"""Loading a compose project: file discovery, .env and ${VAR} interpolation, project name,
+and the per-service container configuration Docker Compose would send."""
+from __future__ import annotations
+
+import os
+import re
+
+from cli import jsoncodec as json
+from cli.compose.yamlparse import loads
+from cli.errors import CLIError
+from cli.units import parse_bytes, parse_go_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+LABEL = "com.docker.compose."
+_VAR = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def interpolate(value: Any, env: dict[str, str], where: str = "") -> Any:
+    """Compose interpolation in every string value: $VAR, ${VAR}, ${VAR:-def}, ${VAR-def}, ${VAR:?err}, $$."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        if m.group(2):
+            return env.get(m.group(2), "")
+        expr = m.group(1)
+        for op in (":-", "-", ":?", "?", ":+", "+"):
+            name, sep, arg = expr.partition(op)
+            if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                val = env.get(name)
+                unset_or_empty = val is None or (op.startswith(":") and val == "")
+                if op in (":-", "-"):
+                    return interpolate(arg, env, where) if unset_or_empty else val
+                if op in (":?", "?"):
+                    if unset_or_empty:
+                        raise CLIError(f"required variable {name} is missing a value: {arg}")
+                    return val
+                return "" if unset_or_empty else interpolate(arg, env, where)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", expr):
+            raise CLIError(f"invalid interpolation format for {where}: \"{m.group(0)}\"; "
+                           "you may need to escape any $ with another $")
+        return env.get(expr, "")
+
+    return _VAR.sub(sub, value)
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return env
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):]
+        key, eq, val = line.partition("=")
+        if not eq:
+            continue
+        val = val.strip()
+        if len(val) >= 2 and val[0] == val[-1] and val[0] in "'\"":
+            val = val[1:-1]
+        env[key.strip()] = val
+    return env
+
+
+def normalize_project_name(name: str) -> str:
+    name = re.sub(r"[^a-z0-9_-]", "", name.lower())
+    return name.lstrip("_-")
+
+
+class Service:
+    """One service: its name and normalized configuration."""
+
+    def __init__(self, name: str, config: dict, project: Project) -> None:
+        self.name, self.config, self.project = name, config, project
+
+    @property
+    def image(self) -> str:
+        return self.config.get("image") or f"{self.project.name}-{self.name}"
+
+    @property
+    def container_name(self) -> str:
+        return self.config.get("container_name") or f"{self.project.name}-{self.name}-1"
+
+    def depends_on(self) -> dict[str, dict]:
+        deps = self.config.get("depends_on") or {}
+        if isinstance(deps, list):
+            return {d: {"condition": "service_started"} for d in deps}
+        return {k: (v or {"condition": "service_started"}) for k, v in deps.items()}
+
+    def networks(self) -> dict[str, dict]:
+        nets = self.config.get("networks")
+        if nets is None:
+            return {"default": {}}
+        if isinstance(nets, list):
+            return {n: {} for n in nets}
+        return {k: (v or {}) for k, v in nets.items()}
+
+    def config_hash(self) -> str:
+        import hashlib
+        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
+
+    def create_body(self) -> dict[str, Any]:
+        """The /containers/create request for this service's (first) container."""
+        c = self.config
+        p = self.project
+        labels = dict(_kv_list(c.get("labels")))
+        labels.update({
+            LABEL + "project": p.name, LABEL + "service": self.name, LABEL + "container-number": "1",
+            LABEL + "oneoff": "False", LABEL + "config-hash": self.config_hash(),
+            LABEL + "project.working_dir": p.working_dir,
+            LABEL + "project.config_files": ",".join(p.config_files),
+            LABEL + "depends_on": ",".join(f"{k}:{v.get('condition', 'service_started')}:false"
+                                           for k, v in self.depends_on().items()),
+            LABEL + "image": self.image, LABEL + "version": "pydocker",
+        })
+        env = []
+        for path in _as_list(c.get("env_file")):
+            path = path if isinstance(path, str) else path.get("path", "")
+            env += [f"{k}={v}" for k, v in read_env_file(os.path.join(p.working_dir, path)).items()]
+        environment = c.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(_kv_list(environment, keep_bare=True))
+        for k, v in environment.items():
+            if v is None:
+                if k in p.env:
+                    env.append(f"{k}={p.env[k]}")
+                continue
+            env.append(f"{k}={_scalar(v)}")
+
+        from cli.containeropts import parse_publish
+        specs = []
+        for port in _as_list(c.get("ports")):
+            if isinstance(port, dict):
+                spec = f"{port.get('target')}/{port.get('protocol', 'tcp')}"
+                if port.get("published"):
+                    spec = f"{port['published']}:{spec}"
+                    if port.get("host_ip"):
+                        spec = f"{port['host_ip']}:{spec}"
+                specs.append(spec)
+            else:
+                specs.append(str(port))
+        exposed, bindings = parse_publish(specs)
+        for e in _as_list(c.get("expose")):
+            exposed[str(e) if "/" in str(e) else f"{e}/tcp"] = {}
+
+        mounts, binds, anon = [], [], {}
+        for vol in _as_list(c.get("volumes")):
+            m = self._mount(vol)
+            if m["Type"] == "volume" and not m.get("Source"):
+                anon[m["Target"]] = {}
+            elif isinstance(vol, str):
+                # short syntax travels as a bind string, which every daemon version understands
+                binds.append(f"{m['Source']}:{m['Target']}" + (":ro" if m.get("ReadOnly") else ""))
+            else:
+                mounts.append(m)
+        health = None
+        hc = c.get("healthcheck")
+        if hc:
+            if hc.get("disable"):
+                health = {"Test": ["NONE"]}
+            else:
+                test = hc.get("test")
+                if isinstance(test, str):
+                    test = ["CMD-SHELL", test]
+                health = {"Test": test, "Interval": _ns(hc.get("interval")), "Timeout": _ns(hc.get("timeout")),
+                          "StartPeriod": _ns(hc.get("start_period")), "Retries": hc.get("retries") or 0}
+        restart = c.get("restart") or "no"
+        name, _, count = str(restart).partition(":")
+        networks = self.networks()
+        first_net = next(iter(networks))
+        endpoints = {}
+        for net, opts in networks.items():
+            aliases = [self.name, self.container_name] + list(opts.get("aliases") or [])
+            endpoints[p.network_name(net)] = {"Aliases": aliases,
+                                              **({"IPAMConfig": {"IPv4Address": opts["ipv4_address"]}}
+                                                 if opts.get("ipv4_address") else {})}
+        body: dict[str, Any] = {
+            "Image": self.image, "Cmd": _command(c.get("command")), "Entrypoint": _command(c.get("entrypoint")),
+            "Env": env, "Labels": labels, "Hostname": c.get("hostname") or "", "Domainname": c.get("domainname") or "",
+            "User": str(c.get("user") or ""), "WorkingDir": c.get("working_dir") or "",
+            "Tty": bool(c.get("tty")), "OpenStdin": bool(c.get("stdin_open")), "ExposedPorts": exposed or None,
+            "Volumes": anon or None, "Healthcheck": health, "StopSignal": c.get("stop_signal"),
+            "AttachStdout": True, "AttachStderr": True,
+            "HostConfig": {
+                "Binds": binds or None, "Mounts": mounts or None, "PortBindings": bindings or {},
+                "RestartPolicy": {"Name": name, "MaximumRetryCount": int(count or 0)},
+                "NetworkMode": p.network_name(first_net), "Privileged": bool(c.get("privileged")),
+                "CapAdd": c.get("cap_add"), "CapDrop": c.get("cap_drop"), "ExtraHosts": _as_list(c.get("extra_hosts")) or None,
+                "Dns": _as_list(c.get("dns")), "DnsSearch": _as_list(c.get("dns_search")),
+                "ReadonlyRootfs": bool(c.get("read_only")), "Init": c.get("init"),
+                "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in _as_list(c.get("tmpfs"))} or None,
+                "ShmSize": _bytes(c.get("shm_size")), "Memory": _bytes(c.get("mem_limit")),
+                "LogConfig": {"Type": "", "Config": {}},
+            },
+            "NetworkingConfig": {"EndpointsConfig": {p.network_name(first_net): endpoints[p.network_name(first_net)]}},
+        }
+        if c.get("stop_grace_period"):
+            body["StopTimeout"] = int(parse_go_duration(str(c["stop_grace_period"])))
+        return body
+
+    def _mount(self, vol: Any) -> dict:
+        p = self.project
+        if isinstance(vol, dict):
+            kind = vol.get("type", "volume")
+            src = vol.get("source") or ""
+            target = vol.get("target") or ""
+            ro = bool(vol.get("read_only"))
+        else:
+            parts = str(vol).split(":")
+            if len(parts) == 1:
+                return {"Type": "volume", "Target": parts[0]}
+            src, target = parts[0], parts[1]
+            mode = parts[2] if len(parts) > 2 else ""
+            ro = "ro" in mode.split(",")
+            kind = "bind" if src.startswith((".", "/", "~")) else "volume"
+        if kind == "bind":
+            src = os.path.normpath(os.path.join(p.working_dir, os.path.expanduser(src)))
+            return {"Type": "bind", "Source": src, "Target": target, "ReadOnly": ro,
+                    "BindOptions": {"CreateMountpoint": True}}
+        if kind == "volume":
+            if src and src not in p.volumes:
+                raise CLIError(f'service "{self.name}" refers to undefined volume {src}: invalid compose project')
+            return {"Type": "volume", "Source": p.volume_name(src) if src else "", "Target": target,
+                    "ReadOnly": ro, "VolumeOptions": {}}
+        if kind == "tmpfs":
+            return {"Type": "tmpfs", "Target": target}
+        raise CLIError(f"unsupported volume type {kind}")
+
+
+class Project:
+    """A loaded compose project."""
+
+    def __init__(self, name: str, working_dir: str, config_files: list[str], data: dict, env: dict[str, str]) -> None:
+        self.name, self.working_dir, self.config_files, self.env = name, working_dir, config_files, env
+        self.data = data
+        self.volumes: dict[str, dict] = {k: (v or {}) for k, v in (data.get("volumes") or {}).items()}
+        self.networks: dict[str, dict] = {k: (v or {}) for k, v in (data.get("networks") or {}).items()}
+        self.networks.setdefault("default", {})
+        self.services = {n: Service(n, cfg or {}, self) for n, cfg in (data.get("services") or {}).items()}
+
+    def volume_name(self, key: str) -> str:
+        v = self.volumes.get(key) or {}
+        if v.get("name"):
+            return v["name"]
+        return key if v.get("external") else f"{self.name}_{key}"
+
+    def network_name(self, key: str) -> str:
+        n = self.networks.get(key) or {}
+        if n.get("name"):
+            return n["name"]
+        return key if n.get("external") else f"{self.name}_{key}"
+
+    def ordered(self, names: list[str] | None = None) -> list[Service]:
+        """Services in dependency order (dependencies first), optionally limited to names and their deps."""
+        wanted = names or list(self.services)
+        for n in wanted:
+            if n not in self.services:
+                raise CLIError(f"no such service: {n}")
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in order:
+                return
+            if n in visiting:
+                raise CLIError(f"dependency cycle detected: {n}")
+            visiting.add(n)
+            for dep in self.services[n].depends_on():
+                if dep not in self.services:
+                    raise CLIError(f'service "{n}" depends on undefined service "{dep}": invalid compose project')
+                visit(dep)
+            visiting.discard(n)
+            order.append(n)
+        for n in wanted:
+            visit(n)
+        return [self.services[n] for n in order]
+
+
+def find_files(explicit: list[str]) -> list[str]:
+    if explicit:
+        files = [os.path.abspath(f) for f in explicit]
+        for f in files:
+            if not os.path.exists(f):
+                raise CLIError(f"open {f}: no such file or directory")
+        return files
+    env_files = os.environ.get("COMPOSE_FILE")
+    if env_files:
+        return [os.path.abspath(f) for f in env_files.split(os.pathsep)]
+    d = os.getcwd()
+    while True:
+        for name in DEFAULT_FILES:
+            if os.path.exists(os.path.join(d, name)):
+                return [os.path.join(d, name)]
+        parent = os.path.dirname(d)
+        if parent == d:
+            raise CLIError("no configuration file provided: not found")
+        d = parent
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base.get(k), v) if k in base else v
+        return out
+    return over
+
+
+def load(files: list[str], project_name: str = "", project_dir: str = "") -> Project:
+    """Read the compose files (later files override earlier ones) into a Project."""
+    paths = find_files(files)
+    working_dir = os.path.abspath(project_dir) if project_dir else os.path.dirname(paths[0])
+    env = read_env_file(os.path.join(working_dir, ".env"))
+    env.update(os.environ)
+    data: dict = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            doc = loads(f.read()) or {}
+        if not isinstance(doc, dict):
+            raise CLIError(f"{path}: top-level object must be a mapping")
+        data = _merge(data, interpolate(doc, env))
+    if not data.get("services"):
+        raise CLIError("no service selected")
+    name = project_name or env.get("COMPOSE_PROJECT_NAME") or data.get("name") or os.path.basename(working_dir)
+    name = normalize_project_name(name)
+    if not name:
+        raise CLIError("project name must not be empty")
+    return Project(name, working_dir, paths, data, env)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _kv_list(value: Any, keep_bare: bool = False) -> list[tuple[str, Any]]:
+    if not value:
+        return []
+    if isinstance(value, dict):
+        return [(k, _scalar(v)) for k, v in value.items()]
+    out = []
+    for item in value:
+        k, eq, v = str(item).partition("=")
+        out.append((k, v if eq else (None if keep_bare else "")))
+    return out
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "" if v is None else str(v)
+
+
+def _command(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_scalar(v) for v in value]
+    import shlex
+    return shlex.split(str(value))
+
+
+def _ns(value: Any) -> int:
+    return int(parse_go_duration(str(value)) * 1e9) if value else 0
+
+
+def _bytes(value: Any) -> int:
+    if not value:
+        return 0
+    return value if isinstance(value, int) else parse_bytes(str(value))
