@@ -83,6 +83,7 @@ class Container:
     ChainID: str = ""
     ImageName: str = ""
     HasBeenStarted: bool = False
+    ManuallyStopped: bool = False  # docker stop/kill: restart policies leave it alone
     EndpointsConfig: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
     Endpoints: list[dict[str, Any]] = field(default_factory=list)  # while running: network.EndpointInfo
 

@@ -245,6 +245,16 @@ class ContainerdClient:
         await self._call(self.tasks.ResizePty, tasks_pb2.ResizePtyRequest(
             container_id=cid, exec_id=exec_id, width=width, height=height))
 
+    async def pause_task(self, cid: str) -> None:
+        await self._call(self.tasks.Pause, tasks_pb2.PauseTaskRequest(container_id=cid))
+
+    async def resume_task(self, cid: str) -> None:
+        await self._call(self.tasks.Resume, tasks_pb2.ResumeTaskRequest(container_id=cid))
+
+    async def list_pids(self, cid: str) -> list[int]:
+        resp = await self._call(self.tasks.ListPids, tasks_pb2.ListPidsRequest(container_id=cid))
+        return [p.pid for p in resp.processes]
+
     async def close_stdin(self, cid: str, exec_id: str = "") -> None:
         await self._call(self.tasks.CloseIO, tasks_pb2.CloseIORequest(
             container_id=cid, exec_id=exec_id, stdin=True))

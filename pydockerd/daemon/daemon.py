@@ -97,6 +97,8 @@ class Daemon:
         self.cgroup_v2 = oci.cgroup_v2_unified()
         self.execs = ExecManager(self)
         self.events = EventBus()
+        self.shutting_down = False
+        self._tasks: set[asyncio.Task] = set()
         self.networks_enabled = False  # set by `init()`: does containerd serve pycontainerd's Networks?
         self.started_at = time.time()
 
@@ -128,6 +130,11 @@ class Daemon:
         log.info("container networking: %s", "pycontainerd Networks service" if self.networks_enabled
                  else "private network namespaces (no Networks service)")
         await self.restore()
+        for c in list(self.containers.values()):
+            policy = (c.HostConfig.get("RestartPolicy") or {}).get("Name") or "no"
+            if not c.State.Running and c.HasBeenStarted and not c.ManuallyStopped and (
+                    policy == "always" or policy == "unless-stopped"):
+                self._background(self._restart_later(c, 0))
 
     async def restore(self) -> None:
         """Load records; containers that were running when we stopped are stopped now (no live-restore)."""
@@ -157,6 +164,9 @@ class Daemon:
 
     async def shutdown(self) -> None:
         """Stop running containers (in parallel) as dockerd without live-restore does."""
+        self.shutting_down = True
+        for t in list(self._tasks):
+            t.cancel()
         running = [c for c in self.containers.values() if c.State.Running]
         if running:
             await asyncio.gather(*(self._stop_for_shutdown(c) for c in running), return_exceptions=True)
@@ -170,7 +180,7 @@ class Daemon:
     async def _stop_for_shutdown(self, c: Container) -> None:
         timeout = c.Config.get("StopTimeout")
         try:
-            await self.stop(c.ID, timeout if timeout is not None else 10, None)
+            await self.stop(c.ID, timeout if timeout is not None else 10, None, manual=False)
         except DockerError:
             pass
 
@@ -258,12 +268,15 @@ class Daemon:
             log.warning("cleanup: %s", exc.message)
 
     # --- start ----------------------------------------------------------------------------------
-    async def start(self, ref: str) -> None:
+    async def start(self, ref: str, manual: bool = True) -> None:
         c = self.get(ref)
         lv = self._live(c)
         async with lv.lock:
             if c.State.Running:
                 raise NotModified("container already started")
+            if manual:
+                c.ManuallyStopped = False
+                c.RestartCount = 0
             if lv.removing:
                 raise Conflict(f"removal of container {c.Name.lstrip('/')} is already in progress")
             try:
@@ -505,6 +518,10 @@ class Daemon:
         if not fut.done():
             fut.set_result(code)
         log.debug("container %s exited with %d", c.ID[:12], code)
+        if self._should_restart(c, code):
+            delay = min(0.1 * (2 ** min(c.RestartCount, 10)), 60.0)
+            self._background(self._restart_later(c, delay))
+            return
         if c.HostConfig.get("AutoRemove"):
             try:
                 async with lv.lock:
@@ -513,12 +530,43 @@ class Daemon:
             except DockerError as exc:
                 log.warning("auto-remove of %s failed: %s", c.ID[:12], exc.message)
 
+    def _should_restart(self, c: Container, code: int) -> bool:
+        """Restart policies: always, unless-stopped, on-failure[:max] (never after docker stop/kill)."""
+        if self.shutting_down or c.ManuallyStopped or c.ID not in self.containers:
+            return False
+        policy = c.HostConfig.get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and code != 0:
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return limit == 0 or c.RestartCount < limit
+        return False
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart_later(self, c: Container, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if c.ID not in self.containers or c.State.Running or c.ManuallyStopped or self.shutting_down:
+            return
+        try:
+            await self.start(c.ID, manual=False)
+            c.RestartCount += 1
+            self.store.save(c)
+            self.container_event(c, "restart")
+        except DockerError as exc:
+            log.warning("restart of %s failed: %s", c.ID[:12], exc.message)
+
     # --- stop / kill ----------------------------------------------------------------------------
     async def kill(self, ref: str, sig: str | None) -> None:
         c = self.get(ref)
         signo = parse_signal(sig) if sig else _signal.SIGKILL
         if not c.State.Running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.ID} is not running")
+        c.ManuallyStopped = True
         self.container_event(c, "kill", signal=str(signo))
         try:
             await self.client.kill_task(c.ID, signo)
@@ -538,10 +586,12 @@ class Daemon:
         except asyncio.TimeoutError:
             return False
 
-    async def stop(self, ref: str, timeout: int | None, sig: str | None) -> None:
+    async def stop(self, ref: str, timeout: int | None, sig: str | None, manual: bool = True) -> None:
         c = self.get(ref)
         if not c.State.Running:
             raise NotModified("container already stopped")
+        if manual:
+            c.ManuallyStopped = True
         stop_signal = sig or c.Config.get("StopSignal") or "SIGTERM"
         signo = parse_signal(stop_signal)
         if timeout is None:
@@ -624,6 +674,93 @@ class Daemon:
         if not c.State.Running:
             return c.State.ExitCode
         return lv.exit_future()
+
+    async def restart(self, ref: str, timeout: int | None, sig: str | None) -> None:
+        c = self.get(ref)
+        if c.State.Running:
+            try:
+                await self.stop(c.ID, timeout, sig)
+            except NotModified:
+                pass
+        await self.start(c.ID)
+        self.container_event(c, "restart")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new = self.names.validate(new_name)
+        old = c.Name
+        if new == old:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        self.names.reserve(new, c.ID)
+        self.names.release(old)
+        c.Name = new
+        self.store.save(c)
+        self.container_event(c, "rename", oldName=old)
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c.State.Running:
+            raise Conflict(f"Container {c.ID} is not running")
+        if c.State.Paused:
+            raise Conflict(f"Container {c.ID} is already paused")
+        await self.client.pause_task(c.ID)
+        c.State.Paused, c.State.Status = True, "paused"
+        self.store.save(c)
+        self.container_event(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if not c.State.Paused:
+            raise Conflict(f"Container {c.ID} is not paused")
+        await self.client.resume_task(c.ID)
+        c.State.Paused, c.State.Status = False, "running"
+        self.store.save(c)
+        self.container_event(c, "unpause")
+
+    async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
+        """moby's top: the host's `ps` output restricted to the container's pids."""
+        c = self.get(ref)
+        if not c.State.Running:
+            raise Conflict(f"Container {c.ID} is not running")
+        pids = set(await self.client.list_pids(c.ID))
+        argv = ["ps"] + (ps_args.split() if ps_args else ["-ef"])
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise SystemError_(f"ps: {err.decode(errors='replace').strip()}")
+        lines = out.decode(errors="replace").splitlines()
+        if not lines:
+            return {"Titles": [], "Processes": []}
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise SystemError_(f"Couldn't find PID field in ps output")
+        col = titles.index("PID")
+        procs = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+                procs.append(fields)
+        return {"Titles": titles, "Processes": procs}
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        deleted = []
+        for c in list(self.containers.values()):
+            if c.State.Running or c.State.Paused:
+                continue
+            if not container_matches(c, {k: v for k, v in filters.items() if k == "label"}):
+                continue
+            until = filters.get("until")
+            if until and parse_rfc3339(c.Created) > float(until[0]):
+                continue
+            try:
+                await self.remove(c.ID, False, False)
+                deleted.append(c.ID)
+            except DockerError:
+                continue
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
 
     def container_event(self, c: Container, action: str, **extra: str) -> None:
         attrs = {k: str(v) for k, v in (c.Config.get("Labels") or {}).items()}

@@ -157,7 +157,35 @@ def setup(router, d: Daemon) -> None:
             conn.close()
         return conn.response
 
+    async def restart(request: web.Request) -> web.Response:
+        await d.restart(request.match_info["id"], int_value(request, "t"), request.query.get("signal") or None)
+        return web.Response(status=204)
+
+    async def rename(request: web.Request) -> web.Response:
+        d.rename(request.match_info["id"], request.query.get("name", ""))
+        return web.Response(status=204)
+
+    async def pause(request: web.Request) -> web.Response:
+        await d.pause(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def unpause(request: web.Request) -> web.Response:
+        await d.unpause(request.match_info["id"])
+        return web.Response(status=204)
+
+    async def top(request: web.Request) -> web.Response:
+        return json_response(await d.top(request.match_info["id"], request.query.get("ps_args", "")))
+
+    async def prune(request: web.Request) -> web.Response:
+        return json_response(await d.prune(parse_filters(request.query.get("filters"))))
+
     router.add("POST", "/containers/create", create)
+    router.add("POST", "/containers/prune", prune)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/rename", rename)
+    router.add("POST", "/containers/{id}/pause", pause)
+    router.add("POST", "/containers/{id}/unpause", unpause)
+    router.add("GET", "/containers/{id}/top", top)
     router.add("GET", "/containers/json", list_containers)
     router.add("GET", "/containers/{id}/json", inspect)
     router.add("POST", "/containers/{id}/start", start)

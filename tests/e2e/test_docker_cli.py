@@ -433,3 +433,45 @@ def test_events_since_until_and_filters(stack):
     cp = stack.docker("events", "--since", since, "--until", until, "--filter", f"label={label}",
                       "--filter", "event=die", "--format", "{{.Action}}", check=True, timeout=30)
     assert cp.stdout.split() == ["die"]
+
+
+def test_restart_rename_pause_top(stack, cleanup):
+    n, n2 = uname(), uname()
+    cleanup.extend([n, n2])
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    top = stack.docker("top", n, check=True).stdout
+    assert "sleep 60" in top and "PID" in top.splitlines()[0]
+    stack.docker("pause", n, check=True)
+    assert "(Paused)" in stack.docker("ps", "--filter", f"name={n}", "--format", "{{.Status}}").stdout
+    cp = stack.docker("pause", n)
+    assert cp.returncode == 1 and "is already paused" in cp.stderr
+    stack.docker("unpause", n, check=True)
+    stack.docker("rename", n, n2, check=True)
+    assert stack.docker("inspect", "-f", "{{.Name}}", n2, check=True).stdout.strip() == f"/{n2}"
+    assert stack.docker("inspect", n).returncode == 1
+    pid1 = stack.docker("inspect", "-f", "{{.State.Pid}}", n2, check=True).stdout.strip()
+    stack.docker("restart", "-t", "0", n2, check=True)
+    state = json.loads(stack.docker("inspect", n2, check=True).stdout)[0]["State"]
+    assert state["Running"] and str(state["Pid"]) != pid1
+
+
+def test_restart_policy_on_failure(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1",
+                 check=True)
+    for _ in range(200):
+        info = json.loads(stack.docker("inspect", n, check=True).stdout)[0]
+        if info["RestartCount"] == 2 and not info["State"]["Running"]:
+            break
+    assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 1
+    assert stack.docker("logs", n).stdout == "run\nrun\nrun\n"
+
+
+def test_container_prune(stack):
+    label = uname("prune")
+    n = uname()
+    stack.docker("create", "--name", n, "--label", label, "busybox", "true", check=True)
+    cp = stack.docker("container", "prune", "-f", "--filter", f"label={label}", check=True)
+    cid = stack.docker("ps", "-aq", "--filter", f"name={n}").stdout
+    assert cid == "" and "Deleted Containers:" in cp.stdout
