@@ -105,9 +105,26 @@ def down(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     order = [s.name for s in eng.project.ordered()][::-1]
     conts = eng.containers()
     conts.sort(key=lambda c: order.index(c["Labels"].get(LABEL + "service")) if c["Labels"].get(LABEL + "service") in known else -1)
-    for c in conts:
-        if c["Labels"].get(LABEL + "service") in known or opts.remove_orphans:
-            eng.remove(c, opts.timeout if "timeout" in opts.changed else None)
+    import threading
+    timeout = opts.timeout if "timeout" in opts.changed else None
+    # Stop in parallel, as compose does: each container may take its whole stop timeout.
+    errors: list[str] = []
+
+    def stop_remove(c: dict) -> None:
+        try:
+            eng.remove(c, timeout)
+        except CLIError as e:
+            errors.append(e.message)
+
+    workers = [threading.Thread(target=stop_remove, args=(c,), daemon=True) for c in conts
+               if c["Labels"].get(LABEL + "service") in known or opts.remove_orphans]
+    for w in workers:
+        w.start()
+    for w in workers:
+        while w.is_alive():
+            w.join(0.2)
+    if errors:
+        raise CLIError("\n".join(errors))
     label = f'{{"label":{{"{LABEL}project={eng.project.name}":true}}}}'
     for net in ctx.client.get_json("/networks", {"filters": label}) or []:
         eng.event("Network", net["Name"], "Removing")

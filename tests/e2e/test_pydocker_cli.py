@@ -417,3 +417,50 @@ def test_push_and_pull(target, registry):
         assert quiet.stdout == f"{ref}\n"
     finally:
         target.pydocker("rmi", "-f", ref)
+
+
+# -- compose ------------------------------------------------------------------------------------
+def test_compose_test_app(target):
+    """The project's docker-compose.test.yml: named volumes, a bind, healthcheck-gated dependency,
+    service names resolvable on the project network, and a published port."""
+    import socket
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    project = f"pydcli{uuid.uuid4().hex[:8]}"
+    env = dict(target.env, WEB_PORT=str(port))
+    base = ["compose", "-f", str(REPO / "docker-compose.test.yml"), "-p", project]
+
+    def compose(*args, timeout=180):
+        return subprocess.run([sys.executable, "-m", "cli.main", *base, *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout)
+
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr
+        assert f" Container {project}-db-1  Healthy\n" in up.stderr
+        assert up.stderr.index(f"{project}-db-1  Healthy") < up.stderr.index(f"{project}-client-1  Started")
+        ps = compose("ps", "-a", "--format", "{{.Service}}")
+        assert sorted(ps.stdout.split()) == ["client", "db", "web"]
+        expected = "<h1>hello from the pydocker compose test app</h1>\ndatabase appdb: tables users orders\n"
+        for _ in range(150):  # the client polls the web service by name, then reads the db service
+            out = compose("logs", "--no-log-prefix", "client").stdout
+            if out == expected:
+                break
+            time.sleep(0.2)
+        assert out == expected
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as r:
+            assert b"hello from the pydocker compose test app" in r.read()
+        ex = compose("exec", "-T", "db", "cat", "/var/lib/db/www/tables")
+        assert ex.returncode == 0 and ex.stdout == "database appdb: tables users orders\n"
+        again = compose("up", "-d")
+        assert f" Container {project}-web-1  Running\n" in again.stderr  # unchanged config: left alone
+    finally:
+        down = compose("down", "-v", "-t", "1")
+    assert down.returncode == 0, down.stderr
+    assert f" Network {project}_default  Removed\n" in down.stderr
+    assert f" Volume {project}_dbdata  Removed\n" in down.stderr
+    left = ok(target.pydocker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"))
+    assert left.stdout == ""
