@@ -98,9 +98,9 @@ type cgCase struct {
 	check func(t *h.T, cg cgroups.Cgroup, pid int, path string)
 }
 
-func i64(v int64) *int64    { return &v }
-func u64(v uint64) *uint64  { return &v }
-func u16(v uint16) *uint16  { return &v }
+func i64(v int64) *int64   { return &v }
+func u64(v uint64) *uint64 { return &v }
+func u16(v uint16) *uint16 { return &v }
 
 func registerCgroups() {
 	cases := map[string]cgCase{

@@ -121,7 +121,7 @@ func init() {
 		b.G.Spec().Linux.Seccomp = &rspec.LinuxSeccomp{
 			DefaultAction: rspec.ActAllow,
 			Architectures: []rspec.Arch{rspec.ArchX86_64, rspec.ArchX86, rspec.ArchX32},
-			Syscalls: []rspec.LinuxSyscall{{Names: []string{"acct"}, Action: rspec.ActErrno, ErrnoRet: &errno}},
+			Syscalls:      []rspec.LinuxSyscall{{Names: []string{"acct"}, Action: rspec.ActErrno, ErrnoRet: &errno}},
 		}
 		return nil
 	})

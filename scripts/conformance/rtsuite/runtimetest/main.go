@@ -41,7 +41,7 @@ func skip(desc string) {
 
 type mountInfo struct {
 	point, fstype, opts, optional string
-	index                          int
+	index                         int
 }
 
 func mountinfo() []mountInfo {
