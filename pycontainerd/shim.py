@@ -122,23 +122,49 @@ def _open_target(path: str, write: bool) -> int | None:
     return fd
 
 
+class _Wake:
+    """A pipe that wakes a poll() loop: threads block without timeouts and still stop on request."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.event = threading.Event()
+
+    def set(self) -> None:
+        if not self.event.is_set():
+            self.event.set()
+            try:
+                os.write(self.w, b"x")
+            except OSError:
+                pass
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def close(self) -> None:
+        for fd in (self.r, self.w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 class Copier(threading.Thread):
     """Copies src → dst until EOF or `stop`; closes dst (and src) when done."""
 
     def __init__(self, src: int, dst: int, close_dst: bool = True) -> None:
         super().__init__(daemon=True)
         self.src, self.dst, self.close_dst = src, dst, close_dst
-        self.stop = threading.Event()
+        self.stop = _Wake()
 
     def run(self) -> None:
         poller = select.poll()
         poller.register(self.src, select.POLLIN | select.POLLHUP | select.POLLERR)
+        poller.register(self.stop.r, select.POLLIN)
         try:
             while True:
-                if not poller.poll(100):
-                    if self.stop.is_set():
-                        return
-                    continue
+                ready = {fd for fd, _ in poller.poll()}
+                if self.src not in ready:
+                    return  # only the stop pipe: asked to stop
                 try:
                     data = os.read(self.src, 65536)
                 except OSError as exc:
@@ -160,6 +186,7 @@ class Copier(threading.Thread):
                     os.close(fd)
                 except OSError:
                     pass
+            self.stop.close()
 
 
 class StdinPump(threading.Thread):
@@ -168,7 +195,7 @@ class StdinPump(threading.Thread):
     def __init__(self, fifo: int, dst: int) -> None:
         super().__init__(daemon=True)
         self.fifo, self.dst = fifo, dst
-        self.close_req = threading.Event()
+        self.close_req = _Wake()
         self.closed = threading.Event()
         os.set_blocking(fifo, False)
 
@@ -190,9 +217,11 @@ class StdinPump(threading.Thread):
     def run(self) -> None:
         poller = select.poll()
         poller.register(self.fifo, select.POLLIN)
+        poller.register(self.close_req.r, select.POLLIN)
         try:
             while not self.close_req.is_set():
-                if poller.poll(100) and not self._pump_available():
+                ready = {fd for fd, _ in poller.poll()}
+                if self.fifo in ready and not self._pump_available():
                     break
             if self.close_req.is_set():
                 self._pump_available()  # what the client wrote before CloseIO
@@ -202,6 +231,7 @@ class StdinPump(threading.Thread):
                     os.close(fd)
                 except OSError:
                     pass
+            self.close_req.close()
             self.closed.set()
 
 
@@ -336,21 +366,22 @@ class Shim:
             p.stdin_pump.start()
 
     def _abort_io(self, p: Proc) -> None:
-        for c in p.copiers:
-            if c.is_alive():
-                c.stop.set()
-            else:
-                for fd in (c.src, c.dst):
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-        if p.stdin_pump:
-            for fd in (p.stdin_pump.fifo, p.stdin_pump.dst):
+        """Stop running copiers; close the fds of ones that never started (a failed launch)."""
+        threads: list[Any] = list(p.copiers) + ([p.stdin_pump] if p.stdin_pump else [])
+        for t in threads:
+            wake = t.stop if isinstance(t, Copier) else t.close_req
+            if t.is_alive():
+                wake.set()
+                continue
+            if t.ident is not None:
+                continue  # ran and finished: it closed its own fds
+            fds = (t.src, t.dst) if isinstance(t, Copier) else (t.fifo, t.dst)
+            for fd in fds:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+            wake.close()
 
     def _console_socket(self) -> tuple[socket.socket, str]:
         d = tempfile.mkdtemp(prefix="pyshim-")
