@@ -475,3 +475,29 @@ def test_container_prune(stack):
     cp = stack.docker("container", "prune", "-f", "--filter", f"label={label}", check=True)
     cid = stack.docker("ps", "-aq", "--filter", f"name={n}").stdout
     assert cid == "" and "Deleted Containers:" in cp.stdout
+
+
+def test_daemon_sigterm_stops_containers_and_restart_restores(busybox_rootfs_tar, tmp_path_factory):
+    """SIGTERM stops running containers and removes socket and pidfile; a restart brings back
+    `--restart always` containers and shows the others as exited."""
+    from conftest import start_stack, teardown_stack
+
+    st = start_stack(tmp_path_factory.mktemp("restartstack"), busybox_rootfs_tar)
+    try:
+        loop = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+        st.docker("run", "-d", "--name", "plain", "busybox", "sh", "-c", loop, check=True)
+        st.docker("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", loop, check=True)
+        assert st.stop() == 0
+        assert not st.sock.exists() and not (st.root / "pydockerd.pid").exists()
+        st.start()
+        for _ in range(100):
+            states = {n: json.loads(st.docker("inspect", n, check=True).stdout)[0]["State"]
+                      for n in ("plain", "always")}
+            if states["always"]["Running"]:
+                break
+        assert states["always"]["Running"]
+        assert (states["plain"]["Status"], states["plain"]["ExitCode"]) == ("exited", 0)
+        st.docker("rm", "-f", "plain", "always", check=True)
+    finally:
+        leaks = teardown_stack(st)
+    assert not leaks, leaks
