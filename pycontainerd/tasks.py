@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .containers import ContainerStore
+from .containers import AnyValue, ContainerStore
 from .errdefs import AlreadyExists, ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unknown
 from .mount import Mount, mount_all, unmount_all
 
@@ -102,20 +102,24 @@ class TaskManager:
     def list(self, ns: str) -> list[Task]:
         return [t for (n, _), t in self.tasks.items() if n == ns]
 
-    def _runtime_for(self, c: Any, runtime_path: str, ns: str) -> tuple[str, str, bool]:
+    def _runtime_for(self, c: Any, runtime_path: str, ns: str,
+                     task_options: AnyValue | None) -> tuple[str, str, bool]:
+        """The runtime binary, its --root and --systemd-cgroup: the container's runc options, overridden by
+        the task's (CreateTaskRequest.options), then by runtime_path; else the daemon's --runtime."""
         binary, root, systemd = self.runtime, os.path.join(self.state, "runc", ns), False
-        if c.runtime_options and c.runtime_options.type_url.endswith(RUNC_OPTIONS_TYPE):
-            from protos.containerd.types.runc.options import oci_pb2
-            opts = oci_pb2.Options.FromString(c.runtime_options.value)
-            binary = opts.binary_name or binary
-            root = opts.root and os.path.join(opts.root, ns) or root
-            systemd = opts.systemd_cgroup
+        for opts_any in (c.runtime_options, task_options):
+            if opts_any and opts_any.type_url.endswith(RUNC_OPTIONS_TYPE):
+                from protos.containerd.types.runc.options import oci_pb2
+                opts = oci_pb2.Options.FromString(opts_any.value)
+                binary = opts.binary_name or binary
+                root = os.path.join(opts.root, ns) if opts.root else root
+                systemd = opts.systemd_cgroup or systemd
         if runtime_path:
             binary = runtime_path
         return binary, root, systemd
 
     async def create(self, ns: str, cid: str, mounts: list[Mount], stdin: str, stdout: str, stderr: str,
-                     terminal: bool, runtime_path: str = "") -> Task:
+                     terminal: bool, runtime_path: str = "", options: AnyValue | None = None) -> Task:
         async with self.lock(ns, cid):
             c = self.containers.get(ns, cid)
             if (ns, cid) in self.tasks:
@@ -126,7 +130,7 @@ class TaskManager:
                 spec = json.loads(c.spec.value)
             except ValueError as exc:
                 raise InvalidArgument(f"container {cid}: spec is not JSON: {exc}", raw=True) from None
-            binary, rroot, systemd = self._runtime_for(c, runtime_path, ns)
+            binary, rroot, systemd = self._runtime_for(c, runtime_path, ns, options)
             bundle = os.path.join(self.root, ns, cid)
             if os.path.exists(bundle):
                 raise AlreadyExists(f"bundle {bundle}")

@@ -12,6 +12,7 @@ from protos.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from protos.containerd.types.task import task_pb2
 
 from .. import identifiers
+from ..containers import AnyValue
 from ..errdefs import InvalidArgument, NotImplementedErr
 from ..tasks import Task
 from .common import mounts_from_pb, namespace, rpc, ts
@@ -52,7 +53,9 @@ class TasksService(tasks_pb2_grpc.TasksServicer):
         if request.checkpoint.digest:
             raise NotImplementedErr("checkpoint restore is not supported")
         t = await self.tm.create(ns, request.container_id, mounts_from_pb(request.rootfs), request.stdin,
-                                 request.stdout, request.stderr, request.terminal, request.runtime_path)
+                                 request.stdout, request.stderr, request.terminal, request.runtime_path,
+                                 AnyValue(request.options.type_url, request.options.value)
+                                 if request.options.type_url else None)
         ev = task_events.TaskCreate(container_id=t.id, bundle=t.bundle, rootfs=request.rootfs, pid=t.pid)
         ev.io.CopyFrom(task_events.TaskIO(stdin=request.stdin, stdout=request.stdout, stderr=request.stderr,
                                           terminal=request.terminal))

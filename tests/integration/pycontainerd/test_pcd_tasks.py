@@ -232,3 +232,16 @@ def test_exec_with_terminal(tasks, base_spec, tmp_path):
         assert t.read("exec", fd).replace(b"\r\n", b"\n") == b"20 90\n"
     finally:
         os.close(fd)
+
+
+def test_task_options_choose_the_runtime(tasks, daemon):
+    """CreateTaskRequest.options (containerd.runc.v1.Options) override the container's runtime."""
+    from protos.containerd.types.runc.options import oci_pb2
+    t = tasks("runc", ["true"], create=False)
+    opts = any_pb2.Any(type_url="containerd.runc.v1.Options",
+                       value=oci_pb2.Options(binary_name="/nonexistent/other-runc").SerializeToString())
+    with pytest.raises(grpc.RpcError) as e:
+        t.c.tasks.Create(tasks_pb2.CreateTaskRequest(container_id=t.id, rootfs=t.mounts, stdout=t.paths["stdout"],
+                                                     options=opts), metadata=t.md)
+    assert "/nonexistent/other-runc" in e.value.details()
+    assert not _bundle(daemon, t).exists()
