@@ -232,6 +232,55 @@ def exec_(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     return run_exec(ctx, exec_opts, [running[0]["Id"]] + args[1:])
 
 
+def run(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
+    """A one-off container for a service (dependencies brought up first), attached like `docker run`."""
+    from cli.commands.run import attach_and_run
+    from cli.compose.model import LABEL
+    eng = _engine(ctx, gopts)
+    name = args[0]
+    if name not in eng.project.services:
+        raise CLIError(f"no such service: {name}")
+    service = eng.project.services[name]
+    for key in service.networks():
+        eng.ensure_network(key)
+    for v in service.config.get("volumes") or []:
+        src = v.get("source") if isinstance(v, dict) else (str(v).split(":")[0] if ":" in str(v) else "")
+        if src in eng.project.volumes:
+            eng.ensure_volume(src)
+    if not opts.no_deps:
+        for dep in eng.project.ordered([name])[:-1]:
+            eng.up_service(dep)
+        eng.wait_dependencies(service)
+    eng.ensure_image(service)
+    body = service.create_body()
+    if len(args) > 1:
+        body["Cmd"] = args[1:]
+    if opts.entrypoint:
+        import shlex
+        body["Entrypoint"] = shlex.split(opts.entrypoint)
+    tty = not opts.no_TTY and os.isatty(sys.stdin.fileno()) and not opts.detach
+    interactive = not opts.detach
+    body.update(Tty=tty, OpenStdin=interactive, StdinOnce=interactive, AttachStdin=interactive,
+                AttachStdout=not opts.detach, AttachStderr=not opts.detach)
+    body["Env"] = list(body["Env"]) + list(opts.env or [])
+    if opts.user:
+        body["User"] = opts.user
+    if opts.workdir:
+        body["WorkingDir"] = opts.workdir
+    body["Labels"][LABEL + "oneoff"] = "True"
+    body["HostConfig"]["AutoRemove"] = bool(opts.rm)
+    body["HostConfig"]["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
+    if not opts.service_ports:
+        body["HostConfig"]["PortBindings"] = {}
+    cname = opts.name or f"{eng.project.name}-{name}-run-{os.urandom(6).hex()}"
+    cid = ctx.client.post_json("/containers/create", {"name": cname}, body)["Id"]
+    if opts.detach:
+        ctx.client.request("POST", f"/containers/{cid}/start").read()
+        ctx.line(cname)
+        return 0
+    return attach_and_run(ctx, cid, tty, True, bool(opts.rm), True, "", "compose run")
+
+
 def _each_container(action: Callable[[Engine, dict], None]) -> Callable[..., int]:
     def run(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
         eng = _engine(ctx, gopts)
@@ -337,6 +386,18 @@ SUBCOMMANDS: dict[str, tuple[F.Command, Callable[..., int]]] = {
         F.Flag("user", "u", S, "", "Run the command as this user"),
         F.Flag("workdir", "w", S, "", "Path to workdir directory for this command"),
     ], min_args=2, interspersed=False), exec_),
+    "run": (F.Command("run", "[OPTIONS] SERVICE [COMMAND] [ARGS...]", "Run a one-off command on a service", [
+        F.Flag("detach", "d", B, False, "Run container in background and print container ID"),
+        F.Flag("entrypoint", "", S, "", "Override the entrypoint of the image"),
+        F.Flag("env", "e", L, help="Set environment variables"),
+        F.Flag("name", "", S, "", "Assign a name to the container"),
+        F.Flag("no-TTY", "T", B, False, "Disable pseudo-TTY allocation (default: auto-detected)"),
+        F.Flag("no-deps", "", B, False, "Don't start linked services"),
+        F.Flag("rm", "", B, False, "Automatically remove the container when it exits"),
+        F.Flag("service-ports", "P", B, False, "Run command with all service's ports enabled and mapped to the host"),
+        F.Flag("user", "u", S, "", "Run as specified username or uid"),
+        F.Flag("workdir", "w", S, "", "Working directory inside the container"),
+    ], min_args=1, interspersed=False), run),
     "start": (F.Command("start", "[SERVICE...]", "Start services", []), _each_container(_start)),
     "stop": (F.Command("stop", "[OPTIONS] [SERVICE...]", "Stop services", [TIMEOUT]), _each_container(_stop)),
     "restart": (F.Command("restart", "[OPTIONS] [SERVICE...]", "Restart service containers", [TIMEOUT]),

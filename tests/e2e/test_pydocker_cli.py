@@ -455,6 +455,9 @@ def test_compose_test_app(target):
             assert b"hello from the pydocker compose test app" in r.read()
         ex = compose("exec", "-T", "db", "cat", "/var/lib/db/www/tables")
         assert ex.returncode == 0 and ex.stdout == "database appdb: tables users orders\n"
+        one_off = compose("run", "--rm", "-T", "--no-deps", "client", "wget", "-q", "-O", "-", "http://web/index.html")
+        assert one_off.returncode == 0, one_off.stderr
+        assert one_off.stdout == "<h1>hello from the pydocker compose test app</h1>\n"
         again = compose("up", "-d")
         assert f" Container {project}-web-1  Running\n" in again.stderr  # unchanged config: left alone
     finally:
