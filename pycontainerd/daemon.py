@@ -65,6 +65,15 @@ class Config:
     networks: NetworksConfig | None = None  # None: no Networks service, the host's network is untouched
 
 
+class _LogCalls(grpc.aio.ServerInterceptor):
+    """--log-level debug: one line per call with its method and namespace."""
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        ns = dict(handler_call_details.invocation_metadata or ()).get("containerd-namespace", "")
+        log.debug("call %s namespace=%s", handler_call_details.method, ns)
+        return await continuation(handler_call_details)
+
+
 class Daemon:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -122,7 +131,8 @@ class Daemon:
     async def start(self) -> None:
         await self.tasks.restore()
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MSG),
-                                          ("grpc.max_send_message_length", MAX_MSG)])
+                                          ("grpc.max_send_message_length", MAX_MSG)],
+                                 interceptors=[_LogCalls()] if log.isEnabledFor(logging.DEBUG) else [])
         version_pb2_grpc.add_VersionServicer_to_server(basic.VersionService(), server)
         introspection_pb2_grpc.add_IntrospectionServicer_to_server(basic.IntrospectionService(self.uuid), server)
         namespace_pb2_grpc.add_NamespacesServicer_to_server(basic.NamespacesService(self), server)
