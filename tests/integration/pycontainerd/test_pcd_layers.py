@@ -172,3 +172,35 @@ def test_diff_of_a_container_snapshot_round_trips(busybox, tmp_path):
                 c.snapshots.Remove(snapshots_pb2.RemoveSnapshotRequest(snapshotter=SN, key=k), metadata=c.md)
             except grpc.RpcError:
                 pass
+
+
+def test_committing_a_used_container_snapshot_keeps_its_changes(busybox, tmp_path):
+    """A build step's shortcut: commit the container's snapshot itself as the next layer."""
+    import json as _json
+    c = busybox
+    from protos.containerd.services.images.v1 import images_pb2
+    img = c.images.Get(images_pb2.GetImageRequest(name="docker.io/library/busybox:latest"), metadata=c.md).image
+    read = lambda d: b"".join(r.data for r in c.content.Read(content_pb2.ReadContentRequest(digest=d), metadata=c.md))
+    chain = _json.loads(read(_json.loads(read(img.target.digest))["config"]["digest"]))["rootfs"]["diff_ids"][0]
+    key, new = f"step-{uuid.uuid4().hex[:6]}", f"sha256:{uuid.uuid4().hex * 2}"
+    m = c.snapshots.Prepare(snapshots_pb2.PrepareSnapshotRequest(snapshotter=SN, key=key, parent=chain),
+                            metadata=c.md).mounts
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", ",".join(m[0].options), str(mnt)], check=True)
+    try:
+        os.unlink(mnt / "etc" / "group")
+        (mnt / "step").write_text("built")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    c.snapshots.Commit(snapshots_pb2.CommitSnapshotRequest(snapshotter=SN, name=new, key=key), metadata=c.md)
+    child = c.snapshots.Prepare(snapshots_pb2.PrepareSnapshotRequest(snapshotter=SN, key=key + "-next", parent=new),
+                                metadata=c.md).mounts
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", ",".join(child[0].options), str(mnt)], check=True)
+    try:
+        assert (mnt / "step").read_text() == "built"
+        assert not (mnt / "etc" / "group").exists() and (mnt / "etc" / "passwd").exists()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    for k in (key + "-next", new):
+        c.snapshots.Remove(snapshots_pb2.RemoveSnapshotRequest(snapshotter=SN, key=k), metadata=c.md)
