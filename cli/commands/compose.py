@@ -69,6 +69,8 @@ def _attach_until_exit(eng: Engine, services: list) -> int:
     conts = [c for c in eng.containers() if c.get("Labels", {}).get("com.docker.compose.service")
              in {s.name for s in services}]
     codes: dict[str, int] = {}
+    eng.ctx.out.write("Attaching to " + ", ".join(c["Names"][0].lstrip("/") for c in conts) + "\n")
+    eng.ctx.out.flush()
 
     def wait(c: dict) -> None:
         result = eng.client.request("POST", f"/containers/{c['Id']}/wait").json() or {}
