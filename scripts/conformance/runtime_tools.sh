@@ -63,12 +63,15 @@ GOCODE=/usr/share/gocode
 # /usr/share/gocode.
 debian_source_suite() {
     local src="$CACHE/debian-source" aptd="$CACHE/debian-source/apt"
-    rm -rf "$src"; mkdir -p "$aptd/lists/partial" "$src/dl"
+    rm -rf "$src/dl" "$src/gopath"; mkdir -p "$aptd/lists/partial" "$src/dl"
     local mirror
     mirror="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)"
     echo "deb-src ${mirror:-http://deb.debian.org/debian} bookworm main" > "$aptd/sources.list"
     local opts=(-o "Dir::Etc::sourcelist=$aptd/sources.list" -o "Dir::Etc::sourceparts=-" -o "Dir::State::Lists=$aptd/lists")
-    apt-get "${opts[@]}" update >"$src/apt.log" 2>&1 || return 1
+    # the Sources index is refreshed at most once a day
+    if [ -z "$(find "$aptd/lists" -maxdepth 1 -name '*Sources*' -mtime -1 2>/dev/null)" ]; then
+        apt-get "${opts[@]}" update >"$src/apt.log" 2>&1 || { log "route debian-source: apt-get update failed"; return 1; }
+    fi
     (cd "$src/dl" && apt-get "${opts[@]}" source --download-only golang-github-opencontainers-runtime-tools) >>"$src/apt.log" 2>&1 || {
         log "route debian-source: apt-get source failed: $(grep -m1 '^E:' "$src/apt.log" || tail -1 "$src/apt.log")"; return 1; }
     local orig; orig="$(ls "$src"/dl/*.orig.tar.* | head -1)"

@@ -278,6 +278,50 @@ func registerHooks() {
 		}
 	})
 
+	// when each hook kind runs, relative to the runtime operations (spec lifecycle)
+	register("prestart", func(t *h.T) {
+		b := newBundle(t, "sh", "-c", "touch /process-ran")
+		defer b.Cleanup()
+		marker := filepath.Join(b.Dir, "prestart-ran")
+		b.G.AddPreStartHook(hook(fmt.Sprintf("if [ -e %s/process-ran ]; then echo late; else echo early; fi > %s", b.Rootfs, marker)))
+		if !createOk(t, b) || !runOk(t, "start", "start", b.ID) {
+			return
+		}
+		h.WaitStatus(b.ID, "stopped", 10*time.Second)
+		data, _ := os.ReadFile(marker)
+		t.Ok(strings.TrimSpace(string(data)) == "early", "the prestart hook runs before the user process", fmt.Sprintf("%q", data))
+	})
+
+	register("poststart", func(t *h.T) {
+		b := newBundle(t, loop...)
+		defer b.Cleanup()
+		marker := filepath.Join(b.Dir, "poststart-ran")
+		b.G.AddPostStartHook(hook("cat > " + marker))
+		if !createOk(t, b) {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		t.Ok(!exists(marker), "the poststart hook does not run at create")
+		if !runOk(t, "start", "start", b.ID) {
+			return
+		}
+		t.Ok(waitFile(marker, 5*time.Second), "the poststart hook runs after start")
+	})
+
+	register("poststop", func(t *h.T) {
+		b := newBundle(t, "true")
+		defer b.Cleanup()
+		marker := filepath.Join(b.Dir, "poststop-ran")
+		b.G.AddPostStopHook(hook("cat > " + marker))
+		if !t.NoErr(b.RunToStop(), "run to stopped") {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		t.Ok(!exists(marker), "the poststop hook does not run before delete")
+		runOk(t, "delete", "delete", b.ID)
+		t.Ok(exists(marker), "the poststop hook ran by the time delete returned")
+	})
+
 	register("prestart_fail", func(t *h.T) {
 		b := newBundle(t, "sh", "-c", "touch /process-ran")
 		defer b.Cleanup()
