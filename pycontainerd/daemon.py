@@ -35,7 +35,8 @@ from .importer import Importer
 from .leases import LeaseManager
 from .metadata import Store
 from .mount import unmount_all
-from .services import basic, content, distribution, images, resources, tasks
+from .services import (containers, content, diff, distribution, events, images, importer, introspection,
+                       leases, namespaces, snapshots, tasks, version)
 from .services.common import ts
 from .snapshots.overlay import OverlaySnapshotter
 from .tasks import TaskManager
@@ -133,18 +134,18 @@ class Daemon:
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MSG),
                                           ("grpc.max_send_message_length", MAX_MSG)],
                                  interceptors=[_LogCalls()] if log.isEnabledFor(logging.DEBUG) else [])
-        version_pb2_grpc.add_VersionServicer_to_server(basic.VersionService(), server)
-        introspection_pb2_grpc.add_IntrospectionServicer_to_server(basic.IntrospectionService(self.uuid), server)
-        namespace_pb2_grpc.add_NamespacesServicer_to_server(basic.NamespacesService(self), server)
-        events_pb2_grpc.add_EventsServicer_to_server(basic.EventsService(self), server)
+        version_pb2_grpc.add_VersionServicer_to_server(version.VersionService(), server)
+        introspection_pb2_grpc.add_IntrospectionServicer_to_server(introspection.IntrospectionService(self.uuid), server)
+        namespace_pb2_grpc.add_NamespacesServicer_to_server(namespaces.NamespacesService(self), server)
+        events_pb2_grpc.add_EventsServicer_to_server(events.EventsService(self), server)
         content_pb2_grpc.add_ContentServicer_to_server(content.ContentService(self), server)
         images_pb2_grpc.add_ImagesServicer_to_server(images.ImagesService(self), server)
-        leases_pb2_grpc.add_LeasesServicer_to_server(resources.LeasesService(self), server)
-        snapshots_pb2_grpc.add_SnapshotsServicer_to_server(resources.SnapshotsService(self), server)
-        diff_pb2_grpc.add_DiffServicer_to_server(resources.DiffService(self), server)
-        containers_pb2_grpc.add_ContainersServicer_to_server(resources.ContainersService(self), server)
+        leases_pb2_grpc.add_LeasesServicer_to_server(leases.LeasesService(self), server)
+        snapshots_pb2_grpc.add_SnapshotsServicer_to_server(snapshots.SnapshotsService(self), server)
+        diff_pb2_grpc.add_DiffServicer_to_server(diff.DiffService(self), server)
+        containers_pb2_grpc.add_ContainersServicer_to_server(containers.ContainersService(self), server)
         tasks_pb2_grpc.add_TasksServicer_to_server(tasks.TasksService(self), server)
-        importer_pb2_grpc.add_ImporterServicer_to_server(resources.ImporterService(self), server)
+        importer_pb2_grpc.add_ImporterServicer_to_server(importer.ImporterService(self), server)
         registry_pb2_grpc.add_RegistryServicer_to_server(distribution.RegistryService(self), server)
         if self.cfg.networks is not None:
             await self._start_networks(server, self.cfg.networks)

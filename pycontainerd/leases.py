@@ -1,4 +1,4 @@
-"""Leases: named records with resources (content, snapshots, ingests). Kept, not yet enforced by GC."""
+"""Leases: named records holding resources (content, snapshots) that garbage collection keeps."""
 from __future__ import annotations
 
 import secrets
