@@ -127,7 +127,7 @@ class _Runner(web.AppRunner):
 
 
 def make_app(backend: Any) -> web.Application:
-    from .routers import containers, exec as exec_router, images, networks, system
+    from .routers import containers, exec as exec_router, images, networks, system, volumes
 
     app = web.Application(middlewares=[error_middleware, version_middleware], client_max_size=0)
     app[BACKEND_KEY] = backend
@@ -138,6 +138,7 @@ def make_app(backend: Any) -> web.Application:
     containers.setup(router, backend)
     exec_router.setup(router, backend)
     networks.setup(router, backend)
+    volumes.setup(router, backend)
     return app
 
 

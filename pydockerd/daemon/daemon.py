@@ -35,6 +35,7 @@ from .rootfs import read_files, read_from_root
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
+from .volumes import VolumeMount, VolumeStore, parse_binds
 
 log = logging.getLogger("pydockerd.daemon")
 
@@ -97,6 +98,7 @@ class Daemon:
         self.cgroup_v2 = oci.cgroup_v2_unified()
         self.execs = ExecManager(self)
         self.events = EventBus()
+        self.volumes = VolumeStore(os.path.join(cfg.data_root, "volumes"))
         self.shutting_down = False
         self._tasks: set[asyncio.Task] = set()
         self.networks_enabled = False  # set by `init()`: does containerd serve pycontainerd's Networks?
@@ -220,7 +222,9 @@ class Daemon:
             name = self.names.generate(cid)
         cdir = self.store.dir_of(cid)
         created_snapshot = False
+        new_volumes: list[str] = []
         try:
+            volume_mounts = self._resolve_volumes(host_config, merged, new_volumes)
             if not merged.get("Hostname"):
                 merged["Hostname"] = socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
             merged["Image"] = image_ref
@@ -242,6 +246,7 @@ class Daemon:
                 ResolvConfPath=os.path.join(cdir, "resolv.conf"),
                 ChainID=img.chain_id, ImageName=image_ref,
                 EndpointsConfig=dict((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}),
+                VolumeMounts=[asdict(v) for v in volume_mounts],
             )
             os.makedirs(cdir, mode=0o710, exist_ok=True)
             await self.client.prepare_snapshot(cid, img.chain_id)
@@ -251,12 +256,49 @@ class Daemon:
             self.names.release(name)
             if created_snapshot:
                 await self.ignore_missing(self.client.remove_snapshot(cid))
+            for v in new_volumes:
+                try:
+                    self.volumes.remove(v, [])
+                except DockerError:
+                    pass
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self.containers[cid] = c
         self._live(c)
         self.container_event(c, "create")
         return cid, []
+
+    def _resolve_volumes(self, hc: dict[str, Any], config: dict[str, Any], created: list[str]) -> list[VolumeMount]:
+        """Named (`-v name:/dst`, `--mount type=volume`) and anonymous (`-v /dst`, image VOLUME) volumes."""
+        _, named = parse_binds(hc.get("Binds") or [])
+        out: list[VolumeMount] = []
+
+        def use(name: str, dst: str, rw: bool) -> None:
+            vol, new = self.volumes.create(name)
+            if new:
+                created.append(vol.Name)
+                self.events.publish("volume", "create", vol.Name, {"driver": "local"})
+            out.append(VolumeMount(vol.Name, dst, rw, vol.Anonymous))
+
+        for name, dst, rw in named:
+            use(name, dst, rw)
+        taken = {dst for _, dst, _ in named}
+        for b in hc.get("Binds") or []:
+            parts = b.split(":")
+            if len(parts) >= 2:
+                taken.add(parts[1])
+        for m in hc.get("Mounts") or []:
+            if m.get("Type") == "volume":
+                use(m.get("Source") or "", m.get("Target", ""), not m.get("ReadOnly"))
+            taken.add(m.get("Target", ""))
+        taken.update((hc.get("Tmpfs") or {}).keys())
+        for dst in config.get("Volumes") or {}:
+            if dst not in taken:
+                use("", dst, True)
+        return out
+
+    def volume_users(self, name: str) -> list[str]:
+        return [c.ID for c in self.containers.values() if any(v["Name"] == name for v in c.VolumeMounts)]
 
     @staticmethod
     async def ignore_missing(coro: Any) -> None:
@@ -403,7 +445,11 @@ class Daemon:
             c.ID, cfg, hc, [c.Path, *c.Args],
             oci.SpecPaths(c.HostnamePath, c.HostsPath, c.ResolvConfPath),
             oci.SpecOptions(cgroup_parent=self.cfg.cgroup_parent, user=user, cgroup_v2=self.cgroup_v2,
-                            netns_path=netns))
+                            netns_path=netns, extra_mounts=[
+                                {"destination": v["Destination"], "type": "bind",
+                                 "source": self.volumes.mountpoint(v["Name"]),
+                                 "options": ["rbind", "rprivate", "rw" if v["RW"] else "ro"]}
+                                for v in c.VolumeMounts]))
         runtime_bin = self.cfg.runtimes.get(hc.get("Runtime") or self.cfg.default_runtime, "")
         try:
             await self.client.create_container(c.ID, c.ImageName, spec, c.ID, runtime_bin)
@@ -622,6 +668,7 @@ class Daemon:
                            "container before removing or force remove")
         if lv.removing:
             raise Conflict(f"removal of container {ref} is already in progress")
+        c.RemoveVolumes = c.RemoveVolumes or volumes
         if c.State.Running:
             try:
                 await self.client.kill_task(c.ID, _signal.SIGKILL, all=True)
@@ -649,6 +696,15 @@ class Daemon:
             raise
         self.store.delete(c.ID)
         self.execs.forget_container(c.ID)
+        if c.RemoveVolumes or c.HostConfig.get("AutoRemove"):
+            # anonymous volumes only, as Docker (named ones outlive their containers)
+            for v in c.VolumeMounts:
+                if v.get("Anonymous") and not [u for u in self.volume_users(v["Name"]) if u != c.ID]:
+                    try:
+                        self.volumes.remove(v["Name"], [])
+                        self.events.publish("volume", "destroy", v["Name"], {"driver": "local"})
+                    except DockerError:
+                        pass
         self.names.release(c.Name)
         self.containers.pop(c.ID, None)
         self.live.pop(c.ID, None)
@@ -797,10 +853,15 @@ class Daemon:
             "ExecIDs": self.execs.for_container(c.ID) or None,
             "HostConfig": full_host_config(c.HostConfig),
             "GraphDriver": {"Name": c.Driver, "Data": None},
-            "Mounts": mount_points(c.HostConfig),
+            "Mounts": mount_points(c.HostConfig) + self._volume_points(c),
             "Config": c.Config,
             "NetworkSettings": network_settings(c),
         }
+
+    def _volume_points(self, c: Container) -> list[dict[str, Any]]:
+        return [{"Type": "volume", "Name": v["Name"], "Source": self.volumes.mountpoint(v["Name"]),
+                 "Destination": v["Destination"], "Driver": "local", "Mode": "z", "RW": v["RW"],
+                 "Propagation": ""} for v in c.VolumeMounts]
 
     def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         cs = sorted(self.containers.values(), key=lambda c: c.Created, reverse=True)
@@ -909,11 +970,13 @@ def mount_points(hc: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for bind in hc.get("Binds") or []:
         parts = bind.split(":")
-        if len(parts) >= 2:
+        if len(parts) >= 2 and parts[0].startswith("/"):  # named volumes are listed as volumes
             mode = parts[2] if len(parts) == 3 else ""
             out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
                         "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
     for m in hc.get("Mounts") or []:
+        if m.get("Type") == "volume":
+            continue
         out.append({"Type": m.get("Type", ""), "Source": m.get("Source", ""),
                     "Destination": m.get("Target", ""), "Mode": "", "RW": not m.get("ReadOnly"),
                     "Propagation": "rprivate" if m.get("Type") == "bind" else ""})

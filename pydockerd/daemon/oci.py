@@ -174,7 +174,7 @@ def _user_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
             raise InvalidParameter(f"invalid volume specification: '{bind}': invalid mount config for "
                                    f"type \"bind\": invalid mount path: '{dst}' mount path must be absolute")
         if not os.path.isabs(src):
-            raise InvalidParameter(f"invalid volume specification: '{bind}': named volumes are not supported")
+            continue  # a named volume: resolved by the daemon into SpecOptions.extra_mounts
         if not os.path.exists(src):
             os.makedirs(src, exist_ok=True)  # Docker creates a missing bind source for -v
         opts = ["rbind", "rprivate", "ro" if "ro" in mode else "rw"]
@@ -190,6 +190,8 @@ def _user_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
                                        f"not exist: {src}")
             opts = ["rbind", "rprivate", "ro" if m.get("ReadOnly") else "rw"]
             out.append({"destination": dst, "type": "bind", "source": src, "options": opts})
+        elif kind == "volume":
+            continue  # resolved by the daemon into SpecOptions.extra_mounts
         elif kind == "tmpfs":
             opts = ["nosuid", "nodev", "noexec"]
             t = m.get("TmpfsOptions") or {}
@@ -220,7 +222,8 @@ class SpecOptions:
     cgroup_parent: str = "/pydocker"
     user: ResolvedUser = field(default_factory=ResolvedUser)
     cgroup_v2: bool = False
-    netns_path: str = ""  # join this network namespace (a sandbox, or another container's)
+    netns_path: str = ""
+    extra_mounts: list[dict[str, Any]] = field(default_factory=list)  # resolved volumes  # join this network namespace (a sandbox, or another container's)
 
 
 def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], args: list[str],
@@ -261,7 +264,7 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
         for m in mounts:
             if m["destination"] in ("/sys", "/sys/fs/cgroup"):
                 m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
-    user_mounts = _user_mounts(hc)
+    user_mounts = _user_mounts(hc) + list(opts.extra_mounts)
     taken = {m["destination"] for m in user_mounts}
     mounts = [m for m in mounts if m["destination"] not in taken]
     ro = ["ro"] if hc.get("ReadonlyRootfs") else []

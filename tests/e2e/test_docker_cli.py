@@ -501,3 +501,24 @@ def test_daemon_sigterm_stops_containers_and_restart_restores(busybox_rootfs_tar
     finally:
         leaks = teardown_stack(st)
     assert not leaks, leaks
+
+
+def test_volumes_named_anonymous_and_in_use(stack, cleanup):
+    vol, n = uname("vol"), uname()
+    cleanup.append(n)
+    assert stack.docker("volume", "create", vol, check=True).stdout.strip() == vol
+    stack.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo kept > /data/f", check=True)
+    cp = stack.docker("run", "--rm", "-v", f"{vol}:/data:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/x")
+    assert cp.stdout == "kept\n" and "Read-only file system" in cp.stderr
+    stack.docker("run", "-d", "--name", n, "-v", f"{vol}:/data", "-v", "/anon", "busybox", "sleep", "60", check=True)
+    mounts = json.loads(stack.docker("inspect", n, check=True).stdout)[0]["Mounts"]
+    assert {m["Destination"]: m["Type"] for m in mounts} == {"/data": "volume", "/anon": "volume"}
+    anon = [m["Name"] for m in mounts if m["Destination"] == "/anon"][0]
+    cp = stack.docker("volume", "rm", vol)
+    assert cp.returncode == 1 and f"remove {vol}: volume is in use - [" in cp.stderr
+    stack.docker("rm", "-f", "-v", n, check=True)
+    names = stack.docker("volume", "ls", "-q", check=True).stdout.split()
+    assert vol in names and anon not in names  # rm -v takes anonymous volumes only
+    stack.docker("volume", "rm", vol, check=True)
+    cp = stack.docker("volume", "inspect", vol)
+    assert cp.returncode == 1 and f"get {vol}: no such volume" in cp.stderr

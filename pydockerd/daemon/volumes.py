@@ -1,0 +1,118 @@
+"""Local volumes (the `local` driver): `<data-root>/volumes/<name>/_data` plus a JSON record."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import Conflict, InvalidParameter, NotFound
+from .container import now_rfc3339
+
+VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass
+class Volume:
+    Name: str
+    CreatedAt: str
+    Labels: dict[str, str] = field(default_factory=dict)
+    Options: dict[str, str] = field(default_factory=dict)
+    Anonymous: bool = False
+
+
+@dataclass
+class VolumeMount:
+    """A volume used by a container (from `-v name:/dst`, `--mount type=volume`, or `VOLUME`)."""
+
+    Name: str
+    Destination: str
+    RW: bool = True
+    Anonymous: bool = False
+
+
+class VolumeStore:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o701, exist_ok=True)
+
+    def _dir(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def mountpoint(self, name: str) -> str:
+        return os.path.join(self._dir(name), "_data")
+
+    def get(self, name: str) -> Volume:
+        try:
+            with open(os.path.join(self._dir(name), "volume.json")) as f:
+                return Volume(**json.load(f))
+        except (FileNotFoundError, NotADirectoryError, ValueError, TypeError):
+            raise NotFound(f"get {name}: no such volume") from None
+
+    def list(self) -> list[Volume]:
+        out = []
+        for name in sorted(os.listdir(self.root)):
+            try:
+                out.append(self.get(name))
+            except NotFound:
+                continue
+        return out
+
+    def create(self, name: str = "", labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
+               driver: str = "local") -> tuple[Volume, bool]:
+        """Create (or return the existing) volume; the bool says whether it is new."""
+        if driver not in ("", "local"):
+            raise NotFound(f"plugin \"{driver}\" not found")
+        if options:
+            raise InvalidParameter("the local driver takes no options in pydocker")
+        anonymous = not name
+        if anonymous:
+            name = secrets.token_hex(32)
+        elif not VALID_NAME.match(name):
+            raise InvalidParameter(f"create {name}: \"{name}\" includes invalid characters for a local volume "
+                                   "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to "
+                                   "pass a host directory, use absolute path")
+        try:
+            return self.get(name), False
+        except NotFound:
+            pass
+        vol = Volume(name, now_rfc3339(), dict(labels or {}), {}, anonymous)
+        os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
+        tmp = os.path.join(self._dir(name), ".volume.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(asdict(vol), f)
+        os.rename(tmp, os.path.join(self._dir(name), "volume.json"))
+        return vol, True
+
+    def remove(self, name: str, users: list[str]) -> None:
+        self.get(name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        shutil.rmtree(self._dir(name))
+
+    def to_json(self, v: Volume) -> dict[str, Any]:
+        return {"CreatedAt": v.CreatedAt, "Driver": "local", "Labels": v.Labels or {},
+                "Mountpoint": self.mountpoint(v.Name), "Name": v.Name, "Options": v.Options or {},
+                "Scope": "local"}
+
+
+def parse_binds(binds: list[str]) -> tuple[list[str], list[tuple[str, str, bool]]]:
+    """Split HostConfig.Binds into host binds (absolute source) and (volume, destination, rw)."""
+    host, vols = [], []
+    for b in binds or []:
+        parts = b.split(":")
+        if len(parts) < 2 or len(parts) > 3:
+            raise InvalidParameter(f"invalid volume specification: '{b}'")
+        src, dst = parts[0], parts[1]
+        mode = parts[2].split(",") if len(parts) == 3 else []
+        if not dst.startswith("/"):
+            raise InvalidParameter(f"invalid volume specification: '{b}': invalid mount config for type "
+                                   f"\"volume\": invalid mount path: '{dst}' mount path must be absolute")
+        if src.startswith("/"):
+            host.append(b)
+        else:
+            vols.append((src, dst, "ro" not in mode))
+    return host, vols
