@@ -375,9 +375,12 @@ WAIT = F.Command("wait", "CONTAINER [CONTAINER...]",
 
 def run_rename(ctx: Context, opts: Any, args: list[str]) -> int:
     old, new = args[0].strip(), args[1].strip()
-    if not new:
+    if not old or not new:
         raise CLIError("Error: Neither old nor new names may be empty")
-    _post(ctx, f"/containers/{old}/rename", {"name": new})
+    try:
+        _post(ctx, f"/containers/{old}/rename", {"name": new})
+    except CLIError as e:
+        raise CLIError(f"{e.message}\nError: failed to rename container named {old}") from None
     return 0
 
 

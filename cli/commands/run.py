@@ -52,34 +52,33 @@ def pull_image(ctx: Context, image: str, quiet: bool, platform: str = "") -> Non
 
 def create_container(ctx: Context, opts: Any, image: str, cmd: list[str], detach: bool,
                      console_size: tuple[int, int] | None, command: str) -> str:
-    """Create the container, pulling the image when the daemon answers 404; return its ID."""
-    ref = None  # an image ID ("sha256:…") is never pulled
-    if not (image.startswith("sha256:") and len(image) == 71):
-        try:
-            ref = refs.parse(image)
-        except CLIError as e:
-            raise RunError(e.message, command) from None
-    body = build_create_request(opts, image, cmd, detach, console_size)
-    params = {"name": opts.name or None, "platform": opts.platform or None}
+    """Create the container, pulling the image when the daemon answers 404; return its ID.
+
+    Flag-translation errors are RunErrors (exit 125 for run and create alike); reference and daemon
+    errors are plain CLIErrors, which `run` wraps and `create` prints as they are (exit 1).
+    """
+    try:
+        body = build_create_request(opts, image, cmd, detach, console_size)
+    except CLIError as e:
+        raise RunError(e.message, command) from None
     if opts.pull not in ("always", "missing", "never"):
         raise RunError(f'invalid pull option: \'{opts.pull}\': must be one of "always", "missing" or "never"', command)
+    ref = None  # an image ID ("sha256:…") is never pulled
+    if not (image.startswith("sha256:") and len(image) == 71):
+        ref = refs.parse(image)
+    params = {"name": opts.name or None, "platform": opts.platform or None}
+    if opts.pull == "always":
+        pull_image(ctx, image, opts.quiet, opts.platform)
     try:
-        if opts.pull == "always":
-            pull_image(ctx, image, opts.quiet, opts.platform)
-        try:
-            created = ctx.client.post_json("/containers/create", params, body)
-        except APIError as e:
-            if not e.not_found or opts.pull != "missing" or ref is None:
-                raise
-            if not opts.quiet:
-                ctx.err.write(f"Unable to find image '{ref.familiar()}' locally\n")
-                ctx.err.flush()
-            pull_image(ctx, image, opts.quiet, opts.platform)
-            created = ctx.client.post_json("/containers/create", params, body)
-    except CLIError as e:
-        if isinstance(e, RunError):
+        created = ctx.client.post_json("/containers/create", params, body)
+    except APIError as e:
+        if not e.not_found or opts.pull != "missing" or ref is None:
             raise
-        raise RunError(e.message.removeprefix("docker: "), command) from None
+        if not opts.quiet:
+            ctx.err.write(f"Unable to find image '{ref.familiar()}' locally\n")
+            ctx.err.flush()
+        pull_image(ctx, image, opts.quiet, opts.platform)
+        created = ctx.client.post_json("/containers/create", params, body)
     for w in created.get("Warnings") or []:
         ctx.err.write(f"WARNING: {w}\n")
     cid = created["Id"]
@@ -88,7 +87,7 @@ def create_container(ctx: Context, opts: Any, image: str, cmd: list[str], detach
             with open(opts.cidfile, "x") as f:
                 f.write(cid)
         except FileExistsError:
-            raise RunError(f"container ID file found, make sure the other container isn't running or delete {opts.cidfile}", command) from None
+            raise CLIError(f"container ID file found, make sure the other container isn't running or delete {opts.cidfile}") from None
     return cid
 
 
@@ -230,12 +229,7 @@ def run_run(ctx: Context, opts: Any, args: list[str]) -> int:
 
 
 def run_create(ctx: Context, opts: Any, args: list[str]) -> int:
-    try:
-        cid = create_container(ctx, opts, args[0], args[1:], False, _console_size(opts.tty), "create")
-    except CLIError as e:
-        if isinstance(e, RunError):
-            raise
-        raise RunError(e.message, "create") from None
+    cid = create_container(ctx, opts, args[0], args[1:], False, _console_size(opts.tty), "create")
     ctx.line(cid)
     return 0
 
