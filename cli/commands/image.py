@@ -61,7 +61,7 @@ def image_rows(images: list[dict], trunc: bool, digests: bool, now: float) -> li
             containers = img.get("Containers", -1)
             return fmt.Row(
                 Containers="N/A" if containers == -1 else str(containers),
-                CreatedAt=go_time_string(created), CreatedSince=since(created, now) if created else "N/A",
+                CreatedAt=go_time_string(created), CreatedSince=since(created, now),
                 Digest=digest, ID=short_id(img.get("Id", "")) if trunc else img.get("Id", ""),
                 Repository=repo, SharedSize="N/A" if shared == -1 else human_size(shared),
                 Size=human_size(size), Tag=tag,
