@@ -347,10 +347,11 @@ def run_history(ctx: Context, opts: Any, args: list[str]) -> int:
         hid = h.get("Id") or "<missing>"
         created_by = (h.get("CreatedBy") or "").replace("\t", " ")
         created = h.get("Created") or 0
+        rfc3339 = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created)) + _tz(created)
         rows.append(fmt.Row(
             ID=short_id(hid) if (not opts.no_trunc and hid != "<missing>") else hid,
-            CreatedSince=since(created, now) if opts.human else go_time_string(created),
-            CreatedAt=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(created)) + _tz(created),
+            CreatedSince=since(created, now) if opts.human else rfc3339,
+            CreatedAt=rfc3339,
             CreatedBy=fmt.ellipsis(created_by, 45) if not opts.no_trunc else created_by,
             Size=human_size(h.get("Size") or 0) if opts.human else str(h.get("Size") or 0),
             Comment=h.get("Comment") or ""))
