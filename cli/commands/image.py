@@ -359,7 +359,8 @@ def run_history(ctx: Context, opts: Any, args: list[str]) -> int:
     if opts.quiet:
         form = "{{.ID}}"
     if not form or form == "table":
-        form = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+        created_col = "{{.CreatedSince}}" if opts.human else "{{.CreatedAt}}"
+        form = f"table {{{{.ID}}}}\t{created_col}\t{{{{.CreatedBy}}}}\t{{{{.Size}}}}\t{{{{.Comment}}}}"
     ctx.write(fmt.render(form, rows, {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
                                       "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}))
     return 0
