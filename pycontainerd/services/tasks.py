@@ -1,19 +1,23 @@
 """Tasks servicer: container processes through the task manager and its shims."""
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2
+from google.protobuf import any_pb2, empty_pb2, json_format
 
 from protos.containerd.events import task_pb2 as task_events
 from protos.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from protos.containerd.types import metrics_pb2
+from protos.containerd.types.cgroups.v1 import metrics_pb2 as cgroups_metrics_pb2
 from protos.containerd.types.task import task_pb2
 
-from .. import identifiers
+from .. import cgroupstats, filters, identifiers
 from ..containers import AnyValue
-from ..errdefs import InvalidArgument, NotImplementedErr
+from ..errdefs import InvalidArgument, NotFound, NotImplementedErr
 from ..tasks import Task
 from .common import mounts_from_pb, namespace, rpc, ts
 
@@ -187,5 +191,20 @@ class TasksService(tasks_pb2_grpc.TasksServicer):
         raise NotImplementedErr("checkpoint is not supported")
 
     @rpc
-    async def Metrics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        raise NotImplementedErr("metrics are not supported")
+    async def Metrics(self, request: tasks_pb2.MetricsRequest,
+                      context: grpc.aio.ServicerContext) -> tasks_pb2.MetricsResponse:
+        ns = namespace(context)
+        parsed = filters.parse(request.filters)
+        out = []
+        for t in self.tm.list(ns):
+            c = self.d.containers.get(ns, t.id)
+            if not filters.match(parsed, filters.dict_adaptor({"id": t.id, "image": c.image, "labels": c.labels})):
+                continue
+            try:
+                stats = await asyncio.to_thread(cgroupstats.v1_metrics, t.pid)
+            except NotFound:
+                continue  # the task's init is gone
+            data = json_format.ParseDict(stats, cgroups_metrics_pb2.Metrics())
+            out.append(metrics_pb2.Metric(timestamp=ts(time.time()), id=t.id, data=any_pb2.Any(
+                type_url=data.DESCRIPTOR.full_name, value=data.SerializeToString())))
+        return tasks_pb2.MetricsResponse(metrics=out)

@@ -109,3 +109,16 @@ def test_docker_detached_logs_exec_stop(dockerd):
     r = dockerd.docker("inspect", "--format", "{{.State.ExitCode}}", name)
     assert r.stdout.strip() == b"137"  # sleep ignores SIGTERM as PID 1; stop escalated to SIGKILL
     assert dockerd.docker("rm", name).returncode == 0
+
+
+def test_docker_stats_reads_task_metrics(dockerd):
+    name = f"pcd-{uuid.uuid4().hex[:6]}"
+    assert dockerd.docker("run", "-d", "--name", name, "-m", "64m", "busybox", "sleep", "100").returncode == 0
+    try:
+        r = dockerd.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", name)
+        assert r.returncode == 0, r.stderr
+        fields = r.stdout.decode().split()
+        assert fields[0] == name and fields[-1] == "1"
+        assert "64MiB" in r.stdout.decode()
+    finally:
+        dockerd.docker("rm", "-f", name)

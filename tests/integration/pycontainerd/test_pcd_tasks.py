@@ -245,3 +245,21 @@ def test_task_options_choose_the_runtime(tasks, daemon):
                                                      options=opts), metadata=t.md)
     assert "/nonexistent/other-runc" in e.value.details()
     assert not _bundle(daemon, t).exists()
+
+
+def test_metrics_report_the_task_cgroup(tasks):
+    from protos.containerd.types.cgroups.v1 import metrics_pb2
+    t = tasks("runc", ["sleep", "100"])
+    t.start()
+    if not os.path.isdir(f"/sys/fs/cgroup/memory/pcdtest-{t.id}"):
+        pytest.skip("no cgroup v1 memory controller")
+    resp = t.c.tasks.Metrics(tasks_pb2.MetricsRequest(filters=[f"id=={t.id}"]), metadata=t.md)
+    assert [m.id for m in resp.metrics] == [t.id]
+    data = resp.metrics[0].data
+    assert data.type_url == "io.containerd.cgroups.v1.Metrics"
+    m = metrics_pb2.Metrics.FromString(data.value)
+    assert m.pids.current == 1
+    assert m.memory.usage.usage > 0 and m.cpu.usage.total > 0
+    with open(f"/sys/fs/cgroup/memory/pcdtest-{t.id}/memory.limit_in_bytes") as f:
+        assert m.memory.usage.limit == int(f.read())
+    assert not t.c.tasks.Metrics(tasks_pb2.MetricsRequest(filters=["id==nothing"]), metadata=t.md).metrics
