@@ -104,6 +104,48 @@ def _go_float(v: float) -> str:
     return f"{sign}{digits[:dp]}.{digits[dp:]}"
 
 
+def go_indent(raw: str, indent: str = "    ") -> str:
+    """encoding/json.Indent: re-indent JSON text without re-encoding it (escapes stay as sent)."""
+    out: list[str] = []
+    depth = 0
+    need_indent = in_str = esc = False
+    for c in raw:
+        if in_str:
+            out.append(c)
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+            continue
+        if c in " \t\r\n":
+            continue
+        if c in "]}":
+            if need_indent:
+                need_indent = False  # empty collection stays [] / {}
+                depth -= 1
+            else:
+                depth -= 1
+                out.append("\n" + indent * depth)
+            out.append(c)
+            continue
+        if need_indent:
+            out.append("\n" + indent * depth)
+            need_indent = False
+        out.append(c)
+        if c in "[{":
+            need_indent = True
+            depth += 1
+        elif c == ",":
+            out.append("\n" + indent * depth)
+        elif c == ":":
+            out.append(" ")
+        elif c == '"':
+            in_str = True
+    return "".join(out)
+
+
 # -- tabwriter ----------------------------------------------------------------------------------
 def tabwrite(text: str, minwidth: int = 10, padding: int = 3) -> str:
     """text/tabwriter with Docker's settings (minwidth 10, tabwidth 1, padding 3, ' ', no flags)."""

@@ -500,7 +500,7 @@ ATTACH = F.Command("attach", "[OPTIONS] CONTAINER",
 
 
 # -- inspection ---------------------------------------------------------------------------------
-def print_inspect(ctx: Context, items: list[Any], form: str) -> None:
+def print_inspect(ctx: Context, items: list[Any], form: str, raw: list[str] | None = None) -> None:
     """Raw JSON list (4-space indent, server key order) or one template rendering per item.
 
     As the CLI's inspectors flush: an empty template result prints one newline, no items "[]".
@@ -521,18 +521,30 @@ def print_inspect(ctx: Context, items: list[Any], form: str) -> None:
             raise CLIError(f"template parsing error: {e.message}") from None
         ctx.write(text or "\n")
         return
-    ctx.line(json.dumps(items, indent=4, ensure_ascii=False)
-             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    if raw is not None:
+        # As the CLI: the daemon's own bytes, joined into a list and re-indented (json.Indent).
+        ctx.line(fmt.go_indent("[" + ",".join(raw) + "]") if raw else "[]")
+        return
+    ctx.line(json.dumps(items, indent=4, ensure_ascii=False) if items else "[]")
 
 
-def inspect_each(ctx: Context, names: list[str], fetch: Callable[[str], Any], form: str) -> int:
-    items, errors = [], []
+def fetch_raw(ctx: Context, path: str, params: Any = None) -> tuple[Any, str]:
+    """GET an object: (decoded JSON, the response text as sent)."""
+    text = ctx.client.request("GET", path, params).read().decode()
+    return json.loads(text), text
+
+
+def inspect_each(ctx: Context, names: list[str], fetch: Callable[[str], tuple[Any, str]], form: str) -> int:
+    items, raws, errors = [], [], []
     for n in names:
         try:
-            items.append(fetch(n))
+            item, text = fetch(n)
         except APIError as e:
             errors.append(e.message)
-    print_inspect(ctx, items, form)
+            continue
+        items.append(item)
+        raws.append(text)
+    print_inspect(ctx, items, form, raws)
     if errors:
         raise CLIError("\n".join(errors))
     return 0
@@ -540,8 +552,7 @@ def inspect_each(ctx: Context, names: list[str], fetch: Callable[[str], Any], fo
 
 def run_container_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
     params = {"size": 1 if opts.size else None}
-    return inspect_each(ctx, args, lambda n: ctx.client.get_json(f"/containers/{n}/json", params),
-                        opts.format)
+    return inspect_each(ctx, args, lambda n: fetch_raw(ctx, f"/containers/{n}/json", params), opts.format)
 
 
 INSPECT_FLAGS = [F.Flag("format", "f", S, "", "Format output using a custom template")]

@@ -9,7 +9,7 @@ from cli import flags as F
 from cli import formatter as fmt
 from cli import jsoncodec as json
 from cli import refs
-from cli.commands.container import confirm, filters_param, inspect_each, write_stream
+from cli.commands.container import confirm, fetch_raw, filters_param, inspect_each, write_stream
 from cli.errors import APIError, CLIError
 from cli.progress import display_stream
 from cli.units import go_time_string, human_size, since
@@ -381,7 +381,7 @@ HISTORY = F.Command("history", "[OPTIONS] IMAGE", "Show the history of an image"
 
 
 def run_image_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
-    return inspect_each(ctx, args, lambda n: ctx.client.get_json(f"/images/{n}/json"), opts.format)
+    return inspect_each(ctx, args, lambda n: fetch_raw(ctx, f"/images/{n}/json"), opts.format)
 
 
 INSPECT = F.Command("inspect", "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images", [

@@ -5,7 +5,7 @@ import time
 
 from cli import flags as F
 from cli import formatter as fmt
-from cli.commands.container import confirm, filters_param, inspect_each
+from cli.commands.container import confirm, fetch_raw, filters_param, inspect_each
 from cli.commands.volume import _kv, natural_key
 from cli.errors import APIError, CLIError
 from cli.units import parse_rfc3339
@@ -153,7 +153,7 @@ LS = F.Command("ls", "[OPTIONS]", "List networks", [
 
 def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
     params = {"verbose": "true" if opts.verbose else None}
-    return inspect_each(ctx, args, lambda n: ctx.client.get_json(f"/networks/{n}", params), opts.format)
+    return inspect_each(ctx, args, lambda n: fetch_raw(ctx, f"/networks/{n}", params), opts.format)
 
 
 INSPECT = F.Command("inspect", "[OPTIONS] NETWORK [NETWORK...]",

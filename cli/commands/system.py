@@ -7,7 +7,7 @@ import time
 from cli import flags as F
 from cli import formatter as fmt
 from cli import jsoncodec as json
-from cli.commands.container import confirm, filters_param, print_inspect
+from cli.commands.container import confirm, fetch_raw, filters_param, print_inspect
 from cli.errors import APIError, CLIError
 from cli.units import bytes_size, human_size
 
@@ -220,21 +220,24 @@ def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
     kinds = [opts.type] if opts.type else ["container", "image", "network", "volume"]
     if opts.type and opts.type not in _INSPECT_PATHS:
         raise CLIError(f'"{opts.type}" is not a valid value for --type')
-    items, errors = [], []
+    items, raws, errors = [], [], []
     for name in args:
         for kind in kinds:
             params = {"size": 1} if kind == "container" and opts.size else None
             try:
-                items.append(ctx.client.get_json(_INSPECT_PATHS[kind].format(name), params))
-                break
+                item, text = fetch_raw(ctx, _INSPECT_PATHS[kind].format(name), params)
             except APIError as e:
-                if e.not_found or "not supported" in e.explanation or "invalid reference format" in e.explanation:
+                if not opts.type and (e.not_found or "not supported" in e.explanation
+                                      or "invalid reference format" in e.explanation):
                     continue
                 errors.append(e.message)
                 break
+            items.append(item)
+            raws.append(text)
+            break
         else:
-            errors.append(f"Error: No such {opts.type or 'object'}: {name}")
-    print_inspect(ctx, items, opts.format)
+            errors.append(f"Error: No such object: {name}")
+    print_inspect(ctx, items, opts.format, raws)
     if errors:
         raise CLIError("\n".join(errors))
     return 0

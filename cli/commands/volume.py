@@ -4,7 +4,7 @@ from __future__ import annotations
 from cli import flags as F
 from cli import formatter as fmt
 from cli import jsoncodec as json
-from cli.commands.container import confirm, filters_param, for_each, inspect_each
+from cli.commands.container import confirm, fetch_raw, filters_param, for_each, inspect_each
 from cli.errors import CLIError
 from cli.units import human_size
 
@@ -95,7 +95,7 @@ LS = F.Command("ls", "[OPTIONS]", "List volumes", [
 
 
 def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
-    return inspect_each(ctx, args, lambda n: ctx.client.get_json(f"/volumes/{n}"), opts.format)
+    return inspect_each(ctx, args, lambda n: fetch_raw(ctx, f"/volumes/{n}"), opts.format)
 
 
 INSPECT = F.Command("inspect", "[OPTIONS] VOLUME [VOLUME...]",

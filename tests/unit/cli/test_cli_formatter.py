@@ -91,3 +91,11 @@ def test_method_calls_with_arguments_and_headers():
         fmt.Template('{{.Names "x"}}').render(row)
     with pytest.raises(fmt.TemplateError, match="wrong number of args for Label: want 1 got 0"):
         fmt.Template("{{.Label}}").render(row)
+
+
+def test_go_indent_keeps_the_daemons_bytes():
+    raw = '{"A":"<&>\\u003c","B":[],"C":{},"D":[1,{"e":null}],"F":"a\\"b, c: d"}\n'
+    assert fmt.go_indent(raw) == ('{\n    "A": "<&>\\u003c",\n    "B": [],\n    "C": {},\n    "D": [\n        1,\n'
+                                  '        {\n            "e": null\n        }\n    ],\n    "F": "a\\"b, c: d"\n}')
+    import json
+    assert json.loads(fmt.go_indent(raw)) == json.loads(raw)
