@@ -178,6 +178,27 @@ class Daemon:
                     await asyncio.wait_for(asyncio.shield(lv.monitor), 5)
                 except (asyncio.TimeoutError, Exception):
                     pass
+        self._remove_cgroup_parent()
+
+    def _remove_cgroup_parent(self) -> None:
+        """Remove our (now empty) cgroup parent in every hierarchy; runtimes leave it behind."""
+        if any(c.State.Running for c in self.containers.values()):
+            return
+        rel = self.cfg.cgroup_parent.strip("/")
+        if not rel:
+            return
+        base = "/sys/fs/cgroup"
+        try:
+            hierarchies = [base] + [os.path.join(base, h) for h in os.listdir(base)]
+        except OSError:
+            return
+        for h in hierarchies:
+            path = os.path.join(h, rel)
+            if os.path.isdir(path):
+                try:
+                    os.rmdir(path)  # fails (and is left) if anything is still inside
+                except OSError:
+                    pass
 
     async def _stop_for_shutdown(self, c: Container) -> None:
         timeout = c.Config.get("StopTimeout")
@@ -670,6 +691,7 @@ class Daemon:
             raise Conflict(f"removal of container {ref} is already in progress")
         c.RemoveVolumes = c.RemoveVolumes or volumes
         if c.State.Running:
+            c.ManuallyStopped = True  # no restart policy for a container being removed
             try:
                 await self.client.kill_task(c.ID, _signal.SIGKILL, all=True)
             except NotFound:
