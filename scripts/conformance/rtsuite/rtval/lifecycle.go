@@ -322,6 +322,52 @@ func registerHooks() {
 		t.Ok(exists(marker), "the poststop hook ran by the time delete returned")
 	})
 
+	register("hooks_stdin", func(t *h.T) {
+		b := newBundle(t, loop...)
+		defer b.Cleanup()
+		kinds := []string{"prestart", "poststart", "poststop"}
+		want := map[string]string{"prestart": "created", "poststart": "running", "poststop": "stopped"}
+		b.G.AddPreStartHook(hook(fmt.Sprintf("cat > %s/prestart.state", b.Dir)))
+		b.G.AddPostStartHook(hook(fmt.Sprintf("cat > %s/poststart.state", b.Dir)))
+		b.G.AddPostStopHook(hook(fmt.Sprintf("cat > %s/poststop.state", b.Dir)))
+		if !createOk(t, b) || !runOk(t, "start", "start", b.ID) {
+			return
+		}
+		h.Run("kill", b.ID, "KILL")
+		h.WaitStatus(b.ID, "stopped", 10*time.Second)
+		runOk(t, "delete", "delete", b.ID)
+		for _, kind := range kinds {
+			raw, err := os.ReadFile(filepath.Join(b.Dir, kind+".state"))
+			var st rspec.State
+			if err == nil {
+				err = json.Unmarshal(raw, &st)
+			}
+			t.Ok(err == nil && string(st.Status) == want[kind], fmt.Sprintf("%s hook state has status %q", kind, want[kind]),
+				fmt.Sprintf("%q (%v)", raw, err))
+		}
+	})
+
+	register("kill_signal_forms", func(t *h.T) {
+		b := newBundle(t, "sh", "-c", "trap 'touch /got-USR1' USR1; trap 'touch /got-USR2' USR2; touch /ready; while true; do sleep 0.1; done")
+		defer b.Cleanup()
+		if !createOk(t, b) || !runOk(t, "start", "start", b.ID) {
+			return
+		}
+		if !t.Ok(waitFile(filepath.Join(b.Rootfs, "ready"), 10*time.Second), "the container's signal traps are set") {
+			return
+		}
+		r := h.Run("kill", b.ID, "SIGUSR1")
+		t.Ok(r.Err == nil, "kill accepts a SIG-prefixed name (SIGUSR1)", r.String())
+		t.Ok(waitFile(filepath.Join(b.Rootfs, "got-USR1"), 10*time.Second), "SIGUSR1 is delivered")
+		r = h.Run("kill", b.ID, "12")
+		t.Ok(r.Err == nil, "kill accepts a signal number (12)", r.String())
+		t.Ok(waitFile(filepath.Join(b.Rootfs, "got-USR2"), 10*time.Second), "signal 12 (SIGUSR2) is delivered")
+		r = h.Run("kill", b.ID, "NOSUCHSIGNAL")
+		t.Ok(r.Err != nil, "kill with an unknown signal name fails", r.String())
+		r = h.Run("kill", b.ID)
+		t.Ok(r.Err == nil, "kill without a signal sends SIGTERM (accepted)", r.String())
+	})
+
 	register("prestart_fail", func(t *h.T) {
 		b := newBundle(t, "sh", "-c", "touch /process-ran")
 		defer b.Cleanup()
