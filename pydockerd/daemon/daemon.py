@@ -28,6 +28,7 @@ from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339,
 from .containerd import ContainerdClient
 from .events import EventBus
 from .execs import ExecManager
+from .health import HealthMonitor
 from .images import HOST_ARCH, Image, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
@@ -97,6 +98,7 @@ class Daemon:
         self.tmp_root = os.path.join(cfg.data_root, "tmp")
         self.cgroup_v2 = oci.cgroup_v2_unified()
         self.execs = ExecManager(self)
+        self.health = HealthMonitor(self)
         self.events = EventBus()
         self.volumes = VolumeStore(os.path.join(cfg.data_root, "volumes"))
         self.shutting_down = False
@@ -507,6 +509,7 @@ class Daemon:
         c.HasBeenStarted = True
         self.store.save(c)
         self.container_event(c, "start")
+        self.health.start(c)
         lv.exit_future()  # exists before anyone can observe the running state
         lv.stdin_task = await fifos.start_stdin(lv.hub, lambda: self._close_stdin(c.ID))
         lv.monitor = asyncio.create_task(self._monitor(c, lv, waiter))
@@ -562,6 +565,7 @@ class Daemon:
     async def _monitor(self, c: Container, lv: Live, waiter: asyncio.Task) -> None:
         try:
             code = await waiter
+            self.health.stop(c.ID)
         except DockerError as exc:
             log.warning("wait for %s failed: %s", c.ID[:12], exc.message)
             code = EXIT_UNKNOWN
@@ -866,6 +870,8 @@ class Daemon:
                  "Restarting": st.Restarting, "OOMKilled": st.OOMKilled, "Dead": st.Dead, "Pid": st.Pid,
                  "ExitCode": st.ExitCode, "Error": st.Error, "StartedAt": st.StartedAt,
                  "FinishedAt": st.FinishedAt}
+        if c.Health:
+            state["Health"] = c.Health
         return {
             "Id": c.ID, "Created": c.Created, "Path": c.Path, "Args": c.Args, "State": state,
             "Image": c.Image, "ResolvConfPath": c.ResolvConfPath, "HostnamePath": c.HostnamePath,
@@ -1067,6 +1073,13 @@ def status_text(st: State) -> str:
     return f"Exited ({st.ExitCode}) {_human_duration(now - parse_rfc3339(st.FinishedAt))} ago"
 
 
+def _health_suffix(c: Container) -> str:
+    if not c.State.Running or not c.Health:
+        return ""
+    status = c.Health.get("Status", "")
+    return " (health: starting)" if status == "starting" else f" ({status})"
+
+
 def _quote(arg: str) -> str:
     return arg if arg and all(ch.isalnum() or ch in "-_./=:,@%+" for ch in arg) else "'" + arg.replace("'", "'\\''") + "'"
 
@@ -1078,7 +1091,8 @@ def summary(c: Container) -> dict[str, Any]:
         "Id": c.ID, "Names": [c.Name], "Image": c.Config.get("Image", ""), "ImageID": c.Image,
         "Command": cmd, "Created": int(parse_rfc3339(c.Created)),
         "Ports": network.summary_ports(c.Config, _endpoints(c)),
-        "Labels": c.Config.get("Labels") or {}, "State": c.State.Status, "Status": status_text(c.State),
+        "Labels": c.Config.get("Labels") or {}, "State": c.State.Status,
+        "Status": status_text(c.State) + _health_suffix(c),
         "HostConfig": {"NetworkMode": "bridge" if mode == "default" else mode},
         "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
         "Mounts": mount_points(c.HostConfig),

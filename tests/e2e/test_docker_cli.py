@@ -522,3 +522,22 @@ def test_volumes_named_anonymous_and_in_use(stack, cleanup):
     stack.docker("volume", "rm", vol, check=True)
     cp = stack.docker("volume", "inspect", vol)
     assert cp.returncode == 1 and f"get {vol}: no such volume" in cp.stderr
+
+
+def test_healthcheck(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "--health-cmd", "test -f /tmp/ok", "--health-interval", "100ms",
+                 "--health-retries", "1", "busybox", "sh", "-c", "touch /tmp/ok; sleep 60", check=True)
+    for _ in range(200):
+        health = json.loads(stack.docker("inspect", n, check=True).stdout)[0]["State"].get("Health", {})
+        if health.get("Status") == "healthy":
+            break
+    assert health["Status"] == "healthy" and health["Log"][-1]["ExitCode"] == 0
+    assert "(healthy)" in stack.docker("ps", "--filter", f"name={n}", "--format", "{{.Status}}").stdout
+    stack.docker("exec", n, "rm", "/tmp/ok", check=True)
+    for _ in range(200):
+        health = json.loads(stack.docker("inspect", n, check=True).stdout)[0]["State"]["Health"]
+        if health["Status"] == "unhealthy":
+            break
+    assert health["Status"] == "unhealthy" and health["FailingStreak"] >= 1
