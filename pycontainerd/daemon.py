@@ -94,7 +94,7 @@ class Daemon:
             unmount_all(self.tmp_dir)
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.importer = Importer(self.content, self.snapshotter, self.images, self.tmp_dir)
-        self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self._task_exited)
+        self.tasks = TaskManager(cfg.state, cfg.runtime, self.containers, self._task_exited, self._task_oom)
         self.uuid = self._uuid()
         self.server: grpc.aio.Server | None = None
         self.networks: Any = None
@@ -116,6 +116,9 @@ class Daemon:
     def _task_exited(self, ns: str, cid: str, exec_id: str, pid: int, status: int, exited_at: float) -> None:
         self.events.publish(ns, "/tasks/exit", task_events.TaskExit(
             container_id=cid, id=exec_id or cid, pid=pid, exit_status=status, exited_at=ts(exited_at)))
+
+    def _task_oom(self, ns: str, cid: str) -> None:
+        self.events.publish(ns, "/tasks/oom", task_events.TaskOOM(container_id=cid))
 
     def _uuid(self) -> str:
         path = os.path.join(self.cfg.root, "uuid")

@@ -235,6 +235,48 @@ class StdinPump(threading.Thread):
             self.closed.set()
 
 
+class OomWatcher(threading.Thread):
+    """Counts OOM kills in the memory cgroup (v1) of the container's init via cgroup.event_control."""
+
+    def __init__(self, pid: int, on_oom: Any) -> None:
+        super().__init__(daemon=True)
+        self.on_oom = on_oom
+        self.dir = ""
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                for line in f:
+                    _, controllers, path = line.rstrip("\n").split(":", 2)
+                    if "memory" in controllers.split(","):
+                        self.dir = os.path.join("/sys/fs/cgroup/memory", path.lstrip("/"))
+        except OSError:
+            pass
+
+    def usable(self) -> bool:
+        return bool(self.dir) and os.path.exists(os.path.join(self.dir, "cgroup.event_control"))
+
+    def run(self) -> None:
+        efd = os.eventfd(0, os.EFD_CLOEXEC)
+        try:
+            ofd = os.open(os.path.join(self.dir, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            os.close(efd)
+            return
+        try:
+            with open(os.path.join(self.dir, "cgroup.event_control"), "w") as f:
+                f.write(f"{efd} {ofd}")
+            while True:
+                os.eventfd_read(efd)
+                # The kernel also signals when the cgroup is removed: that is the end, not an OOM.
+                if not os.path.exists(os.path.join(self.dir, "memory.oom_control")):
+                    return
+                self.on_oom()
+        except OSError:
+            return
+        finally:
+            os.close(efd)
+            os.close(ofd)
+
+
 @dataclass
 class Proc:
     id: str
@@ -266,6 +308,8 @@ class Shim:
         self.lock = threading.RLock()
         self.done = threading.Event()
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)  # wakes the accept loop for shutdown
+        self.oom_count = 0
+        self.oom_cond = threading.Condition()
         self.log_path = os.path.join(args.bundle, "log.json")
 
     # -- runtime invocation
@@ -505,7 +549,23 @@ class Shim:
                 self._runtime("delete", "--force", self.a.id)
                 raise
             self.procs[""] = p
+        watcher = OomWatcher(p.pid, self._oom)
+        if watcher.usable():
+            watcher.start()
         return {"pid": p.pid}
+
+    def _oom(self) -> None:
+        with self.oom_cond:
+            self.oom_count += 1
+            self.oom_cond.notify_all()
+
+    def op_oom_wait(self, r: dict[str, Any]) -> dict[str, Any]:
+        """Block until the OOM count passes `seen` (or the shim shuts down); return the count."""
+        seen = int(r.get("seen", 0))
+        with self.oom_cond:
+            while self.oom_count <= seen and not self.done.is_set():
+                self.oom_cond.wait()
+            return {"count": self.oom_count}
 
     def op_start(self, r: dict[str, Any]) -> dict[str, Any]:
         exec_id = r.get("exec_id", "")
@@ -661,6 +721,8 @@ class Shim:
             if live and not r.get("force"):
                 raise ShimError("failed precondition", "shim has running processes")
         self.done.set()
+        with self.oom_cond:
+            self.oom_cond.notify_all()  # release oom_wait callers
         return {}
 
     # -- serving

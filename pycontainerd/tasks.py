@@ -35,6 +35,7 @@ class ShimGone(Unknown):
 
 
 ExitCallback = Callable[[str, str, str, int, int, float], None]  # ns, container id, exec id, pid, status, at
+OomCallback = Callable[[str, str], None]  # ns, container id
 
 
 class ShimClient:
@@ -77,16 +78,19 @@ class Task:
     shim: ShimClient
     pid: int = 0
     monitors: dict[str, asyncio.Task] = field(default_factory=dict)
+    oom_watch: asyncio.Task | None = None
     deleting: bool = False
 
 
 class TaskManager:
-    def __init__(self, state: str, runtime: str, containers: ContainerStore, on_exit: ExitCallback) -> None:
+    def __init__(self, state: str, runtime: str, containers: ContainerStore, on_exit: ExitCallback,
+                 on_oom: OomCallback = lambda ns, cid: None) -> None:
         self.state = state
         self.root = os.path.join(state, RUNTIME_DIR)
         self.runtime = runtime
         self.containers = containers
         self.on_exit = on_exit  # called once per process exit (the daemon publishes /tasks/exit)
+        self.on_oom = on_oom  # called per OOM kill in the task's memory cgroup (/tasks/oom)
         self.tasks: dict[tuple[str, str], Task] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -163,6 +167,7 @@ class TaskManager:
             task = Task(ns, cid, bundle, shim, reply["pid"])
             self.tasks[(ns, cid)] = task
             self._monitor(task, "")
+            self._watch_oom(task)
             return task
 
     async def _start_shim(self, ns: str, cid: str, bundle: str, binary: str, rroot: str, systemd: bool) -> None:
@@ -195,6 +200,21 @@ class TaskManager:
             self.on_exit(task.ns, task.id, exec_id, r["pid"], r["exit_status"], r["exited_at"])
 
         task.monitors[exec_id] = asyncio.ensure_future(watch())
+
+    def _watch_oom(self, task: Task) -> None:
+        async def watch() -> None:
+            seen = 0
+            while True:
+                try:
+                    r = await task.shim.call("oom_wait", seen=seen)
+                except ContainerdError:
+                    return
+                if r["count"] <= seen:
+                    return  # the shim is shutting down
+                seen = r["count"]
+                self.on_oom(task.ns, task.id)
+
+        task.oom_watch = asyncio.ensure_future(watch())
 
     async def exec(self, ns: str, cid: str, exec_id: str, spec: dict[str, Any], stdin: str, stdout: str,
                    stderr: str, terminal: bool) -> None:
@@ -237,7 +257,7 @@ class TaskManager:
             return r
 
     def _forget(self, task: Task) -> None:
-        for m in task.monitors.values():
+        for m in list(task.monitors.values()) + ([task.oom_watch] if task.oom_watch else []):
             m.cancel()
         self.tasks.pop((task.ns, task.id), None)
 
@@ -284,6 +304,7 @@ class TaskManager:
                     continue
                 task = Task(ns, cid, bundle, shim, init["pid"])
                 self.tasks[(ns, cid)] = task
+                self._watch_oom(task)
                 for p in state["processes"]:
                     if p["status"] != "stopped":
                         self._monitor(task, p["id"])

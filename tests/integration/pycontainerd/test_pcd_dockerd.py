@@ -122,3 +122,17 @@ def test_docker_stats_reads_task_metrics(dockerd):
         assert "64MiB" in r.stdout.decode()
     finally:
         dockerd.docker("rm", "-f", name)
+
+
+def test_docker_sees_oom_kills(dockerd):
+    if not os.path.exists("/sys/fs/cgroup/memory/memory.oom_control"):
+        pytest.skip("no cgroup v1 memory controller")
+    name = f"pcd-{uuid.uuid4().hex[:6]}"
+    try:
+        r = dockerd.docker("run", "--name", name, "-m", "8m", "--memory-swap", "8m", "busybox",
+                           "dd", "if=/dev/zero", "of=/dev/null", "bs=32M", "count=1")
+        assert r.returncode == 137, r.stderr
+        r = dockerd.docker("inspect", "--format", "{{.State.OOMKilled}} {{.State.ExitCode}}", name)
+        assert r.stdout.split() == [b"true", b"137"]
+    finally:
+        dockerd.docker("rm", "-f", name)

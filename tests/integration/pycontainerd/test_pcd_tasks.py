@@ -2,6 +2,7 @@
 kill, exec, stdin, terminal, events, errors and a daemon restart."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import queue
@@ -263,3 +264,30 @@ def test_metrics_report_the_task_cgroup(tasks):
     with open(f"/sys/fs/cgroup/memory/pcdtest-{t.id}/memory.limit_in_bytes") as f:
         assert m.memory.usage.limit == int(f.read())
     assert not t.c.tasks.Metrics(tasks_pb2.MetricsRequest(filters=["id==nothing"]), metadata=t.md).metrics
+
+
+def test_oom_kill_is_published(busybox, base_spec, tmp_path):
+    if not os.path.exists("/sys/fs/cgroup/memory/memory.oom_control"):
+        pytest.skip("no cgroup v1 memory controller")
+    spec = copy.deepcopy(base_spec)
+    spec["linux"].setdefault("resources", {})["memory"] = {"limit": 8 << 20, "swap": 8 << 20}
+    got: queue.Queue = queue.Queue()
+    stream = busybox.events.Subscribe(events_pb2.SubscribeRequest(filters=['topic=="/tasks/oom"']), timeout=60)
+
+    def consume():
+        try:
+            for env in stream:
+                got.put(env)
+        except grpc.RpcError:
+            pass  # cancelled at the end of the test
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.2)
+    t = Task(busybox, spec, "runc", tmp_path, ["dd", "if=/dev/zero", "of=/dev/null", "bs=32M", "count=1"])
+    try:
+        assert t.run() == 137
+        env = got.get(timeout=10)
+        assert task_events.TaskOOM.FromString(env.event.value).container_id == t.id
+    finally:
+        stream.cancel()
+        t.close()
