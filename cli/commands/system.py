@@ -345,7 +345,7 @@ def run_system_prune(ctx: Context, opts: Any, args: list[str]) -> int:
                + ("  - all anonymous volumes not used by at least one container\n" if opts.volumes else "")
                + ("  - all images without at least one container associated to them\n" if opts.all
                   else "  - all dangling images\n")
-               + "  - unused build cache\n")
+               + ("  - all build cache\n" if opts.all else "  - unused build cache\n"))
     if not opts.force and not confirm(ctx, warning):
         return 0
     filters = filters_param(opts.filter)

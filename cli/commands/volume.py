@@ -115,8 +115,12 @@ RM = F.Command("rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes
 
 
 def run_prune(ctx: Context, opts: Any, args: list[str]) -> int:
+    new_api = ctx.client.api_at_least("1.42")  # older daemons prune named volumes too
+    if opts.all and not new_api:
+        raise CLIError(f'"--all" requires API version 1.42, but the Docker daemon API version is {ctx.client.version}')
     warning = ("WARNING! This will remove all local volumes not used by at least one container."
-               if opts.all else "WARNING! This will remove anonymous local volumes not used by at least one container.")
+               if opts.all or not new_api
+               else "WARNING! This will remove anonymous local volumes not used by at least one container.")
     if not opts.force and not confirm(ctx, warning):
         return 0
     filters = json.loads(filters_param(opts.filter) or "{}")
