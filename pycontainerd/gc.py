@@ -26,6 +26,23 @@ GRACE = 60.0
 LABEL_ROOT = "containerd.io/gc.root"
 LABEL_REF_CONTENT = "containerd.io/gc.ref.content"
 LABEL_REF_SNAPSHOT = "containerd.io/gc.ref.snapshot.overlayfs"
+LABEL_EXPIRE = "containerd.io/gc.expire"  # RFC 3339 time after which a lease no longer holds anything
+
+
+def _expired(value: str, now: float) -> bool:
+    """True when an RFC 3339 `containerd.io/gc.expire` time is in the past (unparsable: never)."""
+    from datetime import datetime
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # Go prints nanoseconds; Python parses at most microseconds
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = head + "." + digits[:6].ljust(6, "0") + rest[len(digits):]
+    try:
+        return datetime.fromisoformat(text).timestamp() < now
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -77,6 +94,9 @@ def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStor
     todo = [img.target.digest for img in images.list(ns)]
     keep_snaps: set[str] = set()
     for lease in leases.list(ns):
+        if LABEL_EXPIRE in lease.labels and _expired(lease.labels[LABEL_EXPIRE], now):
+            leases.delete(ns, lease.id)  # containerd's collector drops expired leases too
+            continue
         for rid, rtype in lease.resources:
             if rtype == "content":
                 todo.append(rid)

@@ -59,3 +59,15 @@ def test_collect_follows_images_leases_and_live_snapshots(stores, rootfs_tar):
         sn.stat(ns, chain)
     leases.delete(ns, lease.id)
     assert gc.collect(ns, cs, sn, ims, leases, now=later).content == [resolved.layers[0].digest]
+
+
+def test_expired_leases_are_dropped(stores):
+    cs, sn, ims, leases, _ = stores
+    ns = "gcx"
+    blob = cs.add_bytes(ns, b"held until the lease expires")
+    old = leases.create(ns, "old", {"containerd.io/gc.expire": "2020-01-02T03:04:05.123456789Z"})
+    new = leases.create(ns, "new", {"containerd.io/gc.expire": "2999-01-01T00:00:00Z"})
+    leases.add_resource(ns, old.id, blob, "content")
+    later = time.time() + 2 * gc.GRACE
+    assert gc.collect(ns, cs, sn, ims, leases, now=later).content == [blob]
+    assert [x.id for x in leases.list(ns)] == [new.id]
