@@ -670,7 +670,7 @@ class Shim:
     def op_resize(self, r: dict[str, Any]) -> dict[str, Any]:
         p = self._proc(r.get("exec_id", ""))
         if p.console is None:
-            raise ShimError("failed precondition", f"process {p.id or self.a.id} has no terminal")
+            return {}  # no terminal (or it has exited): nothing to resize, as containerd's shim answers
         fcntl.ioctl(p.console, termios.TIOCSWINSZ, struct.pack("HHHH", int(r["height"]), int(r["width"]), 0, 0))
         return {}
 
