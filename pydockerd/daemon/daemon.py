@@ -405,7 +405,7 @@ class Daemon:
                     ec = (c.EndpointsConfig or {}).get(net) or (
                         (c.EndpointsConfig or {}).get("default") if net == "bridge" else None) or {}
                     ep = await self.client.connect(
-                        net, c.ID, c.Name.lstrip("/"), list(ec.get("Aliases") or []),
+                        net, c.ID, c.Name.lstrip("/"), network.aliases_for(net, c.ID, ec),
                         ((ec.get("IPAMConfig") or {}).get("IPv4Address") or ""), ports if i == 0 else [])
                     endpoints.append(network.EndpointInfo.from_pb(net, ep))
                 c.Endpoints = [asdict(e) for e in endpoints]
@@ -437,7 +437,7 @@ class Daemon:
         async with lv.lock:
             if c.State.Running and self.networks_enabled:
                 ep = await self.client.connect(
-                    net, c.ID, c.Name.lstrip("/"), list(endpoint_config.get("Aliases") or []),
+                    net, c.ID, c.Name.lstrip("/"), network.aliases_for(net, c.ID, endpoint_config),
                     (endpoint_config.get("IPAMConfig") or {}).get("IPv4Address") or "", [])
                 info = network.EndpointInfo.from_pb(net, ep)
                 c.Endpoints = list(c.Endpoints) + [asdict(info)]
@@ -457,8 +457,6 @@ class Daemon:
             cfg = dict(c.EndpointsConfig or {})
             cfg.pop(net, None)
             c.EndpointsConfig = cfg
-            if network.mode_of(c.HostConfig) == net:
-                c.HostConfig["NetworkMode"] = "none" if not cfg else next(iter(cfg))
             self.store.save(c)
 
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
@@ -1020,7 +1018,8 @@ def network_settings(c: Container) -> dict[str, Any]:
     nets = {e.network: e.settings() for e in eps}
     if not nets:
         names = network.networks_to_join(c.HostConfig, c.EndpointsConfig) or [network.mode_of(c.HostConfig)]
-        nets = {n: network.empty_settings() for n in names if not n.startswith("container:")}
+        nets = {n: network.empty_settings(network.aliases_for(n, c.ID, (c.EndpointsConfig or {}).get(n) or {}))
+                for n in names if not n.startswith("container:")}
     primary = eps[0] if eps else None
     return {"Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": network.ports_map(c.Config, eps),
             "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,

@@ -90,8 +90,19 @@ class EndpointInfo:
                 "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
 
-def empty_settings() -> dict[str, Any]:
-    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+PREDEFINED = ("bridge", "host", "none", "default")
+
+
+def aliases_for(net: str, cid: str, endpoint_config: dict[str, Any]) -> list[str]:
+    """Configured aliases, plus the short ID on user-defined networks (as moby; compose 1.29 checks it)."""
+    aliases = list(endpoint_config.get("Aliases") or [])
+    if net not in PREDEFINED and cid[:12] not in aliases:
+        aliases.append(cid[:12])
+    return aliases
+
+
+def empty_settings(aliases: list[str] | None = None) -> dict[str, Any]:
+    return {"IPAMConfig": None, "Links": None, "Aliases": aliases or None, "MacAddress": "", "DriverOpts": None,
             "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
