@@ -162,7 +162,8 @@ class TaskManager:
                     await asyncio.to_thread(unmount_all, rootfs)
                 shutil.rmtree(bundle, ignore_errors=True)
                 if isinstance(exc, ContainerdError) and "OCI runtime" in exc.message:
-                    raise Unknown(exc.message + ": unknown", raw=True) from None
+                    # containerd's runtime v2 manager wraps shim errors this way; Docker shows it verbatim
+                    raise Unknown(f"failed to create shim task: {exc.message}: unknown", raw=True) from None
                 raise
             task = Task(ns, cid, bundle, shim, reply["pid"])
             self.tasks[(ns, cid)] = task

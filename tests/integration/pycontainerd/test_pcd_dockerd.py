@@ -136,3 +136,11 @@ def test_docker_sees_oom_kills(dockerd):
         assert r.stdout.split() == [b"true", b"137"]
     finally:
         dockerd.docker("rm", "-f", name)
+
+
+def test_docker_shows_the_runtime_error_as_with_containerd(dockerd):
+    r = dockerd.docker("run", "--rm", "busybox", "/nonexistent")
+    assert r.returncode == 127
+    assert ('failed to create shim task: OCI runtime create failed: runc create failed: unable to start container '
+            'process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown') \
+        in r.stderr.decode(), r.stderr

@@ -140,7 +140,8 @@ def test_runtime_error_leaves_nothing_behind(tasks, daemon, runtime):
     with pytest.raises(grpc.RpcError) as e:
         t.create()
     assert e.value.code() == grpc.StatusCode.UNKNOWN
-    assert e.value.details().startswith("OCI runtime create failed: ")
+    assert e.value.details().startswith("failed to create shim task: OCI runtime create failed: ")
+    assert e.value.details().endswith(": unknown")
     assert "/nonexistent" in e.value.details()
     assert not _bundle(daemon, t).exists()
     assert not mounts_under(str(daemon.state))
