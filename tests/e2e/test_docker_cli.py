@@ -541,3 +541,40 @@ def test_healthcheck(stack, cleanup):
         if health["Status"] == "unhealthy":
             break
     assert health["Status"] == "unhealthy" and health["FailingStreak"] >= 1
+
+
+def test_docker_compose_app(netstack, repo_root):
+    """The project's compose test app with Debian's docker-compose 1.29: volumes, a project network
+    with DNS, a published port, a healthcheck gating depends_on."""
+    import os
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    project = uname("pyc").replace("-", "")
+    env = dict(netstack.env, WEB_PORT=str(port))
+    base = ["docker-compose", "-p", project, "-f", str(repo_root / "docker-compose.test.yml")]
+
+    def compose(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(base + list(args), env=env, capture_output=True, text=True, timeout=120)
+
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr + netstack.log_tail()
+        for _ in range(100):
+            logs = compose("logs", "--no-color", "client").stdout
+            if "tables" in logs:
+                break
+        assert "hello from the pydocker compose test app" in logs and "database appdb: tables" in logs
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as r:
+            assert b"hello from the pydocker compose test app" in r.read()
+        ps = compose("ps").stdout
+        assert "Up (healthy)" in ps
+    finally:
+        down = compose("down", "-v")
+    assert down.returncode == 0, down.stderr
+    assert project not in netstack.docker("volume", "ls", "-q").stdout
+    assert project not in netstack.docker("network", "ls").stdout
