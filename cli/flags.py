@@ -4,6 +4,8 @@ argparse costs ~10 ms to import and formats errors differently, so the CLI uses 
 """
 from __future__ import annotations
 
+import os
+
 from cli.errors import UsageError
 
 TYPE_CHECKING = False
@@ -72,6 +74,14 @@ class Options(dict):
 
 
 HELP_FLAG = Flag("help", "", BOOL, False, "Print usage")
+
+# flagsHelper.FormatHelp: the --format text of the list commands
+FORMAT_HELP = ("Format output using a custom template:\n"
+               "'table':            Print output in table format with column headers (default)\n"
+               "'table TEMPLATE':   Print output in table format using the given Go template\n"
+               "'json':             Print in JSON format\n"
+               "'TEMPLATE':         Print output using the given Go template.\n"
+               "Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates")
 
 
 def _convert(flag: Flag, value: str, token: str) -> Any:
@@ -196,17 +206,36 @@ def check_args(cmd_path: str, cmd: Command, args: Sequence[str]) -> None:
         raise UsageError(f"'{cmd_path}' requires at most {hi} {plural}", arity=True, see=True)
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    words, lines, cur = text.split(), [], ""
-    for w in words:
-        if cur and len(cur) + 1 + len(w) > width:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}" if cur else w
-    if cur:
-        lines.append(cur)
-    return lines or [""]
+def _wrap_n(i: int, slop: int, s: str) -> tuple[str, str]:
+    """pflag's wrapN: break before column i unless the rest fits within i+slop."""
+    if i + slop > len(s):
+        return s, ""
+    w = max(s.rfind(c, 0, i) for c in " \t\n")
+    if w <= 0:
+        return s, ""
+    nl = s.rfind("\n", 0, i)
+    if 0 < nl < w:
+        return s[:nl], s[nl + 1:]
+    return s[:w], s[w + 1:]
+
+
+def _wrap(i: int, cols: int, s: str) -> str:
+    """pflag's wrap: the usage text starting at column i, wrapped for a cols-wide terminal."""
+    width, prefix = cols - i, ""
+    if width < 24:
+        i = 16
+        width = cols - i
+        prefix = "\n" + " " * (i - 1)
+    if width < 24:
+        return s.replace("\n", prefix)
+    slop = 5
+    width -= slop
+    line, s = _wrap_n(width, slop, s)
+    out = prefix + line.replace("\n", "\n" + " " * i)
+    while s:
+        line, s = _wrap_n(width, slop, s)
+        out += "\n" + " " * i + line.replace("\n", "\n" + " " * i)
+    return out
 
 
 def help_text(cmd_path: str, cmd: Command, aliases: Sequence[str] = ()) -> str:
@@ -214,7 +243,9 @@ def help_text(cmd_path: str, cmd: Command, aliases: Sequence[str] = ()) -> str:
     out = [f"Usage:  docker {cmd_path} {cmd.usage}".rstrip(), "", cmd.desc]
     if aliases:
         out += ["", "Aliases:", "  " + ", ".join(aliases)]
-    visible = [f for f in cmd.flags if not f.hidden] + [HELP_FLAG]
+    visible = [f for f in cmd.flags if not f.hidden]
+    if any(f.short == "h" for f in cmd.flags):
+        visible.append(HELP_FLAG)  # -h is taken (run's --hostname), so cobra lists its own --help
     if visible:
         out += ["", "Options:"]
         rows = []
@@ -224,12 +255,18 @@ def help_text(cmd_path: str, cmd: Command, aliases: Sequence[str] = ()) -> str:
             if tn:
                 left += " " + tn
             text = f.help
-            if f.kind not in (BOOL, LIST, MAP) and f.default not in (None, "", 0):
-                text += f' (default {f.default!r})'.replace("'", '"') if f.kind == STR else f" (default {f.default})"
+            if f.kind == STR and f.default not in (None, ""):
+                text += f' (default "{f.default}")'
+            elif f.kind == INT and f.default not in (None, 0):
+                text += f" (default {f.default})"
+            elif f.kind == BOOL and f.default is True:
+                text += " (default true)"
             rows.append((left, text))
-        width = max(len(r[0]) for r in rows) + 3
+        column = max(len(r[0]) for r in rows) + 3
+        try:  # the CLI sizes help to the terminal on stdin, 80 columns otherwise
+            cols = os.get_terminal_size(0).columns
+        except OSError:
+            cols = 80
         for left, text in rows:
-            lines = _wrap(text, max(30, 80 - width))
-            out.append(left.ljust(width) + lines[0])
-            out += [" " * width + ln for ln in lines[1:]]
+            out.append(left.ljust(column) + _wrap(column, cols - 1, text))
     return "\n".join(out) + "\n"

@@ -208,7 +208,7 @@ class _FieldSpy(fmt.Row):
 PS = F.Command("ps", "[OPTIONS]", "List containers", [
     F.Flag("all", "a", B, False, "Show all containers (default shows just running)"),
     F.Flag("filter", "f", L, help="Filter output based on conditions provided", type_name="filter"),
-    F.Flag("format", "", S, "", "Format output using a custom template"),
+    F.Flag("format", "", S, "", F.FORMAT_HELP),
     F.Flag("last", "n", I, -1, "Show n last created containers (includes all states)"),
     F.Flag("latest", "l", B, False, "Show the latest created container (includes all states)"),
     F.Flag("no-trunc", "", B, False, "Don't truncate output"),

@@ -111,7 +111,7 @@ IMAGES = F.Command("images", "[OPTIONS] [REPOSITORY[:TAG]]", "List images", [
     F.Flag("all", "a", B, False, "Show all images (default hides intermediate images)"),
     F.Flag("digests", "", B, False, "Show digests"),
     F.Flag("filter", "f", L, help="Filter output based on conditions provided", type_name="filter"),
-    F.Flag("format", "", S, "", "Format output using a custom template"),
+    F.Flag("format", "", S, "", F.FORMAT_HELP),
     F.Flag("no-trunc", "", B, False, "Don't truncate output"),
     F.Flag("quiet", "q", B, False, "Only show image IDs"),
 ], max_args=1, run=run_images)

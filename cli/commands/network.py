@@ -145,7 +145,7 @@ def run_ls(ctx: Context, opts: Any, args: list[str]) -> int:
 
 LS = F.Command("ls", "[OPTIONS]", "List networks", [
     F.Flag("filter", "f", L, help="Provide filter values (e.g. \"driver=bridge\")", type_name="filter"),
-    F.Flag("format", "", S, "", "Format output using a custom template"),
+    F.Flag("format", "", S, "", F.FORMAT_HELP),
     F.Flag("no-trunc", "", B, False, "Do not truncate the output"),
     F.Flag("quiet", "q", B, False, "Only display network IDs"),
 ], max_args=0, run=run_ls)

@@ -87,9 +87,9 @@ def run_ls(ctx: Context, opts: Any, args: list[str]) -> int:
 
 
 LS = F.Command("ls", "[OPTIONS]", "List volumes", [
-    F.Flag("cluster", "", B, False, "Display only cluster volumes, and use cluster volume list formatting", hidden=True),
+    F.Flag("cluster", "", B, False, "Display only cluster volumes, and use cluster volume list formatting"),
     F.Flag("filter", "f", L, help="Provide filter values (e.g. \"dangling=true\")", type_name="filter"),
-    F.Flag("format", "", S, "", "Format output using a custom template"),
+    F.Flag("format", "", S, "", F.FORMAT_HELP),
     F.Flag("quiet", "q", B, False, "Only display volume names"),
 ], max_args=0, run=run_ls)
 

@@ -78,4 +78,23 @@ def test_arity_ok():
 def test_help_text_lists_flags():
     text = F.help_text("run", F.Command("run", "[OPTIONS] IMAGE", "Create and run", FLAGS))
     assert text.startswith("Usage:  docker run [OPTIONS] IMAGE\n\nCreate and run\n")
-    assert "  -d, --detach" in text and "      --name string" in text and "      --help" in text
+    assert "  -d, --detach" in text and "      --name string" in text and "--help" not in text
+    with_h = F.help_text("x", F.Command("x", "", "X", [F.Flag("hostname", "h", F.STR, "", "Host name")]))
+    assert "      --help              Print usage" in with_h  # -h is taken, so --help is listed
+
+
+@pytest.mark.parametrize("argv", [["logs"], ["stop"], ["exec"], ["rm"], ["kill"], ["tag"], ["rename"], ["top"],
+                                  ["volume", "ls"], ["wait"], ["ps"], ["network", "ls"]])
+def test_help_matches_the_docker_cli(argv):
+    """Byte-for-byte against /usr/local/bin/docker (needs no daemon)."""
+    import os
+    import subprocess
+    import sys
+    if not os.path.exists("/usr/local/bin/docker"):
+        pytest.skip("docker CLI 28 not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    theirs = subprocess.run(["/usr/local/bin/docker", *argv, "--help"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, env=env)
+    ours = subprocess.run([sys.executable, "-m", "cli.main", *argv, "--help"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=env)
+    assert ours.stdout == theirs.stdout
