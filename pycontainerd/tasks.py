@@ -148,6 +148,9 @@ class TaskManager:
             try:
                 with open(os.path.join(bundle, "config.json"), "w") as f:
                     json.dump(spec, f)
+                # Remembered for cleaning up after a shim that died: the runtime and root it used.
+                with open(os.path.join(bundle, "runtime.json"), "w") as f:
+                    json.dump({"binary": binary, "root": rroot, "systemd_cgroup": systemd}, f)
                 os.mkdir(rootfs, 0o711)
                 if mounts:
                     await asyncio.to_thread(mount_all, mounts, rootfs)
@@ -299,9 +302,9 @@ class TaskManager:
                     await self._cleanup_dead(ns, cid, bundle)
                     continue
                 init = next((p for p in state["processes"] if p["id"] == ""), None)
-                if init is None:
+                if init is None:  # the daemon died during Tasks.Create: finish undoing it
                     await self._stop_shim(shim)
-                    await self._cleanup_bundle(bundle)
+                    await self._cleanup_dead(ns, cid, bundle)
                     continue
                 task = Task(ns, cid, bundle, shim, init["pid"])
                 self.tasks[(ns, cid)] = task
@@ -311,11 +314,23 @@ class TaskManager:
                         self._monitor(task, p["id"])
 
     async def _cleanup_dead(self, ns: str, cid: str, bundle: str) -> None:
-        rroot = os.path.join(self.state, "runc", ns)
-        proc = await asyncio.create_subprocess_exec(
-            self.runtime, "--root", rroot, "delete", "--force", cid, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        await proc.wait()
+        """Force-delete the container with the runtime that created it, then unmount and remove the bundle."""
+        choice = {"binary": self.runtime, "root": os.path.join(self.state, "runc", ns), "systemd_cgroup": False}
+        try:
+            with open(os.path.join(bundle, "runtime.json")) as f:
+                choice.update(json.load(f))
+        except (OSError, ValueError):
+            pass
+        argv = [choice["binary"], "--root", choice["root"]]
+        if choice["systemd_cgroup"]:
+            argv.append("--systemd-cgroup")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, "delete", "--force", cid, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            await proc.wait()
+        except OSError as exc:
+            log.warning("cannot run %s to delete %s: %s", choice["binary"], cid, exc)
         await self._cleanup_bundle(bundle)
 
 
