@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+
+import grpc
+import pytest
 
 from protos.containerd.services.tasks.v1 import tasks_pb2
 from protos.containerd.types.task import task_pb2
@@ -23,11 +27,9 @@ def test_restarted_daemon_reconnects_to_shims(tasks, daemon, busybox):
     assert fut.result().exit_status == 137
 
 
-def test_dead_shim_is_cleaned_up_on_delete(tasks, daemon):
-    import grpc
-    import pytest
-    import time
-    t = tasks("runc", ["sleep", "100"])
+@pytest.mark.parametrize("runtime", ["runc", "pyrunc"])
+def test_dead_shim_is_cleaned_up_on_delete(tasks, daemon, runtime):
+    t = tasks(runtime, ["sleep", "100"])
     pid = t.start()
     bundle = daemon.state / "io.containerd.runtime.v2.task" / t.c.ns / t.id
     fut = t.wait_future()
