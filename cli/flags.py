@@ -75,6 +75,12 @@ class Options(dict):
 
 HELP_FLAG = Flag("help", "", BOOL, False, "Print usage")
 
+# flagsHelper.InspectFormatHelp: the --format text of inspect-like commands
+INSPECT_FORMAT_HELP = ("Format output using a custom template:\n"
+                       "'json':             Print in JSON format\n"
+                       "'TEMPLATE':         Print output using the given Go template.\n"
+                       "Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates")
+
 # flagsHelper.FormatHelp: the --format text of the list commands
 FORMAT_HELP = ("Format output using a custom template:\n"
                "'table':            Print output in table format with column headers (default)\n"

@@ -555,7 +555,7 @@ def run_container_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
     return inspect_each(ctx, args, lambda n: fetch_raw(ctx, f"/containers/{n}/json", params), opts.format)
 
 
-INSPECT_FLAGS = [F.Flag("format", "f", S, "", "Format output using a custom template")]
+INSPECT_FLAGS = [F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP)]
 INSPECT = F.Command("inspect", "[OPTIONS] CONTAINER [CONTAINER...]",
                     "Display detailed information on one or more containers",
                     INSPECT_FLAGS + [F.Flag("size", "s", B, False, "Display total file sizes")],

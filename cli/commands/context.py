@@ -130,7 +130,7 @@ def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
 
 INSPECT = F.Command("inspect", "[OPTIONS] [CONTEXT] [CONTEXT...]",
                     "Display detailed information on one or more contexts", [
-                        F.Flag("format", "f", S, "", "Format output using a custom template"),
+                        F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
                     ], run=run_inspect)
 
 

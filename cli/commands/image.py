@@ -238,6 +238,19 @@ def file_chunks(f: Any, size: int = 1 << 16) -> Iterator[bytes]:
         yield data
 
 
+def platform_param(ctx: Context, value: str) -> str | None:
+    """--platform os[/arch[/variant]] as the JSON OCI platform the API takes (1.48+)."""
+    if not value:
+        return None
+    if not ctx.client.api_at_least("1.48"):
+        raise CLIError(f'"--platform" requires API version 1.48, but the Docker daemon API version is {ctx.client.version}')
+    parts = value.lower().split("/")
+    plat = {"architecture": parts[1] if len(parts) > 1 else "", "os": parts[0]}
+    if len(parts) > 2:
+        plat["variant"] = parts[2]
+    return json.dumps(plat, separators=(",", ":"))
+
+
 def _open_input(path: str) -> Any:
     if not path or path == "-":
         return sys.stdin.buffer
@@ -261,10 +274,12 @@ def show_stream_or_raw(ctx: Context, resp: Any) -> None:
 def run_load(ctx: Context, opts: Any, args: list[str]) -> int:
     if not opts.input and os.isatty(sys.stdin.fileno()):
         raise CLIError("requested load from stdin, but stdin is empty")
+    platform = platform_param(ctx, opts.platform)
     src = _open_input(opts.input)
     quiet = opts.quiet or not os.isatty(sys.stdout.fileno())
     try:
-        resp = ctx.client.request("POST", "/images/load", {"quiet": 1 if quiet else 0}, body=file_chunks(src),
+        resp = ctx.client.request("POST", "/images/load", {"quiet": 1 if quiet else 0, "platform": platform},
+                                  body=file_chunks(src),
                                   headers={"Content-Type": "application/x-tar"})
         show_stream_or_raw(ctx, resp)
     finally:
@@ -275,7 +290,7 @@ def run_load(ctx: Context, opts: Any, args: list[str]) -> int:
 
 LOAD = F.Command("load", "[OPTIONS]", "Load an image from a tar archive or STDIN", [
     F.Flag("input", "i", S, "", "Read from tar archive file, instead of STDIN"),
-    F.Flag("platform", "", L, help="Load only the given platform(s)."),
+    F.Flag("platform", "", S, "", "Load only the given platform variant. Formatted as \"os[/arch[/variant]]\" (e.g., \"linux/amd64\")"),
     F.Flag("quiet", "q", B, False, "Suppress the load output"),
 ], max_args=0, run=run_load)
 
@@ -283,7 +298,11 @@ LOAD = F.Command("load", "[OPTIONS]", "Load an image from a tar archive or STDIN
 def run_save(ctx: Context, opts: Any, args: list[str]) -> int:
     if not opts.output and os.isatty(sys.stdout.fileno()):
         raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = ctx.client.request("GET", "/images/get", [("names", n) for n in args])
+    params: list[tuple[str, Any]] = [("names", n) for n in args]
+    platform = platform_param(ctx, opts.platform)
+    if platform:
+        params.append(("platform", platform))
+    resp = ctx.client.request("GET", "/images/get", params)
     write_stream(resp, opts.output)
     return 0
 
@@ -291,7 +310,7 @@ def run_save(ctx: Context, opts: Any, args: list[str]) -> int:
 SAVE = F.Command("save", "[OPTIONS] IMAGE [IMAGE...]",
                  "Save one or more images to a tar archive (streamed to STDOUT by default)", [
                      F.Flag("output", "o", S, "", "Write to a file, instead of STDOUT"),
-                     F.Flag("platform", "", L, help="Save only the given platform(s)."),
+                     F.Flag("platform", "", S, "", "Save only the given platform variant. Formatted as \"os[/arch[/variant]]\" (e.g., \"linux/amd64\")"),
                  ], min_args=1, run=run_save)
 
 
@@ -385,7 +404,7 @@ def run_image_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
 
 
 INSPECT = F.Command("inspect", "[OPTIONS] IMAGE [IMAGE...]", "Display detailed information on one or more images", [
-    F.Flag("format", "f", S, "", "Format output using a custom template"),
+    F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
 ], min_args=1, run=run_image_inspect)
 
 

@@ -158,7 +158,7 @@ def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
 
 INSPECT = F.Command("inspect", "[OPTIONS] NETWORK [NETWORK...]",
                     "Display detailed information on one or more networks", [
-                        F.Flag("format", "f", S, "", "Format output using a custom template"),
+                        F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
                         F.Flag("verbose", "v", B, False, "Verbose output for diagnostics"),
                     ], min_args=1, run=run_inspect)
 

@@ -92,7 +92,7 @@ def _ansic(value: str) -> str:
 
 
 VERSION = F.Command("version", "[OPTIONS]", "Show the Docker version information", [
-    F.Flag("format", "f", S, "", "Format output using a custom template"),
+    F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
 ], max_args=0, run=run_version)
 
 
@@ -207,7 +207,7 @@ def run_info(ctx: Context, opts: Any, args: list[str]) -> int:
 
 
 INFO = F.Command("info", "[OPTIONS]", "Display system-wide information", [
-    F.Flag("format", "f", S, "", "Format output using a custom template"),
+    F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
 ], max_args=0, run=run_info)
 
 
@@ -244,7 +244,7 @@ def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
 
 
 INSPECT = F.Command("inspect", "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on Docker objects", [
-    F.Flag("format", "f", S, "", "Format output using a custom template"),
+    F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
     F.Flag("size", "s", B, False, "Display total file sizes if the type is container"),
     F.Flag("type", "", S, "", "Only inspect objects of the given type"),
 ], min_args=1, run=run_inspect)
@@ -286,7 +286,7 @@ def run_events(ctx: Context, opts: Any, args: list[str]) -> int:
 
 EVENTS = F.Command("events", "[OPTIONS]", "Get real time events from the server", [
     F.Flag("filter", "f", L, help="Filter output based on conditions provided", type_name="filter"),
-    F.Flag("format", "", S, "", "Format output using a custom template"),
+    F.Flag("format", "", S, "", F.INSPECT_FORMAT_HELP),
     F.Flag("since", "", S, "", "Show all events created since timestamp"),
     F.Flag("until", "", S, "", "Stream events until this timestamp"),
 ], max_args=0, run=run_events)
@@ -426,7 +426,7 @@ def run_login(ctx: Context, opts: Any, args: list[str]) -> int:
     return 0
 
 
-LOGIN = F.Command("login", "[OPTIONS] [SERVER]", "Authenticate to a registry", [
+LOGIN = F.Command("login", "[OPTIONS] [SERVER]", "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.", [
     F.Flag("password", "p", S, "", "Password or Personal Access Token (PAT)"),
     F.Flag("password-stdin", "", B, False, "Take the Password or Personal Access Token (PAT) from stdin"),
     F.Flag("username", "u", S, "", "Username"),
@@ -444,4 +444,5 @@ def run_logout(ctx: Context, opts: Any, args: list[str]) -> int:
     return 0
 
 
-LOGOUT = F.Command("logout", "[SERVER]", "Log out from a registry", [], max_args=1, run=run_logout)
+LOGOUT = F.Command("logout", "[SERVER]", "Log out from a registry.\nIf no server is specified, the default is defined by the daemon.", [],
+                   max_args=1, run=run_logout)

@@ -100,7 +100,7 @@ def run_inspect(ctx: Context, opts: Any, args: list[str]) -> int:
 
 INSPECT = F.Command("inspect", "[OPTIONS] VOLUME [VOLUME...]",
                     "Display detailed information on one or more volumes", [
-                        F.Flag("format", "f", S, "", "Format output using a custom template"),
+                        F.Flag("format", "f", S, "", F.INSPECT_FORMAT_HELP),
                     ], min_args=1, run=run_inspect)
 
 
@@ -109,7 +109,8 @@ def run_rm(ctx: Context, opts: Any, args: list[str]) -> int:
     return for_each(ctx, args, lambda n: ctx.client.request("DELETE", f"/volumes/{n}", params).read())
 
 
-RM = F.Command("rm", "[OPTIONS] VOLUME [VOLUME...]", "Remove one or more volumes", [
+RM = F.Command("rm", "[OPTIONS] VOLUME [VOLUME...]",
+               "Remove one or more volumes. You cannot remove a volume that is in use by a container.", [
     F.Flag("force", "f", B, False, "Force the removal of one or more volumes"),
 ], min_args=1, run=run_rm)
 
