@@ -467,3 +467,10 @@ def test_compose_test_app(target):
     assert f" Volume {project}_dbdata  Removed\n" in down.stderr
     left = ok(target.pydocker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"))
     assert left.stdout == ""
+
+
+def test_exec_interactive_tty(target, cname):
+    ok(target.pydocker("run", "-d", "--name", cname, "busybox", "sleep", "600"))
+    out, code = _pty_session(target, ["exec", "-it", cname, "sh"],
+                             [(b"", b"# "), (b"echo exec-$((6*7)); exit 5\r", b"exec-42")])
+    assert code == 5 and b"exec-42\r\n" in out
