@@ -426,6 +426,12 @@ class Shim:
                 except OSError:
                     pass
             wake.close()
+        if p.console is not None and not any(t.is_alive() for t in threads):
+            try:
+                os.close(p.console)
+            except OSError:
+                pass
+            p.console = None
 
     def _console_socket(self) -> tuple[socket.socket, str]:
         d = tempfile.mkdtemp(prefix="pyshim-")
@@ -453,6 +459,10 @@ class Shim:
 
     @staticmethod
     def _close_console_socket(s: socket.socket, path: str) -> None:
+        try:
+            s.shutdown(socket.SHUT_RDWR)  # wakes a thread still blocked in accept()
+        except OSError:
+            pass
         s.close()
         try:
             os.unlink(path)
@@ -483,8 +493,12 @@ class Shim:
                 t.join(10)
                 if "error" in result or p.console is None:
                     raise ShimError("unknown", f"failed to receive console: {result.get('error', 'timeout')}")
-            finally:
+            except BaseException:
                 self._close_console_socket(cs, cpath)
+                t.join(1)
+                self._abort_io(p)
+                raise
+            self._close_console_socket(cs, cpath)
         else:
             child, after = self._setup_pipes(p)
             try:

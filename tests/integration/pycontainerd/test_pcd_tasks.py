@@ -292,3 +292,14 @@ def test_oom_kill_is_published(busybox, base_spec, tmp_path):
     finally:
         stream.cancel()
         t.close()
+
+
+def test_terminal_runtime_error_leaves_nothing_behind(tasks, daemon):
+    before = {d for d in os.listdir("/tmp") if d.startswith("pyshim-")}
+    t = tasks("runc", ["/nonexistent"], terminal=True, create=False)
+    with pytest.raises(grpc.RpcError) as e:
+        t.create()
+    assert "OCI runtime create failed" in e.value.details()
+    assert not _bundle(daemon, t).exists()
+    assert not _shim_processes(t.id)
+    assert {d for d in os.listdir("/tmp") if d.startswith("pyshim-")} <= before  # console socket dir removed
