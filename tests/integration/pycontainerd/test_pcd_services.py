@@ -413,3 +413,21 @@ def test_import_archives_written_by_skopeo(busybox, daemon, tmp_path):
     assert dangling.name == "moby-dangling@" + dangling.target.digest
     cfg_digest = json.loads(_read(c, dangling.target.digest))["config"]["digest"]
     assert f"Loaded image ID: {cfg_digest}" in [r.status for r in resp]
+
+
+def test_import_rootfs_with_a_config_and_without_a_name(daemon, rootfs_tar):
+    c = daemon.stubs("rootfscfg")
+    cfg = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"], "Env": ["A=1"]}}
+    resp = c.import_tar(rootfs_tar, "rootfs", "example.com/me/app:v2", json.dumps(cfg).encode())
+    img = resp[-1].images[0]
+    assert img.name == "example.com/me/app:v2"
+    config = json.loads(_read(c, json.loads(_read(c, img.target.digest))["config"]["digest"]))
+    assert config["config"] == {"Cmd": ["sh"], "Env": ["A=1"]}
+    assert len(config["rootfs"]["diff_ids"]) == 1 and config["history"][-1]["comment"] == "Imported from tarball"
+    assert [r.status for r in resp if r.status.startswith("Imported image: ")]
+    # unnamed: a dangling image that still lists and unpacks
+    resp = c.import_tar(rootfs_tar, "rootfs")
+    assert resp[-1].images[0].name.startswith("moby-dangling@sha256:")
+    with pytest.raises(grpc.RpcError) as e:
+        c.import_tar(rootfs_tar, "rootfs", "x", b"not json")
+    assert code_of(e) == grpc.StatusCode.INVALID_ARGUMENT
