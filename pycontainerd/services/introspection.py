@@ -13,6 +13,7 @@ from .. import filters
 from .common import rpc
 
 
+# The plugins this daemon really provides, in containerd's type/id naming (ctr plugins ls).
 PLUGINS = [
     ("io.containerd.content.v1", "content", []),
     ("io.containerd.snapshotter.v1", "overlayfs", []),
@@ -41,6 +42,7 @@ PLUGINS = [
     ("io.containerd.grpc.v1", "tasks", ["io.containerd.service.v1"]),
     ("io.containerd.grpc.v1", "version", []),
     ("io.containerd.grpc.v1", "importer", ["io.containerd.service.v1"]),
+    ("io.containerd.grpc.v1", "registry", ["io.containerd.service.v1"]),
 ]
 
 

@@ -10,9 +10,8 @@ from protos.containerd.services.version.v1 import version_pb2, version_pb2_grpc
 from .common import rpc
 
 
+# A containerd-style version (clients compare major.minor), marked as ours.
 VERSION = "1.7.0-pycontainerd"
-
-
 REVISION = "pycontainerd"
 
 
