@@ -177,8 +177,12 @@ class ContainerdClient:
 
     # --- snapshots ----------------------------------------------------------------------------
     async def prepare_snapshot(self, key: str, parent: str) -> list[Any]:
+        # A GC root: containerd collects snapshots no container record references, and a stopped
+        # Docker container has no containerd container (its writable layer must stay until rm).
+        from datetime import datetime, timezone
+        labels = {"containerd.io/gc.root": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         resp = await self._call(self.snapshots.Prepare, snapshots_pb2.PrepareSnapshotRequest(
-            snapshotter=SNAPSHOTTER, key=key, parent=parent))
+            snapshotter=SNAPSHOTTER, key=key, parent=parent, labels=labels))
         return list(resp.mounts)
 
     async def snapshot_mounts(self, key: str) -> list[Any]:

@@ -5,9 +5,10 @@ import asyncio
 
 from aiohttp import web
 
+from ..daemon import archive
 from ..daemon.daemon import Daemon
 from ..daemon.logs import LogEntry, LogQuery, parse_time_param
-from ..errors import InvalidParameter
+from ..errors import Forbidden, InvalidParameter
 from ..hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection
 from ..httputils import bool_value, int_value, json_bytes, json_response, parse_filters, read_json
 from ..stdcopy import STDERR, STDOUT, frame
@@ -179,6 +180,51 @@ def setup(router, d: Daemon) -> None:
     async def prune(request: web.Request) -> web.Response:
         return json_response(await d.prune(parse_filters(request.query.get("filters"))))
 
+    async def archive_head(request: web.Request) -> web.Response:
+        c = d.get(request.match_info["id"])
+        path = request.query.get("path", "")
+        if not path:
+            raise InvalidParameter("path is required")
+        async with archive.container_root(d, c, write=False) as root:
+            _, header = await archive.stat_path(root, path, c)
+        return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": header})
+
+    async def archive_get(request: web.Request) -> web.StreamResponse:
+        c = d.get(request.match_info["id"])
+        path = request.query.get("path", "")
+        if not path:
+            raise InvalidParameter("path is required")
+        async with archive.container_root(d, c, write=False) as root:
+            _, header = await archive.stat_path(root, path, c)
+            proc = await archive.read_tar(root, path, c)
+            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
+                                                           "X-Docker-Container-Path-Stat": header})
+            await resp.prepare(request)
+            assert proc.stdout is not None
+            try:
+                while chunk := await proc.stdout.read(1 << 16):
+                    await resp.write(chunk)
+                await resp.write_eof()
+            except ConnectionError:
+                proc.kill()
+            await proc.wait()
+        return resp
+
+    async def archive_put(request: web.Request) -> web.Response:
+        c = d.get(request.match_info["id"])
+        path = request.query.get("path", "")
+        if not path:
+            raise InvalidParameter("path is required")
+        if c.HostConfig.get("ReadonlyRootfs"):
+            raise Forbidden("container rootfs is marked read-only")
+        async with archive.container_root(d, c, write=True) as root:
+            await archive.write_tar(root, path, c, request.content.iter_chunked(1 << 16),
+                                    bool_value(request, "noOverwriteDirNonDir"), bool_value(request, "copyUIDGID"))
+        return web.Response(status=200)
+
+    router.add("HEAD", "/containers/{id}/archive", archive_head)
+    router.add("GET", "/containers/{id}/archive", archive_get)
+    router.add("PUT", "/containers/{id}/archive", archive_put)
     router.add("POST", "/containers/create", create)
     router.add("POST", "/containers/prune", prune)
     router.add("POST", "/containers/{id}/restart", restart)

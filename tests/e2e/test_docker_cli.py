@@ -578,3 +578,31 @@ def test_docker_compose_app(netstack, repo_root):
     assert down.returncode == 0, down.stderr
     assert project not in netstack.docker("volume", "ls", "-q").stdout
     assert project not in netstack.docker("network", "ls").stdout
+
+
+def test_cp_running_and_stopped(stack, cleanup, tmp_path):
+    n = uname()
+    cleanup.append(n)
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    (src / "a").write_text("a\n")
+    (src / "sub" / "b").write_text("b\n")
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    stack.docker("cp", str(src), f"{n}:/tmp/", check=True)
+    assert stack.docker("exec", n, "cat", "/tmp/in/a", "/tmp/in/sub/b", check=True).stdout == "a\nb\n"
+    stack.docker("cp", f"{n}:/tmp/in", str(tmp_path / "out"), check=True)
+    assert (tmp_path / "out" / "sub" / "b").read_text() == "b\n"
+    cp = stack.docker("cp", f"{n}:/nope", str(tmp_path / "x"))
+    assert cp.returncode == 1 and f"Could not find the file /nope in container {n}" in cp.stderr
+    # a symlink in the container pointing at the host's /etc must stay inside the container
+    stack.docker("exec", n, "ln", "-s", "/etc/hostname", "/tmp/link", check=True)
+    stack.docker("cp", "-L", f"{n}:/tmp/link", str(tmp_path / "hn"), check=True)
+    cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
+    assert (tmp_path / "hn").read_text().strip() == cid[:12]
+    # stopped: the writable layer is still there, both ways
+    stack.docker("stop", "-t", "0", n, check=True)
+    stack.docker("cp", str(src / "a"), f"{n}:/root/a2", check=True)
+    stack.docker("cp", f"{n}:/tmp/in/a", str(tmp_path / "a3"), check=True)
+    assert (tmp_path / "a3").read_text() == "a\n"
+    stack.docker("start", n, check=True)
+    assert stack.docker("exec", n, "cat", "/root/a2", check=True).stdout == "a\n"

@@ -1,0 +1,110 @@
+"""`docker cp`: stat, read and write paths of a container's filesystem.
+
+The work happens in a chrooted child (`archive_child`), so neither request paths nor symlinks in
+the container or in an uploaded tar can reach the host. A running container is reached through
+`/proc/<pid>/root` (which also shows its volumes); a stopped one through a private mount of its
+snapshot (read-only view for reads; its own upper dir for writes, as nothing else mounts it then).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from ..errors import InvalidParameter, NotFound, SystemError_
+from .rootfs import _run, read_only_options
+
+if TYPE_CHECKING:
+    from .container import Container
+    from .daemon import Daemon
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@asynccontextmanager
+async def container_root(d: "Daemon", c: "Container", write: bool) -> AsyncIterator[str]:
+    if c.State.Running and c.State.Pid:
+        yield f"/proc/{c.State.Pid}/root"
+        return
+    mounts = await d.client.snapshot_mounts(c.ID)
+    if len(mounts) != 1:
+        raise SystemError_(f"unexpected rootfs mounts for {c.ID}")
+    m = mounts[0]
+    os.makedirs(d.tmp_root, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="cp-", dir=d.tmp_root)
+    mounted = False
+    try:
+        if m.type == "bind":
+            await _run("mount", "--bind", m.source, target)
+        else:
+            opts = [o for o in m.options if o not in ("rw", "rbind", "bind")] if write else \
+                read_only_options(m.type, list(m.options)) + ["ro"]
+            await _run("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
+        mounted = True
+        yield target
+    finally:
+        if mounted:
+            await _run("umount", target)
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PROJECT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+async def _child(*args: str, stdin: Any = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pydockerd.daemon.archive_child", *args, env=_env(),
+        stdin=stdin, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+def _not_found(path: str, c: "Container") -> NotFound:
+    return NotFound(f"Could not find the file {path} in container {c.Name.lstrip('/')}")
+
+
+async def stat_path(root: str, path: str, c: "Container") -> tuple[dict[str, Any], str]:
+    """(stat dict, the base64 header value moby sends as X-Docker-Container-Path-Stat)."""
+    proc = await _child(root, "stat", path)
+    out, err = await proc.communicate()
+    if proc.returncode == 2:
+        raise _not_found(path, c)
+    if proc.returncode != 0:
+        raise SystemError_(err.decode(errors="replace").strip() or "stat failed")
+    st = json.loads(out)
+    return st, base64.b64encode(json.dumps(st, separators=(",", ":")).encode()).decode()
+
+
+async def read_tar(root: str, path: str, c: "Container") -> asyncio.subprocess.Process:
+    """The child producing the tar on its stdout (the caller streams and waits)."""
+    return await _child(root, "get", path)
+
+
+async def write_tar(root: str, path: str, c: "Container", chunks: AsyncIterator[bytes],
+                    no_overwrite: bool, copy_uidgid: bool) -> None:
+    proc = await _child(root, "put", path, "1" if no_overwrite else "0", "1" if copy_uidgid else "0",
+                        stdin=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        async for chunk in chunks:
+            proc.stdin.write(chunk)
+            await proc.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        proc.stdin.close()
+    _, err = await proc.communicate()
+    msg = err.decode(errors="replace").strip()
+    if proc.returncode == 2:
+        raise _not_found(path, c)
+    if proc.returncode == 3:
+        raise InvalidParameter("extraction point is not a directory")
+    if proc.returncode != 0:
+        raise InvalidParameter(msg or "extraction failed")

@@ -1,0 +1,99 @@
+"""`docker cp` worker: runs chrooted into a container's root, so no path in a request or a tar can
+reach outside it (symlinks resolve inside the chroot). Run as `python -m` with the operation:
+
+    stat PATH               → JSON {name, size, mode (Go FileMode bits), mtime, linkTarget} on stdout
+    get PATH                → a tar of PATH on stdout (a directory: its tree under its base name)
+    put DIR NOOVERWRITE UIDGID  ← a tar on stdin, extracted into DIR
+
+The first argument is the root to chroot into. Errors: one line on stderr, exit 2 (not found),
+3 (not a directory) or 1.
+"""
+from __future__ import annotations
+
+# Everything used after chroot is imported before it: the container's root has no Python.
+import datetime
+import grp  # noqa: F401  (tarfile looks up owner names)
+import json
+import os
+import pwd  # noqa: F401
+import shutil  # noqa: F401
+import stat
+import sys
+import tarfile
+
+GO_DIR, GO_SYMLINK = 1 << 31, 1 << 27
+
+
+def go_mode(st: os.stat_result) -> int:
+    mode = st.st_mode & 0o777
+    if stat.S_ISDIR(st.st_mode):
+        mode |= GO_DIR
+    elif stat.S_ISLNK(st.st_mode):
+        mode |= GO_SYMLINK
+    return mode
+
+
+def do_stat(path: str) -> None:
+    st = os.lstat(path)
+    mtime = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
+    out = {"name": os.path.basename(path.rstrip("/")) or "/", "size": st.st_size, "mode": go_mode(st),
+           "mtime": mtime.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+           "linkTarget": os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""}
+    sys.stdout.write(json.dumps(out))
+
+
+def do_get(path: str) -> None:
+    os.lstat(path)
+    name = os.path.basename(path.rstrip("/")) or "."
+    with tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT) as t:
+        t.add(path, arcname=name, recursive=True)
+
+
+def do_put(dest: str, no_overwrite_dir_nondir: bool, copy_uidgid: bool) -> None:
+    if not os.path.isdir(dest):
+        if os.path.exists(dest):
+            print("extraction point is not a directory", file=sys.stderr)
+            sys.exit(3)
+        raise FileNotFoundError(dest)
+    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as t:
+        for m in t:
+            target = os.path.join(dest, m.name)
+            if no_overwrite_dir_nondir and os.path.lexists(target):
+                is_dir = os.path.isdir(target) and not os.path.islink(target)
+                if is_dir and not m.isdir():
+                    print(f"cannot overwrite directory \"{target}\" with non-directory \"{m.name}\"",
+                          file=sys.stderr)
+                    sys.exit(1)
+                if not is_dir and m.isdir():
+                    print(f"cannot overwrite non-directory \"{target}\" with directory \"{m.name}\"",
+                          file=sys.stderr)
+                    sys.exit(1)
+            if not copy_uidgid:
+                m.uid = m.gid = 0
+                m.uname = m.gname = "root"
+            t.extract(m, dest, set_attrs=True, numeric_owner=True)
+
+
+def main() -> None:
+    root, op, *args = sys.argv[1:]
+    os.chroot(root)
+    os.chdir("/")
+    try:
+        if op == "stat":
+            do_stat(args[0])
+        elif op == "get":
+            do_get(args[0])
+        elif op == "put":
+            do_put(args[0], args[1] == "1", args[2] == "1")
+        else:
+            raise ValueError(op)
+    except FileNotFoundError:
+        print("not found", file=sys.stderr)
+        sys.exit(2)
+    except NotADirectoryError:
+        print("not a directory", file=sys.stderr)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()
