@@ -347,23 +347,12 @@ def netstack(busybox_rootfs_tar, tmp_path_factory):
     """A second stack with bridge networking (its own bridge and subnet), torn down with no leftovers."""
     import random
     import subprocess
-    from conftest import Stack, start_stack, teardown_stack
+    from stacklib import start_stack, teardown_stack
 
     bridge = f"pydt{uuid.uuid4().hex[:8]}"
     bip = f"10.{random.randint(100, 250)}.{random.randint(0, 255)}.1/24"
-
-    class NetStack(Stack):
-        def argv(self) -> list[str]:
-            return super().argv() + ["--bridge", bridge, "--bip", bip]
-
-    import conftest
     base = tmp_path_factory.mktemp("netstack")
-    orig = conftest.Stack
-    conftest.Stack = NetStack  # start_stack builds a Stack; give it ours
-    try:
-        st = start_stack(base, busybox_rootfs_tar)
-    finally:
-        conftest.Stack = orig
+    st = start_stack(base, busybox_rootfs_tar, extra_args=["--bridge", bridge, "--bip", bip])
     st.bridge = bridge
     try:
         yield st
@@ -480,7 +469,7 @@ def test_container_prune(stack):
 def test_daemon_sigterm_stops_containers_and_restart_restores(busybox_rootfs_tar, tmp_path_factory):
     """SIGTERM stops running containers and removes socket and pidfile; a restart brings back
     `--restart always` containers and shows the others as exited."""
-    from conftest import start_stack, teardown_stack
+    from stacklib import start_stack, teardown_stack
 
     st = start_stack(tmp_path_factory.mktemp("restartstack"), busybox_rootfs_tar)
     try:

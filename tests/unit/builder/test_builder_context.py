@@ -8,7 +8,7 @@ import os
 import tarfile
 
 import pytest
-from conftest import cli_tar, is_mode
+from buildtars import cli_tar, is_mode
 
 from pydockerd.builder import context as C
 from pydockerd.builder.errors import BuildError, DockerfileError
@@ -320,7 +320,7 @@ def test_cli_stdin_dockerfile_tar_without_trailer():
 def test_checksum_follows_the_header_the_cli_sent():
     # docker CLI 20.10 puts Go 1.8 type bits in the mode (0100644); dockerd 20.10 then recorded
     # `COPY file:679c43c7… in /a` for the same a.txt (CLI 28 gives 00ec1633…).
-    from conftest import with_type_bits
+    from buildtars import with_type_bits
     data = with_type_bits({"Dockerfile": b"FROM busybox\n", "a.txt": b"hello\n"})
     c = C.read_context(io.BytesIO(data))
     try:

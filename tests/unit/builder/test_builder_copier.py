@@ -8,7 +8,7 @@ import stat
 import tarfile
 
 import pytest
-from conftest import cli_tar
+from buildtars import cli_tar
 
 from pydockerd.builder import copier as K
 from pydockerd.builder import plan as P

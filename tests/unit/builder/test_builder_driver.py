@@ -9,7 +9,7 @@ import re
 import shutil
 
 import pytest
-from conftest import cli_tar
+from buildtars import cli_tar
 
 from pydockerd.builder import copier
 from pydockerd.builder.context import Source, read_context

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import cli_tar
+from buildtars import cli_tar
 
 from pydockerd.builder import plan as P
 from pydockerd.builder.context import BuildContext, read_context
