@@ -158,6 +158,18 @@ class ContainerdClient:
             raise translate(exc) from None
         return b"".join(chunks)
 
+    async def read_blob_chunks(self, digest: str) -> AsyncIterator[bytes]:
+        try:
+            async for resp in self.content.Read(content_pb2.ReadContentRequest(digest=digest),
+                                                metadata=self._md):
+                yield resp.data
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+
+    async def blob_size(self, digest: str) -> int:
+        resp = await self._call(self.content.Info, content_pb2.InfoRequest(digest=digest))
+        return resp.info.size
+
     async def import_archive(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "",
                              config: bytes = b"") -> AsyncIterator[tuple[str, list[ImageRecord]]]:
         """Stream a tar to the Importer; yields (status line, images) as the server reports them."""

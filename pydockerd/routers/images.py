@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..daemon import images as images_mod
 from ..daemon import reference
+from ..daemon import save as save_mod
 from ..daemon.daemon import Daemon
 from ..errors import DockerError, InvalidParameter, NotImplementedYet
 from ..httputils import bool_value, json_bytes, json_response, parse_filters, request_version, version_tuple
@@ -120,11 +121,37 @@ def setup(router, d: Daemon) -> None:
     async def history(request: web.Request) -> web.Response:
         return json_response(images_mod.history(await d.images.resolve(request.match_info["name"])))
 
+    async def save(request: web.Request) -> web.StreamResponse:
+        refs = request.query.getall("names", []) or ([request.match_info["name"]] if "name" in request.match_info else [])
+        if not refs:
+            raise InvalidParameter("no images specified")
+        chosen = []
+        for r in refs:
+            img = await d.images.resolve(r)  # 404 before any byte is written
+            try:
+                names = [str(reference.parse(r))] if not reference.HEX_ID.match(r) else img.names
+            except DockerError:
+                names = img.names
+            chosen.append((img, [n for n in names if n in img.names] or img.names))
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+        await resp.prepare(request)
+        try:
+            async for chunk in save_mod.save_stream(d.client, chosen):
+                await resp.write(chunk)
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        for img, _ in chosen:
+            d.events.publish("image", "save", img.id, {"name": img.repo_tags[0] if img.repo_tags else ""})
+        return resp
+
+    router.add("GET", "/images/get", save)
     router.add("GET", "/images/json", list_images)
     router.add("POST", "/images/load", load)
     router.add("POST", "/images/create", create)
     router.add("GET", "/images/{name:.+}/json", inspect_image)
     router.add("GET", "/images/{name:.+}/history", history)
+    router.add("GET", "/images/{name:.+}/get", save)
     router.add("POST", "/images/{name:.+}/tag", tag)
     router.add("DELETE", "/images/{name:.+}", delete)
 

@@ -595,3 +595,19 @@ def test_cp_running_and_stopped(stack, cleanup, tmp_path):
     assert (tmp_path / "a3").read_text() == "a\n"
     stack.docker("start", n, check=True)
     assert stack.docker("exec", n, "cat", "/root/a2", check=True).stdout == "a\n"
+
+
+def test_save_rmi_load_roundtrip(stack, busybox_rootfs_tar, tmp_path):
+    repo = uname("saved")
+    stack.docker("import", "-c", 'CMD ["echo", "round-trip"]', str(busybox_rootfs_tar), f"{repo}:v1", check=True)
+    out = tmp_path / "saved.tar"
+    stack.docker("save", "-o", str(out), f"{repo}:v1", check=True)
+    with tarfile.open(out) as t:
+        names = t.getnames()
+        manifest = json.load(t.extractfile("manifest.json"))
+    assert "oci-layout" in names and "index.json" in names
+    assert manifest[0]["RepoTags"] == [f"{repo}:v1"] and len(manifest[0]["Layers"]) == 1
+    stack.docker("rmi", f"{repo}:v1", check=True)
+    assert f"Loaded image: {repo}:v1" in stack.docker("load", "-i", str(out), check=True).stdout
+    assert stack.docker("run", "--rm", f"{repo}:v1").stdout == "round-trip\n"
+    assert stack.docker("save", uname("nosuch")).returncode == 1
