@@ -16,6 +16,12 @@ class InvalidParameter(DockerError):
     status = 400
 
 
+class Unauthorized(DockerError):
+    """401: `docker pull` then asks for credentials and retries."""
+
+    status = 401
+
+
 class Forbidden(DockerError):
     status = 403
 

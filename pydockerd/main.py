@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Enable addition of iptables rules")
     p.add_argument("--userland-proxy", type=_bool, nargs="?", const=True, default=True,
                    help="Use userland proxy for loopback traffic")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                   help="Enable insecure registry communication (loopback registries always are)")
     p.add_argument("-D", "--debug", action="store_true", help="Enable debug mode")
     p.add_argument("-l", "--log-level", default="info", choices=["debug", "info", "warn", "error", "fatal"])
     return p.parse_args(argv)
@@ -150,7 +152,8 @@ async def run(args: argparse.Namespace) -> int:
         await client.wait_ready(timeout=30)
         daemon = Daemon(DaemonConfig(data_root=args.data_root, exec_root=args.exec_root,
                                      cgroup_parent=args.cgroup_parent, default_runtime=default_runtime,
-                                     runtimes=runtimes, debug=args.debug), client)
+                                     runtimes=runtimes, debug=args.debug,
+                                     insecure_registries=list(args.insecure_registry)), client)
         await daemon.init()
         server = APIServer(make_app(daemon), sock)
         await server.start()

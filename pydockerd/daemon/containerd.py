@@ -23,9 +23,10 @@ from protos.containerd.types import mount_pb2
 from protos.containerd.types.runc.options import oci_pb2 as runc_options_pb2
 from protos.pycontainerd.services.importer.v1 import importer_pb2, importer_pb2_grpc
 from protos.pycontainerd.services.networks.v1 import networks_pb2, networks_pb2_grpc
+from protos.pycontainerd.services.registry.v1 import registry_pb2, registry_pb2_grpc
 
 from ..errors import (AlreadyExists, DockerError, FailedPrecondition, Forbidden, InvalidParameter, NotFound,
-                      NotImplementedYet, SystemError_, Unavailable)
+                      NotImplementedYet, SystemError_, Unauthorized, Unavailable)
 
 NAMESPACE = "moby"
 SNAPSHOTTER = "overlayfs"
@@ -45,6 +46,7 @@ _CODES: dict[grpc.StatusCode, type[DockerError]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.UNIMPLEMENTED: NotImplementedYet,
     grpc.StatusCode.PERMISSION_DENIED: Forbidden,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthorized,
 }
 
 
@@ -98,6 +100,7 @@ class ContainerdClient:
         self.version_svc = version_pb2_grpc.VersionStub(self._channel)
         self.importer = importer_pb2_grpc.ImporterStub(self._channel)
         self.networks = networks_pb2_grpc.NetworksStub(self._channel)
+        self.registry = registry_pb2_grpc.RegistryStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -169,6 +172,26 @@ class ContainerdClient:
     async def blob_size(self, digest: str) -> int:
         resp = await self._call(self.content.Info, content_pb2.InfoRequest(digest=digest))
         return resp.info.size
+
+    async def pull(self, ref: str, platform: str, auth: str,
+                   insecure: list[str]) -> AsyncIterator[tuple[bytes, list[ImageRecord]]]:
+        """Registry.Pull: Docker JSON progress lines, then the image records written."""
+        call = self.registry.Pull(registry_pb2.PullRequest(ref=ref, platform=platform, auth=auth,
+                                                           insecure_registries=insecure), metadata=self._md)
+        try:
+            async for msg in call:
+                yield msg.json, [_image_record(i) for i in msg.images]
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+
+    async def push(self, ref: str, auth: str, insecure: list[str]) -> AsyncIterator[bytes]:
+        call = self.registry.Push(registry_pb2.PushRequest(ref=ref, auth=auth, insecure_registries=insecure),
+                                  metadata=self._md)
+        try:
+            async for msg in call:
+                yield msg.json
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
 
     async def import_archive(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "",
                              config: bytes = b"") -> AsyncIterator[tuple[str, list[ImageRecord]]]:

@@ -50,6 +50,7 @@ class DaemonConfig:
     cgroup_parent: str = "/pydocker"
     default_runtime: str = "runc"
     runtimes: dict[str, str] = field(default_factory=dict)  # name → binary path
+    insecure_registries: list[str] = field(default_factory=list)
     debug: bool = False
 
 

@@ -10,7 +10,7 @@ from ..daemon import images as images_mod
 from ..daemon import reference
 from ..daemon import save as save_mod
 from ..daemon.daemon import Daemon
-from ..errors import DockerError, InvalidParameter, NotImplementedYet
+from ..errors import DockerError, InvalidParameter, NotFound
 from ..httputils import bool_value, json_bytes, json_response, parse_filters, request_version, version_tuple
 
 
@@ -74,10 +74,7 @@ def setup(router, d: Daemon) -> None:
     async def create(request: web.Request) -> web.StreamResponse:
         src = request.query.get("fromSrc", "")
         if request.query.get("fromImage"):
-            ref = request.query["fromImage"]
-            tag = request.query.get("tag", "")
-            raise NotImplementedYet(
-                f"pulling {ref}{':' + tag if tag else ''} is not supported: this daemon has no registry client")
+            return await pull(request)
         if src != "-":
             if src:
                 raise InvalidParameter(f"importing from {src} is not supported; send the tar in the request body")
@@ -91,6 +88,54 @@ def setup(router, d: Daemon) -> None:
             image_id = await d.import_rootfs(_body_chunks(request), ref, config)
             d.events.publish("image", "import", image_id, {"name": reference.familiar_string(ref) if ref else ""})
             await resp.write(json_bytes({"status": image_id}) + b"\r\n")
+        except DockerError as exc:
+            await resp.write(_error_message(exc.message))
+        await resp.write_eof()
+        return resp
+
+    async def pull(request: web.Request) -> web.StreamResponse:
+        """`docker pull`: relay the Registry service's progress; errors before output are HTTP errors."""
+        name, tag = request.query["fromImage"], request.query.get("tag", "")
+        if tag and ("@" in name or ":" in name.rsplit("/", 1)[-1]):
+            raise InvalidParameter("invalid reference format")
+        if tag:
+            name = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+        ref = reference.parse(name)
+        stream = d.client.pull(str(ref), request.query.get("platform", ""),
+                               request.headers.get("X-Registry-Auth", ""), d.cfg.insecure_registries)
+        resp: web.StreamResponse | None = None
+        try:
+            async for line, records in stream:
+                if resp is None:
+                    resp = await _json_stream(request)
+                if line:
+                    await resp.write(line.rstrip(b"\n") + b"\r\n")
+                for rec in records:
+                    d.events.publish("image", "pull", reference.familiar_string(rec.name),
+                                     {"name": reference.familiar_string(rec.name)})
+        except DockerError as exc:
+            if resp is None:
+                raise  # nothing written yet: a plain HTTP error (404 makes no sense to retry, 401 asks login)
+            await resp.write(_error_message(exc.message))
+        if resp is None:
+            resp = await _json_stream(request)
+        await resp.write_eof()
+        return resp
+
+    async def push(request: web.Request) -> web.StreamResponse:
+        name, tag = request.match_info["name"], request.query.get("tag", "")
+        ref = reference.parse(f"{name}:{tag}" if tag else name)
+        try:
+            await d.images.resolve(str(ref))
+        except NotFound:
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}") from None
+        resp = await _json_stream(request)
+        try:
+            async for line in d.client.push(str(ref), request.headers.get("X-Registry-Auth", ""),
+                                            d.cfg.insecure_registries):
+                if line:
+                    await resp.write(line.rstrip(b"\n") + b"\r\n")
+            d.events.publish("image", "push", ref.familiar(), {"name": ref.familiar()})
         except DockerError as exc:
             await resp.write(_error_message(exc.message))
         await resp.write_eof()
@@ -153,6 +198,7 @@ def setup(router, d: Daemon) -> None:
     router.add("GET", "/images/{name:.+}/history", history)
     router.add("GET", "/images/{name:.+}/get", save)
     router.add("POST", "/images/{name:.+}/tag", tag)
+    router.add("POST", "/images/{name:.+}/push", push)
     router.add("DELETE", "/images/{name:.+}", delete)
 
 

@@ -611,3 +611,51 @@ def test_save_rmi_load_roundtrip(stack, busybox_rootfs_tar, tmp_path):
     assert f"Loaded image: {repo}:v1" in stack.docker("load", "-i", str(out), check=True).stdout
     assert stack.docker("run", "--rm", f"{repo}:v1").stdout == "round-trip\n"
     assert stack.docker("save", uname("nosuch")).returncode == 1
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1 with a throwaway storage dir."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry is not installed")
+    base = tmp_path_factory.mktemp("registry")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (base / "config.yml").write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {base}/data\n"
+                                     f"http:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(base / "config.yml")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_push_pull_and_pull_on_run(stack, registry, busybox_rootfs_tar):
+    repo = f"{registry}/{uname('pushed')}"
+    stack.docker("import", "-c", 'CMD ["echo", "from-registry"]', str(busybox_rootfs_tar), f"{repo}:1", check=True)
+    cp = stack.docker("push", f"{repo}:1", check=True)
+    assert "1: digest: sha256:" in cp.stdout
+    stack.docker("rmi", f"{repo}:1", check=True)
+    cp = stack.docker("pull", f"{repo}:1", check=True)
+    assert f"Status: Downloaded newer image for {repo}:1" in cp.stdout
+    stack.docker("rmi", f"{repo}:1", check=True)
+    cp = stack.docker("run", "--rm", f"{repo}:1")
+    assert cp.returncode == 0 and cp.stdout == "from-registry\n"
+    assert f"Unable to find image '{repo}:1' locally" in cp.stderr
+    cp = stack.docker("pull", f"{registry}/{uname('nosuch')}:1")
+    assert cp.returncode == 1 and "not found" in cp.stderr
+    cp = stack.docker("push", f"{registry}/{uname('nolocal')}:1")
+    assert cp.returncode == 1 and "An image does not exist locally with the tag" in cp.stderr
+    stack.docker("rmi", f"{repo}:1", check=True)
