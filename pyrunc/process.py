@@ -139,6 +139,28 @@ def setup_user_env(proc: dict) -> tuple[int, int, list[int], dict[str, str]]:
     return uid, gid, groups, env
 
 
+def fix_stdio_permissions(uid: int, own_tty: bool) -> None:
+    """Give the user its stdio, keeping the group, as runc does: otherwise a non-root process
+    cannot reopen /dev/stdout or its tty. Only pipes, sockets and the pty we made are touched:
+    with `run` in the foreground fds 0-2 are the caller's own (runc copies through pipes
+    there), and chowning the caller's terminal or files would be a surprise."""
+    import stat
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        mine = stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode) or \
+            (own_tty and stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) in range(136, 144))
+        if not mine or st.st_uid == uid:
+            continue
+        try:
+            os.fchown(fd, uid, st.st_gid)
+        except OSError as e:
+            if e.errno not in (1, 22):  # EPERM, EINVAL (uid not mapped): leave it as is
+                raise
+
+
 def finalize_and_exec(proc: dict, keep: set[int], preserve: int, caps, seccomp_filter,
                       before_exec=None, warn=None) -> None:
     """Drop privileges, resolve the binary, load seccomp (if NNP) and exec; never returns."""
@@ -160,6 +182,7 @@ def finalize_and_exec(proc: dict, keep: set[int], preserve: int, caps, seccomp_f
         in_cwd = True
     except OSError:
         in_cwd = False
+    fix_stdio_permissions(uid, bool(proc.get("terminal")))
     capabilities.drop_bounding(caps["bounding"])
     capabilities.set_user(uid, gid, groups)
     if not in_cwd:
