@@ -122,11 +122,19 @@ def mount_point_of(path: str) -> str:
     return best
 
 
-def mount_one(rootfs: str, m: dict, ctx: dict) -> None:
-    """Mount one OCI mount under ``rootfs``. ``ctx`` carries cgroup paths and namespace info."""
+def mount_one(rootfs: str, m: dict, ctx: dict) -> int:
+    """Mount one OCI mount under ``rootfs``. ``ctx`` carries cgroup paths and namespace info.
+
+    Returns the flags of a read-only remount still to do once the rootfs is complete (0 if
+    none): a tmpfs, and /dev, are mounted writable first, as later mounts, device nodes and
+    the console may need to be created inside them (runc does the same)."""
     mtype = m.get("type") or ""
     src = m.get("source") or ""
     flags, prop, data = parse_options(m.get("options") or [])
+    delayed = 0
+    if flags & sc.MS_RDONLY and (mtype == "tmpfs" or os.path.normpath(m["destination"]) == "/dev"):
+        flags &= ~sc.MS_RDONLY
+        delayed = sc.MS_RDONLY | (flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC))
     if mtype in ("proc", "sysfs"):
         # a symlink here could point the kernel's view anywhere on the host (runc refuses it)
         raw = os.path.join(rootfs, m["destination"].lstrip("/"))
@@ -160,6 +168,7 @@ def mount_one(rootfs: str, m: dict, ctx: dict) -> None:
                 raise
     for p in prop:
         sc.mount(None, dest, None, p)
+    return delayed
 
 
 def _mount_cgroup(dest: str, flags: int, ctx: dict) -> None:

@@ -279,17 +279,18 @@ def _init(sock, ctx: dict) -> None:
     if new_mnt:
         mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
         dev_tmpfs = False
-        dev_ro = False
+        ro_later: list[tuple[str, int]] = []
         for m in spec.get("mounts") or []:
             try:
-                mounts.mount_one(rootfs, m, ctx)
+                delayed = mounts.mount_one(rootfs, m, ctx)
+                if delayed:
+                    ro_later.append((m["destination"], delayed))
             except OSError as e:
                 raise RuncError(f'error mounting "{m.get("source", "")}" to rootfs at '
                                 f'"{m["destination"]}": {errtext(e)}') from None
             if os.path.normpath(m["destination"]) == "/dev":
                 opts = m.get("options") or []
                 dev_tmpfs = m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts
-                dev_ro = "ro" in opts
         try:
             devices.create_all(rootfs, linux.get("devices") or [], ctx["in_userns"], dev_tmpfs)
             if dev_tmpfs:
@@ -330,8 +331,8 @@ def _init(sock, ctx: dict) -> None:
         csock.close()
         console.become_ctty(slave)
     if new_mnt:
-        if dev_ro:
-            mounts.remount("/dev", sc.MS_RDONLY)
+        for dest, flags in ro_later:
+            mounts.remount(dest, flags)
         if (spec.get("root") or {}).get("readonly"):
             mounts.readonly_root()
     if spec.get("hostname"):

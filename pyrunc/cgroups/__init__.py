@@ -129,15 +129,14 @@ def rmdir_tree(path: str) -> None:
 
 
 def device_rules(resources: dict, spec_devices: list) -> list[dict]:
-    """The device rules runc applies: the spec's list, then its always-allowed devices."""
+    """The device rules runc applies: the spec's list, then its always-allowed devices
+    (mknod of anything, console, pts, ptmx, tun and the default null/zero/full/tty/random).
+    Devices in linux.devices are created but only usable if a rule allows them."""
     rules = list(resources.get("devices") or [])
-    for d in spec_devices:
-        rules.append({"allow": True, "type": d.get("type", "c"), "major": d.get("major"),
-                      "minor": d.get("minor"), "access": "rwm"})
-    for t, ma, mi, acc in (("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"),
-                           ("c", 1, 8, "rwm"), ("c", 1, 7, "rwm"), ("c", 5, 0, "rwm"),
-                           ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 136, None, "rwm"),
-                           ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm")):
+    for t, ma, mi, acc in (("c", None, None, "m"), ("b", None, None, "m"), ("c", 5, 1, "rwm"),
+                           ("c", 136, None, "rwm"), ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm"),
+                           ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"),
+                           ("c", 5, 0, "rwm"), ("c", 1, 9, "rwm"), ("c", 1, 8, "rwm")):
         rules.append({"allow": True, "type": t, "major": ma, "minor": mi, "access": acc})
     return rules
 

@@ -182,7 +182,8 @@ def test_device_rules_add_runc_defaults():
                          [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}])
     texts = [(r["allow"], device_rule_text(r)) for r in rules]
     assert texts[0] == (False, "a *:* rwm")
-    assert (True, "c 10:229 rwm") in texts
+    assert (True, "c 10:229 rwm") not in texts  # created, not allowed (as runc)
+    assert (True, "c 5:1 rwm") in texts
     assert (True, "c 1:3 rwm") in texts and (True, "c 136:* rwm") in texts
 
 
