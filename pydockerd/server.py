@@ -127,7 +127,7 @@ class _Runner(web.AppRunner):
 
 
 def make_app(backend: Any) -> web.Application:
-    from .routers import containers, exec as exec_router, images, networks, system, volumes
+    from .routers import build, containers, exec as exec_router, images, networks, system, volumes
 
     app = web.Application(middlewares=[error_middleware, version_middleware], client_max_size=0)
     app[BACKEND_KEY] = backend
@@ -139,6 +139,7 @@ def make_app(backend: Any) -> web.Application:
     exec_router.setup(router, backend)
     networks.setup(router, backend)
     volumes.setup(router, backend)
+    build.setup(router, backend)
     return app
 
 

@@ -97,6 +97,7 @@ class Daemon:
         self.live: dict[str, Live] = {}
         self.fifo_root = os.path.join(cfg.exec_root, "containerd")
         self.tmp_root = os.path.join(cfg.data_root, "tmp")
+        os.makedirs(self.tmp_root, mode=0o700, exist_ok=True)
         self.cgroup_v2 = oci.cgroup_v2_unified()
         self.execs = ExecManager(self)
         self.health = HealthMonitor(self)
@@ -211,20 +212,24 @@ class Daemon:
             pass
 
     # --- create ---------------------------------------------------------------------------------
-    async def create(self, name: str, body: dict[str, Any]) -> tuple[str, list[str]]:
+    async def create(self, name: str, body: dict[str, Any], allow_scratch: bool = False) -> tuple[str, list[str]]:
+        """`allow_scratch`: the builder's containers on `FROM scratch` have no image."""
         config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         host_config = dict(body.get("HostConfig") or {})
         image_ref = config.get("Image") or ""
-        if not image_ref:
+        if not image_ref and not allow_scratch:
             raise InvalidParameter("No image specified")  # not a 404: that would make the CLI pull
         if host_config.get("AutoRemove") and (host_config.get("RestartPolicy") or {}).get("Name") not in (
                 None, "", "no"):
             raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
         if name:
             name = self.names.validate(name)
-        img = await self.images.resolve(image_ref)
-        merged = merge_image_config(config, img.container_config)
-        argv = list(merged.get("Entrypoint") or []) + list(merged.get("Cmd") or [])
+        img = await self.images.resolve(image_ref) if image_ref else None
+        merged = merge_image_config(config, img.container_config if img else {})
+        entrypoint = list(merged.get("Entrypoint") or [])
+        if entrypoint == [""]:
+            entrypoint = []  # `--entrypoint ""`: reset, the image's entrypoint is not used either
+        argv = entrypoint + list(merged.get("Cmd") or [])
         if not argv:
             raise InvalidParameter("No command specified")
         runtime = host_config.get("Runtime") or self.cfg.default_runtime
@@ -264,16 +269,16 @@ class Daemon:
             merged.setdefault("Volumes", None)
             c = Container(
                 ID=cid, Name=name, Created=now_rfc3339(), Path=argv[0], Args=argv[1:], Config=merged,
-                HostConfig=host_config, Image=img.id,
+                HostConfig=host_config, Image=img.id if img else "",
                 LogPath=os.path.join(cdir, f"{cid}-json.log"),
                 HostnamePath=os.path.join(cdir, "hostname"), HostsPath=os.path.join(cdir, "hosts"),
                 ResolvConfPath=os.path.join(cdir, "resolv.conf"),
-                ChainID=img.chain_id, ImageName=image_ref,
+                ChainID=img.chain_id if img else "", ImageName=image_ref,
                 EndpointsConfig=dict((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}),
                 VolumeMounts=[asdict(v) for v in volume_mounts],
             )
             os.makedirs(cdir, mode=0o710, exist_ok=True)
-            await self.client.prepare_snapshot(cid, img.chain_id)
+            await self.client.prepare_snapshot(cid, img.chain_id if img else "")
             created_snapshot = True
             self.store.save(c)
         except BaseException:

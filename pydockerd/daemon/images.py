@@ -41,6 +41,7 @@ class Image:
     names: list[str] = field(default_factory=list)  # fully qualified image names
     created_record: float = 0.0
     target: Descriptor | None = None  # what the image records point at (manifest or index)
+    labels: dict[str, str] = field(default_factory=dict)  # of the image record (build cache keys)
 
     @property
     def chain_id(self) -> str:
@@ -66,6 +67,8 @@ class Image:
     def repo_digests(self) -> list[str]:
         out = set()
         for n in self.names:
+            if n.startswith("moby-dangling@"):
+                continue  # the containerd-store name of an untagged image, not a repository
             try:
                 ref = reference.parse(n, default_tag="")
             except InvalidParameter:
@@ -106,7 +109,7 @@ class ImageService:
         config = await self._json_blob(config_digest)
         size = sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
         return Image(id=config_digest, config=config, manifest_digest=mdigest, size=size,
-                     names=[rec.name], created_record=rec.created, target=rec.target)
+                     names=[rec.name], created_record=rec.created, target=rec.target, labels=dict(rec.labels))
 
     async def list(self) -> list[Image]:
         """All images, one entry per image ID with every name pointing at it."""

@@ -39,7 +39,10 @@ def setup(router, d: Daemon) -> None:
         label_filters = filters.get("label", [])
         out = []
         ver = version_tuple(request_version(request))
+        show_all = bool_value(request, "all")
         for img in imgs:
+            if not show_all and not img.repo_tags and "io.pydocker.build.parent" in img.labels:
+                continue  # intermediate build images, as `docker images` hides them
             if ref_filters and not any(_ref_match(p, img) for p in ref_filters):
                 continue
             if dangling:

@@ -659,3 +659,38 @@ def test_push_pull_and_pull_on_run(stack, registry, busybox_rootfs_tar):
     cp = stack.docker("push", f"{registry}/{uname('nolocal')}:1")
     assert cp.returncode == 1 and "An image does not exist locally with the tag" in cp.stderr
     stack.docker("rmi", f"{repo}:1", check=True)
+
+
+def test_classic_build_and_cache(stack, tmp_path, cleanup):
+    import subprocess
+    tag = f"{uname('built')}:1"
+    (tmp_path / "f.txt").write_text("hello-file\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nENV GREETING=hi\nWORKDIR /app\nCOPY f.txt .\n"
+        "RUN echo built > /app/built && cat f.txt\nRUN echo oops >&2\n"
+        'CMD ["sh", "-c", "echo $GREETING; cat /app/f.txt /app/built; pwd"]\n')
+    env = dict(stack.env, DOCKER_BUILDKIT="0")
+
+    def build(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["/usr/local/bin/docker", "build", *extra, "-t", tag, str(tmp_path)], env=env,
+                              capture_output=True, text=True, timeout=180)
+
+    cp = build()
+    assert cp.returncode == 0, cp.stdout + cp.stderr + stack.log_tail()
+    assert "Step 5/7 : RUN echo built > /app/built && cat f.txt" in cp.stdout
+    assert "hello-file" in cp.stdout and "oops" in cp.stdout
+    assert f"Successfully tagged {tag}" in cp.stdout
+    assert stack.docker("run", "--rm", tag).stdout == "hi\nhello-file\nbuilt\n/app\n"
+    again = build()
+    assert again.returncode == 0 and again.stdout.count("Using cache") == 6
+    # the same final image, and the intermediate images stay out of `docker images`
+    assert again.stdout.splitlines()[-2] == cp.stdout.splitlines()[-2]
+    images = stack.docker("images", "--format", "{{.Repository}}", check=True).stdout.split()
+    assert "<none>" not in images and "moby-dangling" not in images
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    bad = build()
+    assert bad.returncode == 3
+    assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in bad.stderr
+    failed = stack.docker("ps", "-aq", "--filter", "status=exited", "--filter", "exited=3").stdout.split()
+    cleanup.extend(failed)  # as Docker, the failed step's container stays
+    stack.docker("rmi", tag, check=True)

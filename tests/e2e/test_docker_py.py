@@ -151,3 +151,13 @@ def test_events_stream(client):
                              filters={"label": [label], "type": ["container"]}))
     assert [e["Action"] for e in evs] == ["create", "start", "die", "destroy"]
     assert all(e["Actor"]["Attributes"][label] == "1" for e in evs)
+
+
+def test_images_build(client, tmp_path):
+    (tmp_path / "Dockerfile").write_text('FROM busybox\nRUN echo layer > /layer\nCMD ["cat", "/layer"]\n')
+    tag = f"{uname('pybuilt')}:1"
+    image, logs = client.images.build(path=str(tmp_path), tag=tag)
+    assert any("Successfully built" in (chunk.get("stream") or "") for chunk in logs)
+    assert tag in image.tags
+    assert client.containers.run(tag, remove=True) == b"layer\n"
+    client.images.remove(tag)

@@ -1,0 +1,286 @@
+"""The classic builder's backend (`pydockerd.builder.driver.BuildBackend`) over the daemon and containerd.
+
+A step's result is an image whose layer comes from `Diff.Diff` of the step's writable snapshot
+against its parent; the snapshot itself is then committed under the new chain ID, so the next
+step (and containers) start from it without unpacking. An image record named
+`moby-dangling@<manifest digest>` carries the cache key and parent as labels (`probe_cache`).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from ..builder import copier
+from ..builder.context import UNNAMED_DOWNLOAD, Source, download_filename
+from ..builder.driver import BaseImage, Container as BuildContainer
+from ..builder.errors import BuildError
+from ..builder.plan import CopyAction, FromRef
+from ..errors import AlreadyExists, DockerError, NotFound
+from . import reference
+from .container import now_rfc3339
+from .containerd import Descriptor
+from .images import HOST_ARCH, chain_id
+from .rootfs import _run, read_only_options
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+CACHE_LABEL = "io.pydocker.build.cache-key"
+PARENT_LABEL = "io.pydocker.build.parent"
+EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG = "application/vnd.docker.container.image.v1+json"
+
+
+class DaemonBuildBackend:
+    def __init__(self, d: "Daemon") -> None:
+        self.d = d
+        self._mounts: list[tuple[str, str]] = []  # (mountpoint, view snapshot key) to release
+        self._tmp: list[str] = []
+
+    # --- helpers --------------------------------------------------------------------------------
+    async def _mount(self, mounts: list[Any], readonly: bool) -> str:
+        os.makedirs(self.d.tmp_root, exist_ok=True)
+        target = tempfile.mkdtemp(prefix="build-", dir=self.d.tmp_root)
+        m = mounts[0]
+        if m.type == "bind":
+            await _run("mount", "--bind", m.source, target)
+            if readonly:
+                await _run("mount", "-o", "remount,bind,ro", target)
+        else:
+            opts = read_only_options(m.type, list(m.options)) + ["ro"] if readonly else \
+                [o for o in m.options if o not in ("rw", "rbind", "bind")]
+            await _run("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
+        return target
+
+    async def _unmount(self, target: str) -> None:
+        try:
+            await _run("umount", target)
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+
+    async def _image(self, image_id: str):
+        return await self.d.images.resolve(image_id)
+
+    async def _write_blob(self, data: bytes, labels: dict[str, str] | None = None) -> str:
+        from protos.containerd.services.content.v1 import content_pb2
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+        async def reqs():
+            yield content_pb2.WriteContentRequest(action=content_pb2.COMMIT, ref=f"build-{secrets.token_hex(8)}",
+                                                  total=len(data), expected=digest, offset=0, data=data,
+                                                  labels=labels or {})
+        try:
+            async for _ in self.d.client.content.Write(reqs(), metadata=self.d.client._md):
+                pass
+        except Exception as exc:  # an existing blob is fine: content is addressed by digest
+            if "already exists" not in str(exc):
+                raise
+        return digest
+
+    async def _content_labels(self, digest: str) -> dict[str, str]:
+        from protos.containerd.services.content.v1 import content_pb2
+        resp = await self.d.client._call(self.d.client.content.Info, content_pb2.InfoRequest(digest=digest))
+        return dict(resp.info.labels)
+
+    async def _commit_snapshot(self, key: str, parent_id: str, config: dict, container_config: dict,
+                               author: str | None, cache_key: str) -> str:
+        """Layer = diff of snapshot `key` against the parent; new config, manifest, image record."""
+        from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
+        client = self.d.client
+        parent = await self._image(parent_id) if parent_id else None
+        base = dict(parent.config) if parent else {"architecture": HOST_ARCH, "os": "linux",
+                                                    "rootfs": {"type": "layers", "diff_ids": []}}
+        parent_chain = parent.chain_id if parent else ""
+        right = await client.snapshot_mounts(key)
+        view_key = f"build-view-{secrets.token_hex(8)}"
+        left: list[Any] = []
+        if parent_chain:
+            from protos.containerd.services.snapshots.v1 import snapshots_pb2
+            resp = await client._call(client.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
+                snapshotter="overlayfs", key=view_key, parent=parent_chain))
+            left = list(resp.mounts)
+        try:
+            stub = diff_pb2_grpc.DiffStub(client._channel)
+            resp = await client._call(stub.Diff, diff_pb2.DiffRequest(left=left, right=right, media_type=LAYER_GZIP))
+            layer = resp.diff
+        finally:
+            if parent_chain:
+                await self.d.ignore_missing(client.remove_snapshot(view_key))
+        diff_id = (await self._content_labels(layer.digest)).get("containerd.io/uncompressed", "")
+        empty = diff_id == EMPTY_TAR_DIFF_ID or not diff_id
+        now = now_rfc3339()
+        diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
+        history = list(base.get("history") or [])
+        entry: dict[str, Any] = {"created": now, "created_by": " ".join(container_config.get("Cmd") or [])}
+        if author:
+            entry["author"] = author
+        if empty:
+            entry["empty_layer"] = True
+        else:
+            diff_ids.append(diff_id)
+        history.append(entry)
+        new_config = {**base, "config": config, "container_config": container_config, "created": now,
+                      "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
+        if author:
+            new_config["author"] = author
+        config_bytes = json.dumps(new_config, separators=(",", ":")).encode()
+        config_digest = await self._write_blob(config_bytes)
+        layers = []
+        if parent:
+            manifest = json.loads(await client.read_blob(parent.manifest_digest))
+            layers = list(manifest.get("layers") or [])
+        if not empty:
+            layers.append({"mediaType": layer.media_type or LAYER_GZIP, "digest": layer.digest, "size": layer.size})
+            # The step's snapshot becomes the committed layer (keyed by chain ID) future steps start from.
+            try:
+                from protos.containerd.services.snapshots.v1 import snapshots_pb2
+                await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
+                    snapshotter="overlayfs", name=chain_id(diff_ids), key=key))
+            except AlreadyExists:
+                pass
+        manifest_bytes = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
+                                     "config": {"mediaType": CONFIG, "digest": config_digest,
+                                                "size": len(config_bytes)},
+                                     "layers": layers}, separators=(",", ":")).encode()
+        manifest_digest = await self._write_blob(manifest_bytes)
+        await client.put_image(f"moby-dangling@{manifest_digest}",
+                               Descriptor(MANIFEST, manifest_digest, len(manifest_bytes)),
+                               {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
+        return config_digest
+
+    # --- BuildBackend ---------------------------------------------------------------------------
+    async def get_base(self, ref: FromRef) -> BaseImage:
+        if ref.kind == "scratch":
+            return BaseImage("", None)
+        if ref.kind == "stage":
+            img = await self._image(ref.image_id)
+            return BaseImage(img.id, img.container_config)
+        try:
+            img = await self._image(ref.name)
+        except NotFound:
+            # pull it, as the classic builder does for a missing base image
+            async for _line, _recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",
+                                                         self.d.cfg.insecure_registries):
+                pass
+            img = await self._image(ref.name)
+        return BaseImage(img.id, img.container_config)
+
+    async def probe_cache(self, parent_id: str, cache_key: str) -> str | None:
+        for rec in await self.d.client.list_images():
+            if rec.labels.get(CACHE_LABEL) == cache_key and rec.labels.get(PARENT_LABEL) == (parent_id or "scratch"):
+                try:
+                    return (await self.d.images.from_record(rec)).id
+                except DockerError:
+                    continue
+        return None
+
+    async def create(self, parent_id: str, config: dict) -> BuildContainer:
+        body = {**config, "Image": parent_id, "HostConfig": {"NetworkMode": "default"}}
+        cid, warnings = await self.d.create("", body, allow_scratch=True)
+        return BuildContainer(cid, warnings)
+
+    async def run(self, container_id: str, stdout: Callable[[bytes], Awaitable[None]],
+                  stderr: Callable[[bytes], Awaitable[None]]) -> int:
+        c = self.d.get(container_id)
+        sub = self.d.hub(c).attach(True, True)
+        try:
+            done = self.d._live(c).exit_future()
+            await self.d.start(container_id)
+            while True:
+                item = await sub.queue.get()
+                if item is None:
+                    break
+                stream, data = item
+                await (stderr if stream == "stderr" else stdout)(data)
+            await asyncio.shield(done)
+        finally:
+            self.d.hub(c).detach(sub)
+        return c.State.ExitCode
+
+    async def mkdir(self, container_id: str, path: str) -> None:
+        mounts = await self.d.client.snapshot_mounts(container_id)
+        target = await self._mount(mounts, readonly=False)
+        try:
+            await asyncio.to_thread(copier.make_workdir, target, path)
+        finally:
+            await self._unmount(target)
+
+    async def commit(self, container_id: str, parent_id: str, config: dict, container_config: dict,
+                     author: str | None, cache_key: str) -> str:
+        return await self._commit_snapshot(container_id, parent_id, config, container_config, author, cache_key)
+
+    async def remove(self, container_id: str) -> None:
+        try:
+            await self.d.remove(container_id, force=True, volumes=True)
+        except NotFound:
+            pass
+
+    async def source(self, ref: FromRef) -> Source:
+        img = await self._image(ref.image_id or ref.name)
+        from protos.containerd.services.snapshots.v1 import snapshots_pb2
+        client = self.d.client
+        key = f"build-src-{secrets.token_hex(8)}"
+        resp = await client._call(client.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
+            snapshotter="overlayfs", key=key, parent=img.chain_id))
+        target = await self._mount(list(resp.mounts), readonly=True)
+        self._mounts.append((target, key))
+        return Source(target)
+
+    async def download(self, url: str) -> str:
+        import aiohttp
+        tmp = tempfile.mkdtemp(prefix="build-dl-", dir=self.d.tmp_root)
+        self._tmp.append(tmp)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as resp:
+                if resp.status >= 400:
+                    raise BuildError(f"failed to GET {url} with status {resp.status} {resp.reason}")
+                name = download_filename(urllib.parse.urlparse(url).path,
+                                         resp.headers.get("Content-Disposition", "")) or UNNAMED_DOWNLOAD
+                path = os.path.join(tmp, name)
+                with open(path, "wb") as f:
+                    async for chunk in resp.content.iter_chunked(1 << 16):
+                        f.write(chunk)
+        return path
+
+    async def copy(self, parent_id: str, action: CopyAction, source: Source | None,
+                   downloads: dict[str, str], cache_key: str) -> str:
+        parent = await self._image(parent_id) if parent_id else None
+        key = f"build-copy-{secrets.token_hex(8)}"
+        mounts = await self.d.client.prepare_snapshot(key, parent.chain_id if parent else "")
+        try:
+            target = await self._mount(mounts, readonly=False)
+            try:
+                await asyncio.to_thread(copier.perform_copy, action, source, target, downloads=downloads)
+            finally:
+                await self._unmount(target)
+            return await self._commit_snapshot(key, parent_id, action.config, action.container_config,
+                                               action.author, cache_key)
+        finally:
+            await self.d.ignore_missing(self.d.client.remove_snapshot(key))
+
+    async def tag(self, image_id: str, ref: str) -> None:
+        img = await self._image(image_id)
+        assert img.target is not None
+        parsed = reference.parse(ref)
+        await self.d.client.put_image(str(parsed), img.target)
+        self.d.events.publish("image", "tag", img.id, {"name": parsed.familiar()})
+
+    async def cleanup(self) -> None:
+        for target, key in self._mounts:
+            try:
+                await self._unmount(target)
+            finally:
+                await self.d.ignore_missing(self.d.client.remove_snapshot(key))
+        self._mounts.clear()
+        for t in self._tmp:
+            shutil.rmtree(t, ignore_errors=True)
+        self._tmp.clear()
