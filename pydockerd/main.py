@@ -37,6 +37,8 @@ def network_args(args: argparse.Namespace) -> list[str]:
         out += ["--bip", args.bip]
     out.append("--iptables" if args.iptables else "--no-iptables")
     out.append("--userland-proxy" if args.userland_proxy else "--no-userland-proxy")
+    if args.remove_bridges_on_exit:
+        out.append("--network-remove-bridges-on-exit")
     return out
 
 
@@ -59,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Enable addition of iptables rules")
     p.add_argument("--userland-proxy", type=_bool, nargs="?", const=True, default=True,
                    help="Use userland proxy for loopback traffic")
+    p.add_argument("--remove-bridges-on-exit", action="store_true",
+                   help="Delete the bridges at shutdown (not dockerd's behaviour; for isolated test stacks)")
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
                    help="Enable insecure registry communication (loopback registries always are)")
     p.add_argument("-D", "--debug", action="store_true", help="Enable debug mode")

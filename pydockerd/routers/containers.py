@@ -140,7 +140,10 @@ def setup(router, d: Daemon) -> None:
             if sub is None:
                 return conn.response
             if want_stdin and c.Config.get("OpenStdin"):
-                stdin_task = asyncio.create_task(_pump_stdin(conn, hub, bool(c.Config.get("StdinOnce"))))
+                # moby closes the container's stdin at the client's EOF only without a TTY
+                # (`CloseStdin && !TTY`): a TTY session's EOF is usually a detach.
+                stdin_task = asyncio.create_task(
+                    _pump_stdin(conn, hub, bool(c.Config.get("StdinOnce")) and not tty))
             # A full close by the client (detach) ends the stream; the container keeps running.
             asyncio.get_running_loop().create_task(_on_gone(conn, sub.queue))
             while True:
@@ -260,5 +263,7 @@ async def _pump_stdin(conn: HijackedConnection, hub, stdin_once: bool) -> None:
         if data is None:
             break
         hub.stdin.put_nowait(data)
-    if stdin_once:
+    # StdinOnce closes the container's stdin when the client's stdin ends (a half-close), not
+    # when the client goes away altogether (a detach: the container keeps its stdin).
+    if stdin_once and not conn.gone.is_set():
         hub.stdin.put_nowait(None)

@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 
 from ..daemon.daemon import Daemon
-from ..errors import InvalidParameter, NotImplementedYet
+from ..errors import InvalidParameter, NotFound, NotImplementedYet
 from ..httputils import json_response, parse_filters, read_json
 
 
@@ -33,13 +33,16 @@ def setup(router, d: Daemon) -> None:
             raise NotImplementedYet("networking is not enabled in this daemon (start it with --bridge NAME)")
 
     async def list_networks(request: web.Request) -> web.Response:
-        need()
+        if not d.networks_enabled:
+            return json_response([])  # no Networks service: there are no networks to show
         filters = parse_filters(request.query.get("filters"))
         nets = await d.client.list_networks(filters)
         return json_response([network_json(n, d) for n in nets])
 
     async def inspect(request: web.Request) -> web.Response:
-        need()
+        if not d.networks_enabled:
+            # a 404, so `docker inspect X` moves on to the next object type
+            raise NotFound(f"network {request.match_info['id']} not found")
         return json_response(network_json(await d.client.get_network(request.match_info["id"]), d))
 
     async def create(request: web.Request) -> web.Response:
@@ -57,7 +60,8 @@ def setup(router, d: Daemon) -> None:
         return json_response({"Id": n.id, "Warning": ""}, status=201)
 
     async def delete(request: web.Request) -> web.Response:
-        need()
+        if not d.networks_enabled:
+            raise NotFound(f"network {request.match_info['id']} not found")
         n = await d.client.get_network(request.match_info["id"])
         await d.client.delete_network(n.id)
         d.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
