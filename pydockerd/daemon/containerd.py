@@ -284,6 +284,12 @@ class ContainerdClient:
         await self._call(self.tasks.ResizePty, tasks_pb2.ResizePtyRequest(
             container_id=cid, exec_id=exec_id, width=width, height=height))
 
+    async def update_task(self, cid: str, resources: dict[str, Any]) -> None:
+        await self._call(self.tasks.Update, tasks_pb2.UpdateTaskRequest(
+            container_id=cid, resources=any_pb2.Any(
+                type_url="types.containerd.io/opencontainers/runtime-spec/1/LinuxResources",
+                value=json.dumps(resources).encode())))
+
     async def pause_task(self, cid: str) -> None:
         await self._call(self.tasks.Pause, tasks_pb2.PauseTaskRequest(container_id=cid))
 

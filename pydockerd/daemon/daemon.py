@@ -771,6 +771,31 @@ class Daemon:
         await self.start(c.ID)
         self.container_event(c, "restart")
 
+    UPDATABLE = ("CpuShares", "Memory", "MemoryReservation", "MemorySwap", "NanoCpus", "CpuPeriod", "CpuQuota",
+                 "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "RestartPolicy")
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]:
+        """`docker update`: resources (live via Tasks.Update when running) and the restart policy."""
+        c = self.get(ref)
+        unknown = [k for k, v in body.items() if k not in self.UPDATABLE and v not in (None, 0, "", [], {})]
+        if unknown:
+            raise InvalidParameter(f"updating {', '.join(sorted(unknown))} is not supported")
+        policy = body.get("RestartPolicy") or {}
+        if policy.get("Name") not in (None, "") and c.HostConfig.get("AutoRemove") and policy["Name"] != "no":
+            raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        new_hc = dict(c.HostConfig)
+        for k in self.UPDATABLE:
+            if k in body and body[k] not in (None, 0, "") and k != "RestartPolicy":
+                new_hc[k] = body[k]
+        if policy.get("Name"):
+            new_hc["RestartPolicy"] = {"Name": policy["Name"], "MaximumRetryCount": policy.get("MaximumRetryCount", 0)}
+        if c.State.Running:
+            await self.client.update_task(c.ID, oci.update_resources(new_hc))
+        c.HostConfig = new_hc
+        self.store.save(c)
+        self.container_event(c, "update")
+        return []
+
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
         if not new_name:

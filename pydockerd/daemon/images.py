@@ -121,6 +121,8 @@ class ImageService:
                 continue  # content missing: not a usable image
             if img.id in by_id:
                 by_id[img.id].names.append(rec.name)
+                for k, v in rec.labels.items():  # build labels live on the moby-dangling@ record
+                    by_id[img.id].labels.setdefault(k, v)
             else:
                 by_id[img.id] = img
         return list(by_id.values())

@@ -121,6 +121,13 @@ def capabilities(host_config: dict[str, Any]) -> list[str]:
     return caps
 
 
+def update_resources(hc: dict[str, Any]) -> dict[str, Any]:
+    """The LinuxResources of a `docker update` (no device rules: those do not change)."""
+    res = _resources(hc)
+    res.pop("devices", None)
+    return res
+
+
 def _resources(hc: dict[str, Any]) -> dict[str, Any]:
     res: dict[str, Any] = {"devices": default_device_rules()}
     if hc.get("Privileged"):

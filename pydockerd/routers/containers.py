@@ -228,6 +228,11 @@ def setup(router, d: Daemon) -> None:
     router.add("HEAD", "/containers/{id}/archive", archive_head)
     router.add("GET", "/containers/{id}/archive", archive_get)
     router.add("PUT", "/containers/{id}/archive", archive_put)
+    async def update(request: web.Request) -> web.Response:
+        warnings = await d.update(request.match_info["id"], await read_json(request))
+        return json_response({"Warnings": warnings})
+
+    router.add("POST", "/containers/{id}/update", update)
     router.add("POST", "/containers/create", create)
     router.add("POST", "/containers/prune", prune)
     router.add("POST", "/containers/{id}/restart", restart)

@@ -694,3 +694,24 @@ def test_classic_build_and_cache(stack, tmp_path, cleanup):
     failed = stack.docker("ps", "-aq", "--filter", "status=exited", "--filter", "exited=3").stdout.split()
     cleanup.extend(failed)  # as Docker, the failed step's container stays
     stack.docker("rmi", tag, check=True)
+
+
+def test_update_and_image_prune(stack, cleanup, tmp_path):
+    import subprocess
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    stack.docker("update", "--memory", "64m", "--memory-swap", "128m", "--restart", "on-failure:3", n, check=True)
+    hc = json.loads(stack.docker("inspect", n, check=True).stdout)[0]["HostConfig"]
+    assert hc["Memory"] == 64 << 20 and hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    # a built image keeps its step images through `image prune`; an unused untagged one goes
+    tag = f"{uname('pruned')}:1"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\n")
+    env = dict(stack.env, DOCKER_BUILDKIT="0")
+    subprocess.run(["/usr/local/bin/docker", "build", "-t", tag, str(tmp_path)], env=env, check=True,
+                   capture_output=True, timeout=180)
+    stack.docker("image", "prune", "-f", check=True)
+    again = subprocess.run(["/usr/local/bin/docker", "build", "-t", tag, str(tmp_path)], env=env, check=True,
+                           capture_output=True, text=True, timeout=180)
+    assert again.stdout.count("Using cache") == 2
+    stack.docker("rmi", tag, check=True)
