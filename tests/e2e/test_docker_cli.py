@@ -715,3 +715,13 @@ def test_update_and_image_prune(stack, cleanup, tmp_path):
                            capture_output=True, text=True, timeout=180)
     assert again.stdout.count("Using cache") == 2
     stack.docker("rmi", tag, check=True)
+
+
+def test_runtime_selection(stack):
+    info = json.loads(stack.docker("info", "--format", "{{json .}}", check=True).stdout)
+    assert info["DefaultRuntime"] == "pyrunc" and {"pyrunc", "runc"} <= set(info["Runtimes"])
+    # the real runc through the same containerd, chosen per container (runc Options binary_name)
+    cp = stack.docker("run", "--rm", "--runtime", "runc", "busybox", "sh", "-c", "echo via-runc; exit 4")
+    assert (cp.returncode, cp.stdout) == (4, "via-runc\n")
+    cp = stack.docker("run", "--rm", "--runtime", "nosuch", "busybox", "true")
+    assert cp.returncode == 125 and "Unknown runtime specified nosuch" in cp.stderr
