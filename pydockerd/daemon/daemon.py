@@ -29,7 +29,7 @@ from .containerd import ContainerdClient
 from .events import EventBus
 from .execs import ExecManager
 from .health import HealthMonitor
-from .images import HOST_ARCH, Image, ImageService
+from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
 from .rootfs import read_files, read_from_root

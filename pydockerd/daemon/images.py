@@ -283,3 +283,37 @@ def history(img: Image) -> list[dict[str, Any]]:
                     "CreatedBy": h.get("created_by", ""), "Tags": img.repo_tags if i == 0 else None,
                     "Size": 0, "Comment": h.get("comment", "")})
     return out
+
+
+async def prune(service: ImageService, filters: dict[str, list[str]], used: set[str]) -> list[dict[str, str]]:
+    """`docker image prune`: dangling images no container uses (`dangling=false`: every unused image).
+
+    Build steps' images stay while an image built on them stays (moby keeps the parents of kept images).
+    """
+    only_dangling = not filters.get("dangling") or filters["dangling"][0].lower() in ("true", "1")
+    images = await service.list()
+    parent_of = {img.id: img.labels.get("io.pydocker.build.parent", "") for img in images}
+    keep = {img.id for img in images if img.id in used or (only_dangling and img.repo_tags)}
+    for image_id in list(keep):
+        p = parent_of.get(image_id, "")
+        while p and p in parent_of and p not in keep:
+            keep.add(p)
+            p = parent_of.get(p, "")
+    deleted: list[dict[str, str]] = []
+    for img in images:
+        if img.id in keep:
+            continue
+        labels = img.container_config.get("Labels") or {}
+        if not all(_label_ok(f, labels) for f in filters.get("label", [])):
+            continue
+        for name in img.names:
+            await service.client.delete_image(name)
+            if not name.startswith("moby-dangling@"):
+                deleted.append({"Untagged": reference.familiar_string(name)})
+        deleted.append({"Deleted": img.id})
+    return deleted
+
+
+def _label_ok(f: str, labels: dict[str, str]) -> bool:
+    k, eq, v = f.partition("=")
+    return k in labels and (not eq or labels[k] == v)

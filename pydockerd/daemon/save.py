@@ -5,7 +5,6 @@ content store as they are read.
 """
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 import time

@@ -6,7 +6,7 @@ import asyncio
 from aiohttp import web
 
 from ..daemon.daemon import Daemon
-from ..errors import DockerError
+from ..errors import Conflict, DockerError
 from ..hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection
 from ..httputils import int_value, json_response, read_json
 from ..stdcopy import STDERR, STDOUT, frame
@@ -39,7 +39,7 @@ def setup(router, d: Daemon) -> None:
                 raise task.exception()  # type: ignore[misc]
             return web.Response(status=200)
         if ex.started:
-            raise DockerError(f"Error: Exec command {ex.id} has already run")
+            raise Conflict(f"Error: Exec command {ex.id} has already run")
         tty = ex.tty
         conn = HijackedConnection(request)
         await conn.upgrade(RAW_STREAM if tty else MULTIPLEXED_STREAM)

@@ -1,7 +1,6 @@
 """/images/*: list, inspect, load (docker load), create from a tar (docker import)."""
 from __future__ import annotations
 
-import json
 from typing import Any, AsyncIterator
 
 from aiohttp import web
@@ -194,32 +193,12 @@ def setup(router, d: Daemon) -> None:
         return resp
 
     async def prune(request: web.Request) -> web.Response:
-        """Dangling images (no tag) no container uses; `dangling=false` takes every unused image."""
         filters = parse_filters(request.query.get("filters"))
-        only_dangling = not filters.get("dangling") or filters["dangling"][0].lower() in ("true", "1")
-        images = await d.images.list()
         used = {c.Image for c in d.containers.values()}
-        # Build steps' images stay while an image built on them stays (moby keeps parents of kept images).
-        parent_of = {img.id: img.labels.get("io.pydocker.build.parent", "") for img in images}
-        keep = {img.id for img in images if img.id in used or (only_dangling and img.repo_tags)}
-        for image_id in list(keep):
-            p = parent_of.get(image_id, "")
-            while p and p in parent_of and p not in keep:
-                keep.add(p)
-                p = parent_of.get(p, "")
-        deleted: list[dict[str, str]] = []
-        for img in images:
-            if img.id in keep:
-                continue
-            labels = img.container_config.get("Labels") or {}
-            if not all(_label_match(f, labels) for f in filters.get("label", [])):
-                continue
-            for name in img.names:
-                await d.client.delete_image(name)
-                if not name.startswith("moby-dangling@"):
-                    deleted.append({"Untagged": reference.familiar_string(name)})
-            deleted.append({"Deleted": img.id})
-            d.events.publish("image", "delete", img.id, {"name": img.id})
+        deleted = await images_mod.prune(d.images, filters, used)
+        for item in deleted:
+            if "Deleted" in item:
+                d.events.publish("image", "delete", item["Deleted"], {"name": item["Deleted"]})
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": 0})
 
     router.add("POST", "/images/prune", prune)
