@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import shutil
@@ -69,6 +70,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` dumps every thread's stack
     logging.basicConfig(level=LEVELS[args.log_level], stream=sys.stderr,
                         format="time=%(asctime)s level=%(levelname)s msg=%(message)s")
     logging.getLogger("grpc").setLevel(logging.WARNING)  # grpc's own debug lines drown ours

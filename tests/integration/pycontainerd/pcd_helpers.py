@@ -55,6 +55,7 @@ class Daemon:
     base: Path
     runtime: str = RUNC
     extra: list[str] = field(default_factory=list)
+    stuck: bool = False  # set when the daemon ignored SIGTERM
     proc: subprocess.Popen | None = None
     channel: grpc.Channel | None = None
 
@@ -93,8 +94,11 @@ class Daemon:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # thread stacks into the log, for the failure report
+                time.sleep(0.5)
                 self.proc.kill()
                 self.proc.wait()
+                self.stuck = True
         self.log.close()
 
     def log_tail(self, n: int = 40) -> str:

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif(DOCKERD is None or not os.path.exists(DOCKER), r
 
 
 class Dockerd:
-    def __init__(self, base: Path, containerd: str) -> None:
-        self.base, self.sock = base, base / "d.sock"
+    def __init__(self, base: Path, containerd: str, pcd: Daemon) -> None:
+        self.base, self.sock, self.pcd = base, base / "d.sock", pcd
         self.cgroup_parent = f"/pcdtest-dockerd-{uuid.uuid4().hex[:6]}"
         self.log = open(base / "dockerd.log", "wb")
         self.proc = subprocess.Popen(
@@ -36,7 +36,16 @@ class Dockerd:
 
     def docker(self, *args: str, input: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         env = dict(os.environ, DOCKER_HOST=f"unix://{self.sock}", DOCKER_CONFIG=str(self.base / "cfg"))
-        return subprocess.run([DOCKER, *args], input=input, capture_output=True, timeout=timeout, env=env)
+        try:
+            return subprocess.run([DOCKER, *args], input=input, capture_output=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            # Say where it hung: both daemons' recent log lines, and pycontainerd's thread stacks.
+            if self.pcd.proc is not None:
+                self.pcd.proc.send_signal(signal.SIGUSR1)
+                time.sleep(0.5)
+            dlog = (self.base / "dockerd.log").read_text(errors="replace").splitlines()[-40:]
+            raise AssertionError(f"docker {' '.join(args)} timed out\n--- pycontainerd ---\n{self.pcd.log_tail(200)}"
+                                 f"\n--- dockerd ---\n" + "\n".join(dlog)) from None
 
     def stop(self) -> None:
         ids = self.docker("ps", "-aq").stdout.split()
@@ -65,7 +74,7 @@ def dockerd(rootfs_tar):
     pcd.start()
     d = None
     try:
-        d = Dockerd(base, pcd.address)
+        d = Dockerd(base, pcd.address, pcd)
         r = d.docker("import", str(rootfs_tar), "busybox:latest")
         assert r.returncode == 0, r.stderr
         yield d
