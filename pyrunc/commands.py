@@ -192,7 +192,7 @@ def cmd_update(opts: dict, pos: list[str]) -> int:
         if opts.get(flag):
             mem[key] = _size(opts[flag])
     cpu = {}
-    for flag, key, conv in (("cpu-shares", "shares", int), ("cpu-quota", "quota", int),
+    for flag, key, conv in (("cpu-share", "shares", int), ("cpu-quota", "quota", int),
                             ("cpu-period", "period", int), ("cpu-rt-period", "realtimePeriod", int),
                             ("cpu-rt-runtime", "realtimeRuntime", int),
                             ("cpuset-cpus", "cpus", str), ("cpuset-mems", "mems", str)):

@@ -29,8 +29,8 @@ _FLAGS: dict[str, dict] = {
              "ignore-paused": _B, "apparmor": _V, "process-label": _V},
     "update": {"resources": _V, "r": "resources", "memory": _V, "memory-swap": _V,
                "memory-reservation": _V, "kernel-memory": _V, "kernel-memory-tcp": _V,
-               "cpu-shares": _V, "cpu-quota": _V, "cpu-period": _V, "cpu-rt-period": _V,
-               "cpu-rt-runtime": _V, "cpuset-cpus": _V, "cpuset-mems": _V, "pids-limit": _V,
+               "cpu-share": _V, "cpu-shares": "cpu-share", "cpu-quota": _V, "cpu-period": _V,
+               "cpu-rt-period": _V, "cpu-rt-runtime": _V, "cpuset-cpus": _V, "cpuset-mems": _V, "pids-limit": _V,
                "blkio-weight": _V, "l3-cache-schema": _V, "mem-bw-schema": _V},
     "spec": {"bundle": _V, "b": "bundle", "rootless": _B},
     "events": {"interval": _V, "stats": _B},
@@ -54,10 +54,14 @@ GLOBAL OPTIONS:
 """
 
 
-def parse_flags(args: list[str], spec: dict, where: str) -> tuple[dict, list[str]]:
-    """Parse Go-style flags (``-f``, ``--flag``, ``--flag=v``, ``--flag v``) up to the first
-    positional argument, as urfave/cli does; return (options, remaining args)."""
+def parse_flags(args: list[str], spec: dict, where: str,
+                interleaved: bool = False) -> tuple[dict, list[str]]:
+    """Parse Go-style flags (``-f``, ``--flag``, ``--flag=v``, ``--flag v``); return
+    (options, positional args). Parsing stops at the first positional argument, unless
+    ``interleaved``: then flags may also follow positionals (urfave/cli v1 reorders the
+    arguments of every runc subcommand but ``exec``); ``--`` always ends the flags."""
     opts: dict = {}
+    positional: list[str] = []
     i = 0
     while i < len(args):
         a = args[i]
@@ -65,6 +69,10 @@ def parse_flags(args: list[str], spec: dict, where: str) -> tuple[dict, list[str
             i += 1
             break
         if not a.startswith("-") or a == "-":
+            if interleaved:
+                positional.append(a)
+                i += 1
+                continue
             break
         name, eq, val = a.lstrip("-").partition("=")
         kind = spec.get(name)
@@ -86,7 +94,7 @@ def parse_flags(args: list[str], spec: dict, where: str) -> tuple[dict, list[str
             else:
                 opts[name] = val
         i += 1
-    return opts, args[i:]
+    return opts, positional + args[i:]
 
 
 def _version() -> None:
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         cmd, args = rest[0], rest[1:]
         if cmd not in _FLAGS:
             raise RuncError(f"No help topic for '{cmd}'")
-        opts, pos = parse_flags(args, _FLAGS[cmd], cmd)
+        opts, pos = parse_flags(args, _FLAGS[cmd], cmd, interleaved=cmd != "exec")
         opts["root"] = gopts.get("root", "/run/pyrunc")
         opts["systemd-cgroup"] = gopts.get("systemd-cgroup", False)
         from . import commands

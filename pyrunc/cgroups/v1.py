@@ -149,22 +149,25 @@ class V1Manager:
                 write_file(p["net_prio"], "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
 
     def _set_memory(self, path: str, mem: dict) -> None:
-        limit, swap = mem.get("limit"), mem.get("swap")
+        # runc's setMemoryAndSwap: 0 means "leave as is"; the kernel wants memsw >= limit at
+        # every step, so the order of the two writes depends on the current limit
+        limit, swap = mem.get("limit") or 0, mem.get("swap") or 0
         has_swap = os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes"))
-        if limit is not None and limit != 0:
-            if swap is not None and swap != 0 and has_swap:
-                # memsw must stay >= limit at every step: order the two writes accordingly
-                cur = int(read_file(path, "memory.memsw.limit_in_bytes"))
-                if swap == -1 or swap > cur:
-                    write_file(path, "memory.memsw.limit_in_bytes", swap)
-                    write_file(path, "memory.limit_in_bytes", limit)
-                else:
-                    write_file(path, "memory.limit_in_bytes", limit)
-                    write_file(path, "memory.memsw.limit_in_bytes", swap)
+        if limit == -1 and swap == 0 and has_swap:
+            swap = -1  # unlimited memory with swap unspecified: unlimited swap too
+        if limit != 0 and swap != 0 and has_swap:
+            cur = int(read_file(path, "memory.limit_in_bytes"))
+            if swap == -1 or cur < swap:
+                write_file(path, "memory.memsw.limit_in_bytes", swap)
+                write_file(path, "memory.limit_in_bytes", limit)
             else:
                 write_file(path, "memory.limit_in_bytes", limit)
-        elif swap not in (None, 0) and has_swap:
-            write_file(path, "memory.memsw.limit_in_bytes", swap)
+                write_file(path, "memory.memsw.limit_in_bytes", swap)
+        else:
+            if limit != 0:
+                write_file(path, "memory.limit_in_bytes", limit)
+            if swap != 0:
+                write_file(path, "memory.memsw.limit_in_bytes", swap)
         if mem.get("reservation") not in (None, 0):
             write_file(path, "memory.soft_limit_in_bytes", mem["reservation"])
         if mem.get("swappiness") is not None and 0 <= mem["swappiness"] <= 100:

@@ -357,3 +357,14 @@ def test_log_lines_are_logrus_shaped(tmp_path):
     line = path.read_text()
     assert line.startswith('{"level":"warning","msg":"careful","time":"')
     assert json.loads(line)["time"].endswith("Z")
+
+
+def test_flags_after_positionals_like_urfave_cli():
+    opts, pos = parse_flags(["c1", "--memory", "1m", "--pids-limit=5"], _FLAGS["update"],
+                            "update", interleaved=True)
+    assert opts == {"memory": "1m", "pids-limit": "5"} and pos == ["c1"]
+    opts, pos = parse_flags(["c1", "KILL", "--all"], _FLAGS["kill"], "kill", interleaved=True)
+    assert opts == {"all": True} and pos == ["c1", "KILL"]
+    # exec keeps everything after the id for the command
+    opts, pos = parse_flags(["c1", "ls", "-la"], _FLAGS["exec"], "exec")
+    assert opts == {} and pos == ["c1", "ls", "-la"]
