@@ -80,12 +80,23 @@ class V1Manager:
             except FileExistsError:
                 continue
             self.created.append(d)
-            if ctl == "cpuset":
-                # a new cpuset is empty and refuses tasks until it inherits cpus/mems
-                parent = os.path.dirname(d)
-                for name in ("cpuset.cpus", "cpuset.mems"):
-                    if not read_file(d, name).strip():
-                        write_file(d, name, read_file(parent, name).strip())
+        if ctl == "cpuset":
+            self._fill_cpuset(path)
+
+    @staticmethod
+    def _fill_cpuset(path: str) -> None:
+        """An empty cpuset refuses tasks (ENOSPC): give every level from the hierarchy's root
+        down to ``path`` its parent's cpus/mems when it has none (pre-existing parents too)."""
+        chain = []
+        p = path
+        while os.path.exists(os.path.join(os.path.dirname(p), "cpuset.cpus")):
+            chain.append(p)
+            p = os.path.dirname(p)
+        for d in reversed(chain):
+            parent = os.path.dirname(d)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not read_file(d, name).strip():
+                    write_file(d, name, read_file(parent, name).strip())
 
     def create(self) -> None:
         """Create every controller's dir (and missing parents)."""
@@ -114,10 +125,21 @@ class V1Manager:
         if "cpu" in p:
             if cpu.get("shares"):
                 write_file(p["cpu"], "cpu.shares", cpu["shares"])
-            if cpu.get("period"):
-                write_file(p["cpu"], "cpu.cfs_period_us", cpu["period"])
-            if cpu.get("quota") not in (None, 0):
-                write_file(p["cpu"], "cpu.cfs_quota_us", cpu["quota"])
+            period, quota = cpu.get("period") or 0, cpu.get("quota") or 0
+            retry_period = False
+            if period:
+                try:
+                    write_file(p["cpu"], "cpu.cfs_period_us", period)
+                except RuncError as e:
+                    # a smaller period can exceed the parent's quota with the old quota
+                    # (EINVAL): when a quota comes too, retry the period after it, as runc
+                    if not quota or "invalid argument" not in e.msg:
+                        raise
+                    retry_period = True
+            if quota:
+                write_file(p["cpu"], "cpu.cfs_quota_us", quota)
+                if retry_period:
+                    write_file(p["cpu"], "cpu.cfs_period_us", period)
             if cpu.get("realtimePeriod"):
                 write_file(p["cpu"], "cpu.rt_period_us", cpu["realtimePeriod"])
             if cpu.get("realtimeRuntime"):

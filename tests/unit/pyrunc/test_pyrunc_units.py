@@ -237,6 +237,7 @@ def test_v1_manager_against_fake_tree(tmp_path):
         d.mkdir(parents=True)
         paths[ctl] = str(d)
     (tmp_path / "memory" / "c1" / "memory.memsw.limit_in_bytes").write_text("9223372036854771712")
+    (tmp_path / "memory" / "c1" / "memory.limit_in_bytes").write_text("9223372036854771712")
     m = V1Manager(paths, [])
     m.set({"memory": {"limit": 100 << 20, "swap": 200 << 20, "swappiness": 10},
            "cpu": {"shares": 256, "quota": 20000, "period": 50000},
