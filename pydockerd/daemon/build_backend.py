@@ -92,8 +92,13 @@ class DaemonBuildBackend:
         return dict(resp.info.labels)
 
     async def _commit_snapshot(self, key: str, parent_id: str, config: dict, container_config: dict,
-                               author: str | None, cache_key: str) -> str:
-        """Layer = diff of snapshot `key` against the parent; new config, manifest, image record."""
+                               author: str | None, cache_key: str, keep_key: bool = False,
+                               comment: str = "") -> str:
+        """Layer = diff of snapshot `key` against the parent; new config, manifest, image record.
+
+        `keep_key` (docker commit): the snapshot stays the container's; the new chain snapshot is made
+        by applying the layer (Diff.Apply) instead of committing `key`.
+        """
         from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
         client = self.d.client
         parent = await self._image(parent_id) if parent_id else None
@@ -121,6 +126,8 @@ class DaemonBuildBackend:
         diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
         history = list(base.get("history") or [])
         entry: dict[str, Any] = {"created": now, "created_by": " ".join(container_config.get("Cmd") or [])}
+        if comment:
+            entry["comment"] = comment
         if author:
             entry["author"] = author
         if empty:
@@ -141,12 +148,15 @@ class DaemonBuildBackend:
         if not empty:
             layers.append({"mediaType": layer.media_type or LAYER_GZIP, "digest": layer.digest, "size": layer.size})
             # The step's snapshot becomes the committed layer (keyed by chain ID) future steps start from.
-            try:
-                from protos.containerd.services.snapshots.v1 import snapshots_pb2
-                await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
-                    snapshotter="overlayfs", name=chain_id(diff_ids), key=key))
-            except AlreadyExists:
-                pass
+            from protos.containerd.services.snapshots.v1 import snapshots_pb2
+            if keep_key:
+                await self._unpack_layer(layer, parent_chain, chain_id(diff_ids))
+            else:
+                try:
+                    await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
+                        snapshotter="overlayfs", name=chain_id(diff_ids), key=key))
+                except AlreadyExists:
+                    pass
         manifest_bytes = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
                                      "config": {"mediaType": CONFIG, "digest": config_digest,
                                                 "size": len(config_bytes)},
@@ -156,6 +166,36 @@ class DaemonBuildBackend:
                                Descriptor(MANIFEST, manifest_digest, len(manifest_bytes)),
                                {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
         return config_digest
+
+    async def _unpack_layer(self, layer: Any, parent_chain: str, new_chain: str) -> None:
+        """A committed snapshot `new_chain` = parent + the layer (skipped when it exists already)."""
+        from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
+        from protos.containerd.services.snapshots.v1 import snapshots_pb2
+        client = self.d.client
+        try:
+            await client._call(client.snapshots.Stat, snapshots_pb2.StatSnapshotRequest(
+                snapshotter="overlayfs", key=new_chain))
+            return
+        except NotFound:
+            pass
+        key = f"build-unpack-{secrets.token_hex(8)}"
+        mounts = await client.prepare_snapshot(key, parent_chain)
+        try:
+            stub = diff_pb2_grpc.DiffStub(client._channel)
+            await client._call(stub.Apply, diff_pb2.ApplyRequest(diff=layer, mounts=mounts))
+            try:
+                await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
+                    snapshotter="overlayfs", name=new_chain, key=key))
+            except AlreadyExists:
+                pass
+        finally:
+            await self.d.ignore_missing(client.remove_snapshot(key))
+
+    async def commit_container(self, container_id: str, config: dict, author: str, comment: str) -> str:
+        """`docker commit`: an image from the container's changes; the container keeps its layer."""
+        c = self.d.get(container_id)
+        return await self._commit_snapshot(c.ID, c.Image, config, c.Config, author or None, "",
+                                           keep_key=True, comment=comment)
 
     # --- BuildBackend ---------------------------------------------------------------------------
     async def get_base(self, ref: FromRef) -> BaseImage:

@@ -771,6 +771,33 @@ class Daemon:
         await self.start(c.ID)
         self.container_event(c, "restart")
 
+    async def commit(self, ref: str, repo: str, tag: str, author: str, comment: str, changes: list[str],
+                     pause: bool, overrides: dict[str, Any]) -> str:
+        """`docker commit`: the container's config (with `--change`s and body overrides) over its changes."""
+        from .build_backend import DaemonBuildBackend
+        c = self.get(ref)
+        target = str(reference.parse_repo_tag(repo, tag)) if repo else ""
+        config = {k: v for k, v in c.Config.items() if k in (
+            "User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Volumes", "WorkingDir",
+            "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")}
+        config.update({k: v for k, v in overrides.items() if v not in (None, "", [], {})})
+        config = apply_changes(config, changes)
+        paused = False
+        if pause and c.State.Running and not c.State.Paused:
+            await self.client.pause_task(c.ID)
+            paused = True
+        try:
+            image_id = await DaemonBuildBackend(self).commit_container(c.ID, config, author, comment)
+        finally:
+            if paused:
+                await self.ignore_missing(self.client.resume_task(c.ID))
+        if target:
+            img = await self.images.resolve(image_id)
+            assert img.target is not None
+            await self.client.put_image(target, img.target)
+        self.container_event(c, "commit", comment=comment)
+        return image_id
+
     UPDATABLE = ("CpuShares", "Memory", "MemoryReservation", "MemorySwap", "NanoCpus", "CpuPeriod", "CpuQuota",
                  "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "RestartPolicy")
 

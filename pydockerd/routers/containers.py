@@ -232,6 +232,14 @@ def setup(router, d: Daemon) -> None:
         warnings = await d.update(request.match_info["id"], await read_json(request))
         return json_response({"Warnings": warnings})
 
+    async def commit(request: web.Request) -> web.Response:
+        image_id = await d.commit(request.query.get("container", ""), request.query.get("repo", ""),
+                                  request.query.get("tag", ""), request.query.get("author", ""),
+                                  request.query.get("comment", ""), request.query.getall("changes", []),
+                                  bool_value(request, "pause", True), await read_json(request))
+        return json_response({"Id": image_id}, status=201)
+
+    router.add("POST", "/commit", commit)
     router.add("POST", "/containers/{id}/update", update)
     router.add("POST", "/containers/create", create)
     router.add("POST", "/containers/prune", prune)

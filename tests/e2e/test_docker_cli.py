@@ -725,3 +725,22 @@ def test_runtime_selection(stack):
     assert (cp.returncode, cp.stdout) == (4, "via-runc\n")
     cp = stack.docker("run", "--rm", "--runtime", "nosuch", "busybox", "true")
     assert cp.returncode == 125 and "Unknown runtime specified nosuch" in cp.stderr
+
+
+def test_commit(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    repo = uname("committed")
+    stack.docker("run", "-d", "--name", n, "busybox", "sh", "-c", "echo state > /saved; sleep 60", check=True)
+    for _ in range(100):
+        if stack.docker("exec", n, "cat", "/saved").stdout == "state\n":
+            break
+    image_id = stack.docker("commit", "-c", 'CMD ["cat", "/saved"]', "-m", "snap", n, f"{repo}:1",
+                            check=True).stdout.strip()
+    assert image_id.startswith("sha256:")
+    assert stack.docker("run", "--rm", f"{repo}:1").stdout == "state\n"
+    # the container still has its own layer and keeps running
+    assert stack.docker("exec", n, "cat", "/saved").stdout == "state\n"
+    assert "snap" in stack.docker("history", f"{repo}:1", check=True).stdout
+    stack.docker("rm", "-f", n, check=True)
+    stack.docker("rmi", f"{repo}:1", check=True)
