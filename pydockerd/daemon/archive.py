@@ -28,8 +28,9 @@ PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 
 @asynccontextmanager
-async def container_root(d: "Daemon", c: "Container", write: bool) -> AsyncIterator[str]:
-    if c.State.Running and c.State.Pid:
+async def container_root(d: "Daemon", c: "Container", write: bool, snapshot_only: bool = False) -> AsyncIterator[str]:
+    """`snapshot_only` (export): the container's own filesystem, without /proc, volumes and binds."""
+    if c.State.Running and c.State.Pid and not snapshot_only:
         yield f"/proc/{c.State.Pid}/root"
         return
     mounts = await d.client.snapshot_mounts(c.ID)
@@ -85,6 +86,10 @@ async def stat_path(root: str, path: str, c: "Container") -> tuple[dict[str, Any
 async def read_tar(root: str, path: str, c: "Container") -> asyncio.subprocess.Process:
     """The child producing the tar on its stdout (the caller streams and waits)."""
     return await _child(root, "get", path)
+
+
+async def export_tar(root: str) -> asyncio.subprocess.Process:
+    return await _child(root, "export")
 
 
 async def write_tar(root: str, path: str, c: "Container", chunks: AsyncIterator[bytes],

@@ -3,6 +3,7 @@ reach outside it (symlinks resolve inside the chroot). Run as `python -m` with t
 
     stat PATH               → JSON {name, size, mode (Go FileMode bits), mtime, linkTarget} on stdout
     get PATH                → a tar of PATH on stdout (a directory: its tree under its base name)
+    export                  → a tar of the whole root on stdout
     put DIR NOOVERWRITE UIDGID  ← a tar on stdin, extracted into DIR
 
 The first argument is the root to chroot into. Errors: one line on stderr, exit 2 (not found),
@@ -49,6 +50,13 @@ def do_get(path: str) -> None:
         t.add(path, arcname=name, recursive=True)
 
 
+def do_export() -> None:
+    """The whole filesystem, entries named without a leading "./" (as `docker export`)."""
+    with tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT) as t:
+        for name in sorted(os.listdir("/")):
+            t.add("/" + name, arcname=name, recursive=True)
+
+
 def do_put(dest: str, no_overwrite_dir_nondir: bool, copy_uidgid: bool) -> None:
     if not os.path.isdir(dest):
         if os.path.exists(dest):
@@ -83,6 +91,8 @@ def main() -> None:
             do_stat(args[0])
         elif op == "get":
             do_get(args[0])
+        elif op == "export":
+            do_export()
         elif op == "put":
             do_put(args[0], args[1] == "1", args[2] == "1")
         else:

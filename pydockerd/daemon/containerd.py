@@ -364,5 +364,10 @@ class ContainerdClient:
             attachable=attachable, labels=labels, options=options))
         return resp.network
 
+    async def prune_networks(self, filters: dict[str, list[str]]) -> list[str]:
+        resp = await self._call(self.networks.Prune, networks_pb2.PruneNetworksRequest(filters=[
+            networks_pb2.Filter(key=k, values=v) for k, v in filters.items()]))
+        return list(resp.deleted)
+
     async def delete_network(self, ref: str) -> None:
         await self._call(self.networks.Delete, networks_pb2.DeleteNetworkRequest(ref=ref))

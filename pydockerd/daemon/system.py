@@ -109,3 +109,31 @@ async def info(d: "Daemon", images_count: int) -> dict[str, Any]:
         "Containerd": {"Address": d.client.address, "Namespaces": {"Containers": "moby", "Plugins": "plugins.moby"}},
         "Warnings": [],
     }
+
+
+async def disk_usage(d: "Daemon") -> dict[str, Any]:
+    """`docker system df`: sizes we know (image content sizes); container layers are not measured (-1)."""
+    from .daemon import summary
+    from .images import summary as image_summary
+    images = await d.images.list()
+    users: dict[str, int] = {}
+    for c in d.containers.values():
+        users[c.Image] = users.get(c.Image, 0) + 1
+    image_list = []
+    for img in images:
+        s = image_summary(img, (1, 50))
+        s["Containers"] = users.get(img.id, 0)
+        s["SharedSize"] = 0
+        image_list.append(s)
+    containers = []
+    for c in d.containers.values():
+        s = summary(c)
+        s["SizeRw"], s["SizeRootFs"] = 0, 0
+        containers.append(s)
+    volumes = []
+    for v in d.volumes.list():
+        j = d.volumes.to_json(v)
+        j["UsageData"] = {"Size": -1, "RefCount": len(d.volume_users(v.Name))}
+        volumes.append(j)
+    return {"LayersSize": sum(img.size for img in images), "Images": image_list, "Containers": containers,
+            "Volumes": volumes, "BuildCache": []}

@@ -5,9 +5,11 @@ from aiohttp import web
 
 from ..builder import driver
 from ..builder.errors import BuildError, DockerfileError
+from ..daemon import images as images_mod
 from ..daemon.build_backend import DaemonBuildBackend
 from ..daemon.daemon import Daemon
 from ..errors import DockerError, InvalidParameter
+from ..httputils import json_response
 
 
 class _StreamOutput:
@@ -56,4 +58,12 @@ def setup(router, d: Daemon) -> None:
             ctx.cleanup()
         return resp
 
+    async def prune(request: web.Request) -> web.Response:
+        """The classic builder's cache is its step images: drop those nothing kept builds on."""
+        used = {c.Image for c in d.containers.values()}
+        deleted = await images_mod.prune(d.images, {"dangling": ["true"]}, used)
+        caches = [x["Deleted"] for x in deleted if "Deleted" in x]
+        return json_response({"CachesDeleted": caches or None, "SpaceReclaimed": 0})
+
     router.add("POST", "/build", build)
+    router.add("POST", "/build/prune", prune)

@@ -225,6 +225,24 @@ def setup(router, d: Daemon) -> None:
                                     bool_value(request, "noOverwriteDirNonDir"), bool_value(request, "copyUIDGID"))
         return web.Response(status=200)
 
+    async def export(request: web.Request) -> web.StreamResponse:
+        c = d.get(request.match_info["id"])
+        async with archive.container_root(d, c, write=False, snapshot_only=True) as root:
+            proc = await archive.export_tar(root)
+            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+            await resp.prepare(request)
+            assert proc.stdout is not None
+            try:
+                while chunk := await proc.stdout.read(1 << 16):
+                    await resp.write(chunk)
+                await resp.write_eof()
+            except ConnectionError:
+                proc.kill()
+            await proc.wait()
+        d.container_event(c, "export")
+        return resp
+
+    router.add("GET", "/containers/{id}/export", export)
     router.add("HEAD", "/containers/{id}/archive", archive_head)
     router.add("GET", "/containers/{id}/archive", archive_get)
     router.add("PUT", "/containers/{id}/archive", archive_put)

@@ -80,6 +80,16 @@ def setup(router, d: Daemon) -> None:
         await d.disconnect_network(request.match_info["id"], body.get("Container") or "", bool(body.get("Force")))
         return web.Response(status=200)
 
+    async def prune(request: web.Request) -> web.Response:
+        if not d.networks_enabled:
+            return json_response({"NetworksDeleted": None})
+        filters = parse_filters(request.query.get("filters"))
+        deleted = await d.client.prune_networks(filters)
+        for name in deleted:
+            d.events.publish("network", "destroy", name, {"name": name})
+        return json_response({"NetworksDeleted": deleted or None})
+
+    router.add("POST", "/networks/prune", prune)
     router.add("GET", "/networks", list_networks)
     router.add("GET", "/networks/{id}", inspect)
     router.add("POST", "/networks/create", create)

@@ -67,6 +67,10 @@ def setup(router, d: Daemon) -> None:
             d.events.unsubscribe(queue)
         return resp
 
+    async def df(request: web.Request) -> web.Response:
+        return json_response(await system.disk_usage(d))
+
+    router.add("GET", "/system/df", df)
     router.add("GET", "/events", events)
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)

@@ -744,3 +744,18 @@ def test_commit(stack, cleanup):
     assert "snap" in stack.docker("history", f"{repo}:1", check=True).stdout
     stack.docker("rm", "-f", n, check=True)
     stack.docker("rmi", f"{repo}:1", check=True)
+
+
+def test_export_df_and_system_prune(stack, cleanup, tmp_path):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "--name", n, "busybox", "sh", "-c", "echo x > /marker", check=True)
+    out = tmp_path / "export.tar"
+    stack.docker("export", "-o", str(out), n, check=True)
+    with tarfile.open(out) as t:
+        names = t.getnames()
+        assert t.extractfile("marker").read() == b"x\n"
+    assert "bin/busybox" in names and not any(x.startswith(("./", "proc/")) for x in names)
+    df = stack.docker("system", "df", check=True).stdout
+    assert df.startswith("TYPE") and "Images" in df and "Containers" in df
+    # (`system prune` is not run here: the session stack is shared with other tests)
