@@ -28,16 +28,35 @@ def _bool(v: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
 
+DEFAULT_DATA_ROOT = "/var/lib/pydocker"
+
+
 def network_args(args: argparse.Namespace) -> list[str]:
-    """pycontainerd flags for its Networks service, from dockerd's networking flags."""
-    if not args.bridge or args.bridge == "none":
+    """pycontainerd flags for its Networks service, from dockerd's networking flags.
+
+    Networking is on unless `--bridge none`. Without `--bridge`, the default daemon uses `pydocker0`
+    and the `PYDOCKER` iptables chains; a daemon with another data-root (a second, isolated instance,
+    e.g. a test stack) gets its own bridge and chain prefix derived from the data-root, removed again
+    at shutdown, so instances never share or leave behind host networking state.
+    """
+    if args.bridge == "none":
         return []
-    out = ["--networks", "--network-bridge", args.bridge]
+    out = ["--networks"]
+    remove = args.remove_bridges_on_exit
+    if args.bridge:
+        out += ["--network-bridge", args.bridge]
+    elif os.path.abspath(args.data_root) == DEFAULT_DATA_ROOT:
+        out += ["--network-bridge", "pydocker0"]
+    else:
+        import hashlib
+        h = hashlib.sha256(os.path.abspath(args.data_root).encode()).hexdigest()
+        out += ["--network-bridge", f"pyd{h[:8]}", "--network-chain-prefix", f"PYD{h[:6].upper()}"]
+        remove = True
     if args.bip:
         out += ["--bip", args.bip]
     out.append("--iptables" if args.iptables else "--no-iptables")
     out.append("--userland-proxy" if args.userland_proxy else "--no-userland-proxy")
-    if args.remove_bridges_on_exit:
+    if remove:
         out.append("--network-remove-bridges-on-exit")
     return out
 
@@ -45,7 +64,7 @@ def network_args(args: argparse.Namespace) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pydockerd", description="A self-sufficient runtime for containers (in Python).")
     p.add_argument("-H", "--host", action="append", default=[], help="Daemon socket to connect to (unix://PATH)")
-    p.add_argument("--data-root", default="/var/lib/pydocker", help="Root directory of persistent state")
+    p.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="Root directory of persistent state")
     p.add_argument("--exec-root", default="/run/pydocker", help="Root directory for execution state files")
     p.add_argument("-p", "--pidfile", default="/run/pydocker.pid", help="Path to use for daemon PID file")
     p.add_argument("--containerd", default="", help="containerd grpc address (default: start our own)")
@@ -54,8 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Register an additional OCI compatible runtime")
     p.add_argument("--cgroup-parent", default="/pydocker", help="Set parent cgroup for all containers")
     p.add_argument("-b", "--bridge", default="",
-                   help="Attach containers to a network bridge (enables pycontainerd's Networks service; "
-                        "\"none\" or empty: private network namespaces only)")
+                   help="Attach containers to a network bridge (\"none\": no networking, private network "
+                        "namespaces only; default pydocker0, or one derived from --data-root)")
     p.add_argument("--bip", default="", help="Specify network bridge IP (CIDR)")
     p.add_argument("--iptables", type=_bool, nargs="?", const=True, default=True,
                    help="Enable addition of iptables rules")

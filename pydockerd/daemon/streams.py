@@ -6,6 +6,7 @@ stdin written by attach clients is queued until the task exists, then pumped int
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from dataclasses import dataclass, field
@@ -146,7 +147,12 @@ class FifoSet:
         if not self.stdin:
             return None
         loop = asyncio.get_running_loop()
-        fd = os.open(self.stdin, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            fd = os.open(self.stdin, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                return None  # no reader left: the process already exited (and needs no stdin)
+            raise
         tr, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(fd, "wb", buffering=0))
         self._transports.append(tr)
         queue = hub.stdin
