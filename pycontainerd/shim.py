@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
+import faulthandler
 import fcntl
 import json
 import os
@@ -828,6 +829,7 @@ def _start(args: argparse.Namespace) -> int:
         os.close(logfd)
         os.chdir(args.bundle)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` → thread stacks in shim.log
         shim = Shim(args)
         with open(os.path.join(args.bundle, "shim.pid"), "w") as f:
             f.write(str(os.getpid()))

@@ -42,10 +42,18 @@ class Dockerd:
             # Say where it hung: both daemons' recent log lines, and pycontainerd's thread stacks.
             if self.pcd.proc is not None:
                 self.pcd.proc.send_signal(signal.SIGUSR1)
-                time.sleep(0.5)
+            shims = []
+            for pid_file in (self.pcd.state / "io.containerd.runtime.v2.task").glob("*/*/shim.pid"):
+                try:
+                    os.kill(int(pid_file.read_text()), signal.SIGUSR1)
+                    shims.append(pid_file.parent / "shim.log")
+                except (OSError, ValueError):
+                    pass
+            time.sleep(0.5)
+            shim_logs = "".join(f"\n--- {p} ---\n{p.read_text(errors='replace')[-6000:]}" for p in shims if p.exists())
             dlog = (self.base / "dockerd.log").read_text(errors="replace").splitlines()[-40:]
             raise AssertionError(f"docker {' '.join(args)} timed out\n--- pycontainerd ---\n{self.pcd.log_tail(200)}"
-                                 f"\n--- dockerd ---\n" + "\n".join(dlog)) from None
+                                 f"\n--- dockerd ---\n" + "\n".join(dlog) + shim_logs) from None
 
     def stop(self) -> None:
         ids = self.docker("ps", "-aq").stdout.split()
