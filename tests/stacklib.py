@@ -245,6 +245,18 @@ def host_snapshot() -> dict[str, set[str]]:
         except OSError:
             pass
     snap["cgroups"] = cg
+    procs = set()
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(w in cmd for w in ("pydockerd", "pycontainerd", "pyrunc", "docker-registry",
+                                  "containerd --", "dockerd -H")):
+            procs.add(f"{p.name} {cmd.strip()}")
+    snap["processes"] = procs
     return snap
 
 
