@@ -25,6 +25,29 @@ def _load(opts: dict, cid: str):
     return State.load(opts["root"], cid)
 
 
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration string (``100ms``, ``1m30s``, ``5s``)."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total, num, i = 0.0, "", 0
+    while i < len(text):
+        c = text[i]
+        if c.isdigit() or c == ".":
+            num += c
+            i += 1
+            continue
+        unit = next((u for u in ("ns", "us", "µs", "ms", "s", "m", "h") if text.startswith(u, i)),
+                    None)
+        if unit is None or not num:
+            raise RuncError(f'time: invalid duration "{text}"')
+        total += float(num) * units[unit]
+        num, i = "", i + len(unit)
+    if num:
+        raise RuncError(f'time: missing unit in duration "{text}"')
+    if total <= 0:
+        raise RuncError("duration interval must be greater than 0")
+    return total
+
+
 def cmd_create(opts: dict, pos: list[str]) -> int:
     _args("create", pos, 1)
     from .container import create
@@ -249,7 +272,7 @@ def cmd_events(opts: dict, pos: list[str]) -> int:
                                     compact=True) + "\n")
         return 0
     import time
-    interval = float((opts.get("interval") or "5s").rstrip("s"))
+    interval = go_duration(opts.get("interval") or "5s")
     while st.status() != "stopped":
         sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)},
                                     compact=True) + "\n")

@@ -151,6 +151,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
         undo.append(mgr.destroy)
         # the dirs exist before the init can bind them at /sys/fs/cgroup
         mgr.create()
+        if mgr.pids():
+            runlog.warn("container's cgroup is not empty: other processes share it")
         sock_p, sock_c = sync.pair()
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it

@@ -38,6 +38,31 @@ _FLAGS: dict[str, dict] = {
 _GLOBAL = {"root": _V, "log": _V, "log-format": _V, "systemd-cgroup": _B, "debug": _B,
            "criu": _V, "rootless": _V}
 
+_ABOUT = {
+    "checkpoint": "checkpoint a running container (not supported by pyrunc)",
+    "create": "create a container", "delete": "delete any resources held by the container",
+    "events": "display container events such as OOM notifications, cpu, memory, and IO usage "
+              "statistics",
+    "exec": "execute new process inside the container", "features": "show the enabled features",
+    "kill": "kill sends the specified signal (default: SIGTERM) to the container's init process",
+    "list": "lists containers started by runc with the given root",
+    "pause": "pause suspends all processes inside the container",
+    "ps": "ps displays the processes running inside a container",
+    "restore": "restore a container from a previous checkpoint (not supported by pyrunc)",
+    "resume": "resumes all processes that have been previously paused",
+    "run": "create and run a container", "spec": "create a new specification file",
+    "start": "executes the user defined process in a created container",
+    "state": "output the state of a container", "update": "update container resource constraints",
+}
+
+
+def _command_help(cmd: str) -> None:
+    flags = ", ".join(("-" if len(f) == 1 else "--") + f for f in _FLAGS.get(cmd, {}))
+    sys.stdout.write(f"NAME:\n   runc {cmd} - {_ABOUT.get(cmd, '')}\n\nUSAGE:\n"
+                     f"   runc {cmd} [command options] <container-id>\n\n"
+                     f"OPTIONS:\n   {flags}\n")
+
+
 USAGE = """NAME:
    pyrunc - Open Container Initiative runtime (Python)
 
@@ -120,6 +145,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(USAGE)
             return
         cmd, args = rest[0], rest[1:]
+        if cmd in _ABOUT and any(a in ("-h", "--help") for a in
+                                 (args if cmd != "exec" else args[:1])):
+            _command_help(cmd)
+            return
         if cmd not in _FLAGS:
             raise RuncError(f"No help topic for '{cmd}'")
         opts, pos = parse_flags(args, _FLAGS[cmd], cmd, interleaved=cmd != "exec")

@@ -118,6 +118,8 @@ class V1Manager:
 
     def set(self, res: dict, devices: list | None = None) -> None:
         p = self.paths
+        if res.get("unified"):
+            raise RuncError("invalid configuration: linux.resources.unified needs cgroup v2")
         mem = res.get("memory") or {}
         if "memory" in p and mem:
             self._set_memory(p["memory"], mem)

@@ -369,3 +369,17 @@ def test_flags_after_positionals_like_urfave_cli():
     # exec keeps everything after the id for the command
     opts, pos = parse_flags(["c1", "ls", "-la"], _FLAGS["exec"], "exec")
     assert opts == {} and pos == ["c1", "ls", "-la"]
+
+
+@pytest.mark.parametrize("text,secs", [("5s", 5.0), ("100ms", 0.1), ("1m30s", 90.0),
+                                       ("1.5h", 5400.0)])
+def test_go_durations(text, secs):
+    from pyrunc.commands import go_duration
+    assert go_duration(text) == pytest.approx(secs)
+
+
+@pytest.mark.parametrize("bad", ["5", "abc", "0s", "-1s"])
+def test_bad_go_durations(bad):
+    from pyrunc.commands import go_duration
+    with pytest.raises(RuncError):
+        go_duration(bad)
