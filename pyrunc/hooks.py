@@ -8,7 +8,7 @@ import time
 
 from . import jsonlite as json
 from .errors import RuncError
-from .sigs import name_of
+from .sigs import describe
 
 
 def run_one(hook: dict, state: dict, index: int) -> None:
@@ -57,7 +57,7 @@ def run_one(hook: dict, state: dict, index: int) -> None:
         os.close(out_r)
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
-        reason = f"exit status {code}" if code > 0 else f"signal: {name_of(-code)}"
+        reason = f"exit status {code}" if code > 0 else f"signal: {describe(-code)}"
         raise RuncError(f"error running hook #{index}: {reason}, stdout: "
                         f"{output.decode(errors='replace')}, stderr: ")
 

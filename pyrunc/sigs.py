@@ -10,11 +10,15 @@ NUMBERS = {name: getattr(_signal, name) for name in dir(_signal)
            and name not in ("SIGRTMIN", "SIGRTMAX")}
 
 
-def name_of(num: int) -> str:
-    for name, n in NUMBERS.items():
-        if n == num and name not in ("SIGIOT", "SIGPOLL", "SIGCLD"):
-            return name
-    return f"signal {num}"
+def describe(num: int) -> str:
+    """Go's wording for a signal in "signal: …" errors ("killed", "bad system call")."""
+    try:
+        text = _signal.strsignal(num)
+    except ValueError:
+        text = None
+    if not text:
+        return f"signal {num}"
+    return text[:1].lower() + text[1:]
 
 
 def reset_all() -> None:
