@@ -114,6 +114,8 @@ class Daemon:
         t.add_done_callback(self._background.discard)
 
     def _task_exited(self, ns: str, cid: str, exec_id: str, pid: int, status: int, exited_at: float) -> None:
+        log.info("task %s/%s%s (pid %d) exited with status %d", ns, cid, f" exec {exec_id}" if exec_id else "",
+                 pid, status)
         self.events.publish(ns, "/tasks/exit", task_events.TaskExit(
             container_id=cid, id=exec_id or cid, pid=pid, exit_status=status, exited_at=ts(exited_at)))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,8 @@ from protos.containerd.services.events.v1 import events_pb2
 
 from . import filters
 from .services.common import ts
+
+log = logging.getLogger("pycontainerd.events")
 
 
 @dataclass
@@ -33,9 +36,12 @@ class Exchange:
     def forward(self, env: events_pb2.Envelope) -> None:
         fields: dict[str, Any] = {"namespace": env.namespace, "topic": env.topic}
         adapt = filters.dict_adaptor(fields)
+        delivered = 0
         for sub in list(self._subs):
             if filters.match(sub.parsed, adapt):
                 sub.queue.put_nowait(env)
+                delivered += 1
+        log.debug("event %s %s → %d subscriber(s)", env.namespace, env.topic, delivered)
 
     def subscribe(self, filter_strings: list[str]) -> _Subscriber:
         sub = _Subscriber(asyncio.Queue(), filters.parse(filter_strings))

@@ -23,6 +23,10 @@ from .mount import Mount, mount_all, unmount_all
 
 log = logging.getLogger("pycontainerd.tasks")
 RUNTIME_DIR = "io.containerd.runtime.v2.task"
+# An exit is reported at least this long after the Start call of its process returned. containerd's own
+# event path (shim → `containerd publish` → exchange) is at least this slow, and dockerd depends on it:
+# it records a container's pid only after Start returns and drops exits whose pid it does not know yet.
+EXIT_AFTER_START = 0.05
 RUNC_OPTIONS_TYPE = "containerd.runc.v1.Options"
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _KINDS: dict[str, type[ContainerdError]] = {"not found": NotFound, "already exists": AlreadyExists,
@@ -78,6 +82,7 @@ class Task:
     shim: ShimClient
     pid: int = 0
     monitors: dict[str, asyncio.Task] = field(default_factory=dict)
+    starts: dict[str, asyncio.Event] = field(default_factory=dict)  # exec id → set once its Start returned
     oom_watch: asyncio.Task | None = None
     deleting: bool = False
 
@@ -199,8 +204,13 @@ class TaskManager:
                 log.warning("shim of task %s/%s died", task.ns, task.id)
                 self.on_exit(task.ns, task.id, exec_id, task.pid if not exec_id else 0, 255, time.time())
                 return
-            except ContainerdError:
+            except ContainerdError as exc:
+                log.warning("task %s/%s: waiting for %s failed: %s", task.ns, task.id, exec_id or "init", exc)
                 return
+            started = task.starts.get(exec_id)
+            if started is not None:  # never report an exit before its Start has answered
+                await started.wait()
+                await asyncio.sleep(EXIT_AFTER_START)
             self.on_exit(task.ns, task.id, exec_id, r["pid"], r["exit_status"], r["exited_at"])
 
         task.monitors[exec_id] = asyncio.ensure_future(watch())
@@ -228,12 +238,15 @@ class TaskManager:
 
     async def start(self, ns: str, cid: str, exec_id: str) -> int:
         task = self.get(ns, cid)
+        started = task.starts[exec_id] = asyncio.Event()
         try:
             r = await task.shim.call("start", exec_id=exec_id)
         except Unknown as exc:
             if "OCI runtime" in exc.message:
                 raise Unknown(exc.message + ": unknown", raw=True) from None
             raise
+        finally:
+            started.set()
         if exec_id:
             self._monitor(task, exec_id)
         return r["pid"]
