@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             return
         if cmd not in _FLAGS:
             raise RuncError(f"No help topic for '{cmd}'")
-        opts, pos = parse_flags(args, _FLAGS[cmd], cmd, interleaved=cmd != "exec")
+        # exec and ps pass what follows the id on (runc sets SkipArgReorder for them)
+        opts, pos = parse_flags(args, _FLAGS[cmd], cmd, interleaved=cmd not in ("exec", "ps"))
         opts["root"] = gopts.get("root", "/run/pyrunc")
         opts["systemd-cgroup"] = gopts.get("systemd-cgroup", False)
         from . import commands
