@@ -151,6 +151,9 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
         undo.append(mgr.destroy)
         # the dirs exist before the init can bind them at /sys/fs/cgroup
         mgr.create()
+        if mgr.frozen():
+            # the init would freeze on entry and create would hang: refuse, as runc does
+            raise RuncError("container's cgroup unexpectedly frozen")
         if mgr.pids():
             runlog.warn("container's cgroup is not empty: other processes share it")
         sock_p, sock_c = sync.pair()
@@ -389,7 +392,11 @@ def destroy(state: State) -> None:
         deadline = time.monotonic() + 10
         while mgr.pids() and time.monotonic() < deadline:
             time.sleep(0.005)
-        mgr.destroy()
+        try:
+            mgr.destroy()
+        except RuncError as e:
+            # e.g. another container shares the cgroup: the container itself is gone
+            runlog.warn(f"failed to remove cgroup (will be left behind): {e.msg}")
     _rmtree(state.dir)
     spec = state.config
     hooks = spec.get("hooks") or {}

@@ -255,10 +255,11 @@ class V1Manager:
         return any(os.path.isdir(p) for p in self.paths.values())
 
     def destroy(self) -> None:
-        """Remove the dirs (deepest first); pre-existing dirs we only joined are left alone
-        unless they are the container's own leaf."""
+        """Remove the dirs we created (deepest first, with any sub-cgroups made inside them);
+        a cgroup that existed before the container is left alone, as runc does."""
         for ctl, path in self.paths.items():
-            rmdir_tree(path)
+            if path in self.created:
+                rmdir_tree(path)
         for d in sorted(self.created, key=len, reverse=True):
             if d not in self.paths.values():
                 try:

@@ -150,7 +150,9 @@ class V2Manager:
         return os.path.isdir(self.path)
 
     def destroy(self) -> None:
-        rmdir_tree(self.path)
+        """Remove what we created; a pre-existing cgroup is left alone."""
+        if self.path in self.created:
+            rmdir_tree(self.path)
         for d in sorted(self.created, key=len, reverse=True):
             if d != self.path:
                 try:
