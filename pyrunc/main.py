@@ -79,7 +79,7 @@ GLOBAL OPTIONS:
 """
 
 
-def parse_flags(args: list[str], spec: dict, where: str,
+def parse_flags(args: list[str], spec: dict, where: str = "",
                 interleaved: bool = False) -> tuple[dict, list[str]]:
     """Parse Go-style flags (``-f``, ``--flag``, ``--flag=v``, ``--flag v``); return
     (options, positional args). Parsing stops at the first positional argument, unless
@@ -104,8 +104,7 @@ def parse_flags(args: list[str], spec: dict, where: str,
         if isinstance(kind, str):
             name, kind = kind, spec[kind]
         if kind is None:
-            raise RuncError(f"flag provided but not defined: -{name}" if where else
-                            f"flag provided but not defined: -{name}")
+            raise RuncError(f"flag provided but not defined: -{name}")
         if kind == _B:
             opts[name] = (val.lower() in ("1", "true", "t")) if eq else True
         else:
