@@ -1,0 +1,127 @@
+"""Containers (issue 6): pydockerd vs Debian's dockerd, both driven by the real docker CLI 28.
+
+  .venv/bin/python benchmarks/bench_containers.py [--runs 20] [--batch 50] [--batch-runs 3]
+
+- `docker run --rm busybox true`, alternating, medians (target <= 0.5x Docker);
+- 50 concurrent `docker run -d busybox sleep 300`, then one `docker rm -f` of all of them
+  (throughput in containers/s, target >= 2x Docker), then a leak check (containers, shims, mounts);
+- idle RSS of pydockerd + pycontainerd vs dockerd + containerd, and memory per running container:
+  the RSS/PSS of the processes a container adds (shim + container process), plus the daemons' growth,
+  over 10 running containers.
+
+Both daemons run privately under /tmp with `--bridge none` (networking is bench_network.py).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import alternate, table  # noqa: E402
+from benchmarks.peers import (Daemon, host_state, mounts_under, pss_kb, report_host_diff,  # noqa: E402
+                              rss_kb, start_dockerd, start_pydocker, stop)
+
+
+def arg(name: str, default: int) -> int:
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def run_true(d: Daemon):
+    def go():
+        d.docker("run", "--rm", "busybox", "true")
+    return go
+
+
+def batch(d: Daemon, n: int) -> tuple[float, float, list[str]]:
+    """n concurrent run -d, then rm -f of all; (start ms, rm ms, leaks)."""
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(n) as ex:
+        ids = list(ex.map(lambda _: d.docker("run", "-d", "busybox", "sleep", "300").stdout.strip(), range(n)))
+    t1 = time.perf_counter()
+    d.docker("rm", "-f", *ids)
+    t2 = time.perf_counter()
+    leaks = []
+    left = d.docker("ps", "-aq").stdout.split()
+    if left:
+        leaks.append(f"{len(left)} containers left")
+    time.sleep(0.5)
+    shims = d.shim_pids()
+    if shims:
+        leaks.append(f"{len(shims)} shims left")
+    mps = [m for m in mounts_under(str(d.root)) if any(i[:12] in m for i in ids) or "/rootfs" in m]
+    if mps:
+        leaks.append(f"{len(mps)} mounts left: {mps[:3]}")
+    return (t1 - t0) * 1000, (t2 - t1) * 1000, leaks
+
+
+def memory(d: Daemon, n: int = 10) -> dict[str, float]:
+    time.sleep(1)
+    dp = d.daemon_pids()
+    idle_rss = sum(rss_kb(p) for p in dp)
+    idle_pss = sum(pss_kb(p) for p in dp)
+    ids = [d.docker("run", "-d", "busybox", "sleep", "300").stdout.strip() for _ in range(n)]
+    time.sleep(1)
+    procs = d.container_procs()
+    c_rss = sum(rss_kb(p) for p in procs)
+    c_pss = sum(pss_kb(p) for p in procs)
+    busy_rss = sum(rss_kb(p) for p in dp)
+    busy_pss = sum(pss_kb(p) for p in dp)
+    d.docker("rm", "-f", *ids)
+    return {"idle RSS MB": idle_rss / 1024, "idle PSS MB": idle_pss / 1024,
+            "per container RSS MB (procs)": c_rss / n / 1024, "per container PSS MB (procs)": c_pss / n / 1024,
+            "per container daemons' RSS growth MB": (busy_rss - idle_rss) / n / 1024,
+            "per container total PSS MB": (c_pss + busy_pss - idle_pss) / n / 1024,
+            "processes per container": len(procs) / n}
+
+
+def main() -> None:
+    runs, n, batch_runs = arg("--runs", 20), arg("--batch", 50), arg("--batch-runs", 3)
+    before = host_state()
+    daemons: list[Daemon] = []
+    try:
+        py = start_pydocker()
+        daemons.append(py)
+        dk = start_dockerd()
+        daemons.append(dk)
+        res = alternate({"py": run_true(py), "dk": run_true(dk)}, runs)
+        print(table("docker run --rm busybox true (docker CLI 28)", [
+            ("run --rm true", res["py"], res["dk"], "pydockerd", "dockerd")], target="<= 0.5x"), flush=True)
+
+        bres: dict[str, list[tuple[float, float]]] = {"py": [], "dk": []}
+        for i in range(batch_runs):
+            for k, d in (("py", py), ("dk", dk)):
+                s, r, leaks = batch(d, n)
+                bres[k].append((s, r))
+                if leaks:
+                    print(f"LEAK after batch {i} on {d.name}: {leaks}", flush=True)
+        rows = [(f"{n}x run -d (concurrent)", [x[0] for x in bres["py"]], [x[0] for x in bres["dk"]],
+                 "pydockerd", "dockerd"),
+                (f"rm -f of {n}", [x[1] for x in bres["py"]], [x[1] for x in bres["dk"]], "pydockerd", "dockerd"),
+                (f"{n}x run -d + rm -f", [sum(x) for x in bres["py"]], [sum(x) for x in bres["dk"]],
+                 "pydockerd", "dockerd")]
+        print(table(f"{n} concurrent run -d sleep 300, then rm -f", rows,
+                    target="throughput >= 2x Docker, i.e. ratio <= 0.5x"))
+        for k, d in (("py", py), ("dk", dk)):
+            tot = statistics.median(sum(x) for x in bres[k]) / 1000
+            print(f"  {d.name}: {n / tot:.1f} containers/s (start+remove), "
+                  f"{n / (statistics.median(x[0] for x in bres[k]) / 1000):.1f} starts/s")
+
+        mem = {"py": memory(py), "dk": memory(dk)}
+        print("== memory (10 running busybox sleep containers)")
+        print(f"{'measure':40} {'pydocker':>10} {'docker':>10} {'ratio':>7}")
+        for key in mem["py"]:
+            a, b = mem["py"][key], mem["dk"][key]
+            print(f"{key:40} {a:10.2f} {b:10.2f} {a / b if b else float('nan'):6.2f}x")
+    finally:
+        for d in daemons:
+            leaks = stop(d)
+            if leaks:
+                print(f"{d.name} teardown leaks: {leaks}")
+        report_host_diff(before, host_state())
+
+
+if __name__ == "__main__":
+    main()
