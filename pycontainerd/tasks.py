@@ -170,8 +170,9 @@ class TaskManager:
                     await asyncio.to_thread(unmount_all, rootfs)
                 shutil.rmtree(bundle, ignore_errors=True)
                 if isinstance(exc, ContainerdError) and "OCI runtime" in exc.message:
-                    # containerd's runtime v2 manager wraps shim errors this way; Docker shows it verbatim
-                    raise Unknown(f"failed to create shim task: {exc.message}: unknown", raw=True) from None
+                    # containerd's runtime v2 manager wraps shim errors this way; the message already ends
+                    # with the shim's ": unknown" kind, and Docker shows it verbatim
+                    raise Unknown(f"failed to create shim task: {exc.message}", raw=True) from None
                 raise
             task = Task(ns, cid, bundle, shim, reply["pid"])
             self.tasks[(ns, cid)] = task
@@ -241,10 +242,6 @@ class TaskManager:
         started = task.starts[exec_id] = asyncio.Event()
         try:
             r = await task.shim.call("start", exec_id=exec_id)
-        except Unknown as exc:
-            if "OCI runtime" in exc.message:
-                raise Unknown(exc.message + ": unknown", raw=True) from None
-            raise
         finally:
             started.set()
         if exec_id:

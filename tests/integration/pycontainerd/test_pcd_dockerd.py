@@ -159,5 +159,5 @@ def test_docker_shows_the_runtime_error_as_with_containerd(dockerd):
     r = dockerd.docker("run", "--rm", "busybox", "/nonexistent")
     assert r.returncode == 127
     assert ('failed to create shim task: OCI runtime create failed: runc create failed: unable to start container '
-            'process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown') \
+            'process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown.\n') \
         in r.stderr.decode(), r.stderr
