@@ -49,6 +49,11 @@ def error(msg: str) -> None:
             pass
 
 
+def error_logged(msg: str) -> None:
+    """An error that does not fail the command (runc's ``logrus.Error``): the log only."""
+    _write(_line("error", msg))
+
+
 def warn(msg: str) -> None:
     _write(_line("warning", msg))
 

@@ -263,6 +263,18 @@ def test_hooks_run_at_runc_timing(rt, tmp_path):
     p = rt("create", "--bundle", str(bad), cid2)
     assert p.returncode == 1 and "error running hook #0: exit status 1" in p.stderr
     assert not (rt.root / cid2).exists()
+    # a failing poststop hook is logged but delete succeeds (runc 1.1.5); later hooks do not run
+    b3 = rt.bundle(["true"])
+    rt.edit(b3, lambda s: s.update(hooks={"poststop": [
+        {"path": "/bin/false"}, {"path": str(hook), "args": ["hook.sh", "after-failed"]}]}))
+    cid3 = rt.new_id()
+    assert rt("run", "--bundle", str(b3), "--keep", cid3).returncode == 0
+    p = rt("delete", cid3)
+    assert p.returncode == 0, p.stderr
+    assert not (rt.root / cid3).exists()
+    last = json.loads(rt.log.read_text().splitlines()[-1])
+    assert last["level"] == "error" and "error running hook #0: exit status 1" in last["msg"]
+    assert "after-failed" not in log.read_text()
 
 
 def test_exec_joins_container(rt):
