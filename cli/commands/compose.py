@@ -21,7 +21,8 @@ S, L, B, I = F.STR, F.LIST, F.BOOL, F.INT
 def _engine(ctx: Context, gopts: Any) -> Engine:
     from cli.compose.engine import Engine
     from cli.compose.model import load
-    project = load(gopts.file or [], gopts.project_name or "", gopts.project_directory or "")
+    project = load(gopts.file or [], gopts.project_name or "", gopts.project_directory or "",
+                   env_files=gopts.env_file or None, profiles=gopts.profile or None, warn=ctx.err)
     return Engine(ctx, project)
 
 
@@ -32,6 +33,7 @@ def _services(eng: Engine, names: list[str]) -> list:
 # -- up / down ----------------------------------------------------------------------------------
 def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     eng = _engine(ctx, gopts)
+    eng.project.enable(args)
     services = [eng.project.services[n] for n in args] if (args and opts.no_deps) else _services(eng, args)
     for key in {k for s in services for k in s.networks()}:
         eng.ensure_network(key)
@@ -44,7 +46,7 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     for key in sorted(used_volumes):
         eng.ensure_volume(key)
     if opts.remove_orphans:
-        known = set(eng.project.services)
+        known = set(eng.project.services) | set(eng.project.inactive)
         for c in eng.containers():
             if c.get("Labels", {}).get("com.docker.compose.service") not in known:
                 eng.remove(c)
@@ -52,7 +54,7 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     for s in services:
         cid = eng.up_service(s, force=opts.force_recreate, build=opts.build)
         started.append(cid)
-    if opts.detach:
+    if opts.detach or opts.wait:
         if opts.wait:
             for s in services:
                 if s.config.get("healthcheck"):
@@ -103,8 +105,10 @@ def down(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     from cli.compose.model import LABEL
     from cli.errors import APIError
     eng = _engine(ctx, gopts)
-    known = set(eng.project.services)
-    order = [s.name for s in eng.project.ordered()][::-1]
+    if opts.rmi not in ("", "local", "all"):
+        raise CLIError(f"invalid value for --rmi: {opts.rmi}")
+    known = set(eng.project.services) | set(eng.project.inactive)
+    order = [s.name for s in eng.project.ordered(sorted(known))][::-1]
     conts = eng.containers()
     conts.sort(key=lambda c: order.index(c["Labels"].get(LABEL + "service")) if c["Labels"].get(LABEL + "service") in known else -1)
     import threading
@@ -141,6 +145,23 @@ def down(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
             eng.event("Volume", v["Name"], "Removing")
             ctx.client.request("DELETE", f"/volumes/{v['Name']}").read()
             eng.event("Volume", v["Name"], "Removed")
+    if opts.rmi:
+        # local: only the images compose named itself (services with build and no image); all: every service image
+        images = []
+        for s in list(eng.project.services.values()) + list(eng.project.inactive.values()):
+            if (opts.rmi == "all" or not s.config.get("image")) and s.image not in images:
+                images.append(s.image)
+        for image in images:
+            if not eng.image_exists(image):
+                continue
+            eng.event("Image", image, "Removing")
+            try:
+                ctx.client.request("DELETE", f"/images/{image}").read()
+                eng.event("Image", image, "Removed")
+            except APIError as e:
+                errors.append(e.message)
+        if errors:
+            raise CLIError("\n".join(errors))
     return 0
 
 
@@ -358,6 +379,7 @@ SUBCOMMANDS: dict[str, tuple[F.Command, Callable[..., int]]] = {
     ]), up),
     "down": (F.Command("down", "[OPTIONS] [SERVICES]", "Stop and remove containers, networks", [
         F.Flag("remove-orphans", "", B, False, "Remove containers for services not defined in the Compose file"),
+        F.Flag("rmi", "", S, "", "Remove images used by services. \"local\" remove only images that don't have a custom tag (\"local\"|\"all\")"),
         TIMEOUT,
         F.Flag("volumes", "v", B, False, "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers"),
     ]), down),
@@ -448,7 +470,7 @@ def run_compose(ctx: Context, gopts: Any, args: list[str]) -> int:
 
 COMPOSE = F.Command("compose", "[OPTIONS] COMMAND", "Docker Compose", [
     F.Flag("ansi", "", S, "auto", "Control when to print ANSI control characters (\"never\"|\"always\"|\"auto\")"),
-    F.Flag("env-file", "", L, help="Specify an alternate environment file", hidden=True),
+    F.Flag("env-file", "", L, help="Specify an alternate environment file", type_name="stringArray"),
     F.Flag("file", "f", L, help="Compose configuration files", type_name="stringArray"),
     F.Flag("profile", "", L, help="Specify a profile to enable", type_name="stringArray"),
     F.Flag("progress", "", S, "auto", "Set type of progress output (auto, tty, plain, json, quiet)"),

@@ -19,12 +19,13 @@ LABEL = "com.docker.compose."
 _VAR = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
-def interpolate(value: Any, env: dict[str, str], where: str = "") -> Any:
-    """Compose interpolation in every string value: $VAR, ${VAR}, ${VAR:-def}, ${VAR-def}, ${VAR:?err}, $$."""
+def interpolate(value: Any, env: dict[str, str], where: str = "", missing: list[str] | None = None) -> Any:
+    """Compose interpolation in every string value: $VAR, ${VAR}, ${VAR:-def}, ${VAR-def}, ${VAR:?err}, $$.
+    Variables that are unset and have no default become "" and are appended to `missing`."""
     if isinstance(value, dict):
-        return {k: interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {k: interpolate(v, env, f"{where}.{k}" if where else str(k), missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [interpolate(v, env, where) for v in value]
+        return [interpolate(v, env, where, missing) for v in value]
     if not isinstance(value, str):
         return value
 
@@ -32,7 +33,7 @@ def interpolate(value: Any, env: dict[str, str], where: str = "") -> Any:
         if m.group(0) == "$$":
             return "$"
         if m.group(2):
-            return env.get(m.group(2), "")
+            return lookup(m.group(2))
         expr = m.group(1)
         for op in (":-", "-", ":?", "?", ":+", "+"):
             name, sep, arg = expr.partition(op)
@@ -40,16 +41,23 @@ def interpolate(value: Any, env: dict[str, str], where: str = "") -> Any:
                 val = env.get(name)
                 unset_or_empty = val is None or (op.startswith(":") and val == "")
                 if op in (":-", "-"):
-                    return interpolate(arg, env, where) if unset_or_empty else val
+                    return interpolate(arg, env, where, missing) if unset_or_empty else val
                 if op in (":?", "?"):
                     if unset_or_empty:
-                        raise CLIError(f"required variable {name} is missing a value: {arg}")
+                        raise CLIError(f"error while interpolating {where}: required variable {name} is missing a value: {arg}")
                     return val
-                return "" if unset_or_empty else interpolate(arg, env, where)
+                return "" if unset_or_empty else interpolate(arg, env, where, missing)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", expr):
             raise CLIError(f"invalid interpolation format for {where}: \"{m.group(0)}\"; "
                            "you may need to escape any $ with another $")
-        return env.get(expr, "")
+        return lookup(expr)
+
+    def lookup(name: str) -> str:
+        if name not in env:
+            if missing is not None and name not in missing:
+                missing.append(name)
+            return ""
+        return env[name]
 
     return _VAR.sub(sub, value)
 
@@ -181,6 +189,7 @@ class Service:
                           "StartPeriod": _ns(hc.get("start_period")), "Retries": hc.get("retries") or 0}
         restart = c.get("restart") or "no"
         name, _, count = str(restart).partition(":")
+        limits = ((c.get("deploy") or {}).get("resources") or {}).get("limits") or {}
         networks = self.networks()
         first_net = next(iter(networks))
         endpoints = {}
@@ -200,11 +209,13 @@ class Service:
                 "Binds": binds or None, "Mounts": mounts or None, "PortBindings": bindings or {},
                 "RestartPolicy": {"Name": name, "MaximumRetryCount": int(count or 0)},
                 "NetworkMode": p.network_name(first_net), "Privileged": bool(c.get("privileged")),
-                "CapAdd": c.get("cap_add"), "CapDrop": c.get("cap_drop"), "ExtraHosts": _as_list(c.get("extra_hosts")) or None,
+                "CapAdd": c.get("cap_add"), "CapDrop": c.get("cap_drop"), "SecurityOpt": c.get("security_opt"),
+                "NanoCpus": int(float(limits.get("cpus") or c.get("cpus") or 0) * 1e9),
+                "ExtraHosts": _as_list(c.get("extra_hosts")) or None,
                 "Dns": _as_list(c.get("dns")), "DnsSearch": _as_list(c.get("dns_search")),
                 "ReadonlyRootfs": bool(c.get("read_only")), "Init": c.get("init"),
                 "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in _as_list(c.get("tmpfs"))} or None,
-                "ShmSize": _bytes(c.get("shm_size")), "Memory": _bytes(c.get("mem_limit")),
+                "ShmSize": _bytes(c.get("shm_size")), "Memory": _bytes(limits.get("memory") or c.get("mem_limit")),
                 "LogConfig": {"Type": "", "Config": {}},
             },
             "NetworkingConfig": {"EndpointsConfig": {p.network_name(first_net): endpoints[p.network_name(first_net)]}},
@@ -245,13 +256,27 @@ class Service:
 class Project:
     """A loaded compose project."""
 
-    def __init__(self, name: str, working_dir: str, config_files: list[str], data: dict, env: dict[str, str]) -> None:
+    def __init__(self, name: str, working_dir: str, config_files: list[str], data: dict, env: dict[str, str],
+                 profiles: list[str] | None = None) -> None:
         self.name, self.working_dir, self.config_files, self.env = name, working_dir, config_files, env
+        self.profiles = list(profiles or [])
         self.data = data
         self.volumes: dict[str, dict] = {k: (v or {}) for k, v in (data.get("volumes") or {}).items()}
         self.networks: dict[str, dict] = {k: (v or {}) for k, v in (data.get("networks") or {}).items()}
         self.networks.setdefault("default", {})
-        self.services = {n: Service(n, cfg or {}, self) for n, cfg in (data.get("services") or {}).items()}
+        every = {n: Service(n, cfg or {}, self) for n, cfg in (data.get("services") or {}).items()}
+        enabled = "*" in self.profiles
+        # services without profiles are always active; others only when one of their profiles is enabled
+        self.services = {n: s for n, s in every.items()
+                         if not s.config.get("profiles") or enabled
+                         or set(_as_list(s.config.get("profiles"))) & set(self.profiles)}
+        self.inactive = {n: s for n, s in every.items() if n not in self.services}
+
+    def enable(self, names: list[str]) -> None:
+        """Services named on the command line are enabled whatever their profiles (as compose does)."""
+        for n in names:
+            if n in self.inactive:
+                self.services[n] = self.inactive.pop(n)
 
     def volume_name(self, key: str) -> str:
         v = self.volumes.get(key) or {}
@@ -268,6 +293,7 @@ class Project:
     def ordered(self, names: list[str] | None = None) -> list[Service]:
         """Services in dependency order (dependencies first), optionally limited to names and their deps."""
         wanted = names or list(self.services)
+        self.enable(wanted)
         for n in wanted:
             if n not in self.services:
                 raise CLIError(f"no such service: {n}")
@@ -281,6 +307,7 @@ class Project:
                 raise CLIError(f"dependency cycle detected: {n}")
             visiting.add(n)
             for dep in self.services[n].depends_on():
+                self.enable([dep])
                 if dep not in self.services:
                     raise CLIError(f'service "{n}" depends on undefined service "{dep}": invalid compose project')
                 visit(dep)
@@ -321,26 +348,113 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
-def load(files: list[str], project_name: str = "", project_dir: str = "") -> Project:
-    """Read the compose files (later files override earlier ones) into a Project."""
+TOP_KEYS = {"version", "name", "services", "volumes", "networks", "configs", "secrets", "include"}
+SERVICE_KEYS = {
+    "annotations", "attach", "blkio_config", "build", "cap_add", "cap_drop", "cgroup", "cgroup_parent", "command",
+    "configs", "container_name", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period",
+    "cpu_rt_runtime", "cpu_shares", "cpus", "cpuset", "credential_spec", "depends_on", "deploy", "develop",
+    "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname", "entrypoint", "env_file",
+    "environment", "expose", "extends", "external_links", "extra_hosts", "group_add", "healthcheck", "hostname",
+    "image", "init", "ipc", "isolation", "labels", "links", "logging", "mac_address", "mem_limit",
+    "mem_reservation", "mem_swappiness", "memswap_limit", "network_mode", "networks", "oom_kill_disable",
+    "oom_score_adj", "pid", "pids_limit", "platform", "ports", "privileged", "profiles", "pull_policy",
+    "read_only", "restart", "runtime", "scale", "secrets", "security_opt", "shm_size", "stdin_open",
+    "stop_grace_period", "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "user", "userns_mode",
+    "uts", "volumes", "volumes_from", "working_dir"}
+LIST_KEYS = {"ports", "expose", "cap_add", "cap_drop", "security_opt", "profiles", "volumes", "tmpfs", "dns"}
+MAP_OR_LIST_KEYS = {"environment", "labels", "depends_on", "networks", "extra_hosts"}
+
+
+def _line_of(text: str, path: list[str]) -> int:
+    """The 1-based line of the mapping key at `path` (e.g. services, web, ports) in a block YAML file, or 0."""
+    lines = text.splitlines()
+    start, indent = 0, -1
+    for key in path:
+        pat = re.compile(r"^(\s*)(?:" + re.escape(key) + r"|\"" + re.escape(key) + r"\"|'" + re.escape(key) + r"')\s*:")
+        for i in range(start, len(lines)):
+            m = pat.match(lines[i])
+            if m and len(m.group(1)) > indent:
+                start, indent = i + 1, len(m.group(1))
+                break
+        else:
+            return 0
+    return start
+
+
+def validate(doc: dict, path: str, text: str) -> None:
+    """Compose-schema checks that name the offending key and its line."""
+    def fail(keys: list[str], msg: str, parent: bool = False) -> None:
+        line = _line_of(text, keys)
+        where = f" (line {line})" if line else ""
+        subject = ".".join(keys[:-1] if parent else keys) or "(root)"
+        raise CLIError(f"validating {path}: {subject} {msg}{where}")
+
+    for key in doc:
+        if key not in TOP_KEYS and not str(key).startswith("x-"):
+            fail([str(key)], f"additional properties '{key}' not allowed", parent=True)
+    services = doc.get("services")
+    if services is not None and not isinstance(services, dict):
+        fail(["services"], "must be a mapping")
+    for name, cfg in (services or {}).items():
+        if cfg is None:
+            continue
+        if not isinstance(cfg, dict):
+            fail(["services", str(name)], "must be a mapping")
+        for key, val in cfg.items():
+            keys = ["services", str(name), str(key)]
+            if key not in SERVICE_KEYS and not str(key).startswith("x-"):
+                fail(keys, f"additional properties '{key}' not allowed", parent=True)
+            if key in LIST_KEYS and val is not None and not isinstance(val, list):
+                fail(keys, "must be a array")
+            if key in MAP_OR_LIST_KEYS and val is not None and not isinstance(val, (list, dict)):
+                fail(keys, "must be a mapping or a list")
+    for section in ("volumes", "networks"):
+        value = doc.get(section)
+        if value is not None and not isinstance(value, dict):
+            fail([section], "must be a mapping")
+
+
+def load(files: list[str], project_name: str = "", project_dir: str = "", env_files: list[str] | None = None,
+         profiles: list[str] | None = None, warn: Any = None) -> Project:
+    """Read the compose files (later files override earlier ones) into a Project.
+
+    env_files replace the project directory's .env (as --env-file does); services with `profiles` are
+    active only when one of their profiles is enabled (--profile or COMPOSE_PROFILES)."""
+    import sys
+    warn = warn or sys.stderr
     paths = find_files(files)
     working_dir = os.path.abspath(project_dir) if project_dir else os.path.dirname(paths[0])
-    env = read_env_file(os.path.join(working_dir, ".env"))
+    env: dict[str, str] = {}
+    if env_files:
+        for f in env_files:
+            f = os.path.abspath(f)
+            if not os.path.isfile(f):
+                raise CLIError(f"couldn't find env file: {f}")
+            env.update(read_env_file(f))
+    else:
+        env = read_env_file(os.path.join(working_dir, ".env"))
     env.update(os.environ)
     data: dict = {}
+    missing: list[str] = []
     for path in paths:
         with open(path, encoding="utf-8") as f:
-            doc = loads(f.read()) or {}
+            text = f.read()
+        doc = loads(text) or {}
         if not isinstance(doc, dict):
             raise CLIError(f"{path}: top-level object must be a mapping")
-        data = _merge(data, interpolate(doc, env))
+        validate(doc, path, text)
+        data = _merge(data, interpolate(doc, env, missing=missing))
+    for name in missing:
+        warn.write(f'WARN[0000] The "{name}" variable is not set. Defaulting to a blank string. \n')
     if not data.get("services"):
         raise CLIError("no service selected")
     name = project_name or env.get("COMPOSE_PROJECT_NAME") or data.get("name") or os.path.basename(working_dir)
     name = normalize_project_name(name)
     if not name:
         raise CLIError("project name must not be empty")
-    return Project(name, working_dir, paths, data, env)
+    if profiles is None:
+        profiles = [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
+    return Project(name, working_dir, paths, data, env, profiles)
 
 
 def _as_list(value: Any) -> list:

@@ -113,3 +113,134 @@ def test_pydocker_compose_brings_the_test_app_up_and_docker_compose_129_takes_it
         assert f"{app.name}-{s}-1" in ps.stdout
     ok(app.dc("down", "-v", "-t", "1"))
     assert app.leftovers() == []
+
+
+# -- compose files, variables and profiles (no containers) -------------------------------------
+def _project(stack, tmp_path: Path, files: dict[str, str], env: dict | None = None) -> Proj:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return Proj(stack, [tmp_path / n for n in files if n.endswith(".yml")], tmp_path, env)
+
+
+def test_variables_env_files_and_profiles(stack, tmp_path):
+    p = _project(stack, tmp_path, {
+        "compose.yml": "services:\n  app:\n    image: ${IMAGE:-busybox:latest}\n"
+                       "    environment:\n      FROM_DOTENV: ${FROM_DOTENV}\n      UNSET: ${NOT_SET_ANYWHERE}\n"
+                       "  debug:\n    image: busybox:latest\n    profiles: [debug]\n",
+        ".env": "FROM_DOTENV=dotenv-value\n",
+        "other.env": "FROM_DOTENV=other-value\n"})
+    cfg = ok(p.py("config", "--format", "json"))
+    assert '"FROM_DOTENV": "dotenv-value"' in cfg.stdout
+    assert 'The "NOT_SET_ANYWHERE" variable is not set. Defaulting to a blank string.' in cfg.stderr
+    cfg = ok(p.py("--env-file", str(tmp_path / "other.env"), "config", "--format", "json"))
+    assert '"FROM_DOTENV": "other-value"' in cfg.stdout
+    missing = p.py("--env-file", str(tmp_path / "nope.env"), "config")
+    assert missing.returncode == 1 and "couldn't find env file" in missing.stderr
+    # services with profiles only when enabled (flag or COMPOSE_PROFILES)
+    assert ok(p.py("config", "--services")).stdout.split() == ["app"]
+    assert ok(p.py("--profile", "debug", "config", "--services")).stdout.split() == ["app", "debug"]
+    assert ok(p.py("config", "--services", env={"COMPOSE_PROFILES": "debug"})).stdout.split() == ["app", "debug"]
+    # ${VAR:?err}
+    (tmp_path / "compose.yml").write_text("services:\n  app:\n    image: ${REQUIRED_IMAGE:?set REQUIRED_IMAGE}\n")
+    req = p.py("up", "-d")
+    assert req.returncode == 1
+    assert "required variable REQUIRED_IMAGE is missing a value: set REQUIRED_IMAGE" in req.stderr
+    assert "services.app.image" in req.stderr
+    assert p.ids() == []
+
+
+def test_invalid_compose_files_name_the_key_and_the_line(stack, tmp_path):
+    p = _project(stack, tmp_path, {"compose.yml": "services:\n  web:\n    image: busybox:latest\n    imagee: busybox\n"})
+    bad = p.py("up", "-d")
+    assert bad.returncode == 1
+    assert "services.web additional properties 'imagee' not allowed (line 4)" in bad.stderr, bad.stderr
+    (tmp_path / "compose.yml").write_text("services:\n  web:\n    image: busybox:latest\n    ports: 8080\n")
+    bad = p.py("config")
+    assert bad.returncode == 1 and "services.web.ports" in bad.stderr and "(line 4)" in bad.stderr, bad.stderr
+    (tmp_path / "compose.yml").write_text("services:\n  web:\n    image: busybox:latest\n  bogus: [1, 2\n")
+    bad = p.py("config")
+    assert bad.returncode == 1 and "line 4" in bad.stderr, bad.stderr
+    assert p.ids() == []
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+SLEEPER = "services:\n  app:\n    image: busybox:latest\n    command: [sleep, '600']\n    stop_grace_period: 1s\n" \
+          "    environment:\n      GEN: ${GEN:-1}\n"
+
+
+@pytest.fixture
+def proj(stack, tmp_path):
+    made = []
+
+    def make(files: dict[str, str], env: dict | None = None) -> Proj:
+        p = _project(stack, tmp_path, files, env)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.files = [f for f in p.files if f.exists()]
+        p.py("down", "-v", "--remove-orphans", "-t", "1", "--rmi", "local")
+        assert p.leftovers() == []
+
+
+def test_recreate_only_when_the_config_changed(proj):
+    p = proj({"compose.yml": SLEEPER, "extra.yml": "services:\n  extra:\n    image: busybox:latest\n"
+                                                      "    command: [sleep, '600']\n"})
+    ok(p.py("up", "-d"))
+    ids = p.ids()
+    assert len(ids) == 2
+    (app,) = p.ids("com.docker.compose.service=app")
+    again = ok(p.py("up", "-d", "app"))
+    assert f"Container {p.name}-app-1  Running" in again.stderr
+    assert p.ids("com.docker.compose.service=app") == [app]
+    changed = ok(p.py("up", "-d", "app", env={"GEN": "2"}))
+    assert f"Container {p.name}-app-1  Recreate" in changed.stderr
+    (app2,) = p.ids("com.docker.compose.service=app")
+    assert app2 != app
+    env = ok(p.pydocker("inspect", "--format", "{{json .Config.Env}}", app2)).stdout
+    assert '"GEN=2"' in env
+    forced = ok(p.py("up", "-d", "--force-recreate", "app", env={"GEN": "2"}))
+    assert f"Container {p.name}-app-1  Recreate" in forced.stderr
+    (app3,) = p.ids("com.docker.compose.service=app")
+    assert app3 != app2
+    # without the second file, `extra` is an orphan: removed only when asked
+    p.files = [p.files[0]]
+    ok(p.py("up", "-d", env={"GEN": "2"}))
+    assert len(p.ids("com.docker.compose.service=extra")) == 1
+    orphans = ok(p.py("up", "-d", "--remove-orphans", env={"GEN": "2"}))
+    assert f"Container {p.name}-extra-1  Removed" in orphans.stderr
+    assert p.ids("com.docker.compose.service=extra") == []
+    assert p.ids("com.docker.compose.service=app") == [app3]
+
+
+def test_build_wait_and_down_rmi_local(proj, tmp_path):
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox:latest\nARG GREETING=none\n"
+                                                 "RUN echo $GREETING > /greeting\n")
+    p = proj({"compose.yml": "services:\n  built:\n    build:\n      context: ./ctx\n      args:\n        GREETING: hi\n"
+                             "    command: [sh, -c, 'touch /tmp/ok; cat /greeting; exec sleep 600']\n"
+                             "    stop_grace_period: 1s\n"
+                             "    healthcheck:\n      test: [CMD, test, -f, /tmp/ok]\n      interval: 1s\n      retries: 20\n"})
+    up = ok(p.py("up", "--wait", timeout=180))
+    assert f"Container {p.name}-built-1  Healthy" in up.stderr
+    (cid,) = p.ids()
+    assert ok(p.pydocker("inspect", "--format", "{{.State.Health.Status}}", cid)).stdout == "healthy\n"
+    assert ok(p.pydocker("logs", cid)).stdout == "hi\n"
+    image = f"{p.name}-built"
+    assert ok(p.pydocker("images", "-q", image)).stdout.strip()
+    down = ok(p.py("down", "--rmi", "local", "-t", "1"))
+    assert f"Image {image}  Removed" in down.stderr
+    assert ok(p.pydocker("images", "-q", image)).stdout == ""
+    assert ok(p.pydocker("images", "-q", "busybox:latest")).stdout.strip()  # rmi local keeps pulled images
+
+
+def test_dependency_that_never_becomes_healthy(proj):
+    p = proj({"compose.yml": "services:\n  db:\n    image: busybox:latest\n    command: [sleep, '600']\n"
+                             "    stop_grace_period: 1s\n"
+                             "    healthcheck:\n      test: [CMD, 'false']\n      interval: 1s\n      retries: 1\n"
+                             "  app:\n    image: busybox:latest\n    command: [sleep, '600']\n"
+                             "    depends_on:\n      db:\n        condition: service_healthy\n"})
+    up = p.py("up", "-d", timeout=120)
+    assert up.returncode == 1
+    assert f"dependency failed to start: container {p.name}-db-1 is unhealthy" in up.stderr
+    assert p.ids("com.docker.compose.service=app") == []  # the dependent service is never created
