@@ -139,9 +139,27 @@ def compute_overlay_diff(left: list[Mount], right: list[Mount], out_dir: str, co
         raise
 
 
+class _GoTarFile(tarfile.TarFile):
+    """Ends the archive as Go's archive/tar does: two zero blocks, no padding to tarfile's 10240-byte
+    record. An empty diff is then the well-known 1024-byte empty tar (sha256:5f70bf18…) that Docker and
+    containerd recognise as "no layer" (empty_layer history entries)."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self.mode in ("a", "w", "x"):
+                self.fileobj.write(tarfile.NUL * (tarfile.BLOCKSIZE * 2))
+                self.offset += tarfile.BLOCKSIZE * 2
+        finally:
+            if not self._extfileobj:
+                self.fileobj.close()
+
+
 def _write_upper(upperdir: str, sink: "_HashingWriter") -> None:
     """Tar `upperdir`, turning overlay whiteouts (char 0:0) and opaque dirs into OCI whiteout entries."""
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[arg-type]
+    with _GoTarFile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[arg-type]
         for dirpath, dirnames, filenames in os.walk(upperdir):
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, upperdir)
