@@ -74,8 +74,8 @@ class Importer:
         now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z"
         cfg.setdefault("created", now)
         cfg["rootfs"] = {"type": "layers", "diff_ids": [diff_id]}
-        cfg["history"] = list(cfg.get("history") or []) + [{"created": cfg["created"],
-                                                             "comment": "Imported from tarball"}]
+        if not cfg.get("history"):  # one entry for the one layer: the caller's, else ours
+            cfg["history"] = [{"created": cfg["created"], "comment": "Imported from tarball"}]
         cfg_bytes = json.dumps(cfg, separators=(",", ":")).encode()
         cfg_digest = self.cs.add_bytes(ns, cfg_bytes)
         manifest = {"schemaVersion": 2, "mediaType": im.MT_DOCKER_MANIFEST,
