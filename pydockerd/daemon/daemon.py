@@ -243,6 +243,7 @@ class Daemon:
         host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
         # Validate what the spec needs now, not at start (moby rejects bad mounts/caps at create).
         oci.capabilities(host_config)
+        network.validate_port_bindings(host_config)
 
         cid = new_id()
         if name:
@@ -468,15 +469,27 @@ class Daemon:
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
         user = await self.resolve_user(c, mounts, cfg.get("User") or "")
+        if hc.get("GroupAdd"):
+            user.additional_gids = await self._group_add(mounts, user, hc["GroupAdd"])
+        args = [c.Path, *c.Args]
+        init_mounts = []
+        if hc.get("Init"):
+            # Docker's --init: its docker-init (tini) bind-mounted at /sbin/docker-init runs the command
+            init_bin = shutil.which("docker-init") or shutil.which("tini-static") or shutil.which("tini")
+            if not init_bin:
+                raise SystemError_("docker-init binary not found")
+            args = ["/sbin/docker-init", "--", *args]
+            init_mounts = [{"destination": "/sbin/docker-init", "type": "bind",
+                            "source": os.path.realpath(init_bin), "options": ["rbind", "rprivate", "ro"]}]
         spec = oci.build_spec(
-            c.ID, cfg, hc, [c.Path, *c.Args],
+            c.ID, cfg, hc, args,
             oci.SpecPaths(c.HostnamePath, c.HostsPath, c.ResolvConfPath),
             oci.SpecOptions(cgroup_parent=self.cfg.cgroup_parent, user=user, cgroup_v2=self.cgroup_v2,
                             netns_path=netns, extra_mounts=[
                                 {"destination": v["Destination"], "type": "bind",
                                  "source": self.volumes.mountpoint(v["Name"]),
                                  "options": ["rbind", "rprivate", "rw" if v["RW"] else "ro"]}
-                                for v in c.VolumeMounts]))
+                                for v in c.VolumeMounts] + init_mounts))
         runtime_bin = self.cfg.runtimes.get(hc.get("Runtime") or self.cfg.default_runtime, "")
         try:
             await self.client.create_container(c.ID, c.ImageName, spec, c.ID, runtime_bin)
@@ -560,6 +573,31 @@ class Daemon:
                 return ResolvedUser(int(u), int(g) if g else 0)
             raise SystemError_(f"unable to read the container's /etc/passwd: {exc}") from None
         return resolve_user(spec, files["/etc/passwd"], files["/etc/group"])
+
+    async def _group_add(self, mounts: list[Any], user: ResolvedUser, groups: list[str]) -> list[int]:
+        """HostConfig.GroupAdd (names from the image's /etc/group, or numbers) after the user's own groups."""
+        out = list(user.additional_gids)
+        group_text = None
+        for g in groups:
+            g = str(g)
+            if g.isdigit():
+                gid = int(g)
+            else:
+                if group_text is None:
+                    try:
+                        group_text = (await read_files(mounts, ["/etc/group"], self.tmp_root))["/etc/group"]
+                    except OSError:
+                        group_text = ""
+                for line in group_text.splitlines():
+                    parts = line.split(":")
+                    if len(parts) >= 3 and parts[0] == g and parts[2].isdigit():
+                        gid = int(parts[2])
+                        break
+                else:
+                    raise InvalidParameter(f"Unable to find group {g}: no matching entries in group file")
+            if gid not in out:
+                out.append(gid)
+        return out
 
     async def _cleanup_task(self, cid: str) -> None:
         await self.ignore_missing(self.client.delete_task(cid))

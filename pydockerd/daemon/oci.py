@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidParameter
+from . import seccomp as _seccomp
 from .users import ResolvedUser
 
 OCI_VERSION = "1.0.2-dev"
@@ -36,7 +37,7 @@ _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nic
             "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
 
 
-def default_mounts() -> list[dict[str, Any]]:
+def default_mounts(shm_size: int = 0) -> list[dict[str, Any]]:
     return [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -48,7 +49,7 @@ def default_mounts() -> list[dict[str, Any]]:
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size or 67108864}"]},
     ]
 
 
@@ -239,6 +240,7 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     caps = capabilities(hc)
+    security = _seccomp.parse_security_opts(hc.get("SecurityOpt"))
     process: dict[str, Any] = {
         "terminal": bool(config.get("Tty")),
         "user": {"uid": opts.user.uid, "gid": opts.user.gid},
@@ -246,8 +248,7 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
         "env": process_env(config),
         "cwd": config.get("WorkingDir") or "/",
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": "no-new-privileges" in (hc.get("SecurityOpt") or [])
-                           or "no-new-privileges:true" in (hc.get("SecurityOpt") or []),
+        "noNewPrivileges": security["no_new_privileges"],
     }
     if opts.user.additional_gids:
         process["user"]["additionalGids"] = list(opts.user.additional_gids)
@@ -266,7 +267,9 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
     if rlimits:
         process["rlimits"] = rlimits
 
-    mounts = default_mounts()
+    if hc.get("ShmSize") is not None and int(hc["ShmSize"]) < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    mounts = default_mounts(int(hc.get("ShmSize") or 0))
     if privileged:
         for m in mounts:
             if m["destination"] in ("/sys", "/sys/fs/cgroup"):
@@ -304,7 +307,10 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
     }
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
-    if not privileged:
+    profile = _seccomp.spec_seccomp(security, caps, privileged)
+    if profile is not None:
+        linux["seccomp"] = profile
+    if not privileged and "systempaths=unconfined" not in (hc.get("SecurityOpt") or []):
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
 

@@ -1,0 +1,150 @@
+"""The container lifecycle through the real docker CLI 28 (and Debian's 20.10): security defaults,
+resources, persistence. Docker's behaviour is the reference for every expectation here."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+
+def uname(prefix: str = "lc") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def cleanup(stack):
+    names: list[str] = []
+    yield names
+    for n in names:
+        stack.docker("rm", "-f", n, timeout=60)
+
+
+def run(stack, *args: str, docker=None) -> tuple[int, str, str]:
+    cp = (docker or stack.docker)("run", "--rm", *args, timeout=60)
+    return cp.returncode, cp.stdout, cp.stderr
+
+
+def status_fields(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        out[k.strip()] = v.strip()
+    return out
+
+
+# ---- (1) security defaults -------------------------------------------------------------------
+
+def test_default_capabilities_seccomp_and_nnp(stack):
+    rc, out, err = run(stack, "busybox", "cat", "/proc/self/status")
+    assert rc == 0, err
+    st = status_fields(out)
+    assert st["CapEff"] == "00000000a80425fb"
+    assert st["CapPrm"] == st["CapBnd"] == "00000000a80425fb"
+    assert st["Seccomp"] == "2"  # Docker's default profile is loaded
+    assert st["NoNewPrivs"] == "0"
+    rc, out, err = run(stack, "--security-opt", "no-new-privileges", "busybox", "cat", "/proc/self/status")
+    assert rc == 0, err
+    assert status_fields(out)["NoNewPrivs"] == "1"
+    rc, out, err = run(stack, "--security-opt", "no-new-privileges=true", "busybox", "cat", "/proc/self/status",
+                       docker=stack.docker20)
+    assert rc == 0, err
+    assert status_fields(out)["NoNewPrivs"] == "1"
+
+
+def test_cap_add_and_drop(stack):
+    rc, out, err = run(stack, "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff",
+                       "/proc/self/status")
+    assert rc == 0, err
+    assert out.split()[1] == "0000000000001000"
+    rc, out, err = run(stack, "--cap-drop", "chown", "--cap-drop", "CAP_NET_RAW", "busybox", "grep", "CapEff",
+                       "/proc/self/status")
+    assert rc == 0, err
+    assert int(out.split()[1], 16) == 0xA80425FB & ~(1 << 0) & ~(1 << 13)
+    rc, out, err = run(stack, "--cap-drop", "ALL", "busybox", "chown", "1:1", "/tmp")
+    assert rc != 0 and "Operation not permitted" in err
+    cp = stack.docker("run", "--rm", "--cap-add", "NOPE", "busybox", "true")
+    assert cp.returncode == 125 and "unknown capability" in cp.stderr and "CAP_NOPE" in cp.stderr
+
+
+def test_default_seccomp_blocks_unshare_unconfined_and_privileged_do_not(stack):
+    # unshare -U needs no capability: only the seccomp profile stops it.
+    rc, out, err = run(stack, "busybox", "unshare", "-U", "true")
+    assert rc != 0 and "Operation not permitted" in err
+    rc, out, err = run(stack, "--security-opt", "seccomp=unconfined", "busybox", "sh", "-c",
+                       "unshare -U true && grep Seccomp: /proc/self/status")
+    assert rc == 0, err
+    assert out.split()[1] == "0"
+    rc, out, err = run(stack, "--privileged", "busybox", "sh", "-c",
+                       "unshare -U true && grep -E '^(Seccomp|CapEff):' /proc/self/status")
+    assert rc == 0, err
+    st = status_fields(out)
+    assert st["Seccomp"] == "0"
+    assert int(st["CapEff"], 16) & (1 << 21)  # CAP_SYS_ADMIN
+    # A capability unlocks its syscalls in the default profile: SYS_ADMIN allows unshare.
+    rc, out, err = run(stack, "--cap-add", "SYS_ADMIN", "busybox", "unshare", "-U", "true")
+    assert rc == 0, err
+
+
+def test_seccomp_profile_file(stack, tmp_path):
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    f = tmp_path / "profile.json"
+    f.write_text(json.dumps(profile))
+    rc, out, err = run(stack, "--security-opt", f"seccomp={f}", "busybox", "sh", "-c",
+                       "touch /tmp/ok && mkdir /tmp/d")
+    assert rc == 1
+    assert "Permission denied" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    cp = stack.docker("run", "--rm", "--security-opt", f"seccomp={bad}", "busybox", "true")
+    assert cp.returncode == 125 and "seccomp" in cp.stderr.lower()
+    cp = stack.docker("run", "--rm", "--security-opt", "bogus=1", "busybox", "true")
+    assert cp.returncode == 125
+    assert 'invalid --security-opt 2: "bogus=1"' in cp.stderr
+
+
+def test_masked_and_readonly_system_paths(stack):
+    rc, out, err = run(stack, "busybox", "sh", "-c",
+                       "wc -c < /proc/keys; wc -c < /proc/timer_list; ls /sys/firmware | wc -l; "
+                       "(echo 1 > /proc/sys/vm/drop_caches) 2>&1; touch /sys/x 2>&1; "
+                       "grep -E ' /proc/(sys|bus|fs|irq|keys|timer_list) | /sys/firmware ' /proc/self/mounts")
+    lines = out.splitlines()
+    assert [x.strip() for x in lines[:3]] == ["0", "0", "0"], out  # masked: /dev/null or an empty tmpfs
+    assert "Read-only file system" in lines[3]
+    assert "Read-only file system" in lines[4]
+    mounts = {ln.split()[1]: ln.split()[3].split(",") for ln in lines[5:]}
+    for p in ("/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/sys/firmware"):
+        assert "ro" in mounts[p], (p, out)
+    assert "/proc/keys" in mounts and "/proc/timer_list" in mounts
+    rc, out, err = run(stack, "--privileged", "busybox", "sh", "-c",
+                       "grep -cE ' /proc/(sys|keys) ' /proc/self/mounts; echo ok")
+    assert out.split() == ["0", "ok"], (out, err)
+
+
+def test_user_and_group_add(stack):
+    rc, out, err = run(stack, "--user", "1234:5678", "--group-add", "10", "--group-add", "audio",
+                       "busybox", "id")
+    assert rc == 0, err
+    assert out.strip().startswith("uid=1234 gid=5678")
+    gids = out.split("groups=")[1]
+    assert "10(" in gids or "10," in gids or gids.startswith("10")
+    assert "29(audio)" in gids
+    rc, out, err = run(stack, "--user", "nobody", "busybox", "id", "-u")
+    assert rc == 0 and out.strip() == "65534"
+    cp = stack.docker("run", "--rm", "--group-add", "nosuchgroup", "busybox", "true")
+    assert cp.returncode != 0 and "nosuchgroup" in cp.stderr
+
+
+def test_read_only_rootfs_shm_size_and_init(stack):
+    rc, out, err = run(stack, "--read-only", "--shm-size", "16m", "--init", "busybox", "sh", "-c",
+                       "touch /x 2>&1; touch /dev/shm/ok && echo shm-ok; df -k /dev/shm | tail -1; "
+                       "cat /proc/1/cmdline | tr '\\0' ' '")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert "Read-only file system" in lines[0]
+    assert lines[1] == "shm-ok"
+    assert lines[2].split()[1] == "16384"
+    assert lines[3].startswith("/sbin/docker-init -- sh -c")
+    rc, out, err = run(stack, "busybox", "sh", "-c", "df -k /dev/shm | tail -1; touch /x && echo rw")
+    assert out.splitlines()[0].split()[1] == "65536" and out.splitlines()[1] == "rw"
