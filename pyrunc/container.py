@@ -64,21 +64,18 @@ def _reap_quietly(pid: int) -> None:
 
 def create(opts: dict, cid: str, for_run: bool = False) -> State:
     """Set up a container whose init waits on exec.fifo; return its State."""
-    from .cgroups import device_rules, new_manager, warm_attach
-    warmed = warm_attach()
+    from .cgroups import device_rules, new_manager
     try:
-        return _create(opts, cid, for_run, device_rules, new_manager, warmed)
+        return _create(opts, cid, for_run, device_rules, new_manager)
     except RuncError as e:
         # runc's wording: every create error is prefixed, the init's ones once more
         what = "run" if for_run else "create"
         msg = f"unable to start container process: {e.msg}" if isinstance(e, InitError) \
             else e.msg
         raise RuncError(f"runc {what} failed: {msg}") from None
-    finally:
-        warmed.wait()
 
 
-def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warmed) -> State:
+def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> State:
     from . import capabilities
     root = opts["root"]
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
@@ -139,13 +136,13 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
             "new_net": "network" in kinds and not kinds["network"],
             "new_mount": "mount" in kinds, "new_ipc": "ipc" in kinds and not kinds["ipc"],
             "new_cgroupns": "cgroup" in kinds and not kinds["cgroup"],
-            "cgroup_paths": mgr.paths, "fifo_fd": fifo_fd, "console_sock": csock,
+            "cgroup_paths": mgr.paths, "self_join": mgr.self_join_files(), "fifo_fd": fifo_fd, "console_sock": csock,
             "preserve_fds": preserve, "no_pivot": opts.get("no-pivot"),
             "no_new_keyring": opts.get("no-new-keyring"), "caps": caps, "warn": runlog.warn,
             "hook_state": hook_state,
             # a new cgroup namespace is rooted at the cgroup of whoever unshares it, so stage 1
-            # must be in the container's cgroup first; otherwise the init is moved in later,
-            # while it builds its rootfs (a cgroup v1 attach can wait ~10 ms for RCU)
+            # must be in the container's cgroups first; otherwise the rest (unified) is added
+            # while the init builds its rootfs (that attach can wait ~10 ms for RCU)
             "wait_go": "cgroup" in kinds and not kinds["cgroup"],
         }
         undo.append(mgr.destroy)
@@ -160,7 +157,6 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it
         prctl(PR_SET_CHILD_SUBREAPER, 1)
-        warmed.wait()  # reap it now: stage 1 must not inherit it as a sibling to wait for
         stage1_pid = os.fork()
         if stage1_pid == 0:
             sock_p.close()
@@ -171,10 +167,22 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
         sock_c = None
         undo.append(lambda: _kill_reap(stage1_pid))
         early = ctx["wait_go"]
-        if early:
-            mgr.add(stage1_pid)
+        rest = mgr.rest()
         resources = linux.get("resources") or {}
         mgr.set(resources, device_rules(resources, linux.get("devices") or []))
+        # stage 1 has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
+        kind, payload = sync.recv(sock_p)
+        if kind != "cg":
+            raise RuncError(payload) if kind == "cgerror" else InitError(payload) \
+                if kind == "error" else RuncError(f"unexpected sync message {kind!r}")
+        if rest:
+            # the first cgroup.procs write waits for an RCU grace period: pay it now, while
+            # stage 1 goes on; the init (forked meanwhile or not) is added below, quickly
+            try:
+                mgr.add(stage1_pid, only=rest)
+            except RuncError:
+                if early:
+                    raise
         if early:
             sync.send(sock_p, "go")
         while True:
@@ -191,8 +199,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager, warm
                 raise RuncError(f"unexpected sync message {kind!r} from stage 1")
         _reap_quietly(stage1_pid)
         undo.append(lambda: _kill_reap(init_pid))
-        if not early:
-            mgr.add(init_pid)
+        if not early and rest:
+            mgr.add(init_pid, only=rest)
         if proc.get("oomScoreAdj") is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                 f.write(str(proc["oomScoreAdj"]))

@@ -223,10 +223,31 @@ def _fork_after(sock, fn, ctx: dict) -> int:
     os.close(r)
     return pid
 
+def _self_join(sock, files: list[str]) -> bool:
+    """Move ourselves (single-threaded) into the container's v1 cgroups, "0" in ``tasks``:
+    no RCU wait, unlike the parent writing our pid to cgroup.procs. Reports "cg"."""
+    for path in files:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as e:
+            from .errors import oserror_text
+            sync.send(sock, "cgerror", f"failed to write '{os.getpid()}': write {path}: "
+                                       f"{oserror_text(e)}")
+            return False
+    sync.send(sock, "cg")
+    return True
+
+
 def stage1(sock, ctx: dict) -> None:
     """Join namespace paths, create the new ones, fork the init into them, report its pid."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if not _self_join(sock, ctx["self_join"]):
+            os._exit(1)
         spec = ctx["spec"]
         preload(bool((spec.get("linux") or {}).get("seccomp")),
                 bool(spec["process"].get("terminal")), bool(spec.get("hooks")))

@@ -111,10 +111,27 @@ class V1Manager:
         self.create()
         self.add(pid)
 
-    def add(self, pid: int, sub: str | None = None) -> None:
+    def add(self, pid: int, sub: str | None = None, only: list | None = None) -> None:
         for ctl, path in self.paths.items():
+            if only is not None and ctl not in only:
+                continue
             target = os.path.join(path, sub) if sub else path
             write_file(target, "cgroup.procs", pid)
+
+    def self_join_files(self) -> list[str]:
+        """The files a single-threaded process writes "0" to, to move itself in.
+
+        Writing "0" (the writer's own thread) to a v1 ``tasks`` file migrates one thread
+        without the global threadgroup rwsem, whose write side waits for an RCU grace
+        period (~10 ms) each time it is taken after a quiet spell; a pid written to
+        cgroup.procs always takes it. For a single-threaded process moving its only thread
+        is moving the process. The v2 (unified) dir of a hybrid host refuses thread moves
+        across domains: it is in ``rest()``, added with cgroup.procs by the parent."""
+        return sorted({os.path.join(p, "tasks") for ctl, p in self.paths.items()
+                       if ctl != "unified"})
+
+    def rest(self) -> list[str]:
+        return [ctl for ctl in self.paths if ctl == "unified"]
 
     def set(self, res: dict, devices: list | None = None) -> None:
         p = self.paths

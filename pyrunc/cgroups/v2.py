@@ -61,8 +61,16 @@ class V2Manager:
         self.create()
         self.add(pid)
 
-    def add(self, pid: int, sub: str | None = None) -> None:
+    def add(self, pid: int, sub: str | None = None, only: list | None = None) -> None:
+        if only is not None and "unified" not in only:
+            return
         write_file(os.path.join(self.path, sub) if sub else self.path, "cgroup.procs", pid)
+
+    def self_join_files(self) -> list[str]:
+        return []  # v2 moves whole processes only (cgroup.procs): see V1Manager
+
+    def rest(self) -> list[str]:
+        return ["unified"]
 
     def set(self, res: dict, devices: list | None = None) -> None:
         p = self.path
