@@ -474,3 +474,183 @@ def test_exec_interactive_tty(target, cname):
     out, code = _pty_session(target, ["exec", "-it", cname, "sh"],
                              [(b"", b"# "), (b"echo exec-$((6*7)); exit 5\r", b"exec-42")])
     assert code == 5 and b"exec-42\r\n" in out
+
+
+# -- the guide's command table: ids from -q feed other commands, endpoints, usage errors ---------
+def test_quiet_ids_feed_other_commands(target):
+    """`docker rm -f $(docker ps -aq --filter ...)` and `docker stop $(docker ps -q ...)` as people write them."""
+    label = f"pydcli.q={uuid.uuid4().hex[:8]}"
+    ids = [ok(target.pydocker("run", "-d", "--label", label, "busybox", "sleep", "600")).stdout.strip()
+           for _ in range(3)]
+    ok(target.pydocker("create", "--label", label, "busybox", "true"))
+    sh = f"P='{sys.executable} -m cli.main'; "
+    try:
+        stopped = subprocess.run(["sh", "-c", sh + f"$P stop -t 1 $($P ps -q --filter label={label})"],
+                                 env=target.env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        assert sorted(stopped.stdout.split()) == sorted(i[:12] for i in ids)
+        assert ok(target.pydocker("ps", "-q", "--filter", f"label={label}")).stdout == ""
+        removed = subprocess.run(["sh", "-c", sh + f"$P rm $($P ps -aq --filter label={label})"],
+                                 env=target.env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert removed.returncode == 0, removed.stderr
+        assert len(removed.stdout.split()) == 4
+        assert ok(target.pydocker("ps", "-aq", "--filter", f"label={label}")).stdout == ""
+    finally:
+        left = target.pydocker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+        if left:
+            target.pydocker("rm", "-f", *left)
+
+
+def test_docker_host_and_H(target, tmp_path):
+    host = target.env["DOCKER_HOST"]
+    bare = {k: v for k, v in target.env.items() if k != "DOCKER_HOST"}
+    bare["DOCKER_CONFIG"] = str(tmp_path)  # no current context
+
+    def py(env, *args):
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+    assert ok(py(bare, "-H", host, "version", "--format", "{{.Server.Os}}")).stdout == "linux\n"
+    assert ok(py(bare, "--host", host, "ps", "-q")).returncode == 0
+    bogus = "unix:///nonexistent/pydocker.sock"
+    # -H wins over DOCKER_HOST
+    assert ok(py(dict(bare, DOCKER_HOST=bogus), "-H", host, "info", "--format", "{{.OSType}}")).stdout == "linux\n"
+    assert ok(py(dict(bare, DOCKER_HOST=host), "info", "--format", "{{.OSType}}")).stdout == "linux\n"
+    for env, args in ((dict(bare, DOCKER_HOST=bogus), ["ps"]), (bare, ["-H", bogus, "ps"])):
+        cp = py(env, *args)
+        real = subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert (cp.returncode, cp.stderr) == (real.returncode, real.stderr) == (
+            1, f"Cannot connect to the Docker daemon at {bogus}. Is the docker daemon running?\n")
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["ps", "--bogus"], ["run", "--bogus", "busybox"], ["images", "-Z"],
+                                  ["network", "bogus"], ["volume", "ls", "--nope"]])
+def test_usage_errors_as_the_docker_cli(target, args):
+    cp = target.pydocker(*args)
+    real = target.docker(*args)
+    assert (cp.returncode, cp.stdout, cp.stderr) == (real.returncode, real.stdout, real.stderr)
+    assert cp.returncode != 0
+
+
+def test_tty_size_and_resize(target, cname):
+    """-it sets the container's terminal to ours and follows SIGWINCH (the kernel sends it on TIOCSWINSZ)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:  # child: size the terminal, then become pydocker (never return into pytest)
+        try:
+            os.chdir(REPO)
+            os.execve("/bin/sh", ["sh", "-c", 'stty rows 31 cols 101 && exec "$@"', "sh", sys.executable, "-m",
+                                  "cli.main", "run", "-it", "--rm", "--name", cname, "busybox", "sh"], target.env)
+        finally:
+            os._exit(127)
+    transcript = b""
+
+    def expect(what: bytes, send: bytes = b"", every: float = 0) -> None:
+        nonlocal transcript
+        deadline, last = time.monotonic() + 20, 0.0
+        while what not in transcript:
+            assert time.monotonic() < deadline, transcript
+            if send and (not last or (every and time.monotonic() - last > every)):
+                os.write(fd, send)
+                last = time.monotonic()
+            if select.select([fd], [], [], 0.2)[0]:
+                transcript += os.read(fd, 4096)
+    try:
+        expect(b"# ", b"\r", every=0.5)
+        expect(b"size=31x101", b"echo size=$(stty size | tr ' ' x)\r")
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 42, 123, 0, 0))
+        # the resize reaches the container asynchronously: ask until it shows
+        expect(b"size=42x123", b"echo size=$(stty size | tr ' ' x)\r", every=0.5)
+        os.write(fd, b"exit 4\r")
+        deadline = time.monotonic() + 20
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, transcript
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    transcript += os.read(fd, 4096)
+                except OSError:
+                    pass
+        assert os.waitstatus_to_exitcode(status) == 4
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def test_credentials_from_config_json_and_layer_progress(target, tmp_path):
+    """push/pull send the credentials stored in $DOCKER_CONFIG/config.json; without them the registry refuses."""
+    import base64
+    sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
+    from registry_helpers import PASSWORD, USER, start_registry
+    reg = start_registry(tmp_path / "reg", htpasswd=True)
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    env = dict(target.env, DOCKER_CONFIG=str(cfg))
+    ref = f"{reg.host}/pydcli/authed:1"
+
+    def py(*args):
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+    try:
+        # a one-layer image of its own, so the pull really fetches its layer
+        layer = tmp_path / "layer.tar"
+        with tarfile.open(layer, "w") as tf:
+            data = uuid.uuid4().hex.encode()
+            info = tarfile.TarInfo("unique")
+            info.size = len(data)
+            import io
+            tf.addfile(info, io.BytesIO(data))
+        ok(py("import", str(layer), ref))
+        refused = py("push", ref)
+        assert refused.returncode == 1 and "no basic auth credentials" in refused.stderr, refused.stderr
+        token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        (cfg / "config.json").write_text(json.dumps({"auths": {reg.host: {"auth": token}}}))
+        push = ok(py("push", ref))
+        layers = re.findall(r"^([0-9a-f]{12}): Pushed$", push.stdout, re.M)
+        assert layers, push.stdout  # one line per layer
+        ok(py("rmi", ref))
+        pull = ok(py("pull", ref))
+        assert f"Status: Downloaded newer image for {ref}\n" in pull.stdout
+        # the same daemon stream as the Go CLI renders it (which reads the same config.json)
+        ok(py("rmi", ref))
+        real = subprocess.run([DOCKER, "pull", ref], env=env, capture_output=True, text=True, timeout=120)
+        assert (real.returncode, real.stdout) == (0, pull.stdout)
+    finally:
+        py("rmi", "-f", ref)
+        reg.stop()
+
+
+def test_load_on_a_terminal_and_a_pipe(target, tmp_path):
+    """Load asks for progress only on a terminal (quiet=1 on a pipe). pydockerd's /images/load sends no
+    per-layer "Loading layer" messages yet, so only the result line can be checked here; the bars
+    themselves are rendered by cli/progress.py (tests/unit/cli/test_cli_progress.py)."""
+    import io
+    layer, tar = tmp_path / "layer.tar", tmp_path / "img.tar"
+    with tarfile.open(layer, "w") as tf:
+        data = os.urandom(64 * 1024)
+        info = tarfile.TarInfo("unique")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    ref = f"pydcli-load-{uuid.uuid4().hex[:8]}:1"
+    ok(target.pydocker("import", str(layer), ref))
+    try:
+        ok(target.pydocker("save", "-o", str(tar), ref))
+        ok(target.pydocker("rmi", ref))
+        plain = ok(target.pydocker("load", "-i", str(tar)))
+        assert plain.stdout == f"Loaded image: {ref}\n"  # not a terminal: no bars
+        ok(target.pydocker("rmi", ref))
+        out, code = _pty_session(target, ["load", "-i", str(tar)], [(b"", f"Loaded image: {ref}".encode())])
+        assert code == 0, out
+        assert b"Loaded image: " + ref.encode() in out
+    finally:
+        target.pydocker("rmi", "-f", ref)
