@@ -71,37 +71,83 @@ def _first_host(net: IPv4Network) -> IPv4Address:
     return net.network_address + 1 if net.prefixlen < 31 else net.network_address
 
 
+def _prefix(text: str) -> IPv4Network | None:
+    """A prefix as Go's netip.ParsePrefix takes it (host bits allowed here, checked by the caller)."""
+    try:
+        if "/" not in text:
+            return None
+        return IPv4Network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _address_error(text: str, subnet: IPv4Network) -> str:
+    """moby's validateAddress: "" when ``text`` is a valid address inside ``subnet``."""
+    try:
+        addr = IPv4Address(text)
+    except ValueError:
+        return "parent subnet is an IPv4 block" if ":" in text else "invalid address"
+    if addr not in subnet:
+        return f"parent subnet {subnet} doesn't contain this address"
+    return ""
+
+
+def check_configs(configs: list[IPAMConfig]) -> None:
+    """moby's ValidateIPAM (API 1.44+): every problem at once, under "invalid network config:"."""
+    errs: list[str] = []
+    for c in configs:
+        subnet = _prefix(c.subnet)
+        if subnet is None:
+            errs.append(f"invalid subnet {c.subnet}: invalid CIDR block notation")
+            continue
+        if c.subnet.split("/")[0] != str(subnet.network_address):
+            errs.append(f"invalid subnet {c.subnet}: it should be {subnet}")
+        if c.ip_range:
+            rng = _prefix(c.ip_range)
+            if rng is None:
+                errs.append(f"invalid ip-range {c.ip_range}: invalid CIDR block notation")
+            else:
+                if rng.prefixlen < subnet.prefixlen:
+                    errs.append(f"invalid ip-range {c.ip_range}: CIDR block is bigger than its parent subnet {subnet}")
+                if c.ip_range.split("/")[0] != str(rng.network_address):
+                    errs.append(f"invalid ip-range {c.ip_range}: it should be {rng}")
+                if not subnet.overlaps(rng):
+                    errs.append(f"invalid ip-range {c.ip_range}: parent subnet {subnet} doesn't contain ip-range")
+        if c.gateway and (e := _address_error(c.gateway, subnet)):
+            errs.append(f"invalid gateway {c.gateway}: {e}")
+        for key, aux in c.aux_addresses.items():
+            if e := _address_error(aux, subnet):
+                errs.append(f"invalid auxiliary address {key}: {e}")
+    if len(errs) == 1:
+        raise InvalidArgument(f"invalid network config:\n{errs[0]}")
+    if errs:
+        raise InvalidArgument("invalid network config:\n* " + "\n* ".join(errs))
+
+
 def validate_configs(configs: list[IPAMConfig], others: Iterable[IPv4Network]) -> list[IPAMConfig]:
-    """Check user-given pools and fill in default gateways. ``others``: subnets of other networks.
+    """Check user-given pools (Docker's texts) and fill in default gateways. ``others``: subnets of
+    other networks.
 
     Returns normalised copies (canonical subnet text, gateway set).
     """
+    check_configs(configs)
     others = list(others)
     seen: list[IPv4Network] = []
     out: list[IPAMConfig] = []
     for c in configs:
-        subnet = parse_cidr(c.subnet)
+        subnet = IPv4Network(c.subnet)
         if any(subnet.overlaps(o) for o in others + seen):
-            raise Forbidden("Pool overlaps with other one on this address space")
+            raise Forbidden("invalid pool request: Pool overlaps with other one on this address space")
         seen.append(subnet)
-        rng = None
-        if c.ip_range:
-            rng = parse_cidr(c.ip_range)
-            if not rng.subnet_of(subnet):
-                raise InvalidArgument(f"no matching subnet for range {c.ip_range}")
+        rng = IPv4Network(c.ip_range) if c.ip_range else None
         if c.gateway:
-            gw = parse_ip(c.gateway)
-            if gw not in subnet:
-                raise InvalidArgument(f"no matching subnet for gateway {c.gateway}")
+            gw = IPv4Address(c.gateway)
         else:
             # Docker asks the pool (the ip-range when there is one) for its first free address.
             base = rng if rng is not None else subnet
             gw = _first_host(base)
             if gw == subnet.network_address:
                 gw += 1
-        for key, aux in c.aux_addresses.items():
-            if parse_ip(aux) not in subnet:
-                raise InvalidArgument(f"no matching subnet for aux-address {aux}")
         out.append(IPAMConfig(subnet=str(subnet), gateway=str(gw),
                               ip_range=str(rng) if rng is not None else "",
                               aux_addresses=dict(c.aux_addresses)))
@@ -134,8 +180,7 @@ def allocate(configs: list[IPAMConfig], used: set[IPv4Address], net_label: str,
                 if ip in taken or ip in (subnet.network_address, subnet.broadcast_address):
                     raise Forbidden("Address already in use")
                 return ip, c
-        raise InvalidArgument(f"invalid address {preferred}: It does not belong to any of this "
-                              "network's subnets")
+        raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {preferred}")
     for c in configs:
         subnet = IPv4Network(c.subnet)
         pool = IPv4Network(c.ip_range) if c.ip_range else subnet
@@ -152,4 +197,4 @@ def mac_for(ip: IPv4Address) -> str:
 
 
 __all__ = ["DEFAULT_POOLS", "parse_cidr", "parse_ip", "host_routes", "choose_subnet",
-           "validate_configs", "reserved", "allocate", "mac_for"]
+           "check_configs", "validate_configs", "reserved", "allocate", "mac_for"]

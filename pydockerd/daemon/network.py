@@ -39,6 +39,31 @@ def _parse_port_key(key: str) -> tuple[int, str]:
         raise InvalidParameter(f"invalid port specification: \"{key}\"") from None
 
 
+def _valid_port_or_range(text: str, allow_range: bool) -> bool:
+    """nat.ParsePort / nat.ParsePortRangeToInt: "" and 0..65535 (or ``lo-hi``) are valid."""
+    if text == "":
+        return True
+    lo, sep, hi = text.partition("-") if allow_range else (text, "", "")
+    try:
+        a = int(lo)
+        b = int(hi) if sep else a
+    except ValueError:
+        return False
+    return 0 <= a <= 65535 and 0 <= b <= 65535 and (not sep or a <= b)
+
+
+def validate_port_bindings(hc: dict[str, Any]) -> None:
+    """moby's validatePortBindings, at create: 400 `invalid port specification: "X"`."""
+    for key, binds in (hc.get("PortBindings") or {}).items():
+        port = key.partition("/")[0]
+        if not _valid_port_or_range(port, allow_range=False):
+            raise InvalidParameter(f"invalid port specification: \"{port}\"")
+        for b in binds or []:
+            hp = str((b or {}).get("HostPort") or "")
+            if not _valid_port_or_range(hp.partition("/")[0], allow_range=True):
+                raise InvalidParameter(f"invalid port specification: \"{hp}\"")
+
+
 def port_bindings(hc: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
     """HostConfig.PortBindings (+ PublishAllPorts) as Networks PortBinding fields."""
     out: list[dict[str, Any]] = []

@@ -6,7 +6,7 @@ from typing import Any
 from aiohttp import web
 
 from ..daemon.daemon import Daemon
-from ..errors import InvalidParameter, NotFound, NotImplementedYet
+from ..errors import Forbidden, InvalidParameter, NotFound, NotImplementedYet
 from ..httputils import json_response, parse_filters, read_json
 
 
@@ -63,7 +63,12 @@ def setup(router, d: Daemon) -> None:
         if not d.networks_enabled:
             raise NotFound(f"network {request.match_info['id']} not found")
         n = await d.client.get_network(request.match_info["id"])
-        await d.client.delete_network(n.id)
+        try:
+            await d.client.delete_network(n.id)
+        except Forbidden as e:
+            if "has active endpoints" in str(e):   # moby wraps libnetwork's ActiveEndpointsError
+                raise Forbidden(f"error while removing network: {e}") from None
+            raise
         d.events.publish("network", "destroy", n.id, {"name": n.name, "type": n.driver})
         return web.Response(status=204)
 

@@ -55,7 +55,7 @@ async def test_networks_over_grpc(client, env):
     await expect(grpc.StatusCode.NOT_FOUND, "network nope not found", stub.Get(pb.GetNetworkRequest(ref="nope")))
     await expect(grpc.StatusCode.PERMISSION_DENIED, "host is a pre-defined network and cannot be removed",
                  stub.Delete(pb.DeleteNetworkRequest(ref="host")))
-    await expect(grpc.StatusCode.INVALID_ARGUMENT, "invalid CIDR address: nonsense",
+    await expect(grpc.StatusCode.INVALID_ARGUMENT, "invalid network config:\ninvalid subnet nonsense: invalid CIDR block notation",
                  stub.Create(pb.CreateNetworkRequest(name="x" + name, ipam=[pb.IPAMConfig(subnet="nonsense")])))
 
     cid = f"g{env.tag}" * 4

@@ -20,19 +20,21 @@ def test_choose_subnet_skips_used_and_routed():
 
 
 def test_validate_configs():
-    out = ipam.validate_configs([IPAMConfig(subnet="10.9.0.7/16")], [])
+    out = ipam.validate_configs([IPAMConfig(subnet="10.9.0.0/16")], [])
     assert out == [IPAMConfig(subnet="10.9.0.0/16", gateway="10.9.0.1")]
+    with pytest.raises(InvalidArgument, match="^invalid network config:\ninvalid subnet 10.9.0.7/16: it should be 10.9.0.0/16$"):
+        ipam.validate_configs([IPAMConfig(subnet="10.9.0.7/16")], [])
     out = ipam.validate_configs([IPAMConfig(subnet="10.9.0.0/16", ip_range="10.9.5.0/24")], [])
     assert out[0].gateway == "10.9.5.1" and out[0].ip_range == "10.9.5.0/24"
-    with pytest.raises(InvalidArgument, match="^invalid CIDR address: 10.9.0.0$"):
+    with pytest.raises(InvalidArgument, match="^invalid network config:\ninvalid subnet 10.9.0.0: invalid CIDR block notation$"):
         ipam.validate_configs([IPAMConfig(subnet="10.9.0.0")], [])
-    with pytest.raises(Forbidden, match="^Pool overlaps with other one on this address space$"):
+    with pytest.raises(Forbidden, match="^invalid pool request: Pool overlaps with other one on this address space$"):
         ipam.validate_configs([IPAMConfig(subnet="10.9.0.0/24")], [IPv4Network("10.9.0.0/16")])
-    with pytest.raises(Forbidden, match="^Pool overlaps"):
+    with pytest.raises(Forbidden, match="^invalid pool request: Pool overlaps"):
         ipam.validate_configs([IPAMConfig(subnet="10.9.0.0/24"), IPAMConfig(subnet="10.9.0.128/25")], [])
-    with pytest.raises(InvalidArgument, match="^no matching subnet for gateway 10.8.0.1$"):
+    with pytest.raises(InvalidArgument, match="^invalid network config:\ninvalid gateway 10.8.0.1: parent subnet 10.9.0.0/24 doesn't contain this address$"):
         ipam.validate_configs([IPAMConfig(subnet="10.9.0.0/24", gateway="10.8.0.1")], [])
-    with pytest.raises(InvalidArgument, match="^no matching subnet for range 10.8.0.0/24$"):
+    with pytest.raises(InvalidArgument, match="^invalid network config:\ninvalid ip-range 10.8.0.0/24: parent subnet 10.9.0.0/24 doesn't contain ip-range$"):
         ipam.validate_configs([IPAMConfig(subnet="10.9.0.0/24", ip_range="10.8.0.0/24")], [])
 
 
@@ -53,7 +55,7 @@ def test_allocate():
         ipam.allocate(cfg, used, "n", "10.9.0.3")
     with pytest.raises(Forbidden, match="^Address already in use$"):
         ipam.allocate(cfg, used, "n", "10.9.0.7")   # broadcast
-    with pytest.raises(InvalidArgument, match="^invalid address 10.9.1.3: It does not belong"):
+    with pytest.raises(InvalidArgument, match="^no configured subnet or ip-range contain the IP address 10.9.1.3$"):
         ipam.allocate(cfg, used, "n", "10.9.1.3")
     ranged = [IPAMConfig(subnet="10.9.0.0/24", gateway="10.9.0.1", ip_range="10.9.0.128/25")]
     assert str(ipam.allocate(ranged, set(), "n")[0]) == "10.9.0.129"
