@@ -60,7 +60,7 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
                 if s.config.get("healthcheck"):
                     from cli.compose.model import Service
                     probe = Service("_wait", {"depends_on": {s.name: {"condition": "service_healthy"}}}, eng.project)
-                    eng.wait_dependencies(probe)
+                    eng.wait_dependencies(probe, opts.wait_timeout or None)
         return 0
     return _attach_until_exit(eng, services)
 
@@ -376,6 +376,7 @@ SUBCOMMANDS: dict[str, tuple[F.Command, Callable[..., int]]] = {
         F.Flag("no-deps", "", B, False, "Don't start linked services"),
         F.Flag("remove-orphans", "", B, False, "Remove containers for services not defined in the Compose file"),
         F.Flag("wait", "", B, False, "Wait for services to be running|healthy. Implies detached mode."),
+        F.Flag("wait-timeout", "", I, 0, "Maximum duration in seconds to wait for the project to be running|healthy"),
     ]), up),
     "down": (F.Command("down", "[OPTIONS] [SERVICES]", "Stop and remove containers, networks", [
         F.Flag("remove-orphans", "", B, False, "Remove containers for services not defined in the Compose file"),

@@ -140,7 +140,17 @@ class Engine:
             self.pull(service)
 
     # -- containers ---------------------------------------------------------------------------
-    def wait_dependencies(self, service: Service, timeout: float = 300) -> None:
+    def health_bound(self, service: Service) -> float:
+        """How long a healthcheck can take to settle: start period, then retries+1 probes (Docker's defaults)."""
+        from cli.compose.model import _ns
+        hc = service.config.get("healthcheck") or {}
+        interval = (_ns(hc.get("interval")) or 30_000_000_000) / 1e9
+        timeout = (_ns(hc.get("timeout")) or 30_000_000_000) / 1e9
+        start = (_ns(hc.get("start_period")) or 0) / 1e9
+        retries = hc.get("retries") or 3
+        return start + (interval + timeout) * (int(retries) + 1) + 10
+
+    def wait_dependencies(self, service: Service, timeout: float | None = None) -> None:
         for dep, spec in service.depends_on().items():
             condition = spec.get("condition", "service_started")
             if condition == "service_started":
@@ -150,7 +160,9 @@ class Engine:
                 continue
             name = cont["Names"][0].lstrip("/")
             self.event("Container", name, "Waiting")
-            deadline = time.monotonic() + timeout
+            bound = timeout if timeout is not None else (
+                self.health_bound(self.project.services[dep]) if condition == "service_healthy" else 3600)
+            deadline = time.monotonic() + bound
             while True:
                 state = (self.client.get_json(f"/containers/{cont['Id']}/json") or {}).get("State") or {}
                 if condition == "service_healthy":
@@ -159,7 +171,7 @@ class Engine:
                         self.event("Container", name, "Healthy")
                         break
                     if health is None:
-                        raise CLIError(f"container {name} has no healthcheck configured")
+                        raise CLIError(f"dependency failed to start: container {name} has no healthcheck configured")
                     if health == "unhealthy" or not state.get("Running"):
                         raise CLIError(f"dependency failed to start: container {name} is unhealthy")
                 elif condition == "service_completed_successfully":
@@ -169,7 +181,8 @@ class Engine:
                         self.event("Container", name, "Exited")
                         break
                 if time.monotonic() > deadline:
-                    raise CLIError(f"timeout waiting for dependency {dep}")
+                    raise CLIError(f"dependency failed to start: container {name} did not become "
+                                   f"{'healthy' if condition == 'service_healthy' else 'complete'} within {bound:.0f}s")
                 time.sleep(0.2)
 
     def create(self, service: Service) -> str:

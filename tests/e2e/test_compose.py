@@ -244,3 +244,14 @@ def test_dependency_that_never_becomes_healthy(proj):
     assert up.returncode == 1
     assert f"dependency failed to start: container {p.name}-db-1 is unhealthy" in up.stderr
     assert p.ids("com.docker.compose.service=app") == []  # the dependent service is never created
+
+
+def test_wait_is_bounded_for_a_health_that_never_settles(proj):
+    # a long start period keeps the health "starting": --wait gives up after --wait-timeout
+    p = proj({"compose.yml": "services:\n  slow:\n    image: busybox:latest\n    command: [sleep, '600']\n"
+                             "    stop_grace_period: 1s\n"
+                             "    healthcheck:\n      test: [CMD, 'false']\n      interval: 1s\n"
+                             "      start_period: 10m\n"})
+    up = p.py("up", "--wait", "--wait-timeout", "2", timeout=120)
+    assert up.returncode == 1
+    assert f"dependency failed to start: container {p.name}-slow-1 did not become healthy within 2s" in up.stderr
