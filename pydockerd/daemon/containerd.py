@@ -13,7 +13,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import grpc
 from google.protobuf import any_pb2, empty_pb2
 
+from protos.containerd.events import task_pb2 as task_events_pb2
 from protos.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
+from protos.containerd.services.events.v1 import events_pb2, events_pb2_grpc
 from protos.containerd.services.content.v1 import content_pb2, content_pb2_grpc
 from protos.containerd.services.images.v1 import images_pb2, images_pb2_grpc
 from protos.containerd.services.snapshots.v1 import snapshots_pb2, snapshots_pb2_grpc
@@ -101,6 +103,7 @@ class ContainerdClient:
         self.importer = importer_pb2_grpc.ImporterStub(self._channel)
         self.networks = networks_pb2_grpc.NetworksStub(self._channel)
         self.registry = registry_pb2_grpc.RegistryStub(self._channel)
+        self.events = events_pb2_grpc.EventsStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -193,6 +196,12 @@ class ContainerdClient:
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from None
 
+    async def login(self, server: str, username: str, password: str, insecure: list[str]) -> str:
+        """Registry.Login (POST /auth): the registry host the credentials were accepted by."""
+        resp = await self._call(self.registry.Login, registry_pb2.LoginRequest(
+            server=server, username=username, password=password, insecure_registries=insecure))
+        return resp.server
+
     async def import_archive(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "",
                              config: bytes = b"") -> AsyncIterator[tuple[str, list[ImageRecord]]]:
         """Stream a tar to the Importer; yields (status line, images) as the server reports them."""
@@ -283,6 +292,31 @@ class ContainerdClient:
     async def resize_pty(self, cid: str, width: int, height: int, exec_id: str = "") -> None:
         await self._call(self.tasks.ResizePty, tasks_pb2.ResizePtyRequest(
             container_id=cid, exec_id=exec_id, width=width, height=height))
+
+    async def oom_events(self) -> AsyncIterator[str]:
+        """Container ids of /tasks/oom events in our namespace (until the connection ends)."""
+        call = self.events.Subscribe(events_pb2.SubscribeRequest(
+            filters=[f'topic=="/tasks/oom",namespace=="{self.namespace}"']), metadata=self._md)
+        try:
+            async for env in call:
+                ev = task_events_pb2.TaskOOM()
+                ev.ParseFromString(env.event.value)
+                yield ev.container_id
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+        finally:
+            call.cancel()
+
+    async def metrics(self, cid: str) -> Any:
+        """The task's cgroup metrics (io.containerd.cgroups.v1.Metrics), or None when it has none."""
+        from protos.containerd.types.cgroups.v1 import metrics_pb2 as cg_metrics_pb2  # noqa: PLC0415
+        resp = await self._call(self.tasks.Metrics, tasks_pb2.MetricsRequest(filters=[f'id=="{cid}"']))
+        for m in resp.metrics:
+            if m.id == cid:
+                data = cg_metrics_pb2.Metrics()
+                data.ParseFromString(m.data.value)
+                return data
+        return None
 
     async def update_task(self, cid: str, resources: dict[str, Any]) -> None:
         await self._call(self.tasks.Update, tasks_pb2.UpdateTaskRequest(

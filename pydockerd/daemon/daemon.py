@@ -66,6 +66,7 @@ class Live:
     monitor: asyncio.Task | None = None
     stdin_task: asyncio.Task | None = None
     removing: bool = False
+    oom: asyncio.Event = field(default_factory=asyncio.Event)  # set by a /tasks/oom of this run
 
     def exit_future(self) -> asyncio.Future:
         if self.next_exit is None or self.next_exit.done():
@@ -124,6 +125,24 @@ class Daemon:
                 raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
         raise no_such_container(ref)
 
+    async def _watch_ooms(self) -> None:
+        """containerd's /tasks/oom → State.OOMKilled and an `oom` event, as dockerd's event loop."""
+        while not self.shutting_down:
+            try:
+                async for cid in self.client.oom_events():
+                    c = self.containers.get(cid)
+                    if c is None:
+                        continue
+                    c.State.OOMKilled = True
+                    self.store.save(c)
+                    self.container_event(c, "oom")
+                    self._live(c).oom.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the subscription ends with pycontainerd
+                log.debug("oom subscription ended: %s", exc)
+            await asyncio.sleep(1)
+
     def _live(self, c: Container) -> Live:
         lv = self.live.get(c.ID)
         if lv is None:
@@ -136,6 +155,7 @@ class Daemon:
         log.info("container networking: %s", "pycontainerd Networks service" if self.networks_enabled
                  else "private network namespaces (no Networks service)")
         await self.restore()
+        self._background(self._watch_ooms())
         for c in list(self.containers.values()):
             policy = (c.HostConfig.get("RestartPolicy") or {}).get("Name") or "no"
             if not c.State.Running and c.HasBeenStarted and not c.ManuallyStopped and (
@@ -508,6 +528,8 @@ class Daemon:
                 raise self._start_error(c, exc) from None
             lv.hub.begin_run()
             await fifos.start_copy(lv.hub)
+            lv.oom.clear()
+            c.State.OOMKilled = False
             waiter = asyncio.create_task(self.client.wait_task(c.ID))
             try:
                 pid = await self.client.start_task(c.ID)
@@ -608,6 +630,12 @@ class Daemon:
         try:
             code = await waiter
             self.health.stop(c.ID)
+            if code == 128 + _signal.SIGKILL and c.HostConfig.get("Memory") and not lv.oom.is_set():
+                # the kernel's OOM kill: its event may trail the exit by a moment
+                try:
+                    await asyncio.wait_for(lv.oom.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
         except DockerError as exc:
             log.warning("wait for %s failed: %s", c.ID[:12], exc.message)
             code = EXIT_UNKNOWN
@@ -894,6 +922,35 @@ class Daemon:
         c.State.Paused, c.State.Status = False, "running"
         self.store.save(c)
         self.container_event(c, "unpause")
+
+    async def stats(self, ref: str, stream: bool, one_shot: bool) -> AsyncIterator[dict[str, Any]]:
+        """Samples of the container's resource use, one a second while `stream` (dockerd's collector)."""
+        from . import stats as _stats  # noqa: PLC0415
+        c = self.get(ref)
+        networked = (c.HostConfig.get("NetworkMode") or "default") not in ("host", "none")
+        prev: dict[str, Any] | None = None
+        while True:
+            if not c.State.Running or c.ID not in self.containers:
+                yield _stats.empty_stats(c.ID, c.Name)
+                if not stream:
+                    return
+                prev = None
+                await asyncio.sleep(1)
+                continue
+            try:
+                metrics = await self.client.metrics(c.ID)
+            except NotFound:
+                metrics = None
+            sample = _stats.build(c.ID, c.Name, metrics, c.State.Pid, networked, prev)
+            if not stream and not one_shot and prev is None:
+                prev = sample  # like dockerd, --no-stream waits for a second sample to fill precpu
+                await asyncio.sleep(1)
+                continue
+            yield sample
+            if not stream:
+                return
+            prev = sample
+            await asyncio.sleep(1)
 
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         """moby's top: the host's `ps` output restricted to the container's pids."""

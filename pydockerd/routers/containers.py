@@ -177,6 +177,25 @@ def setup(router, d: Daemon) -> None:
         await d.unpause(request.match_info["id"])
         return web.Response(status=204)
 
+    async def stats(request: web.Request) -> web.StreamResponse:
+        stream = bool_value(request, "stream", True)
+        one_shot = bool_value(request, "one-shot")
+        if one_shot and stream:
+            raise InvalidParameter("cannot have stream=true and one-shot=true")
+        samples = d.stats(request.match_info["id"], stream, one_shot)
+        first = await samples.__anext__()  # a missing container is a 404 before any body
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        try:
+            await resp.write(json_bytes(first) + b"\n")
+            async for s in samples:
+                await resp.write(json_bytes(s) + b"\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            await samples.aclose()
+        return resp
+
     async def top(request: web.Request) -> web.Response:
         return json_response(await d.top(request.match_info["id"], request.query.get("ps_args", "")))
 
@@ -266,6 +285,7 @@ def setup(router, d: Daemon) -> None:
     router.add("POST", "/containers/{id}/pause", pause)
     router.add("POST", "/containers/{id}/unpause", unpause)
     router.add("GET", "/containers/{id}/top", top)
+    router.add("GET", "/containers/{id}/stats", stats)
     router.add("GET", "/containers/json", list_containers)
     router.add("GET", "/containers/{id}/json", inspect)
     router.add("POST", "/containers/{id}/start", start)

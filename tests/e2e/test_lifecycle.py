@@ -148,3 +148,86 @@ def test_read_only_rootfs_shm_size_and_init(stack):
     assert lines[3].startswith("/sbin/docker-init -- sh -c")
     rc, out, err = run(stack, "busybox", "sh", "-c", "df -k /dev/shm | tail -1; touch /x && echo rw")
     assert out.splitlines()[0].split()[1] == "65536" and out.splitlines()[1] == "rw"
+
+
+# ---- (2) resources ---------------------------------------------------------------------------
+
+def test_memory_oom_kill_sets_oomkilled(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    # a shell variable that doubles until the 8 MiB limit (no swap) kills it
+    cp = stack.docker("run", "--name", n, "--memory", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
+                      "x=0123456789abcdef; while true; do x=$x$x; done", timeout=60)
+    assert cp.returncode == 137, cp.stderr
+    state = json.loads(stack.docker("inspect", "--format", "{{json .State}}", n, check=True).stdout)
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    hc = json.loads(stack.docker("inspect", "--format", "{{json .HostConfig}}", n, check=True).stdout)
+    assert hc["Memory"] == 8 << 20 and hc["MemorySwap"] == 8 << 20
+    # a plain SIGKILL is not an OOM
+    stack.docker("rm", "-f", n, check=True)
+    m = uname()
+    cleanup.append(m)
+    stack.docker("run", "-d", "--name", m, "--memory", "64m", "busybox", "sleep", "60", check=True)
+    stack.docker("kill", m, check=True)
+    stack.docker("wait", m, check=True)
+    state = json.loads(stack.docker("inspect", "--format", "{{json .State}}", m, check=True).stdout)
+    assert state["OOMKilled"] is False and state["ExitCode"] == 137
+
+
+def test_resource_limits_in_cgroup_files_and_update(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "--memory", "64m", "--memory-swap", "96m", "--cpus", "0.5",
+                 "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "50", "busybox", "sleep", "300",
+                 check=True)
+    files = ("memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes cpu/cpu.cfs_quota_us "
+             "cpu/cpu.cfs_period_us cpu/cpu.shares cpuset/cpuset.cpus pids/pids.max")
+
+    def read() -> list[str]:
+        cp = stack.docker("exec", n, "sh", "-c", f"cd /sys/fs/cgroup && for f in {files}; do cat $f; done",
+                          check=True)
+        return cp.stdout.split()
+
+    assert read() == [str(64 << 20), str(96 << 20), "50000", "100000", "512", "0", "50"]
+    stack.docker("update", "--memory", "128m", "--memory-swap", "256m", "--cpus", "1", "--cpu-shares", "256",
+                 "--pids-limit", "70", n, check=True)
+    assert read() == [str(128 << 20), str(256 << 20), "100000", "100000", "256", "0", "70"]
+    hc = json.loads(stack.docker("inspect", "--format", "{{json .HostConfig}}", n, check=True).stdout)
+    assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["CpuShares"], hc["PidsLimit"]) == (
+        128 << 20, 256 << 20, 1_000_000_000, 256, 70)
+
+
+def test_stats_no_stream_and_stream(stack, cleanup):
+    import docker as docker_py
+
+    n, stopped = uname(), uname()
+    cleanup.extend([n, stopped])
+    stack.docker("run", "-d", "--name", n, "--memory", "64m", "--pids-limit", "40", "busybox", "sh", "-c",
+                 "sleep 300 & sleep 300 & wait", check=True)
+    stack.docker("create", "--name", stopped, "busybox", "true", check=True)
+    cp = stack.docker("stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}|{{.CPUPerc}}", n,
+                      check=True, timeout=30)
+    name, mem, pids, cpu = cp.stdout.strip().split("|")
+    assert name == n and mem.endswith("/ 64MiB") and pids == "3" and cpu.endswith("%")
+    cp = stack.docker("stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}", stopped,
+                      check=True, timeout=30)
+    assert cp.stdout.strip() == f"{stopped}|0B / 0B|0"
+    client = docker_py.DockerClient(base_url=stack.env["DOCKER_HOST"], version="1.45")
+    try:
+        c = client.containers.get(n)
+        one = c.stats(stream=False)
+        assert one["id"] == c.id and one["name"] == "/" + n
+        assert one["memory_stats"]["limit"] == 64 << 20 and one["pids_stats"] == {"current": 3, "limit": 40}
+        assert one["precpu_stats"]["cpu_usage"]["total_usage"] > 0  # two samples, as dockerd
+        assert "eth0" in one["networks"]
+        gen = c.stats(decode=True, stream=True)
+        first, second = next(gen), next(gen)
+        gen.close()
+        assert second["preread"] == first["read"]
+        assert second["cpu_stats"]["system_cpu_usage"] >= first["cpu_stats"]["system_cpu_usage"]
+        shot = c.stats(stream=False, one_shot=True)
+        assert shot["precpu_stats"]["cpu_usage"]["total_usage"] == 0 and shot["preread"] == "0001-01-01T00:00:00Z"
+    finally:
+        client.close()
+    cp = stack.docker("stats", "--no-stream", "nosuch-" + n, timeout=30)
+    assert cp.returncode == 1 and "No such container: nosuch-" + n in cp.stderr
