@@ -127,7 +127,11 @@ def _version() -> None:
                      f"go: python{sys.version.split()[0]}\nlibseccomp: 2.5.4\n")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, fast_exit: bool = False) -> None:
+    """Run one command and exit. ``fast_exit`` (the launcher) ends with ``os._exit`` once
+    stdout/stderr are flushed: the interpreter's teardown (module and GC cleanup) costs
+    ~1.5 ms per call and there is nothing left to clean up (files are closed with ``with``,
+    the log is written unbuffered, no atexit handlers, no threads)."""
     argv = sys.argv[1:] if argv is None else argv
     code = 0
     try:
@@ -171,8 +175,15 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         runlog.error(f"{type(e).__name__}: {e}")
         code = 255 if "exec" in argv else 1
-    sys.stdout.flush()
-    sys.exit(code)
+    if not fast_exit:
+        sys.stdout.flush()
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

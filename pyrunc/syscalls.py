@@ -1,10 +1,51 @@
-"""Thin ctypes wrappers for the syscalls Python 3.11 lacks (unshare, setns, mount, pivot_root, ...)."""
+"""Thin wrappers for the syscalls Python 3.11 lacks (unshare, setns, mount, pivot_root, ...).
+
+Built on ``_ctypes`` (the C half of ctypes) directly: ``import ctypes`` costs ~3 ms of start-up
+(its package init defines dozens of types and imports struct/types), more than everything these
+wrappers need, which is a handful of C types, one function-pointer class and a Structure.
+"""
 from __future__ import annotations
 
-import ctypes
+import _ctypes
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class c_uint32(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class c_long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class c_ulong(_ctypes._SimpleCData):
+    _type_ = "L"
+
+
+c_size_t = c_ulong
+
+
+class _LibcFunc(_ctypes.CFuncPtr):
+    """int f(...) from libc, errno saved for ``__ctypes.get_errno()`` (as CDLL(use_errno=True))."""
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
+class _Libc:
+    def __init__(self) -> None:
+        self._handle = _ctypes.dlopen(None, 2)  # RTLD_NOW, the running process's symbols
+
+    def __getattr__(self, name: str):
+        fn = _LibcFunc((name, self))  # looks up self._handle
+        setattr(self, name, fn)
+        return fn
+
+
+_libc = _Libc()
 
 CLONE_NEWTIME = 0x80
 CLONE_NEWNS = 0x20000
@@ -58,7 +99,7 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
     return ret
 
@@ -68,55 +109,54 @@ def _b(s: str | None) -> bytes | None:
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+    _check(_libc.unshare(c_int(flags)), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+    _check(_libc.setns(c_int(fd), c_int(nstype)), "setns")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
-    ret = _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data))
+    ret = _libc.mount(_b(source), _b(target), _b(fstype), c_ulong(flags), _b(data))
     _check(ret, "mount", target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(_b(target), ctypes.c_int(flags)), "umount", target)
+    _check(_libc.umount2(_b(target), c_int(flags)), "umount", target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    ret = _libc.syscall(ctypes.c_long(_SYS_PIVOT_ROOT), _b(new_root), _b(put_old))
+    ret = _libc.syscall(c_long(_SYS_PIVOT_ROOT), _b(new_root), _b(put_old))
     _check(ret, "pivot_root", new_root)
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    return _check(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                              ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), f"prctl({option})")
+    return _check(_libc.prctl(c_int(option), c_ulong(arg2), c_ulong(arg3),
+                              c_ulong(arg4), c_ulong(arg5)), f"prctl({option})")
 
 
 def join_session_keyring(name: str | None = None) -> None:
-    _check(_libc.syscall(ctypes.c_long(_SYS_KEYCTL), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING),
+    _check(_libc.syscall(c_long(_SYS_KEYCTL), c_long(KEYCTL_JOIN_SESSION_KEYRING),
                          _b(name)), "join session keyring")
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_libc.sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname")
+    _check(_libc.sethostname(raw, c_size_t(len(raw))), "sethostname")
 
 
 def setdomainname(name: str) -> None:
     raw = name.encode()
-    _check(_libc.setdomainname(raw, ctypes.c_size_t(len(raw))), "setdomainname")
+    _check(_libc.setdomainname(raw, c_size_t(len(raw))), "setdomainname")
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _CapHeader(_ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("pid", c_int)]
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+class _CapData(_ctypes.Structure):
+    _fields_ = [("effective", c_uint32), ("permitted", c_uint32), ("inheritable", c_uint32)]
 
 
 _CAP_V3 = 0x20080522
@@ -126,7 +166,7 @@ def capget(pid: int = 0) -> tuple[int, int, int]:
     """Return (effective, permitted, inheritable) as 64-bit masks."""
     hdr = _CapHeader(_CAP_V3, pid)
     data = (_CapData * 2)()
-    _check(_libc.capget(ctypes.byref(hdr), data), "capget")
+    _check(_libc.capget(_ctypes.byref(hdr), data), "capget")
     return tuple(data[0].__getattribute__(f) | (data[1].__getattribute__(f) << 32)
                  for f in ("effective", "permitted", "inheritable"))  # type: ignore[return-value]
 
@@ -139,4 +179,4 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].effective = (effective >> sh) & 0xFFFFFFFF
         data[i].permitted = (permitted >> sh) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> sh) & 0xFFFFFFFF
-    _check(_libc.capset(ctypes.byref(hdr), data), "capset")
+    _check(_libc.capset(_ctypes.byref(hdr), data), "capset")
