@@ -3,6 +3,7 @@ ways, each client seeing the other's project, and compose's behaviour on recreat
 variables, bad files and unhealthy dependencies."""
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -216,16 +217,18 @@ def test_recreate_only_when_the_config_changed(proj):
 def test_build_wait_and_down_rmi_local(proj, tmp_path):
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox:latest\nARG GREETING=none\n"
-                                                 "RUN echo $GREETING > /greeting\n")
+                                                 "RUN echo \"greeting=$GREETING\" | tee /greeting\n")
     p = proj({"compose.yml": "services:\n  built:\n    build:\n      context: ./ctx\n      args:\n        GREETING: hi\n"
                              "    command: [sh, -c, 'touch /tmp/ok; cat /greeting; exec sleep 600']\n"
                              "    stop_grace_period: 1s\n"
                              "    healthcheck:\n      test: [CMD, test, -f, /tmp/ok]\n      interval: 1s\n      retries: 20\n"})
     up = ok(p.py("up", "--wait", timeout=180))
     assert f"Container {p.name}-built-1  Healthy" in up.stderr
+    # the build's own output (the RUN step's stdout) is shown
+    assert re.search(r"^Step 3/\d+ : RUN .*\n(.*\n)*greeting=hi\n", up.stdout, re.M), up.stdout
     (cid,) = p.ids()
     assert ok(p.pydocker("inspect", "--format", "{{.State.Health.Status}}", cid)).stdout == "healthy\n"
-    assert ok(p.pydocker("logs", cid)).stdout == "hi\n"
+    assert ok(p.pydocker("logs", cid)).stdout == "greeting=hi\n"
     image = f"{p.name}-built"
     assert ok(p.pydocker("images", "-q", image)).stdout.strip()
     down = ok(p.py("down", "--rmi", "local", "-t", "1"))
