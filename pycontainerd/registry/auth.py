@@ -309,7 +309,7 @@ class Authorizer:
             if c.scheme == "bearer":
                 return "Bearer " + await self._token(session, host, c, scopes, creds)
         if creds is None or not (creds.username or creds.password):
-            raise UnauthorizedError(f"unauthorized: authentication required for {host} (no credentials given)")
+            raise UnauthorizedError("no basic auth credentials")  # docker/distribution errNoBasicAuthCredentials
         return basic_header(creds.username, creds.password)
 
     async def _token(self, session: aiohttp.ClientSession, host: str, c: Challenge,

@@ -33,6 +33,9 @@ def _translate(exc: Exception) -> ContainerdError:
     if isinstance(exc, reg.InvalidReferenceError):
         return InvalidArgument(msg, raw=True)
     if isinstance(exc, reg.UnauthorizedError):
+        if msg == "no basic auth credentials":
+            # moby: a plain error (500), so the CLI shows it instead of prompting for a login
+            return Unknown(msg, raw=True)
         return Unauthenticated(msg, raw=True)
     if isinstance(exc, (reg.NotFoundError, reg.NoMatchingPlatformError)):
         return NotFound(msg, raw=True)
@@ -138,3 +141,25 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         async for msg in self._stream(work):
             yield msg
 
+
+    @rpc
+    async def Login(self, request: registry_pb2.LoginRequest, context: grpc.aio.ServicerContext):
+        """`docker login`: GET /v2/ with the credentials (Basic, or the Bearer token flow); 401 → UNAUTHENTICATED."""
+        from .. import registry as reg
+        creds = reg.static_credentials(reg.AuthConfig(username=request.username, password=request.password,
+                                                      serveraddress=request.server))
+        try:
+            async with reg.RegistryClient(creds, insecure_registries=list(request.insecure_registries)) as rc:
+                host = await rc.login(request.server)
+        except reg.UnauthorizedError:
+            from ..registry.client import login_host
+            from ..registry.hosts import is_insecure, is_loopback
+            host = login_host(request.server)
+            insecure = is_loopback(host) or is_insecure(host, request.insecure_registries)
+            scheme = "http" if insecure else "https"
+            # moby registry.loginV2's text; the CLI shows it after "Error response from daemon: "
+            raise Unauthenticated(f"login attempt to {scheme}://{host}/v2/ failed with status: 401 Unauthorized",
+                                  raw=True) from None
+        except reg.RegistryError as exc:
+            raise _translate(exc) from None
+        return registry_pb2.LoginResponse(status="Login Succeeded", server=host)

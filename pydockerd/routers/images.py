@@ -39,7 +39,17 @@ def setup(router, d: Daemon) -> None:
         out = []
         ver = version_tuple(request_version(request))
         show_all = bool_value(request, "all")
+        for key in filters:
+            if key not in ("reference", "dangling", "label", "before", "since"):
+                raise InvalidParameter(f"invalid filter '{key}'")
+        if dangling and dangling[0].lower() not in ("true", "false", "1", "0"):
+            raise InvalidParameter(f"invalid filter 'dangling={dangling[0]}'")
+        before = [images_mod.created_seconds(await d.images.resolve(r)) for r in filters.get("before", [])]
+        since = [images_mod.created_seconds(await d.images.resolve(r)) for r in filters.get("since", [])]
         for img in imgs:
+            created = images_mod.created_seconds(img)
+            if any(created >= t for t in before) or any(created <= t for t in since):
+                continue
             if not show_all and not img.repo_tags and "io.pydocker.build.parent" in img.labels:
                 continue  # intermediate build images, as `docker images` hides them
             if ref_filters and not any(_ref_match(p, img) for p in ref_filters):
@@ -201,6 +211,19 @@ def setup(router, d: Daemon) -> None:
                 d.events.publish("image", "delete", item["Deleted"], {"name": item["Deleted"]})
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": 0})
 
+    async def auth(request: web.Request) -> web.Response:
+        """`docker login`: POST /auth with an AuthConfig; the CLI stores the credentials on success."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise InvalidParameter("invalid JSON body for /auth") from None
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid JSON body for /auth")
+        await d.client.login(str(body.get("serveraddress") or ""), str(body.get("username") or ""),
+                             str(body.get("password") or ""), d.cfg.insecure_registries)
+        return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+    router.add("POST", "/auth", auth)
     router.add("POST", "/images/prune", prune)
     router.add("GET", "/images/get", save)
     router.add("GET", "/images/json", list_images)

@@ -186,7 +186,7 @@ async def test_login_htpasswd(auth_registry, tmp_path):
         with pytest.raises(UnauthorizedError, match="unauthorized: authentication required"):
             await rc.login(auth_registry.host)
     async with RegistryClient() as rc:
-        with pytest.raises(UnauthorizedError, match="no credentials given"):
+        with pytest.raises(UnauthorizedError, match="no basic auth credentials"):
             await rc.login(auth_registry.host)
 
 
