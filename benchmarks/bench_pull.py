@@ -106,7 +106,7 @@ def push_image(port: int, repo: str, mb: int, layers: int) -> int:
 
 
 class PeakRSS:
-    """Reset the peak RSS (clear_refs 5) of some pids, then read VmHWM; also sample RSS every 20 ms."""
+    """Reset the peak RSS (clear_refs 5) of some pids, then read VmHWM; also sample RSS every 50 ms (with children)."""
 
     def __init__(self, pids: list[int]):
         self.pids = pids
@@ -242,7 +242,8 @@ def main() -> None:
             ("pull (vs dockerd)", res["py"], res["dk"], "pydocker", "dockerd"),
             ("pull (vs ctr pull)", res["py"], res["ctr"], "pydocker", "ctr/containerd"),
         ], target="<= 1.0x"))
-        print("== peak RSS during the pull (MB; before -> peak VmHWM of the daemon, (max RSS of it + children, sampled every 50 ms))")
+        print("== peak RSS during the pull, MB: before -> peak VmHWM of the daemon "
+              "(max RSS of it + its children, sampled every 50 ms)")
         for name, xs in peaks.items():
             print(f"  {name:24} " + "; ".join(f"{a / 1024:.0f} -> {b / 1024:.0f} ({c / 1024:.0f})" for a, b, c in xs))
         print(f"  pycontainerd blobs left by each docker rmi (removed by the benchmark): {kept}")

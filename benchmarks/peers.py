@@ -180,6 +180,12 @@ def start_pydocker(extra: list[str] | None = None, bridge: str | None = "none") 
     stack = start_stack(base / "s", busybox_tar(base), args)
     d = Daemon("pydocker", base / "s", env=stack.env, stack=stack)
     d.base = base  # type: ignore[attr-defined]
+    if bridge != "none":
+        name = d.docker("network", "inspect", "bridge", "-f",
+                        '{{index .Options "com.docker.network.bridge.name"}}', check=False).stdout.strip()
+        if name:
+            OUR_NAMES.add(name)
+            OUR_NAMES.update({name.upper(), name.upper()[:9]})  # chains: PYD<HASH> (e.g. pyd569e7f56 -> PYD569E7F)
     return d
 
 
@@ -231,6 +237,8 @@ def start_dockerd(bridge: str | None = "none", extra: list[str] | None = None) -
     d.docker("import", str(busybox_tar(base)), "busybox:latest")
     return d
 
+
+OUR_NAMES: set[str] = {"docker0"}  # bridges (and chain prefixes) our daemons made
 
 _DOCKER_CHAIN = re.compile(r"(?<![A-Za-z0-9_-])DOCKER(-[A-Z0-9-]+)?(?![A-Za-z0-9_])")
 
@@ -317,9 +325,10 @@ def host_state() -> dict[str, set[str]]:
 
 
 def report_host_diff(before: dict[str, set[str]], after: dict[str, set[str]]) -> None:
-    """Print what appeared on the host; other engineers' test stacks (pyd*/PYD*) come and go, ignore them."""
+    """Print what our daemons left on the host (other test stacks' bridges and chains come and go: ignored)."""
     def ours(x: str) -> bool:
-        return not re.search(r"pyd|PYD|veth|br-", x)
+        return (x.startswith("/") or bool(_DOCKER_CHAIN.search(x))
+                or any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", x) for n in OUR_NAMES))
     bad = False
     for k in before:
         new = sorted(x for x in after[k] - before[k] if ours(x))
