@@ -273,15 +273,66 @@ def _history_comment(img: Image) -> str:
     return hist[-1].get("comment", "") if hist else ""
 
 
-def history(img: Image) -> list[dict[str, Any]]:
-    """GET /images/{name}/history: newest first; only the newest entry carries the ID and tags."""
+_DIFF_SIZES: dict[str, int] = {}
+
+
+async def layer_diff_size(service: "ImageService", digest: str) -> int:
+    """A layer's size as Docker reports it (the sum of its entries' sizes), streamed from the blob."""
+    if digest in _DIFF_SIZES:
+        return _DIFF_SIZES[digest]
+    import zlib
+    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    plain = True
+    buf = bytearray()
+    skip = total = 0
+    first = True
+    async for chunk in service.client.read_blob_chunks(digest):
+        if first:
+            plain, first = not chunk.startswith(b"\x1f\x8b"), False
+        buf += chunk if plain else dec.decompress(chunk)
+        while True:
+            if skip:
+                n = min(skip, len(buf))
+                del buf[:n]
+                skip -= n
+                if skip:
+                    break
+            if len(buf) < 512:
+                break
+            hdr = bytes(buf[:512])
+            del buf[:512]
+            if hdr == bytes(512):
+                continue
+            raw = hdr[124:136]
+            size = (int.from_bytes(raw[1:], "big") if raw[0] & 0x80
+                    else int(raw.rstrip(b"\0 ").strip() or b"0", 8))
+            if hdr[156:157] not in (b"x", b"g", b"L", b"K"):  # Go's reader folds these into the next
+                total += size
+            skip = (size + 511) // 512 * 512
+    _DIFF_SIZES[digest] = total
+    return total
+
+
+async def history(service: "ImageService", img: Image) -> list[dict[str, Any]]:
+    """GET /images/{name}/history: newest first; only the newest entry carries the ID and tags; each
+    entry that made a layer has that layer's size."""
     from .container import parse_rfc3339
     entries = img.config.get("history") or [{"created": img.config.get("created", ""), "created_by": ""}]
+    manifest = await service._json_blob(img.manifest_digest)
+    layers = [layer["digest"] for layer in manifest.get("layers") or []]
+    sizes: list[int] = []
+    n = 0
+    for h in entries:
+        if h.get("empty_layer") or n >= len(layers):
+            sizes.append(0)
+        else:
+            sizes.append(await layer_diff_size(service, layers[n]))
+            n += 1
     out = []
-    for i, h in enumerate(reversed(entries)):
+    for i, (h, size) in enumerate(zip(reversed(entries), reversed(sizes))):
         out.append({"Id": img.id if i == 0 else "<missing>", "Created": int(parse_rfc3339(h.get("created", ""))),
                     "CreatedBy": h.get("created_by", ""), "Tags": img.repo_tags if i == 0 else None,
-                    "Size": 0, "Comment": h.get("comment", "")})
+                    "Size": size, "Comment": h.get("comment", "")})
     return out
 
 

@@ -176,7 +176,7 @@ def setup(router, d: Daemon) -> None:
         return json_response(out)
 
     async def history(request: web.Request) -> web.Response:
-        return json_response(images_mod.history(await d.images.resolve(request.match_info["name"])))
+        return json_response(await images_mod.history(d.images, await d.images.resolve(request.match_info["name"])))
 
     async def save(request: web.Request) -> web.StreamResponse:
         refs = request.query.getall("names", []) or ([request.match_info["name"]] if "name" in request.match_info else [])
