@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, Protocol
 
 from .context import UNNAMED_DOWNLOAD, BuildContext, Source, read_context
 from .errors import BuildError, DockerfileError
+from ..errors import DockerError
 from .plan import (Action, BuildOptions, Builder, BuildPlan, CommitAction, CopyAction, FromRef,
                    RunAction, StageState, make_plan)
 
@@ -387,7 +388,10 @@ class BuildDriver:
     async def _copy(self, state: StageState, action: CopyAction) -> None:
         source: Source | None = self.ctx.source
         if action.from_ref is not None:
-            source = await self.backend.source(action.from_ref)
+            try:
+                source = await self.backend.source(action.from_ref)
+            except (BuildError, DockerError) as exc:  # moby: errors.Wrapf(err, "invalid from flag value %s")
+                raise BuildError(f"invalid from flag value {action.from_ref.name}: {exc.message}") from None
         downloads: dict[str, str] = {}
         url_hashes: dict[str, str] = {}
         for url in action.urls():

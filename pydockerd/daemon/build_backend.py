@@ -204,15 +204,18 @@ class DaemonBuildBackend:
         if ref.kind == "stage":
             img = await self._image(ref.image_id)
             return BaseImage(img.id, img.container_config)
+        img = await self._image_or_pull(ref)
+        return BaseImage(img.id, img.container_config)
+
+    async def _image_or_pull(self, ref: FromRef):
+        """A local image, else pulled (the classic builder's PullOptionPreferLocal: FROM, COPY --from)."""
         try:
-            img = await self._image(ref.name)
+            return await self._image(ref.name)
         except NotFound:
-            # pull it, as the classic builder does for a missing base image
             async for _line, _recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",
                                                          self.d.cfg.insecure_registries):
                 pass
-            img = await self._image(ref.name)
-        return BaseImage(img.id, img.container_config)
+            return await self._image(ref.name)
 
     async def probe_cache(self, parent_id: str, cache_key: str) -> str | None:
         for rec in await self.d.client.list_images():
@@ -265,7 +268,7 @@ class DaemonBuildBackend:
             pass
 
     async def source(self, ref: FromRef) -> Source:
-        img = await self._image(ref.image_id or ref.name)
+        img = await (self._image(ref.image_id) if ref.image_id else self._image_or_pull(ref))
         from protos.containerd.services.snapshots.v1 import snapshots_pb2
         client = self.d.client
         key = f"build-src-{secrets.token_hex(8)}"
