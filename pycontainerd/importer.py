@@ -32,6 +32,20 @@ DANGLING_PREFIX = "moby-dangling@"
 Progress = Callable[[str], None]
 
 
+def put_keeping_dangling(images: ImageStore, ns: str, img: Image) -> Image:
+    """Point ``img.name`` at ``img.target``; the image the name pointed at before stays as
+    ``moby-dangling@<digest>`` when no other name holds it (Docker's ``<none>:<none>`` after a tag moves)."""
+    try:
+        old = images.get(ns, img.name).target
+    except NotFound:
+        old = None
+    out, _ = images.put(ns, img)
+    if old is not None and old.digest != img.target.digest and not img.name.startswith(DANGLING_PREFIX):
+        if not any(o.target.digest == old.digest for o in images.list(ns) if o.name != img.name):
+            images.put(ns, Image(DANGLING_PREFIX + old.digest, old))
+    return out
+
+
 @dataclass
 class Importer:
     cs: ContentStore
@@ -86,7 +100,7 @@ class Importer:
         target = Descriptor(im.MT_DOCKER_MANIFEST, man_digest, len(man_bytes))
         self._unpack(ns, target, progress)
         name = normalize(ref) if ref else DANGLING_PREFIX + man_digest
-        img, _ = self.images.put(ns, Image(name, target))
+        img = put_keeping_dangling(self.images, ns, Image(name, target))
         progress(f"Imported image: {cfg_digest}")
         return [img], cfg_digest
 
@@ -210,7 +224,7 @@ class Importer:
         return out
 
     def _name_image(self, ns: str, name: str, target: Descriptor, progress: Progress) -> Image:
-        img, _ = self.images.put(ns, Image(name, target))
+        img = put_keeping_dangling(self.images, ns, Image(name, target))
         if not name.startswith(DANGLING_PREFIX):
             progress(f"Loaded image: {_familiar(name)}")
         return img

@@ -111,7 +111,8 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
                 before = self.d.images.get(ns, str(ref)).target.digest
             except NotFound:
                 before = ""
-            img, _ = self.d.images.put(ns, Image(str(ref), target))
+            from ..importer import put_keeping_dangling
+            img = put_keeping_dangling(self.d.images, ns, Image(str(ref), target))
             progress.done(target.digest, updated=before != target.digest or bool(result.fetched))
             return [img]
 

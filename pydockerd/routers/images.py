@@ -161,7 +161,15 @@ def setup(router, d: Daemon) -> None:
         ref = reference.parse_repo_tag(repo, request.query.get("tag", ""))
         if img.target is None:
             raise InvalidParameter("image has no target")
+        try:
+            old = (await d.client.get_image(str(ref))).target
+        except NotFound:
+            old = None
         await d.client.put_image(str(ref), img.target)
+        if old is not None and old.digest != img.target.digest:
+            # the image the tag left stays as <none>:<none> (moby-dangling@) unless another name holds it
+            if not any(r.target.digest == old.digest for r in await d.client.list_images()):
+                await d.client.put_image(f"moby-dangling@{old.digest}", old)
         d.events.publish("image", "tag", img.id, {"name": ref.familiar()})
         return web.Response(status=201)
 

@@ -1,0 +1,225 @@
+"""Images through the real docker CLI 28 against pydockerd: login/push/pull with an htpasswd registry,
+`docker images` filters, rmi conflicts, and a tarball written by real Docker (`docker save` from a
+private Debian dockerd) loading and running.
+
+Registries are Debian's docker-registry on 127.0.0.1 (tests/integration/registry/registry_helpers.py).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "registry"))
+from registry_helpers import PASSWORD, USER, start_registry  # noqa: E402
+
+
+def uname(prefix: str = "img") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory):
+    reg = start_registry(tmp_path_factory.mktemp("reg-htpasswd"), htpasswd=True)
+    yield reg.host
+    reg.stop()
+
+
+def test_login_stores_credentials_used_by_push_and_pull(stack, auth_registry, busybox_rootfs_tar, tmp_path):
+    cfgdir = tmp_path / "dockercfg"
+    d = dict(stack.env, DOCKER_CONFIG=str(cfgdir))
+
+    def docker(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(["/usr/local/bin/docker", *args], env=d, input=input or "", capture_output=True,
+                                  text=True, timeout=15)
+        except subprocess.TimeoutExpired as exc:
+            raise AssertionError(f"docker {' '.join(args)} timed out: {exc.stdout!r} {exc.stderr!r}\n"
+                                 + stack.log_tail()) from None
+
+    repo = f"{auth_registry}/{uname('authed')}"
+    stack.docker("import", "-c", 'CMD ["echo", "with-auth"]', str(busybox_rootfs_tar), f"{repo}:1", check=True)
+    try:
+        cp = docker("push", f"{repo}:1")  # no credentials yet
+        assert cp.returncode == 1 and "no basic auth credentials" in cp.stderr, cp.stdout + cp.stderr
+        cp = docker("login", "-u", USER, "--password-stdin", auth_registry, input="wrong\n")
+        assert cp.returncode == 1 and "401 Unauthorized" in cp.stderr, cp.stderr
+        assert not (cfgdir / "config.json").exists() or auth_registry not in (cfgdir / "config.json").read_text()
+        cp = docker("login", "-u", USER, "--password-stdin", auth_registry, input=PASSWORD + "\n")
+        assert cp.returncode == 0 and "Login Succeeded" in cp.stdout, cp.stderr
+        auths = json.loads((cfgdir / "config.json").read_text())["auths"]
+        assert base64.b64decode(auths[auth_registry]["auth"]).decode() == f"{USER}:{PASSWORD}"
+        cp = docker("push", f"{repo}:1")
+        assert cp.returncode == 0 and "1: digest: sha256:" in cp.stdout, cp.stdout + cp.stderr
+        stack.docker("rmi", f"{repo}:1", check=True)
+        cp = docker("pull", f"{repo}:1")
+        assert cp.returncode == 0 and f"Downloaded newer image for {repo}:1" in cp.stdout, cp.stderr
+        cp = stack.docker("run", "--rm", f"{repo}:1")
+        assert cp.stdout == "with-auth\n", cp.stderr
+        # logged out: the next pull is refused by the registry, and nothing is registered
+        stack.docker("rmi", f"{repo}:1", check=True)
+        docker("logout", auth_registry)
+        cp = docker("pull", f"{repo}:1")
+        assert cp.returncode == 1 and "no basic auth credentials" in cp.stderr, cp.stderr
+        assert stack.docker("image", "inspect", f"{repo}:1").returncode == 1
+    finally:
+        stack.docker("rmi", "-f", f"{repo}:1")
+
+
+def test_images_filters(stack, busybox_rootfs_tar):
+    label = uname("lbl")
+    a, b = f"{uname('filta')}:1", f"{uname('filtb')}:2"
+    stack.docker("import", "-c", f"LABEL {label}=a", str(busybox_rootfs_tar), a, check=True)
+    time.sleep(1.1)  # `created` has whole seconds in before/since, as with Docker
+    stack.docker("import", "-c", f"LABEL {label}=b", "-c", "CMD [\"true\"]", str(busybox_rootfs_tar), b, check=True)
+    # an untagged image: b's ID tagged once more, then the tag removed leaves b; make a real dangling one
+    dangling_src = f"{uname('dang')}:1"
+    stack.docker("import", "-c", f"LABEL {label}=c", "-c", "CMD [\"x\"]", str(busybox_rootfs_tar), dangling_src,
+                 check=True)
+    stack.docker("import", "-c", f"LABEL {label}=d", "-c", "CMD [\"y\"]", str(busybox_rootfs_tar), dangling_src,
+                 check=True)  # the tag moves: the first image is now <none>:<none>
+
+    def images(*filters: str) -> list[str]:
+        args = [x for f in filters for x in ("--filter", f)]
+        out = stack.docker("images", *args, "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout
+        return out.split()
+
+    try:
+        assert sorted(images(f"label={label}")) == sorted([a, b, dangling_src, "<none>:<none>"]), \
+            stack.docker("images", "-a", "--no-trunc").stdout
+        assert images(f"label={label}=b") == [b]
+        assert images(f"reference={a.split(':')[0]}") == [a]
+        assert images(f"reference={a.split(':')[0][:8]}*:1") == [a]
+        assert images(f"label={label}", "dangling=true") == ["<none>:<none>"]
+        assert "<none>:<none>" not in images(f"label={label}", "dangling=false")
+        assert images(f"label={label}", f"before={b}") == [a]
+        assert a not in images(f"label={label}", f"since={a}") and b in images(f"label={label}", f"since={a}")
+        cp = stack.docker("images", "--filter", "nosuch=1")
+        assert cp.returncode == 1 and "invalid filter 'nosuch'" in cp.stderr
+        # image prune removes the dangling one only (tagged and unused ones stay)
+        out = stack.docker("image", "prune", "-f", "--filter", f"label={label}", check=True).stdout
+        assert "deleted: sha256:" in out
+        assert images(f"label={label}", "dangling=true") == []
+        assert sorted(images(f"label={label}")) == sorted([a, b, dangling_src])
+    finally:
+        for ref in (a, b, dangling_src):
+            stack.docker("rmi", "-f", ref)
+        stack.docker("image", "prune", "-f", "--filter", f"label={label}")
+
+
+def test_rmi_conflicts_and_force(stack, busybox_rootfs_tar):
+    tag = f"{uname('used')}:1"
+    n = uname("user")
+    stack.docker("import", "-c", 'CMD ["sleep", "60"]', str(busybox_rootfs_tar), tag, check=True)
+    image_id = json.loads(stack.docker("image", "inspect", tag, check=True).stdout)[0]["Id"]
+    short = image_id[7:19]
+    try:
+        stack.docker("create", "--name", n, tag, check=True)
+        cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
+        cp = stack.docker("rmi", tag)
+        assert cp.returncode == 1
+        assert (f'conflict: unable to remove repository reference "{tag}" (must force) - container '
+                f"{cid[:12]} is using its referenced image {short}") in cp.stderr
+        cp = stack.docker("rmi", short)
+        assert cp.returncode == 1
+        assert (f"conflict: unable to delete {short} (must be forced) - image is being used by stopped "
+                f"container {cid[:12]}") in cp.stderr
+        stack.docker("start", n, check=True)
+        cp = stack.docker("rmi", "-f", short)
+        assert cp.returncode == 1
+        assert (f"conflict: unable to delete {short} (cannot be forced) - image is being used by running "
+                f"container {cid[:12]}") in cp.stderr
+        stack.docker("rm", "-f", n, check=True)
+        stack.docker("create", "--name", n, tag, check=True)
+        cp = stack.docker("rmi", "-f", tag, check=True)
+        assert f"Untagged: {tag}" in cp.stdout and f"Deleted: {image_id}" in cp.stdout
+        assert stack.docker("image", "inspect", tag).returncode == 1
+    finally:
+        stack.docker("rm", "-f", n)
+        stack.docker("rmi", "-f", tag)
+
+
+def test_history_and_inspect(stack, busybox_rootfs_tar):
+    tag = f"{uname('hist')}:1"
+    stack.docker("import", "-m", "imported-msg", "-c", "ENV A=1", "-c", 'CMD ["sh"]', str(busybox_rootfs_tar), tag,
+                 check=True)
+    try:
+        info = json.loads(stack.docker("image", "inspect", tag, check=True).stdout)[0]
+        assert info["RepoTags"] == [tag] and info["Config"]["Env"] == ["A=1"]
+        assert info["ContainerConfig"]["Cmd"] == ["sh"]  # docker-compose 1.29 reads it
+        assert info["RootFS"]["Type"] == "layers" and len(info["RootFS"]["Layers"]) == 1
+        out = stack.docker("history", "--no-trunc", "--format", "{{.ID}}|{{.Comment}}", tag, check=True).stdout
+        assert out.splitlines()[0] == f"{info['Id']}|imported-msg"
+    finally:
+        stack.docker("rmi", tag)
+
+
+# --- a tarball made by real Docker ---------------------------------------------------------------------
+
+DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
+
+
+def _mounts_under(path: str) -> list[str]:
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4]
+            if mp == path or mp.startswith(path + "/"):
+                out.append(mp)
+    return sorted(out, key=len, reverse=True)
+
+
+def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_path):
+    if not os.path.exists(DOCKERD) or not os.path.exists("/usr/bin/docker"):
+        pytest.skip("docker.io is not installed")
+    base = Path(tempfile.mkdtemp(prefix="pyd-realdocker-", dir="/tmp"))
+    sock = base / "d.sock"
+    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(base / "cfg"))
+    log = open(base / "dockerd.log", "wb")
+    proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
+                             "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
+                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+                            stdout=log, stderr=log)
+    tag = f"{uname('fromdocker')}:v1"
+    try:
+        def real(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["/usr/bin/docker", *args], env=env, capture_output=True, text=True, timeout=120)
+
+        deadline = time.monotonic() + 40
+        while real("version").returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, (base / "dockerd.log").read_text()[-3000:]
+            time.sleep(0.2)
+        cp = real("import", "-c", 'CMD ["echo", "made-by-docker"]', str(busybox_rootfs_tar), tag)
+        assert cp.returncode == 0, cp.stderr
+        archive = tmp_path / "real.tar"
+        cp = real("save", "-o", str(archive), tag)
+        assert cp.returncode == 0, cp.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        for mp in _mounts_under(str(base)):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+    try:
+        cp = stack.docker("load", "-i", str(archive), check=True)
+        assert f"Loaded image: {tag}" in cp.stdout
+        assert stack.docker("run", "--rm", tag).stdout == "made-by-docker\n"
+        # and back out of pydocker in a form the CLI 20.10 loads too
+        assert stack.docker20("save", "-o", str(tmp_path / "again.tar"), tag).returncode == 0
+    finally:
+        stack.docker("rmi", "-f", tag)
