@@ -454,20 +454,27 @@ class NetworkManager:
             self.store.delete_sandbox(container_id)
 
     def _host_resolv(self) -> str:
-        return files.effective_host_resolv(_read(self.cfg.host_resolv_conf),
-                                           _read_or_none(self.cfg.systemd_resolv_conf))
+        return self._host_resolv_source()[0]
+
+    def _host_resolv_source(self) -> tuple[str, str]:
+        """(content, path) of the host's resolv.conf as Docker reads it (systemd-resolved's real
+        file when the host's only lists the stub)."""
+        text = _read(self.cfg.host_resolv_conf)
+        systemd = _read_or_none(self.cfg.systemd_resolv_conf)
+        eff = files.effective_host_resolv(text, systemd)
+        return eff, (self.cfg.systemd_resolv_conf if eff is not text else self.cfg.host_resolv_conf)
 
     def sandbox_files(self, container_id: str) -> dict[str, str]:
         """The container's /etc/hosts, /etc/resolv.conf and /etc/hostname contents."""
         sb = self.sandbox(container_id)
-        host_resolv = self._host_resolv()
+        host_resolv, source = self._host_resolv_source()
         eps = self.endpoints_of(container_id)
         embedded = any(n.user_defined and n.driver == "bridge" for n, _ in eps)
         ip = next((ep.ipv4 for _, ep in eps if ep.ipv4), "")
         gw = next((c.gateway for n in self.networks.values() if n.name == "bridge" for c in n.ipam), "")
         hosts = files.hosts_file(sb.hostname, sb.domainname, ip, sb.extra_hosts, host_gateway=gw)
         return {"hosts": hosts,
-                "resolv.conf": files.resolv_conf(host_resolv, sb.dns, embedded),
+                "resolv.conf": files.resolv_conf(host_resolv, sb.dns, embedded, source),
                 "hostname": files.hostname_file(sb.hostname)}
 
     def host_network_files(self, hostname: str, dns: DNSConfig | None = None,
@@ -475,13 +482,8 @@ class NetworkManager:
         """The same files for --network host (no sandbox): the host's hosts and resolv.conf
         (loopback servers are fine there), --add-host, --dns* overrides."""
         dns = dns or DNSConfig()
-        host_resolv = _read(self.cfg.host_resolv_conf)
-        if dns.servers or dns.search or dns.options:
-            ns, search, opts = files.parse_resolv_conf(host_resolv)
-            resolv = files.resolv_conf(host_resolv, DNSConfig(dns.servers or ns, dns.search or search,
-                                                             dns.options or opts), embedded=False)
-        else:
-            resolv = host_resolv
+        resolv = files.resolv_conf(_read(self.cfg.host_resolv_conf), dns, embedded=False,
+                                   source=self.cfg.host_resolv_conf, host_network=True)
         gw = next((c.gateway for n in self.networks.values() if n.name == "bridge" for c in n.ipam), "")
         try:
             hosts = files.host_hosts_file(_read("/etc/hosts"), extra_hosts, host_gateway=gw)

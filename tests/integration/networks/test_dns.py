@@ -6,6 +6,9 @@ import sys
 from ipaddress import IPv4Address
 
 from pycontainerd.networks import DNSConfig, IPAMConfig, dnswire
+from pycontainerd.networks.files import RESOLV_HEADER
+
+HEADER = RESOLV_HEADER + "\n\n"
 
 from nethelpers import ask, free_subnets, in_ns
 
@@ -82,8 +85,12 @@ async def test_names_aliases_reverse_and_forwarding(env):
         assert "-A OUTPUT -d 127.0.0.11/32 -j PYDOCKER_DNS_OUTPUT" in out
 
         files = m.sandbox_files(s1.container_id)
-        assert files["resolv.conf"] == ("nameserver 127.0.0.11\nsearch corp.example\n"
-                                        "options timeout:2 ndots:0\n")
+        assert files["resolv.conf"] == (HEADER + "nameserver 127.0.0.11\nsearch corp.example\n"
+                                        "options timeout:2 ndots:0\n\n"
+                                        f"# Based on host file: '{env.dir}/resolv.conf' (internal resolver)\n"
+                                        f"# ExtServers: [127.0.0.1:{up_port}]\n"
+                                        "# Overrides: [nameservers search options]\n"
+                                        "# Option ndots from: internal\n")
         assert files["hosts"].endswith(f"\n{e1.ipv4}\talpha\n")
         assert files["hostname"] == "alpha\n"
 
@@ -101,6 +108,7 @@ async def test_default_bridge_has_no_embedded_dns(env):
     ep = await m.connect("bridge", sb.container_id, name="plain")
     assert ep.ipv4 and ep.gateway == m.get_network("bridge").ipam[0].gateway
     assert await ask(sb.path, "plain") == "refused"
-    assert m.sandbox_files(sb.container_id)["resolv.conf"] == \
-        "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\n"
+    assert m.sandbox_files(sb.container_id)["resolv.conf"] == (
+        HEADER + "nameserver 8.8.8.8\nnameserver 8.8.4.4\nsearch lan\n\n"
+        f"# Based on host file: '{env.dir}/resolv.conf' (legacy)\n# Used default nameservers.\n# Overrides: []\n")
     assert env_resolv.exists()

@@ -75,7 +75,7 @@ async def test_networks_over_grpc(client, env):
     files = await stub.SandboxFiles(pb.SandboxFilesRequest(container_id=cid))
     assert files.hostname == "web\n"
     assert files.hosts.endswith(f"10.0.0.5\tdb.local\n{ep.ipv4_address}\tweb\n")
-    assert files.resolv_conf.startswith("nameserver 127.0.0.11\n")
+    assert "\n\nnameserver 127.0.0.11\n" in files.resolv_conf
 
     await expect(grpc.StatusCode.PERMISSION_DENIED, f"endpoint with name web already exists in network {name}",
                  stub.Connect(pb.ConnectRequest(network=name, container_id=cid, name="web")))
@@ -90,7 +90,8 @@ async def test_networks_over_grpc(client, env):
     hostfiles = await stub.SandboxFiles(pb.SandboxFilesRequest(host_network=True, hostname="h",
                                                                extra_hosts=["x:10.0.0.9"]))
     assert hostfiles.hostname == "h\n" and hostfiles.hosts.endswith("10.0.0.9\tx\n")
-    assert hostfiles.resolv_conf == "nameserver 127.0.0.1\n"   # the host's file as it is
+    assert hostfiles.resolv_conf.endswith("\n\nnameserver 127.0.0.1\n\n"   # the host's file, no transform
+                                          f"# Based on host file: '{env.dir}/resolv.conf'\n# Overrides: []\n")
     await expect(grpc.StatusCode.INVALID_ARGUMENT, "nonsense is not an ip address",
                  stub.CreateSandbox(pb.CreateSandboxRequest(container_id="bad" + cid,
                                                             dns=pb.DNSConfig(servers=["nonsense"]))))
