@@ -45,11 +45,16 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
                 used_volumes.add(src)
     for key in sorted(used_volumes):
         eng.ensure_volume(key)
+    known = set(eng.project.services) | set(eng.project.inactive)
+    orphans = [c for c in eng.containers() if c.get("Labels", {}).get("com.docker.compose.service") not in known]
     if opts.remove_orphans:
-        known = set(eng.project.services) | set(eng.project.inactive)
-        for c in eng.containers():
-            if c.get("Labels", {}).get("com.docker.compose.service") not in known:
-                eng.remove(c)
+        for c in orphans:
+            eng.remove(c)
+    elif orphans:
+        names = " ".join(c["Names"][0].lstrip("/") for c in orphans)
+        ctx.err.write(f"WARN[0000] Found orphan containers ([{names}]) for this project. If you removed or renamed "
+                      "this service in your compose file, you can run this command with the --remove-orphans flag "
+                      "to clean it up. \n")
     started = []
     for s in services:
         cid = eng.up_service(s, force=opts.force_recreate, build=opts.build)

@@ -206,7 +206,8 @@ def test_recreate_only_when_the_config_changed(proj):
     assert app3 != app2
     # without the second file, `extra` is an orphan: removed only when asked
     p.files = [p.files[0]]
-    ok(p.py("up", "-d", env={"GEN": "2"}))
+    warned = ok(p.py("up", "-d", env={"GEN": "2"}))
+    assert f"Found orphan containers ([{p.name}-extra-1]) for this project." in warned.stderr
     assert len(p.ids("com.docker.compose.service=extra")) == 1
     orphans = ok(p.py("up", "-d", "--remove-orphans", env={"GEN": "2"}))
     assert f"Container {p.name}-extra-1  Removed" in orphans.stderr
