@@ -222,6 +222,9 @@ def config(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
             ctx.line(v)
         return 0
     data = {"name": eng.project.name, **{k: v for k, v in eng.project.data.items() if k != "name"}}
+    eng.project.enable(args)
+    data["services"] = {n: cfg for n, cfg in (data.get("services") or {}).items()
+                        if n in eng.project.services and (not args or n in args)}
     if opts.quiet:
         return 0
     if opts.format == "json":

@@ -90,3 +90,42 @@ def test_errors(project_dir, tmp_path_factory, monkeypatch):
     (empty / "compose.yaml").write_text("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: y\n    depends_on: [a]\n")
     with pytest.raises(CLIError, match="dependency cycle detected"):
         load([]).ordered()
+
+
+def test_unset_variables_are_collected_for_the_warning():
+    missing: list[str] = []
+    assert interpolate({"a": "${NOPE}-$NOPE2-${DEF:-d}"}, {}, missing=missing) == {"a": "--d"}
+    assert missing == ["NOPE", "NOPE2"]
+
+
+def test_schema_errors_name_the_key_and_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPOSE_PROFILES", raising=False)
+    f = tmp_path / "compose.yml"
+    f.write_text("services:\n  web:\n    image: busybox\n\n  db:\n    image: busybox\n    port: [1]\n")
+    with pytest.raises(CLIError, match=r"services\.db additional properties 'port' not allowed \(line 7\)"):
+        load([str(f)])
+    f.write_text("services:\n  web:\n    image: busybox\n    environment: 3\n")
+    with pytest.raises(CLIError, match=r"services\.web\.environment must be a mapping or a list \(line 4\)"):
+        load([str(f)])
+    f.write_text("servics:\n  web:\n    image: busybox\n")
+    with pytest.raises(CLIError, match=r"\(root\) additional properties 'servics' not allowed \(line 1\)"):
+        load([str(f)])
+
+
+def test_profiles_and_env_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPOSE_PROFILES", raising=False)
+    monkeypatch.delenv("X", raising=False)
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  a:\n    image: ${X}\n  b:\n    image: busybox\n    profiles: [p1]\n"
+        "    depends_on: [c]\n  c:\n    image: busybox\n    profiles: [p2]\n")
+    (tmp_path / ".env").write_text("X=from-dotenv\n")
+    (tmp_path / "alt.env").write_text("X=from-alt\n")
+    p = load([str(tmp_path / "compose.yml")])
+    assert list(p.services) == ["a"] and p.services["a"].image == "from-dotenv"
+    p = load([str(tmp_path / "compose.yml")], profiles=["p1"], env_files=[str(tmp_path / "alt.env")])
+    assert p.services["a"].image == "from-alt"
+    assert [s.name for s in p.ordered()] == ["a", "c", "b"]  # a dependency is enabled with its dependant
+    p = load([str(tmp_path / "compose.yml")])
+    assert [s.name for s in p.ordered(["b"])] == ["c", "b"]  # naming a service enables it
+    with pytest.raises(CLIError, match="couldn't find env file"):
+        load([str(tmp_path / "compose.yml")], env_files=[str(tmp_path / "none.env")])
