@@ -156,45 +156,13 @@ def apply_stream(stream: BinaryIO) -> int:
     count = 0
     tf = tarfile.open(fileobj=stream, mode="r|")
     for m in tf:
-        name = os.path.normpath("/" + m.name)
-        parent, base = os.path.split(name)
-        if base == OPAQUE:
-            opaque.append(parent)
-            continue
-        if base.startswith(WHITEOUT_PREFIX):
-            _remove(os.path.join(parent, base[len(WHITEOUT_PREFIX):]))
-            continue
-        if name != "/":
-            os.makedirs(parent, 0o755, exist_ok=True)
         try:
-            existing = os.lstat(name)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None and not (m.isdir() and stat.S_ISDIR(existing.st_mode)):
-            _remove(name)
-        if m.isdir():
-            if existing is None or not stat.S_ISDIR(existing.st_mode):
-                os.mkdir(name, 0o700)
-            dirs.append((name, m.mtime))
-        elif m.isreg():
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as out, tf.extractfile(m) as src:  # type: ignore[union-attr]
-                shutil.copyfileobj(src, out, 1 << 20)
-        elif m.issym():
-            os.symlink(m.linkname, name)
-        elif m.islnk():
-            os.link(os.path.normpath("/" + m.linkname), name, follow_symlinks=False)
-        elif m.ischr() or m.isblk():
-            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-            os.mknod(name, kind | 0o600, os.makedev(m.devmajor, m.devminor))
-        elif m.isfifo():
-            os.mkfifo(name, 0o600)
-        else:
-            continue  # unknown types (e.g. GNU sparse leftovers) are skipped
-        if name != "/" or m.isdir():
-            _set_meta(name, m)
-        written.add(name)
-        count += 1
+            if _apply_entry(tf, m, written, opaque, dirs):
+                count += 1
+        except OSError as exc:
+            # Name the refused entry: inside the chroot, a path that tried to leave fails here.
+            what = f"{exc.strerror} ({exc.filename})" if exc.strerror and exc.filename else str(exc)
+            raise ApplyError(f"refused tar entry {m.name!r}: {what}") from None
     for d in opaque:
         _prune_opaque(d, written)
     # Directory times last: creating entries inside them changed their mtime.
@@ -207,6 +175,50 @@ def apply_stream(stream: BinaryIO) -> int:
     while stream.read(1 << 16):
         pass
     return count
+
+
+def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, written: set[str], opaque: list[str],
+                 dirs: list[tuple[str, float]]) -> bool:
+    """Apply one tar entry (paths are absolute inside the chroot); False when nothing was written."""
+    name = os.path.normpath("/" + m.name)
+    parent, base = os.path.split(name)
+    if base == OPAQUE:
+        opaque.append(parent)
+        return False
+    if base.startswith(WHITEOUT_PREFIX):
+        _remove(os.path.join(parent, base[len(WHITEOUT_PREFIX):]))
+        return False
+    if name != "/":
+        os.makedirs(parent, 0o755, exist_ok=True)
+    try:
+        existing = os.lstat(name)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not (m.isdir() and stat.S_ISDIR(existing.st_mode)):
+        _remove(name)
+    if m.isdir():
+        if existing is None or not stat.S_ISDIR(existing.st_mode):
+            os.mkdir(name, 0o700)
+        dirs.append((name, m.mtime))
+    elif m.isreg():
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out, tf.extractfile(m) as src:  # type: ignore[union-attr]
+            shutil.copyfileobj(src, out, 1 << 20)
+    elif m.issym():
+        os.symlink(m.linkname, name)
+    elif m.islnk():
+        os.link(os.path.normpath("/" + m.linkname), name, follow_symlinks=False)
+    elif m.ischr() or m.isblk():
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+        os.mknod(name, kind | 0o600, os.makedev(m.devmajor, m.devminor))
+    elif m.isfifo():
+        os.mkfifo(name, 0o600)
+    else:
+        return False  # unknown types (e.g. GNU sparse leftovers) are skipped
+    if name != "/" or m.isdir():
+        _set_meta(name, m)
+    written.add(name)
+    return True
 
 
 def _child_main(target: str) -> int:
