@@ -155,10 +155,13 @@ class Service:
         for port in _as_list(c.get("ports")):
             if isinstance(port, dict):
                 spec = f"{port.get('target')}/{port.get('protocol', 'tcp')}"
-                if port.get("published"):
-                    spec = f"{port['published']}:{spec}"
-                    if port.get("host_ip"):
-                        spec = f"{port['host_ip']}:{spec}"
+                published = str(port.get("published") or "")
+                if published == "0":
+                    published = ""  # any free port
+                if port.get("host_ip"):
+                    spec = f"{port['host_ip']}:{published}:{spec}"
+                elif published:
+                    spec = f"{published}:{spec}"
                 specs.append(spec)
             else:
                 specs.append(str(port))

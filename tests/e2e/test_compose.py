@@ -259,3 +259,88 @@ def test_wait_is_bounded_for_a_health_that_never_settles(proj):
     up = p.py("up", "--wait", "--wait-timeout", "2", timeout=120)
     assert up.returncode == 1
     assert f"dependency failed to start: container {p.name}-slow-1 did not become healthy within 2s" in up.stderr
+
+
+def test_service_options_reach_the_container(proj):
+    """The compose file's service keys as the daemon sees them (docker inspect)."""
+    import json
+    import random
+    net = f"10.{random.randint(100, 250)}.{random.randint(0, 250)}"
+    p = proj({"compose.yml": f"""
+services:
+  once:
+    image: busybox:latest
+    command: [sh, -c, 'echo seeded > /seed/done']
+    volumes: [{{type: volume, source: seed, target: /seed}}]
+  full:
+    image: busybox:latest
+    container_name: PLACEHOLDER-full
+    entrypoint: [sh, -c]
+    command: ['cat /seed/done; exec sleep 600']
+    depends_on:
+      once: {{condition: service_completed_successfully}}
+    environment: [A=1, B]
+    env_file: [vars.env]
+    labels: {{tier: test}}
+    ports:
+      - {{target: 80, published: 0, host_ip: 127.0.0.1, protocol: tcp}}
+    expose: ["9000"]
+    volumes:
+      - type: volume
+        source: seed
+        target: /seed
+        read_only: true
+      - type: tmpfs
+        target: /scratch
+    tmpfs: [/run/t]
+    networks:
+      back:
+        aliases: [backend]
+        ipv4_address: {net}.10
+    restart: on-failure:3
+    user: "1000:1000"
+    working_dir: /tmp
+    read_only: true
+    cap_add: [NET_ADMIN]
+    cap_drop: [MKNOD]
+    security_opt: [no-new-privileges:true]
+    init: true
+    stop_grace_period: 2s
+    deploy: {{resources: {{limits: {{cpus: "0.5", memory: 64M}}}}}}
+volumes:
+  seed:
+    name: PLACEHOLDER-seed
+networks:
+  back:
+    internal: true
+    ipam:
+      config: [{{subnet: {net}.0/24}}]
+""", "vars.env": "FROM_FILE=yes\n"}, env={"B": "from-shell"})
+    text = (p.cwd / "compose.yml").read_text().replace("PLACEHOLDER", p.name)
+    (p.cwd / "compose.yml").write_text(text)
+    up = ok(p.py("up", "-d", timeout=120))
+    assert up.stderr.index(f"{p.name}-once-1  Exited") < up.stderr.index(f"{p.name}-full  Started"), up.stderr
+    info = json.loads(ok(p.pydocker("inspect", f"{p.name}-full")).stdout)[0]
+    cfg, hc = info["Config"], info["HostConfig"]
+    assert cfg["Entrypoint"] == ["sh", "-c"] and cfg["Cmd"] == ["cat /seed/done; exec sleep 600"]
+    assert {"A=1", "B=from-shell", "FROM_FILE=yes"} <= set(cfg["Env"])
+    assert cfg["Labels"]["tier"] == "test" and cfg["Labels"]["com.docker.compose.service"] == "full"
+    assert cfg["User"] == "1000:1000" and cfg["WorkingDir"] == "/tmp" and "9000/tcp" in cfg["ExposedPorts"]
+    assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert hc["ReadonlyRootfs"] is True and hc["Init"] is True
+    assert hc["CapAdd"] == ["NET_ADMIN"] and hc["CapDrop"] == ["MKNOD"]
+    assert hc["SecurityOpt"] == ["no-new-privileges:true"]
+    assert hc["NanoCpus"] == 500_000_000 and hc["Memory"] == 64 * 1024 * 1024
+    assert hc["Tmpfs"] == {"/run/t": ""}
+    assert hc["PortBindings"]["80/tcp"][0]["HostIp"] == "127.0.0.1"
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert mounts["/seed"]["Name"] == f"{p.name}-seed" and mounts["/seed"]["RW"] is False
+    assert cfg.get("StopTimeout") == 2
+    ep = info["NetworkSettings"]["Networks"][f"{p.name}_back"]
+    assert ep["IPAddress"] == f"{net}.10" and "backend" in ep["Aliases"]
+    netinfo = json.loads(ok(p.pydocker("network", "inspect", f"{p.name}_back")).stdout)[0]
+    assert netinfo["Internal"] is True and netinfo["IPAM"]["Config"][0]["Subnet"] == f"{net}.0/24"
+    (cid,) = p.ids("com.docker.compose.service=full")
+    assert ok(p.pydocker("logs", cid)).stdout == "seeded\n"
+    mnt = ok(p.pydocker("exec", cid, "sh", "-c", "grep -E ' /(scratch|run/t) ' /proc/mounts | cut -d' ' -f2,3"))
+    assert sorted(mnt.stdout.split("\n")[:-1]) == ["/run/t tmpfs", "/scratch tmpfs"]
