@@ -277,7 +277,8 @@ _DIFF_SIZES: dict[str, int] = {}
 
 
 async def layer_diff_size(service: "ImageService", digest: str) -> int:
-    """A layer's size as Docker reports it (the sum of its entries' sizes), streamed from the blob."""
+    """A layer's size as Docker (overlay2's DiffSize) reports it: its files' sizes plus its symlinks'
+    target lengths, streamed from the blob."""
     if digest in _DIFF_SIZES:
         return _DIFF_SIZES[digest]
     import zlib
@@ -306,7 +307,10 @@ async def layer_diff_size(service: "ImageService", digest: str) -> int:
             raw = hdr[124:136]
             size = (int.from_bytes(raw[1:], "big") if raw[0] & 0x80
                     else int(raw.rstrip(b"\0 ").strip() or b"0", 8))
-            if hdr[156:157] not in (b"x", b"g", b"L", b"K"):  # Go's reader folds these into the next
+            kind = hdr[156:157]
+            if kind == b"2":  # overlay2's DiffSize counts a symlink as its target's length
+                total += len(hdr[157:257].rstrip(b"\0"))
+            elif kind not in (b"x", b"g", b"L", b"K"):  # Go's reader folds these into the next
                 total += size
             skip = (size + 511) // 512 * 512
     _DIFF_SIZES[digest] = total
@@ -328,11 +332,23 @@ async def history(service: "ImageService", img: Image) -> list[dict[str, Any]]:
         else:
             sizes.append(await layer_diff_size(service, layers[n]))
             n += 1
+    # as moby: the newest entries carry the IDs (and tags) of the image and its local parents in turn
+    # (a build step's parent is recorded on its image), the rest are "<missing>"
+    by_id = {i.id: i for i in await service.list()}
+    chain: list[Image] = [by_id.get(img.id, img)]
+    while len(chain) < len(entries):
+        parent = chain[-1].labels.get("io.pydocker.build.parent", "")
+        if parent not in by_id:
+            break
+        chain.append(by_id[parent])
     out = []
     for i, (h, size) in enumerate(zip(reversed(entries), reversed(sizes))):
-        out.append({"Id": img.id if i == 0 else "<missing>", "Created": int(parse_rfc3339(h.get("created", ""))),
-                    "CreatedBy": h.get("created_by", ""), "Tags": img.repo_tags if i == 0 else None,
+        cur = chain[i] if i < len(chain) else None
+        out.append({"Id": cur.id if cur else "<missing>", "Created": int(parse_rfc3339(h.get("created", ""))),
+                    "CreatedBy": h.get("created_by", ""), "Tags": (cur.repo_tags or None) if cur else None,
                     "Size": size, "Comment": h.get("comment", "")})
+    if out and out[0]["Tags"] is None:
+        out[0]["Tags"] = img.repo_tags
     return out
 
 
