@@ -19,6 +19,12 @@ class DockerfileError(InvalidParameter):
     """The Dockerfile or the build's parameters are invalid (errdefs.InvalidParameter, 400)."""
 
 
+class TargetNotFound(DockerfileError):
+    """`--target` names no stage (errdefs.NotFound, 404, before any output)."""
+
+    status = 404
+
+
 class ParseError(DockerfileError):
     """A syntax error found by the line parser; `line` is 1-based."""
 

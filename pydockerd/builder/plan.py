@@ -36,7 +36,7 @@ from .dockerignore import clean
 from .dockerfile import (Add, Arg, Cmd, Copy, Dockerfile, Entrypoint, Env, Expose, Healthcheck,
                          Instruction, Label, Maintainer, Onbuild, Run, Shell, Stage, StopSignal,
                          User, Volume, Workdir, parse, parse_instruction, parse_trigger)
-from .errors import BuildError, DockerfileError
+from .errors import BuildError, DockerfileError, TargetNotFound
 from .shell_lex import Lexer
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -104,7 +104,7 @@ def make_plan(dockerfile: Dockerfile, options: BuildOptions | None = None) -> Bu
     if options.target:
         idx = next((i for i, s in enumerate(stages) if s.name == options.target.lower()), -1)
         if idx < 0:
-            raise DockerfileError(f"failed to reach build target {options.target} in Dockerfile")
+            raise TargetNotFound(f"failed to reach build target {options.target} in Dockerfile")
         stages = stages[:idx + 1]
     if stages:
         for key in sorted(options.labels):

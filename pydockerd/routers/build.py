@@ -43,9 +43,16 @@ def setup(router, d: Daemon) -> None:
         backend = DaemonBuildBackend(d)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         try:
+            # planning errors (unknown --target, malformed instructions) come before any output: moby
+            # answers them with an HTTP error, not in the stream
+            build_driver = driver.BuildDriver(ctx, backend, _StreamOutput(resp), options)
+        except DockerError:
+            ctx.cleanup()
+            raise
+        try:
             await resp.prepare(request)
             try:
-                await driver.BuildDriver(ctx, backend, _StreamOutput(resp), options).build()
+                await build_driver.build()
             except BuildError as exc:
                 await resp.write(driver.json_error(exc.message, getattr(exc, "code", None)))
             except DockerError as exc:  # from the backend, after output started: in-band
