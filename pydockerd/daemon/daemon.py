@@ -463,10 +463,13 @@ class Daemon:
         lv = self._live(c)
         async with lv.lock:
             if c.State.Running and self.networks_enabled:
+                before = await self.client.sandbox_files(c.ID)
                 ep = await self.client.connect(
                     net, c.ID, c.Name.lstrip("/"), network.aliases_for(net, c.ID, endpoint_config),
                     (endpoint_config.get("IPAMConfig") or {}).get("IPv4Address") or "", [])
                 info = network.EndpointInfo.from_pb(net, ep)
+                after = await self.client.sandbox_files(c.ID)
+                network.refresh_resolv_conf(c.ResolvConfPath, before.resolv_conf, after.resolv_conf)
                 c.Endpoints = list(c.Endpoints) + [asdict(info)]
             else:
                 await self.client.get_network(net)  # 404 `network X not found` now, not at start
