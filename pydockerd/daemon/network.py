@@ -159,3 +159,20 @@ def summary_ports(config: dict[str, Any], endpoints: list[EndpointInfo]) -> list
         if (port, proto) not in published:
             out.append({"PrivatePort": port, "Type": proto})
     return out
+
+
+def refresh_resolv_conf(path: str, before: str, after: str) -> None:
+    """A running container's resolv.conf after `network connect`: Docker rewrites it in place when
+    the embedded resolver starts (first user-defined network), unless the user has changed it
+    since it was written. In place, since the file is bind-mounted into the container."""
+    if before == after:
+        return
+    try:
+        with open(path, "r+") as f:
+            if f.read() != before:
+                return
+            f.seek(0)
+            f.write(after)
+            f.truncate()
+    except OSError:
+        pass

@@ -215,6 +215,10 @@ def test_port_range_and_publish_all_with_expose(stack, made):
         ports = json.loads(stack.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", web + "2",
                                         check=True).stdout)
         assert ports["80/tcp"][0] == {"HostIp": "0.0.0.0", "HostPort": str(hp)}
+        # published on all addresses: other containers reach it through the bridge's gateway
+        gw = stack.docker("inspect", "-f", "{{.NetworkSettings.Gateway}}", web + "2", check=True).stdout.strip()
+        out = stack.docker("run", "--rm", "busybox", "wget", "-qO-", f"http://{gw}:{hp}/", check=True).stdout
+        assert out == "all\n"
     finally:
         for n in (web, web + "2"):
             stack.docker("rm", "-f", n)
@@ -523,3 +527,31 @@ def test_network_create_bad_input(stack, made):
     stack.docker("network", "rm", n1, check=True)
     after = host_netns_state(stack)
     assert after == before
+
+
+def test_nothing_left_after_removal(stack):
+    """Networks, endpoints with published ports and DNS, then everything removed: the stack's
+    namespaces, bridge ports, bridges and iptables rules are as before."""
+    before = host_netns_state(stack)
+    links_before = set(subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.split())
+    net = uname("gone")
+    nid = stack.docker("network", "create", "--subnet", subnet24(), net, check=True).stdout.strip()
+    bridge = f"br-{nid[:12]}"
+    a, b = uname("ga"), uname("gb")
+    try:
+        stack.docker("run", "-d", "--name", a, "--network", net, "-p", f"127.0.0.1:{free_port()}:80",
+                     "busybox", "sleep", "300", check=True)
+        stack.docker("run", "-d", "--name", b, "-p", "127.0.0.1::81/udp", "busybox", "sleep", "300", check=True)
+        stack.docker("network", "connect", net, b, check=True)
+        stack.docker("exec", b, "ping", "-c", "1", "-W", "2", a, check=True)
+        during = host_netns_state(stack)
+        assert len(during["netns"]) == len(before["netns"]) + 2
+        assert len(during["links"]) == len(before["links"]) + 3  # a on net; b on bridge and net
+        assert any(bridge in r for r in during["rules"])
+    finally:
+        stack.docker("rm", "-f", a, b)
+        stack.docker("network", "rm", net)
+    assert host_netns_state(stack) == before
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    assert f" {bridge}:" not in out
+    del links_before
