@@ -1,4 +1,4 @@
-"""`docker compose`: up, down, ps, logs, config, exec, start, stop, restart, kill, rm, pull, build."""
+"""`docker compose`: up, down, ps, logs, config, exec, run, start, stop, restart, kill, rm, pull, push, build."""
 from __future__ import annotations
 
 import os
@@ -367,6 +367,20 @@ def pull(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     return 0
 
 
+def push(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
+    """Push the images of services that are built and name their image (as compose does)."""
+    eng = _engine(ctx, gopts)
+    for s in _services(eng, args):
+        if not (s.config.get("build") and s.config.get("image")):
+            continue
+        try:
+            eng.push(s, quiet=opts.quiet)
+        except CLIError:
+            if not opts.ignore_push_failures:
+                raise
+    return 0
+
+
 def build(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     eng = _engine(ctx, gopts)
     for s in _services(eng, args):
@@ -445,6 +459,10 @@ SUBCOMMANDS: dict[str, tuple[F.Command, Callable[..., int]]] = {
     ]), _each_container(_rm)),
     "pull": (F.Command("pull", "[OPTIONS] [SERVICE...]", "Pull service images", []), pull),
     "build": (F.Command("build", "[OPTIONS] [SERVICE...]", "Build or rebuild services", []), build),
+    "push": (F.Command("push", "[OPTIONS] [SERVICE...]", "Push service images", [
+        F.Flag("ignore-push-failures", "", B, False, "Push what it can and ignores images with push failures"),
+        F.Flag("quiet", "q", B, False, "Push without printing progress information"),
+    ]), push),
 }
 
 

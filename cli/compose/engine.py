@@ -107,6 +107,19 @@ class Engine:
             display_stream(resp.iter_json(), devnull, terminal=False)
         self.ctx.err.write(f" {service.name} Pulled \n")
 
+    def push(self, service: Service, quiet: bool = False) -> None:
+        from cli import refs
+        from cli.auth import registry_auth_header
+        from cli.progress import display_stream
+        ref = refs.parse(service.image)
+        self.ctx.err.write(f" {service.name} Pushing \n")
+        resp = self.client.request("POST", f"/images/{ref.name}/push", {"tag": ref.tag or "latest"}, body=b"",
+                                   headers=registry_auth_header(ref.domain))
+        import os
+        with open(os.devnull, "w") as devnull:
+            display_stream(resp.iter_json(), devnull if quiet else self.ctx.out, terminal=False)
+        self.ctx.err.write(f" {service.name} Pushed \n")
+
     def build(self, service: Service) -> None:
         import os
 

@@ -344,3 +344,30 @@ networks:
     assert ok(p.pydocker("logs", cid)).stdout == "seeded\n"
     mnt = ok(p.pydocker("exec", cid, "sh", "-c", "grep -E ' /(scratch|run/t) ' /proc/mounts | cut -d' ' -f2,3"))
     assert sorted(mnt.stdout.split("\n")[:-1]) == ["/run/t tmpfs", "/scratch tmpfs"]
+
+
+def test_build_push_and_down_rmi_all(proj, tmp_path):
+    import json
+    import urllib.request
+    sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
+    from registry_helpers import start_registry
+    reg = start_registry(tmp_path / "reg")
+    try:
+        (tmp_path / "ctx").mkdir()
+        (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox:latest\nLABEL pushed=yes\n")
+        image = f"{reg.host}/pydc/app:1"
+        p = proj({"compose.yml": f"services:\n  app:\n    build: ./ctx\n    image: {image}\n"
+                                 "  plain:\n    image: busybox:latest\n"})
+        ok(p.py("build", timeout=120))
+        pushed = ok(p.py("push", timeout=120))
+        assert " app Pushed \n" in pushed.stderr and "plain" not in pushed.stderr  # only built services
+        assert re.search(r"^1: digest: sha256:[0-9a-f]{64} size: \d+$", pushed.stdout, re.M), pushed.stdout
+        with urllib.request.urlopen(f"http://{reg.host}/v2/pydc/app/tags/list", timeout=10) as r:
+            assert json.loads(r.read())["tags"] == ["1"]
+        # --rmi all removes every service's image: only the built one here besides busybox, so keep busybox
+        p.files[0].write_text(f"services:\n  app:\n    build: ./ctx\n    image: {image}\n")
+        down = ok(p.py("down", "--rmi", "all"))
+        assert f"Image {image}  Removed" in down.stderr
+        assert ok(p.pydocker("images", "-q", image)).stdout == ""
+    finally:
+        reg.stop()
