@@ -184,6 +184,14 @@ def test_multi_stage(bstack, tmp_path, tags, cli):
     assert len(image(bstack, final)["RootFS"]["Layers"]) == 3
     tagged = bstack.docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=True).stdout.split()
     assert final in tagged and not any(t.startswith(("build:", "tests:")) for t in tagged)
+    # the earlier stages' results stay untagged; as with dockerd, `docker images` lists them as <none>
+    # (nothing builds on them) while the steps below them stay hidden
+    stage_ends = re.findall(r" ---> ([0-9a-f]{12})\nStep \d+/10 : FROM ", cp.stdout)
+    assert len(stage_ends) == 2
+    dangling = bstack.docker("images", "-f", "dangling=true", "--format", "{{.ID}}", check=True).stdout.split()
+    assert set(stage_ends) <= set(dangling)
+    every = re.findall(r" ---> ([0-9a-f]{12})\n", cp.stdout)
+    assert not (set(every) - set(stage_ends)) & set(dangling)
     # --target stops at the named stage; the later stages are not built
     cp = build(bstack, ctx, "-t", target, "--target", "build", cli=cli)
     assert "Step 4/4 : RUN " in cp.stdout and "tested" not in cp.stdout  # steps counted up to the target
