@@ -34,13 +34,13 @@ def _write_maps(pid: int, linux: dict) -> None:
 def _set_rlimits(pid: int, rlimits: list[dict]) -> None:
     if not rlimits:
         return
-    import resource
+    from .syscalls import prlimit
     for rl in rlimits:
         try:
-            resource.prlimit(pid, cfg.RLIMITS[rl["type"]], (rl["soft"], rl["hard"]))
-        except (OSError, ValueError) as e:
+            prlimit(pid, cfg.RLIMITS[rl["type"]], int(rl["soft"]), int(rl["hard"]))
+        except OSError as e:
             raise RuncError(f"error setting rlimit type {cfg.RLIMITS[rl['type']]}: "
-                            f"{getattr(e, 'strerror', None) or e}".lower()) from None
+                            f"{os.strerror(e.errno)}".lower()) from None
 
 
 def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
@@ -175,16 +175,21 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         if kind != "cg":
             raise RuncError(payload) if kind == "cgerror" else InitError(payload) \
                 if kind == "error" else RuncError(f"unexpected sync message {kind!r}")
-        if rest:
-            # the first cgroup.procs write waits for an RCU grace period: pay it now, while
-            # stage 1 goes on; the init (forked meanwhile or not) is added below, quickly
-            try:
-                mgr.add(stage1_pid, only=rest)
-            except RuncError:
-                if early:
-                    raise
+        # stage 1 forks the init only after "go": until then a failure here has only stage 1
+        # to kill, and nothing has entered the cgroups but stage 1
         if early:
+            if rest:
+                mgr.add(stage1_pid, only=rest)
             sync.send(sock_p, "go")
+        else:
+            sync.send(sock_p, "go")
+            if rest:
+                # the first cgroup.procs write waits for an RCU grace period: pay it now,
+                # while stage 1 goes on; the init (forked meanwhile or not) is added below
+                try:
+                    mgr.add(stage1_pid, only=rest)
+                except RuncError:
+                    pass
         while True:
             kind, payload = sync.recv(sock_p)
             if kind == "userns":
@@ -211,7 +216,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         hook_state["pid"] = init_pid
         _set_rlimits(init_pid, proc.get("rlimits"))
         hooks = spec.get("hooks") or {}
-        from . import hooks as hk
+        if hooks:
+            from . import hooks as hk
         while True:
             kind, payload = sync.recv(sock_p)
             if kind == "hooks":

@@ -59,12 +59,10 @@ def ns_paths_of(pid: int) -> dict[str, str]:
 def loopback_up() -> None:
     """Bring ``lo`` up in a fresh network namespace (SIOCGIFFLAGS/SIOCSIFFLAGS)."""
     import _socket
-    import fcntl
-    import struct
+
+    from .syscalls import if_flags
     s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     try:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH14x", b"lo", flags | 0x1 | 0x40))
+        if_flags(s.fileno(), "lo", 0x1 | 0x40)  # IFF_UP | IFF_RUNNING
     finally:
         s.close()

@@ -251,8 +251,7 @@ def stage1(sock, ctx: dict) -> None:
         spec = ctx["spec"]
         preload(bool((spec.get("linux") or {}).get("seccomp")),
                 bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
-        if ctx["wait_go"]:
-            sync.expect(sock, "go")
+        sync.expect(sock, "go")  # the parent has set the cgroups up (see container._create)
         spec_ns = ctx["namespaces"]
         namespaces.join(namespaces.open_paths(spec_ns))
         if ctx["new_user"]:
@@ -318,10 +317,13 @@ def _init(sock, ctx: dict) -> None:
                 devices.setup_ptmx_and_links(rootfs)
         except OSError as e:
             raise RuncError(f"error creating device nodes: {errtext(e)}") from None
-    sync.send(sock, "hooks")
-    # in our pid namespace we are 1: hooks get the host pid, which the parent sends
-    ctx["hook_state"]["pid"] = int(sync.expect(sock, "resume") or 0)
     hooks = spec.get("hooks") or {}
+    if any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
+                                  "startContainer")):
+        # the parent runs prestart/createRuntime now; in our pid namespace we are 1: our
+        # own hooks get the host pid, which the parent sends (no hooks, no round trip)
+        sync.send(sock, "hooks")
+        ctx["hook_state"]["pid"] = int(sync.expect(sock, "resume") or 0)
     if hooks.get("createContainer"):
         from . import hooks as hk
         os.chdir(rootfs)

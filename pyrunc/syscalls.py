@@ -180,3 +180,40 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].permitted = (permitted >> sh) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> sh) & 0xFFFFFFFF
     _check(_libc.capset(_ctypes.byref(hdr), data), "capset")
+
+
+class c_char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class c_ushort(_ctypes._SimpleCData):
+    _type_ = "H"
+
+
+class _RLimit(_ctypes.Structure):
+    _fields_ = [("cur", c_ulong), ("max", c_ulong)]
+
+
+def prlimit(pid: int, resource: int, soft: int, hard: int) -> None:
+    """prlimit(2) on another process (``resource.prlimit`` without importing ``resource``)."""
+    rl = _RLimit(soft, hard)
+    _check(_libc.prlimit(c_int(pid), c_int(resource), _ctypes.byref(rl), None), "prlimit")
+
+
+class _IfReqFlags(_ctypes.Structure):
+    _fields_ = [("name", c_char * 16), ("flags", c_ushort), ("pad", c_char * 22)]
+
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+
+
+def if_flags(sock_fd: int, name: str, set_bits: int = 0) -> int:
+    """Read an interface's flags and, with ``set_bits``, set those bits; return the flags."""
+    req = _IfReqFlags()
+    req.name = name.encode()
+    _check(_libc.ioctl(c_int(sock_fd), c_ulong(SIOCGIFFLAGS), _ctypes.byref(req)), "ioctl")
+    if set_bits:
+        req.flags = req.flags | set_bits
+        _check(_libc.ioctl(c_int(sock_fd), c_ulong(SIOCSIFFLAGS), _ctypes.byref(req)), "ioctl")
+    return req.flags
