@@ -437,10 +437,13 @@ class Daemon:
                     endpoints.append(network.EndpointInfo.from_pb(net, ep))
                 c.Endpoints = [asdict(e) for e in endpoints]
                 files = await self.client.sandbox_files(c.ID)
-            except BaseException:
+            except BaseException as e:
                 await self.ignore_missing(self.client.delete_sandbox(c.ID))
                 c.Endpoints = []
-                raise
+                err = network.setup_failed(e)
+                if err is e:
+                    raise
+                raise err from e
         for path, content in ((c.HostsPath, files.hosts), (c.ResolvConfPath, files.resolv_conf),
                               (c.HostnamePath, files.hostname)):
             etcfiles.write_file(path, content)
