@@ -651,10 +651,9 @@ class NetworkManager:
                 # Without the userland proxy the socket only holds the port (Docker's dummy proxy).
                 sock = bind_socket(pb.proto, host_ip, port, listen=self.cfg.userland_proxy)
             except OSError as e:
-                if e.errno == errno.EADDRINUSE:
-                    fam = "tcp4" if pb.proto == "tcp" else "udp4"
-                    last_err = (f"Error starting userland proxy: listen {fam} {host_ip}:{port}: "
-                                "bind: address already in use")
+                if e.errno == errno.EADDRINUSE:   # held by something else on the host (moby 28's words)
+                    last_err = (f"failed to bind host port for {host_ip}:{port}:{ep.ipv4}:{pb.container_port}"
+                                f"/{pb.proto}: address already in use")
                     continue
                 raise InvalidArgument(f"{prefix}: Error starting userland proxy: {e.strerror}") from None
             return sock, sock.getsockname()[1]

@@ -176,3 +176,15 @@ def refresh_resolv_conf(path: str, before: str, after: str) -> None:
             f.truncate()
     except OSError:
         pass
+
+
+def setup_failed(e: BaseException) -> BaseException:
+    """An endpoint error at start as moby 28 reports it: "failed to set up container networking: …",
+    same class (status); anything else (cancellation, …) unchanged."""
+    from ..errors import DockerError
+    if isinstance(e, DockerError) and not e.message.startswith("failed to set up container networking: "):
+        new = type(e).__new__(type(e))
+        DockerError.__init__(new, f"failed to set up container networking: {e.message}")
+        new.__dict__.update({k: v for k, v in e.__dict__.items() if k != "message"})
+        return new
+    return e

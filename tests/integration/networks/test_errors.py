@@ -97,8 +97,8 @@ async def test_failed_connect_undoes_everything(env):
     try:
         before = host_state(env.tag, str(env.dir))
         with pytest.raises(Forbidden, match=rf"^driver failed programming external connectivity on endpoint "
-                                            rf"pub \([0-9a-f]{{64}}\): Error starting userland proxy: listen tcp4 "
-                                            rf"127\.0\.0\.1:{port}: bind: address already in use$"):
+                                            rf"pub \([0-9a-f]{{64}}\): failed to bind host port for "
+                                            rf"127\.0\.0\.1:{port}:[0-9.]+:80/tcp: address already in use$"):
             await m.connect(net.id, sb.container_id, name="pub",
                             ports=[PortBinding(81, "tcp", "127.0.0.1", 0), PortBinding(80, "tcp", "127.0.0.1", port)])
         assert host_state(env.tag, str(env.dir)) == before
