@@ -101,11 +101,13 @@ class Daemon:
         self._gc_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task] = set()
 
-    async def gc(self, ns: str) -> None:
-        """Collect what `ns` no longer references (one collection per namespace at a time)."""
+    async def gc(self, ns: str, released: frozenset[str] = frozenset()) -> None:
+        """Collect what `ns` no longer references (one collection per namespace at a time);
+        `released`: targets of deleted images, whose content skips the young-object grace."""
         lock = self._gc_locks.setdefault(ns, asyncio.Lock())
         async with lock:
-            await asyncio.to_thread(gc.collect, ns, self.content, self.snapshotter, self.images, self.leases)
+            await asyncio.to_thread(gc.collect, ns, self.content, self.snapshotter, self.images, self.leases,
+                                    None, released)
 
     def gc_soon(self, ns: str) -> None:
         """Schedule a collection, as containerd does after deletes that are not `sync`."""
