@@ -10,6 +10,7 @@ from protos.containerd.events import image_pb2 as image_events
 from protos.containerd.services.images.v1 import images_pb2, images_pb2_grpc
 
 from .. import filters
+from ..errdefs import NotFound
 from ..images import Image
 from .common import desc_from_pb, desc_to_pb, from_ts, namespace, rpc, ts
 
@@ -69,10 +70,15 @@ class ImagesService(images_pb2_grpc.ImagesServicer):
     @rpc
     async def Delete(self, request: images_pb2.DeleteImageRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         ns = namespace(context)
+        try:
+            target = self.d.images.get(ns, request.name).target.digest
+        except NotFound:
+            target = ""
         self.d.images.delete(ns, request.name)
         self.d.events.publish(ns, "/images/delete", image_events.ImageDelete(name=request.name))
         if request.sync:
-            await self.d.gc(ns)
+            # what only this image held goes now (docker rmi frees its layers), not after the grace period
+            await self.d.gc(ns, frozenset([target]) if target else frozenset())
         else:
             self.d.gc_soon(ns)
         return empty_pb2.Empty()
