@@ -87,10 +87,29 @@ def _children(cs: ContentStore, ns: str, digest: str, labels: dict[str, str]) ->
     return content, snaps
 
 
+def _reachable(cs: ContentStore, ns: str, roots: set[str], infos: dict) -> tuple[set[str], set[str]]:
+    """Content and snapshots reachable from ``roots``."""
+    content: set[str] = set()
+    snaps: set[str] = set()
+    todo = list(roots)
+    while todo:
+        d = todo.pop()
+        if d in content or d not in infos:
+            continue
+        content.add(d)
+        c, s = _children(cs, ns, d, infos[d].labels)
+        todo.extend(c - content)
+        snaps |= s
+    return content, snaps
+
+
 def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStore, leases: LeaseManager,
-            now: float | None = None) -> Collected:
+            now: float | None = None, released: set[str] | frozenset[str] = frozenset()) -> Collected:
+    """``released``: targets of images just deleted; what they reached loses the young-object grace
+    (it was named by an image, so it is no unnamed in-flight write) and goes now unless still referenced."""
     now = time.time() if now is None else now
     infos = {i.digest: i for i in cs.list(ns)}
+    freed_content, freed_snaps = _reachable(cs, ns, set(released), infos) if released else (set(), set())
     todo = [img.target.digest for img in images.list(ns)]
     keep_snaps: set[str] = set()
     for lease in leases.list(ns):
@@ -102,7 +121,8 @@ def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStor
                 todo.append(rid)
             elif rtype.startswith("snapshots/"):
                 keep_snaps.add(rid)
-    todo += [d for d, i in infos.items() if i.labels.get(LABEL_ROOT) or now - i.created_at < GRACE]
+    todo += [d for d, i in infos.items()
+             if i.labels.get(LABEL_ROOT) or (now - i.created_at < GRACE and d not in freed_content)]
     keep: set[str] = set()
     while todo:
         d = todo.pop()
@@ -124,7 +144,8 @@ def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStor
     # Snapshots: keep referenced ones, every active/view snapshot, and all their ancestors.
     snaps = {s.name: s for s in sn.list(ns)}
     stack = [k for k in keep_snaps if k in snaps] + [k for k, s in snaps.items()
-                                                      if s.kind != KIND_COMMITTED or now - s.created_at < GRACE]
+                                                      if s.kind != KIND_COMMITTED
+                                                      or (now - s.created_at < GRACE and k not in freed_snaps)]
     live: set[str] = set()
     while stack:
         k = stack.pop()

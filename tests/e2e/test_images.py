@@ -223,3 +223,78 @@ def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_
         assert stack.docker20("save", "-o", str(tmp_path / "again.tar"), tag).returncode == 0
     finally:
         stack.docker("rmi", "-f", tag)
+
+
+# --- bad input from a registry, GC -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plain_registry(tmp_path_factory):
+    reg = start_registry(tmp_path_factory.mktemp("reg-plain"))
+    yield reg
+    reg.stop()
+
+
+def _unique_rootfs_tar(path: Path) -> Path:
+    import io
+    import tarfile
+    with tarfile.open(path, "w") as tf:
+        data = uuid.uuid4().hex.encode() * 100
+        info = tarfile.TarInfo("unique.txt")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _content_blobs(stack) -> set[str]:
+    return {p.name for p in stack.data_root.glob("containerd/daemon/io.containerd.content.v1.content/blobs/sha256/*")}
+
+
+def _snapshots(stack) -> set[str]:
+    return {p.name for p in stack.data_root.glob("containerd/daemon/io.containerd.snapshotter.v1.*/snapshots/*")}
+
+
+def test_corrupt_blob_fails_cleanly_then_retry_pulls_and_rmi_frees_content(stack, plain_registry, tmp_path):
+    repo = f"{plain_registry.host}/{uname('corrupt')}"
+    blobs0, snaps0 = _content_blobs(stack), _snapshots(stack)
+    stack.docker("import", str(_unique_rootfs_tar(tmp_path / "u.tar")), f"{repo}:1", check=True)
+    info = json.loads(stack.docker("image", "inspect", f"{repo}:1", check=True).stdout)[0]
+    assert _content_blobs(stack) - blobs0 and _snapshots(stack) - snaps0
+    stack.docker("push", f"{repo}:1", check=True)
+    # GC: removing the only image frees its blobs and snapshot (busybox's stay)
+    stack.docker("rmi", f"{repo}:1", check=True)
+    assert _content_blobs(stack) == blobs0 and _snapshots(stack) == snaps0
+    # the registry now serves a layer whose bytes do not match its digest
+    manifest = json.loads(subprocess.run(
+        ["curl", "-sf", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+         f"http://{plain_registry.host}/v2/{repo.split('/', 1)[1]}/manifests/1"],
+        capture_output=True, text=True, check=True).stdout)
+    layer = manifest["layers"][0]["digest"]
+    blob = plain_registry.root / "data/docker/registry/v2/blobs/sha256" / layer[7:9] / layer[7:] / "data"
+    good = blob.read_bytes()
+    blob.write_bytes(good[:-8] + b"\0" * 8)
+    try:
+        cp = stack.docker("pull", f"{repo}:1")
+        assert cp.returncode == 1 and layer in cp.stderr and "digest" in cp.stderr.lower(), cp.stdout + cp.stderr
+        assert stack.docker("image", "inspect", f"{repo}:1").returncode == 1  # nothing registered
+        assert layer[7:] not in _content_blobs(stack)  # and nothing unverified committed
+    finally:
+        blob.write_bytes(good)
+    cp = stack.docker("pull", f"{repo}:1", check=True)
+    assert f"Downloaded newer image for {repo}:1" in cp.stdout
+    assert json.loads(stack.docker("image", "inspect", f"{repo}:1", check=True).stdout)[0]["Id"] == info["Id"]
+    stack.docker("rmi", f"{repo}:1", check=True)
+    assert _content_blobs(stack) == blobs0
+
+
+def test_registry_down_is_a_clear_error(stack, tmp_path):
+    reg = start_registry(tmp_path / "reg-down")
+    repo = f"{reg.host}/{uname('down')}"
+    try:
+        stack.docker("import", str(_unique_rootfs_tar(tmp_path / "u.tar")), f"{repo}:1", check=True)
+        stack.docker("push", f"{repo}:1", check=True)
+        stack.docker("rmi", f"{repo}:1", check=True)
+    finally:
+        reg.stop()
+    cp = stack.docker("pull", f"{repo}:1")
+    assert cp.returncode == 1 and f"registry {reg.host} unreachable" in cp.stderr, cp.stderr
+    assert stack.docker("image", "inspect", f"{repo}:1").returncode == 1
