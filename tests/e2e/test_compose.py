@@ -186,7 +186,7 @@ def proj(stack, tmp_path):
 
 def test_recreate_only_when_the_config_changed(proj):
     p = proj({"compose.yml": SLEEPER, "extra.yml": "services:\n  extra:\n    image: busybox:latest\n"
-                                                      "    command: [sleep, '600']\n"})
+                                                      "    command: [sleep, '600']\n    stop_grace_period: 1s\n"})
     ok(p.py("up", "-d"))
     ids = p.ids()
     assert len(ids) == 2
