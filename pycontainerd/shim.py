@@ -182,12 +182,67 @@ class Copier(threading.Thread):
                         return
                     view = view[n:]
         finally:
-            for fd in ((self.src, self.dst) if self.close_dst else (self.src,)):
+            try:
+                os.close(self.src)
+            except OSError:
+                pass
+            if self.close_dst and not _linger_fifo(self.dst):
                 try:
-                    os.close(fd)
+                    os.close(self.dst)
                 except OSError:
                     pass
             self.stop.close()
+
+
+_LINGERING: set[int] = set()  # FIFO ends kept open until a reader takes what is left in them
+_LINGER_LOCK = threading.Lock()
+
+
+def _pending(fd: int) -> int:
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
+
+
+def _linger_fifo(fd: int) -> bool:
+    """The output is over but the FIFO still holds bytes nobody read (the daemon is down: a live
+    restore will read them). Closing our end (the only one) would discard them, so a thread keeps
+    it open until they are read, then closes it (the reader's EOF); Delete closes it regardless."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode) or _pending(fd) == 0:
+            return False
+    except OSError:
+        return False
+    with _LINGER_LOCK:
+        _LINGERING.add(fd)
+
+    def wait() -> None:
+        while True:
+            with _LINGER_LOCK:
+                if fd not in _LINGERING:
+                    return  # closed by Delete
+                if _pending(fd) == 0:
+                    _LINGERING.discard(fd)
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                    return
+            time.sleep(0.01)
+
+    threading.Thread(target=wait, daemon=True).start()
+    return True
+
+
+def close_lingering() -> None:
+    with _LINGER_LOCK:
+        for fd in _LINGERING:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _LINGERING.clear()
 
 
 class StdinPump(threading.Thread):
@@ -680,6 +735,7 @@ class Shim:
         for q in self.procs.values():
             if not q.pid:  # execs added but never started still hold their FIFOs
                 self._abort_io(q)
+        close_lingering()
         return {"pid": p.pid, "exit_status": p.exit_status, "exited_at": p.exited_at}
 
     def op_resize(self, r: dict[str, Any]) -> dict[str, Any]:

@@ -163,18 +163,63 @@ class Daemon:
                 self._background(self._restart_later(c, 0))
 
     async def restore(self) -> None:
-        """Load records; containers that were running when we stopped are stopped now (no live-restore)."""
+        """Load records; running containers whose task survived (a crash, not a shutdown) are adopted
+        again (live restore), others that were running are stopped now."""
         for c in self.store.load_all():
             self.containers[c.ID] = c
             self.names.reserve(c.Name, c.ID)
             self._live(c)
         for c in list(self.containers.values()):
+            if c.State.Running and await self._reattach(c):
+                continue
             if c.State.Running or c.State.Status in ("running", "paused", "restarting", "removing"):
                 code = await self._reap_stale_task(c)
                 c.State.set_stopped(code)
                 self.store.save(c)
                 if c.HostConfig.get("AutoRemove"):
                     await self._remove(c)
+
+    async def _reattach(self, c: Container) -> bool:
+        """Live restore after a crash of the daemons: a task its shim kept is adopted again.
+
+        The shim held the FIFOs' write ends all along, so what the container wrote meanwhile is
+        waiting in them (the container blocks once a pipe is full: nothing is dropped); reading
+        them again appends it to the json-file log. A task that exited meanwhile goes through the
+        usual exit path, which records its real exit code."""
+        try:
+            proc = await self.client.get_task(c.ID)
+        except DockerError:
+            return False
+        if proc.status not in (2, 3, 4):  # RUNNING, STOPPED, PAUSED
+            return False
+        lv = self._live(c)
+        try:
+            fifos = FifoSet.reopen(os.path.join(self.fifo_root, c.ID), "init")
+        except OSError as exc:
+            log.warning("cannot reopen the FIFOs of %s: %s", c.ID[:12], exc)
+            return False
+        lv.hub.begin_run()
+        await fifos.start_copy(lv.hub)
+        lv.fifos = fifos
+        lv.oom.clear()
+        waiter = asyncio.create_task(self.client.wait_task(c.ID))
+        c.State.Pid = proc.pid or c.State.Pid
+        c.State.Paused = proc.status == 4
+        c.State.Status = "paused" if c.State.Paused else "running"
+        self.store.save(c)
+        lv.exit_future()
+        if proc.status == 2:
+            self.health.start(c)
+            lv.stdin_task = await fifos.start_stdin(lv.hub, lambda: self._close_stdin(c.ID))
+        lv.monitor = asyncio.create_task(self._monitor(c, lv, waiter))
+        if proc.status == 3:
+            # exited while we were away: record it (exit code, log tail) before we answer anyone
+            try:
+                await asyncio.wait_for(asyncio.shield(lv.monitor), 15)
+            except asyncio.TimeoutError:
+                log.warning("the exit of %s is still being processed", c.ID[:12])
+        log.info("restored container %s (%s)", c.ID[:12], c.State.Status)
+        return True
 
     async def _reap_stale_task(self, c: Container) -> int:
         code = 128 + _signal.SIGKILL

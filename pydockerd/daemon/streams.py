@@ -130,6 +130,21 @@ class FifoSet:
                 fs._fds[name] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         return fs
 
+    @classmethod
+    def reopen(cls, directory: str, prefix: str) -> "FifoSet":
+        """The FIFOs of a task that outlived us (its shim holds their write ends, with what the
+        container wrote meanwhile still buffered in them): open the read ends again."""
+        fs = cls(directory)
+        for name in ("stdin", "stdout", "stderr"):
+            path = os.path.join(directory, f"{prefix}-{name}")
+            if os.path.exists(path):
+                setattr(fs, name, path)
+        for name in ("stdout", "stderr"):
+            path = getattr(fs, name)
+            if path:
+                fs._fds[name] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return fs
+
     async def start_copy(self, hub: StreamHub) -> None:
         """Call after Tasks.Create: attach the read ends to the loop."""
         loop = asyncio.get_running_loop()

@@ -231,3 +231,93 @@ def test_stats_no_stream_and_stream(stack, cleanup):
         client.close()
     cp = stack.docker("stats", "--no-stream", "nosuch-" + n, timeout=30)
     assert cp.returncode == 1 and "No such container: nosuch-" + n in cp.stderr
+
+
+# ---- (3) persistence and live restore --------------------------------------------------------
+
+def _pids_of(match: str, root: str) -> list[int]:
+    import os
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if match in cmd and root in cmd:
+            out.append(int(d))
+    return out
+
+
+def _wait_for(pred, what: str, tries: int = 300) -> None:
+    import time
+    for _ in range(tries):
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_live_restore_after_kill_9_of_both_daemons(busybox_rootfs_tar, tmp_path_factory):
+    """kill -9 of pydockerd and pycontainerd: the shims keep the containers; after a restart they
+    are running again, what they wrote meanwhile is in their logs, and ps/logs -f/exec/stop work;
+    a container that exited meanwhile shows its exit code."""
+    import os
+    import signal
+    import subprocess
+
+    from stacklib import DOCKER, start_stack, teardown_stack
+
+    st = start_stack(tmp_path_factory.mktemp("livestack"), busybox_rootfs_tar)
+    try:
+        st.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+                  "while :; do if [ -f /tmp/mark ]; then echo marked; echo to-stderr >&2; rm /tmp/mark; fi; "
+                  "sleep 0.05; done", check=True)
+        st.docker("run", "-d", "--name", "quitter", "busybox", "sh", "-c",
+                  "while [ ! -f /tmp/go ]; do sleep 0.05; done; echo bye; exit 7", check=True)
+        pid1 = int(st.docker("inspect", "--format", "{{.State.Pid}}", "ticker", check=True).stdout)
+        pid2 = int(st.docker("inspect", "--format", "{{.State.Pid}}", "quitter", check=True).stdout)
+        daemons = _pids_of("pycontainerd.main", str(st.root)) + [st.proc.pid]
+        assert len(daemons) == 2
+        for pid in daemons:
+            os.kill(pid, signal.SIGKILL)
+        st.proc.wait()
+        _wait_for(lambda: not _pids_of("pycontainerd.main", str(st.root)), "pycontainerd to die")
+        # while both daemons are down: the ticker writes, the quitter exits
+        open(f"/proc/{pid1}/root/tmp/mark", "w").close()
+        open(f"/proc/{pid2}/root/tmp/go", "w").close()
+        _wait_for(lambda: not os.path.exists(f"/proc/{pid1}/root/tmp/mark"), "the ticker to see the mark")
+        _wait_for(lambda: not os.path.exists(f"/proc/{pid2}/cmdline")
+                  or open(f"/proc/{pid2}/stat").read().split(") ")[1].startswith("Z"), "the quitter to exit")
+        st.start()
+        ps = st.docker("ps", "--format", "{{.Names}}", check=True).stdout.split()
+        assert ps == ["ticker"]
+        state = json.loads(st.docker("inspect", "--format", "{{json .State}}", "ticker", check=True).stdout)
+        assert state["Running"] and state["Pid"] == pid1
+        _wait_for(lambda: "marked" in st.docker("logs", "ticker").stdout, "the output written meanwhile")
+        cp = st.docker("logs", "ticker", check=True)
+        assert cp.stdout == "marked\n" and cp.stderr == "to-stderr\n"
+        q = json.loads(st.docker("inspect", "--format", "{{json .State}}", "quitter", check=True).stdout)
+        assert (q["Status"], q["ExitCode"], q["Running"]) == ("exited", 7, False)
+        assert st.docker("logs", "quitter", check=True).stdout == "bye\n"
+        assert st.docker("exec", "ticker", "echo", "exec-ok", check=True).stdout == "exec-ok\n"
+        follow = subprocess.Popen([DOCKER, "logs", "-f", "ticker"], env=st.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            st.docker("exec", "ticker", "touch", "/tmp/mark", check=True)
+            _wait_for(lambda: st.docker("logs", "ticker").stdout.count("marked") == 2, "the second mark")
+            st.docker("stop", "-t", "1", "ticker", check=True)
+            out, err = follow.communicate(timeout=30)
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.wait()
+        assert follow.returncode == 0 and out == "marked\nmarked\n"
+        assert json.loads(st.docker("inspect", "--format", "{{json .State}}", "ticker",
+                                    check=True).stdout)["ExitCode"] == 137
+        st.docker("rm", "-f", "ticker", "quitter", check=True)
+    finally:
+        leaks = teardown_stack(st)
+    assert not leaks, leaks
