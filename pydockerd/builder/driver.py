@@ -140,6 +140,7 @@ class DriverOptions:
     remove: bool = True          # rm=1 (the default): remove containers of successful steps
     force_remove: bool = False   # forcerm=1: always remove them
     quiet: bool = False          # q=1: only the image ID at the end
+    host_config: dict = field(default_factory=dict)  # RUN containers': networkmode, shmsize, extrahosts
 
 
 async def read_context_async(chunks: AsyncIterable[bytes], dockerfile: str = "",
@@ -204,8 +205,24 @@ def options_from_query(query) -> tuple[DriverOptions, str]:
         remove=True if force or not rm else _bool(rm),
         force_remove=force,
         quiet=_bool(query.get("q")),
+        host_config=_host_config(query),
     )
     return options, query.get("dockerfile") or ""
+
+
+def _host_config(query) -> dict:
+    """The HostConfig of the build's RUN containers (moby's builder: NetworkMode, ShmSize, ExtraHosts)."""
+    hc: dict = {"NetworkMode": query.get("networkmode") or "default"}
+    shm = query.get("shmsize")
+    if shm:
+        try:
+            hc["ShmSize"] = int(shm)
+        except ValueError:
+            raise DockerfileError(f'strconv.ParseInt: parsing "{shm}": invalid syntax') from None
+    hosts = [h for v in _getall(query, "extrahosts") for h in v.split(",") if h]
+    if hosts:
+        hc["ExtraHosts"] = hosts
+    return hc
 
 
 def familiar_tag(ref: str) -> str:

@@ -41,8 +41,9 @@ CONFIG = "application/vnd.docker.container.image.v1+json"
 
 
 class DaemonBuildBackend:
-    def __init__(self, d: "Daemon") -> None:
+    def __init__(self, d: "Daemon", host_config: dict | None = None) -> None:
         self.d = d
+        self.host_config = dict(host_config or {"NetworkMode": "default"})
         self._mounts: list[tuple[str, str]] = []  # (mountpoint, view snapshot key) to release
         self._tmp: list[str] = []
 
@@ -227,7 +228,7 @@ class DaemonBuildBackend:
         return None
 
     async def create(self, parent_id: str, config: dict) -> BuildContainer:
-        body = {**config, "Image": parent_id, "HostConfig": {"NetworkMode": "default"}}
+        body = {**config, "Image": parent_id, "HostConfig": dict(self.host_config)}
         cid, warnings = await self.d.create("", body, allow_scratch=True)
         return BuildContainer(cid, warnings)
 

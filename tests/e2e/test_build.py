@@ -522,3 +522,14 @@ def test_pydocker_build(bstack, tmp_path, tags):
     cp = bstack.pydocker("build", "-q", "-f", str(ctx / "docker/Dockerfile"), str(ctx), timeout=180,
                          check=True)
     assert cp.stdout.strip() == image(bstack, tag)["Id"]
+
+
+def test_run_steps_get_network_hosts_and_shm(bstack, tmp_path):
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN grep myhost /etc/hosts; df -k /dev/shm | tail -1; "
+                                         "ls /sys/class/net | tr '\\n' ' '; echo\n"})
+    cp = build(bstack, ctx, "--network", "none", "--add-host", "myhost:10.1.2.3", "--shm-size", "32m",
+               "--no-cache", "-t", unique("net") + ":1", cli="docker20")
+    assert "10.1.2.3\tmyhost\n" in cp.stdout
+    assert re.search(r"^shm +32768 ", cp.stdout, re.M)
+    assert "\nlo \n" in cp.stdout  # only the loopback: --network none
+    bstack.docker("rmi", re.search(r"Successfully tagged (\S+)", cp.stdout).group(1), check=True)
