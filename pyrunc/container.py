@@ -9,8 +9,7 @@ import os
 import _signal as signal
 import time
 
-from . import config as cfg
-from . import namespaces, runlog, sync
+from . import runlog
 from .errors import InitError, RuncError
 from .state import FIFO, State, now_rfc3339nano, proc_stat, validate_id
 
@@ -34,6 +33,7 @@ def _write_maps(pid: int, linux: dict) -> None:
 def _set_rlimits(pid: int, rlimits: list[dict]) -> None:
     if not rlimits:
         return
+    from . import config as cfg
     from .syscalls import prlimit
     for rl in rlimits:
         try:
@@ -76,7 +76,9 @@ def create(opts: dict, cid: str, for_run: bool = False) -> State:
 
 
 def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> State:
-    from . import capabilities
+    # imported here: start/kill/delete/state, the shim's other calls, do not need them
+    from . import capabilities, namespaces, sync
+    from . import config as cfg
     root = opts["root"]
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
     spec = cfg.load_spec(bundle)
