@@ -167,7 +167,7 @@ async def test_basic_auth_registry(auth_registry, repo, images, busybox_layer, t
         res = await rc.pull(ref, LayoutStore(str(tmp_path / "dst")))
         assert res.target == target
     async with RegistryClient() as rc:
-        with pytest.raises(UnauthorizedError, match="unauthorized: authentication required"):
+        with pytest.raises(UnauthorizedError, match="no basic auth credentials"):
             await rc.resolve(ref)
     bad = static_credentials(AuthConfig(username=USER, password="wrong"))
     async with RegistryClient(bad) as rc:
