@@ -298,3 +298,22 @@ def test_registry_down_is_a_clear_error(stack, tmp_path):
     cp = stack.docker("pull", f"{repo}:1")
     assert cp.returncode == 1 and f"registry {reg.host} unreachable" in cp.stderr, cp.stderr
     assert stack.docker("image", "inspect", f"{repo}:1").returncode == 1
+
+
+def test_skopeo_oci_archive_loads_and_runs(stack, plain_registry, busybox_rootfs_tar, tmp_path):
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed")
+    repo = f"{plain_registry.host}/{uname('skopeo')}"
+    stack.docker("import", "-c", 'CMD ["echo", "via-skopeo"]', str(busybox_rootfs_tar), f"{repo}:1", check=True)
+    tag = f"{uname('ocilayout')}:2"
+    try:
+        stack.docker("push", f"{repo}:1", check=True)
+        oci = tmp_path / "image.oci.tar"
+        subprocess.run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{repo}:1",
+                        f"oci-archive:{oci}:docker.io/library/{tag}"], check=True, capture_output=True, timeout=120)
+        cp = stack.docker("load", "-i", str(oci), check=True)
+        assert f"Loaded image: {tag}" in cp.stdout, cp.stdout
+        assert stack.docker("run", "--rm", tag).stdout == "via-skopeo\n"
+    finally:
+        stack.docker("rmi", "-f", f"{repo}:1")
+        stack.docker("rmi", "-f", tag)
