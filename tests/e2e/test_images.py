@@ -191,6 +191,11 @@ def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_
                              "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
                             stdout=log, stderr=log)
     tag = f"{uname('fromdocker')}:v1"
+    ours = f"{uname('frompydocker')}:v2"
+    stack.docker("import", "-c", 'CMD ["echo", "made-by-pydocker"]', str(busybox_rootfs_tar), ours, check=True)
+    ours_info = json.loads(stack.docker("image", "inspect", ours, check=True).stdout)[0]
+    stack.docker("save", "-o", str(tmp_path / "ours.tar"), ours, check=True)
+    stack.docker("rmi", ours, check=True)
     try:
         def real(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run(["/usr/bin/docker", *args], env=env, capture_output=True, text=True, timeout=120)
@@ -204,6 +209,12 @@ def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_
         archive = tmp_path / "real.tar"
         cp = real("save", "-o", str(archive), tag)
         assert cp.returncode == 0, cp.stderr
+        # and the other way: Debian's dockerd 20.10 loads what pydocker saved, same image ID and layers
+        cp = real("load", "-i", str(tmp_path / "ours.tar"))
+        assert cp.returncode == 0 and f"Loaded image: {ours}" in cp.stdout, cp.stdout + cp.stderr
+        theirs = json.loads(real("image", "inspect", ours).stdout)[0]
+        assert theirs["Id"] == ours_info["Id"] and theirs["RootFS"]["Layers"] == ours_info["RootFS"]["Layers"]
+        assert theirs["Config"]["Cmd"] == ["echo", "made-by-pydocker"]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
