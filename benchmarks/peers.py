@@ -177,6 +177,7 @@ def start_pydocker(extra: list[str] | None = None, bridge: str | None = "none") 
         args += ["--bridge", "none"]
     elif bridge:  # a --bip CIDR
         args += ["--bip", bridge, "--remove-bridges-on-exit"]
+    OUR_BASES.add(str(base))
     stack = start_stack(base / "s", busybox_tar(base), args)
     d = Daemon("pydocker", base / "s", env=stack.env, stack=stack)
     d.base = base  # type: ignore[attr-defined]
@@ -203,6 +204,7 @@ def _ping(sock: Path) -> bool:
 def start_dockerd(bridge: str | None = "none", extra: list[str] | None = None) -> Daemon:
     """Debian's dockerd with its own containerd, bridge `none` or docker0 on the --bip given."""
     base = Path(tempfile.mkdtemp(prefix="bdk-", dir="/tmp"))
+    OUR_BASES.add(str(base))
     root = base / "s"
     root.mkdir()
     tag = uuid.uuid4().hex[:8]
@@ -239,6 +241,7 @@ def start_dockerd(bridge: str | None = "none", extra: list[str] | None = None) -
 
 
 OUR_NAMES: set[str] = {"docker0"}  # bridges (and chain prefixes) our daemons made
+OUR_BASES: set[str] = set()  # temp dirs of our daemons (other runs of these scripts may share the host)
 
 _DOCKER_CHAIN = re.compile(r"(?<![A-Za-z0-9_-])DOCKER(-[A-Z0-9-]+)?(?![A-Za-z0-9_])")
 
@@ -327,7 +330,9 @@ def host_state() -> dict[str, set[str]]:
 def report_host_diff(before: dict[str, set[str]], after: dict[str, set[str]]) -> None:
     """Print what our daemons left on the host (other test stacks' bridges and chains come and go: ignored)."""
     def ours(x: str) -> bool:
-        return (x.startswith("/") or bool(_DOCKER_CHAIN.search(x))
+        if x.startswith("/"):
+            return any(x.startswith(b + "/") for b in OUR_BASES)
+        return (bool(_DOCKER_CHAIN.search(x))
                 or any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", x) for n in OUR_NAMES))
     bad = False
     for k in before:
