@@ -8,14 +8,19 @@ synchronously, so "address in use" is known before anything else is set up.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import socket
+import threading
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
 UDP_IDLE_TIMEOUT = 90.0   # docker-proxy's UDPConnTrackTimeout
-BUFSIZE = 65536
+SPLICE_CHUNK = 1 << 20
+CONNECT_TIMEOUT = 10.0
+F_SETPIPE_SZ = 1031
 
 
 def bind_socket(proto: str, host_ip: str, port: int, listen: bool = True) -> socket.socket:
@@ -39,18 +44,33 @@ def bind_socket(proto: str, host_ip: str, port: int, listen: bool = True) -> soc
         raise
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+def _splice(src: socket.socket, dst: socket.socket) -> None:
+    """One direction of a TCP relay, in its own thread: socket → pipe → socket with splice(2), so
+    the bytes never pass through Python. EOF is passed on as a half-close, as docker-proxy does;
+    an error tears both sockets down so the other direction ends too."""
+    r, w = os.pipe()
     try:
+        try:
+            fcntl.fcntl(w, F_SETPIPE_SZ, SPLICE_CHUNK)
+        except OSError:
+            pass
+        sfd, dfd = src.fileno(), dst.fileno()
         while True:
-            data = await reader.read(BUFSIZE)
-            if not data:
+            n = os.splice(sfd, w, SPLICE_CHUNK, flags=os.SPLICE_F_MOVE)
+            if n == 0:
                 break
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()   # pass the half-close on, as docker-proxy does
-    except (ConnectionError, OSError):
-        writer.close()
+            while n > 0:
+                n -= os.splice(r, dfd, n, flags=os.SPLICE_F_MOVE)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 @dataclass
@@ -59,50 +79,83 @@ class Proxy:
     sock: socket.socket
     container_ip: str
     container_port: int
-    _server: asyncio.AbstractServer | None = None
     _udp: asyncio.DatagramTransport | None = None
     _tasks: set = field(default_factory=set)
+    _accepting: bool = False
+    _conns: set = field(default_factory=set)          # open TCP sockets (both ends of each relay)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def host_port(self) -> int:
         return self.sock.getsockname()[1]
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         if self.proto == "tcp":
-            self._server = await asyncio.start_server(self._relay_tcp, sock=self.sock)
+            # Accepting stays on the loop; each connection is relayed by two threads with splice(2)
+            # (the loop also serves gRPC, and bulk copies through asyncio streams are slow).
+            loop.add_reader(self.sock.fileno(), self._accept)
+            self._accepting = True
         else:
-            loop = asyncio.get_running_loop()
             self._udp, _ = await loop.create_datagram_endpoint(lambda: _UDPFrontend(self), sock=self.sock)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._accepting:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self._accepting = False
         if self._udp is not None:
             self._udp.close()
             self._udp = None
         for t in list(self._tasks):
             t.cancel()
         self._tasks.clear()
+        with self._lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.sock.close()
 
-    async def _relay_tcp(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self._tasks.add(task)
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.debug("proxy accept on %d: %s", self.host_port, e)
+                return
+            conn.setblocking(True)
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._relay_tcp, args=(conn,), daemon=True,
+                             name=f"proxy-{self.host_port}").start()
+
+    def _relay_tcp(self, client: socket.socket) -> None:
+        backend = None
         try:
             try:
-                breader, bwriter = await asyncio.open_connection(self.container_ip, self.container_port)
+                backend = socket.create_connection((self.container_ip, self.container_port), CONNECT_TIMEOUT)
+                backend.settimeout(None)
             except OSError as e:
                 log.debug("proxy to %s:%d: %s", self.container_ip, self.container_port, e)
-                cwriter.close()
                 return
-            try:
-                await asyncio.gather(_pipe(creader, bwriter), _pipe(breader, cwriter))
-            finally:
-                bwriter.close()
-                cwriter.close()
+            with self._lock:
+                self._conns.add(backend)
+            up = threading.Thread(target=_splice, args=(client, backend), daemon=True)
+            up.start()
+            _splice(backend, client)
+            up.join()
         finally:
-            self._tasks.discard(task)
+            with self._lock:
+                self._conns.discard(client)
+                if backend is not None:
+                    self._conns.discard(backend)
+            client.close()
+            if backend is not None:
+                backend.close()
 
 
 class _UDPBackend(asyncio.DatagramProtocol):

@@ -1,6 +1,7 @@
 """A restart after a crash: the host is brought back in line with the store."""
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -13,8 +14,9 @@ def crash(m) -> None:
     """What process death does to a manager: its sockets close, the host keeps the rest."""
     for eps in m.proxies.values():
         for p in eps:
-            if p._server is not None:
-                p._server.close()
+            if p._accepting:
+                asyncio.get_running_loop().remove_reader(p.sock.fileno())
+                p._accepting = False
             if p._udp is not None:
                 p._udp.close()
             p.sock.close()
