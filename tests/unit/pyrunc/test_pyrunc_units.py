@@ -383,3 +383,31 @@ def test_bad_go_durations(bad):
     from pyrunc.commands import go_duration
     with pytest.raises(RuncError):
         go_duration(bad)
+
+
+def test_cgroup_self_join_split(tmp_path):
+    """v1 dirs are joined by the process itself ("0" in tasks, no RCU wait); the unified dir of
+    a hybrid host and every v2 dir are left to the parent (cgroup.procs)."""
+    paths = {c: str(tmp_path / c / "c1") for c in ("cpu", "memory", "unified")}
+    paths["cpuacct"] = paths["cpu"]  # co-mounted controllers share a dir: one write
+    m = V1Manager(paths, [])
+    assert m.self_join_files() == sorted([str(tmp_path / "cpu/c1/tasks"),
+                                          str(tmp_path / "memory/c1/tasks")])
+    assert m.rest() == ["unified"]
+    for p in set(paths.values()):
+        os.makedirs(p)
+    m.add(4242, only=m.rest())
+    assert (tmp_path / "unified/c1/cgroup.procs").read_text() == "4242"
+    assert not (tmp_path / "cpu/c1/cgroup.procs").exists()
+    v2 = V2Manager(str(tmp_path / "v2"), [])
+    assert v2.self_join_files() == [] and v2.rest() == ["unified"]
+
+
+def test_prlimit_and_capget_through_ctypes_core():
+    from pyrunc import syscalls as sc
+    sc.prlimit(os.getpid(), 7, *__import__("resource").getrlimit(7))  # RLIMIT_NOFILE, unchanged
+    eff, perm, _inh = sc.capget(0)
+    assert eff & ~perm == 0
+    with pytest.raises(OSError) as e:
+        sc.prlimit(os.getpid(), 7, 2, 1)  # soft > hard
+    assert e.value.errno == 22
