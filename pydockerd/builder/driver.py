@@ -141,6 +141,7 @@ class DriverOptions:
     force_remove: bool = False   # forcerm=1: always remove them
     quiet: bool = False          # q=1: only the image ID at the end
     host_config: dict = field(default_factory=dict)  # RUN containers': networkmode, shmsize, extrahosts
+    pull: bool = False           # pull=1: pull FROM images even when present (moby's PullOptionForcePull)
 
 
 async def read_context_async(chunks: AsyncIterable[bytes], dockerfile: str = "",
@@ -206,6 +207,7 @@ def options_from_query(query) -> tuple[DriverOptions, str]:
         force_remove=force,
         quiet=_bool(query.get("q")),
         host_config=_host_config(query),
+        pull=_bool(query.get("pull")),
     )
     return options, query.get("dockerfile") or ""
 

@@ -41,8 +41,9 @@ CONFIG = "application/vnd.docker.container.image.v1+json"
 
 
 class DaemonBuildBackend:
-    def __init__(self, d: "Daemon", host_config: dict | None = None) -> None:
+    def __init__(self, d: "Daemon", host_config: dict | None = None, pull: bool = False) -> None:
         self.d = d
+        self.pull = pull
         self.host_config = dict(host_config or {"NetworkMode": "default"})
         self._mounts: list[tuple[str, str]] = []  # (mountpoint, view snapshot key) to release
         self._tmp: list[str] = []
@@ -205,12 +206,15 @@ class DaemonBuildBackend:
         if ref.kind == "stage":
             img = await self._image(ref.image_id)
             return BaseImage(img.id, img.container_config)
-        img = await self._image_or_pull(ref)
+        img = await self._image_or_pull(ref, force=self.pull)
         return BaseImage(img.id, img.container_config)
 
-    async def _image_or_pull(self, ref: FromRef):
-        """A local image, else pulled (the classic builder's PullOptionPreferLocal: FROM, COPY --from)."""
+    async def _image_or_pull(self, ref: FromRef, force: bool = False):
+        """A local image, else pulled (the classic builder's PullOptionPreferLocal: FROM, COPY --from);
+        `force` (build --pull, PullOptionForcePull): pulled in any case."""
         try:
+            if force:
+                raise NotFound(ref.name)
             return await self._image(ref.name)
         except NotFound:
             async for _line, _recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",

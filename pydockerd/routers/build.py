@@ -40,7 +40,7 @@ def setup(router, d: Daemon) -> None:
                                                   tmp_root=d.tmp_root)
         except DockerfileError as exc:
             raise InvalidParameter(exc.message) from None
-        backend = DaemonBuildBackend(d, options.host_config)
+        backend = DaemonBuildBackend(d, options.host_config, pull=options.pull)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         try:
             # planning errors (unknown --target, malformed instructions) come before any output: moby

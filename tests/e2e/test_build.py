@@ -532,3 +532,46 @@ def test_run_steps_get_network_hosts_and_shm(bstack, tmp_path):
     assert re.search(r"^shm +32768 ", cp.stdout, re.M)
     assert "\nlo \n" in cp.stdout  # only the loopback: --network none
     bstack.docker("rmi", re.search(r"Successfully tagged (\S+)", cp.stdout).group(1), check=True)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry on 127.0.0.1 with a throwaway storage dir."""
+    import socket
+    import time
+    if not shutil.which("docker-registry"):
+        pytest.skip("docker-registry is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "config.yml").write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
+                                         f"{tmp_path}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_pull_refreshes_the_base_image(bstack, tmp_path, tags, registry):
+    base, built = f"{registry}/{unique('base')}:1", unique("pulled") + ":1"
+    tags.extend([base, built])
+    for marker in ("old", "new"):
+        (tmp_path / marker).mkdir()
+        write(tmp_path / marker, {"Dockerfile": f"FROM busybox\nRUN echo {marker} > /marker\n"})
+        build(bstack, tmp_path / marker, "-t", base)
+        bstack.docker("push", base, check=True)
+        if marker == "old":
+            old_id = image(bstack, base)["Id"]
+    # locally `base` is the "new" image again only after a pull: point the tag back at the old one
+    bstack.docker("tag", old_id, base, check=True)
+    ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {base}\nRUN cat /marker\n"})
+    assert "\nold\n" in build(bstack, ctx, "-t", built).stdout     # present locally: used as it is
+    assert "\nnew\n" in build(bstack, ctx, "-t", built, "--pull").stdout  # --pull: the registry's
