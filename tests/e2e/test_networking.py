@@ -43,6 +43,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_port_pair() -> tuple[int, int]:
+    """Two consecutive free TCP ports on 127.0.0.1 (for a -p range)."""
+    for _ in range(50):
+        lo = free_port()
+        if lo >= 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", lo + 1))
+            except OSError:
+                continue
+        return lo, lo + 1
+    raise AssertionError("no two consecutive free ports")
+
+
 def fetch(url: str) -> bytes:
     """GET from the host; the server in the container may still be starting."""
     last: Exception | None = None
@@ -200,9 +215,7 @@ def test_port_already_allocated(stack, made):
 
 
 def test_port_range_and_publish_all_with_expose(stack, made):
-    base = free_port()
-    lo, hi = 31000 + random.randint(0, 2000) * 4, 0
-    hi = lo + 1
+    lo, hi = free_port_pair()
     c = uname("range")
     made["containers"].append(c)
     stack.docker("run", "-d", "--name", c, "-p", f"127.0.0.1:{lo}-{hi}:8000-8001", "busybox", "sh", "-c",
@@ -212,7 +225,6 @@ def test_port_range_and_publish_all_with_expose(stack, made):
     assert sorted(out) == [f"8000/tcp -> 127.0.0.1:{lo}", f"8001/tcp -> 127.0.0.1:{hi}"]
     assert fetch(f"http://127.0.0.1:{lo}/") == b"r\n"
     assert fetch(f"http://127.0.0.1:{hi}/") == b"r\n"
-    del base
 
     # -P publishes the image's EXPOSE on ephemeral ports
     src, img, web = uname("src"), f"{uname('exposed')}:v1", uname("pall")
@@ -275,13 +287,11 @@ def test_host_and_none_modes(stack, made):
     assert host_netns_state(stack) == before
     ns = json.loads(stack.docker("inspect", "-f", "{{json .NetworkSettings}}", c, check=True).stdout)
     assert list(ns["Networks"]) == ["host"] and ns["IPAddress"] == ""
-    cid = stack.docker("inspect", "-f", "{{.Id}}", c, check=True).stdout.strip()
     net = json.loads(stack.docker("network", "inspect", "host", check=True).stdout)[0]
     assert net["Driver"] == "host"
     cp = stack.docker("network", "connect", "bridge", c)
     assert cp.returncode == 1 and ("container cannot be disconnected from host network or connected to host "
                                    "network") in cp.stderr, cp.stderr
-    del cid
 
     # none: only lo, up, with 127.0.0.1; no eth0
     out = stack.docker("run", "--rm", "--network", "none", "busybox", "sh", "-c",
@@ -414,7 +424,6 @@ def test_etc_files_hostname_add_host_dns(stack, made):
     stack.docker("run", "-d", "--name", u, "--network", net, "--dns", "10.1.2.3", "--add-host",
                  "h1:10.0.0.1", "busybox", "sleep", "300", check=True)
     resolv = stack.docker("exec", u, "cat", "/etc/resolv.conf", check=True).stdout
-    host_search = [ln for ln in open("/etc/resolv.conf").read().splitlines() if ln.startswith(("search", "domain"))]
     host_opts = " ".join(o for ln in open("/etc/resolv.conf").read().splitlines() if ln.startswith("options ")
                          for o in ln.split()[1:] if not o.startswith("ndots"))
     assert resolv.startswith(header + "nameserver 127.0.0.11\n"), resolv
@@ -422,7 +431,6 @@ def test_etc_files_hostname_add_host_dns(stack, made):
     assert resolv.endswith("\n# Based on host file: '/etc/resolv.conf' (internal resolver)\n"
                            "# ExtServers: [10.1.2.3]\n# Overrides: [nameservers]\n"
                            "# Option ndots from: internal\n"), resolv
-    del host_search
     uid = stack.docker("inspect", "-f", "{{.Id}}", u, check=True).stdout.strip()
     hosts = stack.docker("exec", u, "cat", "/etc/hosts", check=True).stdout.splitlines()
     uip = stack.docker("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}', u,
@@ -475,10 +483,9 @@ def test_network_ls_inspect_rm_prune(stack, made):
 
     cp = stack.docker("network", "rm", n1)
     assert cp.returncode == 1
-    cid12 = stack.docker("inspect", "-f", "{{.Id}}", c, check=True).stdout.strip()[:12]
+    ep12 = entry["EndpointID"][:12]
     assert (f'Error response from daemon: error while removing network: network {n1} has active endpoints '
-            f'(name:"{c}" id:"') in cp.stderr, cp.stderr
-    del cid12
+            f'(name:"{c}" id:"{ep12}")') in cp.stderr, cp.stderr
     assert stack.docker("network", "inspect", n1).returncode == 0
     cp = stack.docker("network", "rm", "bridge")
     assert cp.returncode == 1 and "bridge is a pre-defined network and cannot be removed" in cp.stderr
@@ -554,7 +561,6 @@ def test_nothing_left_after_removal(stack):
     """Networks, endpoints with published ports and DNS, then everything removed: the stack's
     namespaces, bridge ports, bridges and iptables rules are as before."""
     before = host_netns_state(stack)
-    links_before = set(subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.split())
     net = uname("gone")
     nid = stack.docker("network", "create", "--subnet", subnet24(), net, check=True).stdout.strip()
     bridge = f"br-{nid[:12]}"
@@ -575,4 +581,3 @@ def test_nothing_left_after_removal(stack):
     assert host_netns_state(stack) == before
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     assert f" {bridge}:" not in out
-    del links_before
