@@ -113,6 +113,13 @@ def read_pids(path: str) -> list[int]:
 def rmdir_tree(path: str) -> None:
     """Remove a cgroup dir and its children, retrying EBUSY while exiting tasks leave."""
     import time
+    try:
+        os.rmdir(path)  # the usual case: no sub-cgroups, no tasks left
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
     if not os.path.isdir(path):
         return
     for dirpath, dirs, _files in os.walk(path, topdown=False):
