@@ -387,6 +387,18 @@ class Daemon:
                 use(m.get("Source") or "", m.get("Target", ""), not m.get("ReadOnly"))
             taken.add(m.get("Target", ""))
         taken.update((hc.get("Tmpfs") or {}).keys())
+        for spec in hc.get("VolumesFrom") or []:
+            # --volumes-from ref[:ro|rw]: the other container's volumes at the same places
+            ref, _, mode = str(spec).partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
+            src = self.get(ref)
+            for v in src.VolumeMounts:
+                if v["Destination"] in taken:
+                    continue
+                taken.add(v["Destination"])
+                rw = v["RW"] if mode == "" else mode == "rw"
+                use(v["Name"], v["Destination"], rw)
         for dst in config.get("Volumes") or {}:
             if dst not in taken:
                 use("", dst, True)

@@ -5,7 +5,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..daemon import archive
+from ..daemon import archive, validate
 from ..daemon.daemon import Daemon
 from ..daemon.logs import LogEntry, LogQuery, parse_time_param
 from ..errors import Forbidden, InvalidParameter
@@ -28,6 +28,7 @@ def _log_bytes(e: LogEntry, tty: bool, timestamps: bool) -> bytes:
 def setup(router, d: Daemon) -> None:
     async def create(request: web.Request) -> web.Response:
         body = await read_json(request)
+        validate.create_body(body)
         cid, warnings = await d.create(request.query.get("name", ""), body)
         return json_response({"Id": cid, "Warnings": warnings}, status=201)
 

@@ -321,3 +321,79 @@ def test_live_restore_after_kill_9_of_both_daemons(busybox_rootfs_tar, tmp_path_
     finally:
         leaks = teardown_stack(st)
     assert not leaks, leaks
+
+
+# ---- (4) storage details, bad input, API hygiene ---------------------------------------------
+
+def test_bind_mount_source_rules_tmpfs_and_volumes_from(stack, cleanup, tmp_path):
+    missing = tmp_path / "missing"
+    cp = stack.docker("run", "--rm", "--mount", f"type=bind,source={missing},target=/x", "busybox", "true")
+    assert cp.returncode == 125
+    assert f'invalid mount config for type "bind": bind source path does not exist: {missing}' in cp.stderr
+    assert not missing.exists()
+    created = tmp_path / "created"
+    stack.docker("run", "--rm", "-v", f"{created}:/x", "busybox", "touch", "/x/f", check=True)
+    assert (created / "f").exists()
+    rc, out, err = run(stack, "--tmpfs", "/t:size=1m,mode=1770", "busybox", "sh", "-c",
+                       "df -k /t | tail -1; stat -c %a /t; grep ' /t ' /proc/self/mounts")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[1] == "1024" and lines[1] == "1770" and "tmpfs" in lines[2]
+    src = uname()
+    cleanup.append(src)
+    stack.docker("run", "-d", "--name", src, "-v", "/shared", "busybox", "sh", "-c",
+                 "echo from-src > /shared/f; sleep 300", check=True)
+    _wait_for(lambda: stack.docker("exec", src, "cat", "/shared/f").stdout == "from-src\n", "the source write")
+    rc, out, err = run(stack, "--volumes-from", src, "busybox", "cat", "/shared/f")
+    assert (rc, out) == (0, "from-src\n"), err
+    rc, out, err = run(stack, "--volumes-from", f"{src}:ro", "busybox", "sh", "-c", "touch /shared/g")
+    assert rc != 0 and "Read-only file system" in err
+
+
+def test_bad_input_texts(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("create", "--name", n, "busybox", "sleep", "60", check=True)
+    cp = stack.docker("exec", n, "true")
+    assert cp.returncode == 1 and f"container {json.loads(stack.docker('inspect', n).stdout)[0]['Id']} is not running" in cp.stderr.lower()
+    cp = stack.docker("create", "--name", n, "busybox", "true")
+    assert cp.returncode == 1 and f'The container name "/{n}" is already in use' in cp.stderr
+    cp = stack.docker("run", "--rm", "--memory", "1m", "busybox", "true")
+    assert cp.returncode == 125 and "Minimum memory limit allowed is 6MB" in cp.stderr
+    cp = stack.docker("run", "--rm", "--cpu-shares", "-3", "busybox", "true")
+    assert cp.returncode == 125 and "invalid CPU shares (-3): value must be a positive integer" in cp.stderr
+    cp = stack.docker("run", "--rm", "busybox", "/nonexistent-cmd")
+    assert cp.returncode == 127
+    cp = stack.docker("run", "--rm", "busybox", "/etc")
+    assert cp.returncode == 126
+
+
+def test_api_hygiene_malformed_json_and_wrong_types(stack):
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(stack.sock))
+
+    def post(path: str, body: bytes) -> tuple[int, dict]:
+        c = Conn("docker")
+        try:
+            c.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, json.loads(data or b"{}")
+        finally:
+            c.close()
+
+    for body in (b"{not json", b'{"Image": 5}', b'{"Image": "busybox", "HostConfig": {"Memory": "lots"}}',
+                 b'{"Image": "busybox", "Cmd": "true", "HostConfig": {"CapAdd": 3}}',
+                 b'{"Image": "busybox", "HostConfig": {"Binds": [1]}}', b"[]",
+                 b'{"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}',
+                 b'{"Image": "busybox", "HostConfig": {"CpuShares": -5, "Memory": -1}}'):
+        status, data = post("/v1.50/containers/create", body)
+        assert status == 400, (body, status, data)
+        assert data.get("message"), (body, data)
+    status, data = post("/v1.50/containers/nosuch/wait?condition=bogus", b"")
+    assert status in (400, 404) and data.get("message")
