@@ -49,7 +49,7 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     orphans = [c for c in eng.containers() if c.get("Labels", {}).get("com.docker.compose.service") not in known]
     if opts.remove_orphans:
         for c in orphans:
-            eng.remove(c)
+            eng.remove(c, opts.timeout if "timeout" in opts.changed else None)
     elif orphans:
         names = " ".join(c["Names"][0].lstrip("/") for c in orphans)
         ctx.err.write(f"WARN[0000] Found orphan containers ([{names}]) for this project. If you removed or renamed "
@@ -57,7 +57,8 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
                       "to clean it up. \n")
     started = []
     for s in services:
-        cid = eng.up_service(s, force=opts.force_recreate, build=opts.build)
+        cid = eng.up_service(s, force=opts.force_recreate, build=opts.build,
+                             stop_timeout=opts.timeout if "timeout" in opts.changed else None)
         started.append(cid)
     if opts.detach or opts.wait:
         if opts.wait:
@@ -397,6 +398,7 @@ SUBCOMMANDS: dict[str, tuple[F.Command, Callable[..., int]]] = {
         F.Flag("force-recreate", "", B, False, "Recreate containers even if their configuration and image haven't changed"),
         F.Flag("no-deps", "", B, False, "Don't start linked services"),
         F.Flag("remove-orphans", "", B, False, "Remove containers for services not defined in the Compose file"),
+        F.Flag("timeout", "t", I, 0, "Use this timeout in seconds for container shutdown when attached or when containers are already running"),
         F.Flag("wait", "", B, False, "Wait for services to be running|healthy. Implies detached mode."),
         F.Flag("wait-timeout", "", I, 0, "Maximum duration in seconds to wait for the project to be running|healthy"),
     ]), up),

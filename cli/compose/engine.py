@@ -6,7 +6,7 @@ import threading
 import time
 
 from cli import jsoncodec as json
-from cli.compose.model import LABEL, Project, Service
+from cli.compose.model import LABEL, VERSION, Project, Service
 from cli.errors import APIError, CLIError
 
 TYPE_CHECKING = False
@@ -62,7 +62,7 @@ class Engine:
                          "Config": [{"Subnet": c.get("subnet"), "Gateway": c.get("gateway"), "IPRange": c.get("ip_range")}
                                     for c in ipam.get("config") or []]},
                 "Labels": {**(cfg.get("labels") or {}), LABEL + "project": self.project.name,
-                           LABEL + "network": key, LABEL + "version": "pydocker"}}
+                           LABEL + "network": key, LABEL + "version": VERSION}}
         self.client.post_json("/networks/create", None, body)
         self.event("Network", name, "Created")
 
@@ -80,7 +80,7 @@ class Engine:
         self.event("Volume", f'"{name}"', "Creating")
         body = {"Name": name, "Driver": cfg.get("driver") or "local", "DriverOpts": cfg.get("driver_opts") or {},
                 "Labels": {**(cfg.get("labels") or {}), LABEL + "project": self.project.name,
-                           LABEL + "volume": key, LABEL + "version": "pydocker"}}
+                           LABEL + "volume": key, LABEL + "version": VERSION}}
         self.client.post_json("/volumes/create", None, body)
         self.event("Volume", f'"{name}"', "Created")
 
@@ -226,7 +226,8 @@ class Engine:
         self.client.request("POST", f"/containers/{cid}/start").read()
         self.event("Container", name, "Started")
 
-    def up_service(self, service: Service, force: bool = False, build: bool = False) -> str:
+    def up_service(self, service: Service, force: bool = False, build: bool = False,
+                   stop_timeout: int | None = None) -> str:
         """Create, recreate or start the service's container so it runs the current config."""
         self.wait_dependencies(service)
         existing = self.container_for(service)
@@ -240,7 +241,7 @@ class Engine:
                     self.start(existing["Id"], name)
                 return existing["Id"]
             self.event("Container", name, "Recreate")
-            self.remove(existing)
+            self.remove(existing, stop_timeout)
             self.event("Container", name, "Recreated")
         self.ensure_image(service, build)
         cid = self.create(service)

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 LABEL = "com.docker.compose."
+# com.docker.compose.version: the compose (v2) release whose behaviour this follows. It must be a dotted
+# version: docker-compose 1.29 compares it with LooseVersion and crashes on a word ("pydocker").
+VERSION = "2.29.0"
 _VAR = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -134,7 +137,7 @@ class Service:
             LABEL + "project.config_files": ",".join(p.config_files),
             LABEL + "depends_on": ",".join(f"{k}:{v.get('condition', 'service_started')}:false"
                                            for k, v in self.depends_on().items()),
-            LABEL + "image": self.image, LABEL + "version": "pydocker",
+            LABEL + "image": self.image, LABEL + "version": VERSION,
         })
         env = []
         for path in _as_list(c.get("env_file")):

@@ -98,7 +98,10 @@ def test_docker_compose_129_brings_the_test_app_up_and_pydocker_compose_takes_it
     assert app.client_log() == EXPECTED
     ps = ok(app.py("ps", "-a", "--format", "{{.Service}} {{.Name}}"))
     assert sorted(ps.stdout.splitlines()) == [f"{s} {app.name}_{s}_1" for s in ("client", "db", "web")]
-    # 1.29's containers are this project's: an unchanged `up` of a service keeps running containers
+    # an `up` by the other client takes the project over (1.29 hashes its config differently: recreated)
+    ok(app.py("up", "-d", "-t", "1", timeout=180))
+    ps = ok(app.py("ps", "-a", "--format", "{{.Service}} {{.Name}}"))
+    assert sorted(ps.stdout.splitlines()) == [f"{s} {app.name}-{s}-1" for s in ("client", "db", "web")]
     down = ok(app.py("down", "-v", "-t", "1"))
     assert f" Network {app.name}_default  Removed\n" in down.stderr
     assert f" Volume {app.name}_dbdata  Removed\n" in down.stderr
@@ -112,6 +115,9 @@ def test_pydocker_compose_brings_the_test_app_up_and_docker_compose_129_takes_it
     ps = ok(app.dc("ps"))
     for s in ("client", "db", "web"):
         assert f"{app.name}-{s}-1" in ps.stdout
+    ok(app.dc("up", "-d", "-t", "1", timeout=180))
+    ps = ok(app.py("ps", "-a", "--format", "{{.Service}} {{.Name}}"))
+    assert sorted(ps.stdout.splitlines()) == [f"{s} {app.name}_{s}_1" for s in ("client", "db", "web")]
     ok(app.dc("down", "-v", "-t", "1"))
     assert app.leftovers() == []
 
