@@ -37,6 +37,8 @@ fi
 bash scripts/genprotos.sh "$REPO/.venv/bin/python"
 # pyrunc starts through its own launcher (python3 -IS, lazy imports): runtimes are exec'd per call
 ln -sf "$REPO/bin/pyrunc" .venv/bin/pyrunc
+# so does pydocker (stdlib only): no site/editable-finder imports, ~2x faster start-up
+ln -sf "$REPO/bin/pydocker" .venv/bin/pydocker
 if [[ "${1:-}" != "--test" ]]; then
   # the commands on PATH for people; test runs (e.g. CI in a throwaway clone) leave PATH alone
   for cmd in pydocker pydockerd pycontainerd; do ln -sf "$REPO/.venv/bin/$cmd" /usr/local/bin/$cmd; done

@@ -654,3 +654,13 @@ def test_load_on_a_terminal_and_a_pipe(target, tmp_path):
         assert b"Loaded image: " + ref.encode() in out
     finally:
         target.pydocker("rmi", "-f", ref)
+
+
+def test_fast_launcher(target):
+    """bin/pydocker (python3 -IS, what `pydocker` on PATH is) runs the same CLI as `python -m cli.main`."""
+    env = {k: v for k, v in target.env.items() if k != "PYTHONPATH"}
+    fast = subprocess.run([str(REPO / "bin" / "pydocker"), "images", "--format", "{{.Repository}}:{{.Tag}}"],
+                          env=env, cwd="/", capture_output=True, text=True, timeout=60)
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stdout == ok(target.pydocker("images", "--format", "{{.Repository}}:{{.Tag}}")).stdout
+    assert "busybox:latest" in fast.stdout.split()
