@@ -1,8 +1,8 @@
-"""The OCI seccomp profile compiled with libseccomp (ctypes), loaded as late as runc does."""
+"""The OCI seccomp profile compiled with libseccomp (through syscalls' _ctypes layer, not
+the ctypes package: ~3 ms less start-up), loaded as late as runc does."""
 from __future__ import annotations
 
-import ctypes
-
+from . import syscalls as ctypes
 from .errors import RuncError
 
 _ACT_KILL_PROCESS = 0x80000000
@@ -43,7 +43,7 @@ def _libseccomp():
     global _lib
     if _lib is None:
         try:
-            lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+            lib = ctypes.open_library("libseccomp.so.2")
         except OSError as e:
             raise RuncError(f"seccomp: libseccomp not available: {e}") from None
         lib.seccomp_init.restype = ctypes.c_void_p

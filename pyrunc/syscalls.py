@@ -36,8 +36,11 @@ class _LibcFunc(_ctypes.CFuncPtr):
 
 
 class _Libc:
-    def __init__(self) -> None:
-        self._handle = _ctypes.dlopen(None, 2)  # RTLD_NOW, the running process's symbols
+    """A shared library's functions (``None``: the running process's symbols, i.e. libc);
+    ``dlopen`` failures raise OSError, as ctypes.CDLL."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self._handle = _ctypes.dlopen(name, 2)  # RTLD_NOW
 
     def __getattr__(self, name: str):
         fn = _LibcFunc((name, self))  # looks up self._handle
@@ -184,6 +187,24 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
 
 class c_char(_ctypes._SimpleCData):
     _type_ = "c"
+
+
+class c_uint64(_ctypes._SimpleCData):
+    _type_ = "Q"
+
+
+class c_void_p(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+class c_char_p(_ctypes._SimpleCData):
+    _type_ = "z"
+
+
+c_uint = c_uint32
+POINTER = _ctypes.POINTER
+Structure = _ctypes.Structure
+open_library = _Libc
 
 
 class c_ushort(_ctypes._SimpleCData):
