@@ -174,6 +174,9 @@ def _short(image_id: str) -> str:
     return image_id.split(":", 1)[-1][:12]
 
 
+_PARENT = "io.pydocker.build.parent"  # build_backend.PARENT_LABEL: the image a build step built on
+
+
 class ImageDeleter:
     """`docker rmi` with moby's rules and texts (untag; delete the last reference; in-use conflicts)."""
 
@@ -208,12 +211,31 @@ class ImageDeleter:
                 if len(img.repo_tags) > 1:
                     raise Conflict(f"conflict: unable to delete {_short(img.id)} (must be forced) - image is "
                                    "referenced in multiple repositories")
+        known = {i.id: i for i in await self.service.list()}
+        parent = known[img.id].labels.get(_PARENT, "") if img.id in known else ""
         for name in img.names:
             await self.service.client.delete_image(name)
             if not name.startswith("moby-dangling@"):
                 out.append({"Untagged": reference.familiar_string(name)})
         out.append({"Deleted": img.id})
+        await self._delete_parents(parent, users, out)
         return out
+
+    async def _delete_parents(self, parent: str, users: dict[str, tuple[str, bool]],
+                              out: list[dict[str, str]]) -> None:
+        """moby's prune of a deleted image's parents (build steps): each goes too, up to the first one
+        that is tagged, used by a container or that another image builds on."""
+        used = {iid for iid, _running in users.values()}
+        while parent:
+            known = {i.id: i for i in await self.service.list()}
+            p = known.get(parent)
+            if p is None or p.repo_tags or p.repo_digests or parent in used or any(
+                    i.labels.get(_PARENT) == parent for i in known.values()):
+                return
+            for name in p.names:
+                await self.service.client.delete_image(name)
+            out.append({"Deleted": p.id})
+            parent = p.labels.get(_PARENT, "")
 
 
 def _looks_like_id(ref: str, img: Image) -> bool:
