@@ -32,7 +32,7 @@ from .health import HealthMonitor
 from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import read_files, read_from_root
+from .rootfs import copy_up, read_files, read_from_root
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -551,6 +551,13 @@ class Daemon:
 
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
+        empty = [(v["Destination"], self.volumes.mountpoint(v["Name"])) for v in c.VolumeMounts]
+        empty = [(d, mp) for d, mp in empty if os.path.isdir(mp) and not os.listdir(mp)]
+        if empty:
+            try:
+                await copy_up(mounts, empty, self.tmp_root)
+            except OSError as exc:
+                raise SystemError_(f"failed to copy the image's content into a volume: {exc}") from None
         user = await self.resolve_user(c, mounts, cfg.get("User") or "")
         if hc.get("GroupAdd"):
             user.additional_gids = await self._group_add(mounts, user, hc["GroupAdd"])

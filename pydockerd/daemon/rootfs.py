@@ -78,3 +78,39 @@ async def read_files(mounts: list[Any], paths: list[str], tmp_root: str) -> dict
             await _run("umount", target)
         shutil.rmtree(target, ignore_errors=True)
     return out
+
+
+async def copy_up(mounts: list[Any], pairs: list[tuple[str, str]], tmp_root: str) -> None:
+    """Docker's volume copy-up: for each (path in the image, empty volume dir), copy the image's
+    content at that path (ownership, modes, links) into the volume. The snapshot is mounted read-only."""
+    if not pairs:
+        return
+    os.makedirs(tmp_root, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="rootfs-", dir=tmp_root)
+    mounted = False
+    try:
+        if len(mounts) != 1:
+            raise OSError(f"expected one rootfs mount, got {len(mounts)}")
+        m = mounts[0]
+        if m.type == "bind":
+            await _run("mount", "--bind", m.source, target)
+            mounted = True
+            await _run("mount", "-o", "remount,bind,ro", target)
+        else:
+            await _run("mount", "-t", m.type, "-o", ",".join(read_only_options(m.type, list(m.options)) + ["ro"]),
+                       m.source, target)
+            mounted = True
+        for path, dst in pairs:
+            real = os.path.realpath(os.path.join(target, path.lstrip("/")))
+            if not (real.startswith(target + os.sep)) or not os.path.isdir(real):
+                continue  # nothing there in the image (or a link out of it): the volume stays empty
+            if os.listdir(dst):
+                continue
+            await _run("cp", "-a", "--", real + "/.", dst)
+            st = os.stat(real)
+            os.chown(dst, st.st_uid, st.st_gid)
+            os.chmod(dst, st.st_mode & 0o7777)
+    finally:
+        if mounted:
+            await _run("umount", target)
+        shutil.rmtree(target, ignore_errors=True)

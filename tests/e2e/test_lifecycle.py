@@ -397,3 +397,94 @@ def test_api_hygiene_malformed_json_and_wrong_types(stack):
         assert data.get("message"), (body, data)
     status, data = post("/v1.50/containers/nosuch/wait?condition=bogus", b"")
     assert status in (400, 404) and data.get("message")
+
+
+def test_volume_copy_up_and_image_volume(stack, cleanup):
+    vol = uname("vol")
+    img = f"lc-img-{uuid.uuid4().hex[:8]}:v"
+    base = uname()
+    cleanup.append(base)
+    try:
+        # an empty named volume gets the image's content at the mount point
+        rc, out, err = run(stack, "-v", f"{vol}:/etc", "busybox", "sh", "-c", "grep -c root /etc/passwd")
+        assert (rc, out.strip()) == (0, "1"), err
+        mp = json.loads(stack.docker("volume", "inspect", vol, check=True).stdout)[0]["Mountpoint"]
+        assert mp.endswith(f"/{vol}/_data")
+        rc, out, err = run(stack, "-v", f"{vol}:/mnt", "busybox", "ls", "/mnt/passwd")
+        assert rc == 0, err
+        # an image VOLUME gives each container an anonymous volume, with the image's content
+        stack.docker("run", "--name", base, "busybox", "sh", "-c", "mkdir /data && echo seed > /data/s", check=True)
+        stack.docker("commit", "--change", "VOLUME /data", base, img, check=True)
+        n = uname()
+        cleanup.append(n)
+        stack.docker("run", "--name", n, img, "cat", "/data/s", check=True)
+        mounts = json.loads(stack.docker("inspect", "--format", "{{json .Mounts}}", n, check=True).stdout)
+        assert [(m["Type"], m["Destination"], len(m["Name"])) for m in mounts] == [("volume", "/data", 64)]
+        assert stack.docker("logs", n, check=True).stdout == "seed\n"
+        stack.docker("rm", "-v", n, check=True)
+        assert mounts[0]["Name"] not in stack.docker("volume", "ls", "-q", check=True).stdout.split()
+    finally:
+        stack.docker("volume", "rm", "-f", vol)
+        stack.docker("rmi", img)
+
+
+def test_wait_conditions_logs_since_until_and_health_events(stack, cleanup):
+    import threading
+    import time
+
+    import docker as docker_py
+
+    n = uname()
+    cleanup.append(n)
+    stack.docker("create", "--name", n, "busybox", "sh", "-c", "echo one; sleep 1.2; echo two >&2; exit 3",
+                 check=True)
+    # condition next-exit, registered before the start (a created container is already "not-running")
+    client0 = docker_py.APIClient(base_url=stack.env["DOCKER_HOST"], version="1.45")
+    res: dict = {}
+    th = threading.Thread(target=lambda: res.update(client0.wait(n, condition="next-exit", timeout=30)))
+    th.start()
+    time.sleep(0.3)
+    start = time.time()
+    stack.docker("start", n, check=True)
+    assert stack.docker("wait", n, check=True).stdout.strip() == "3"
+    th.join(30)
+    client0.close()
+    assert res == {"StatusCode": 3, "Error": None} or res.get("StatusCode") == 3
+    logs = stack.docker("logs", "-t", n, check=True)
+    t_one = logs.stdout.split()[0]
+    t_two = logs.stderr.split()[0]
+    assert logs.stdout.endswith(" one\n") and logs.stderr.endswith(" two\n")
+    # both bounds are inclusive, as dockerd's (Before(since) / After(until) are skipped)
+    cp = stack.docker("logs", "--since", t_two, n, check=True)
+    assert (cp.stdout, cp.stderr) == ("", "two\n")
+    cp = stack.docker("logs", "--until", t_one, n, check=True)
+    assert (cp.stdout, cp.stderr) == ("one\n", "")
+    assert stack.docker("logs", "--tail", "1", n, check=True).stderr == "two\n"
+    assert t_one < t_two and start > 0
+    # wait --condition=removed (API) returns when the container is gone
+    client = docker_py.DockerClient(base_url=stack.env["DOCKER_HOST"], version="1.45")
+    try:
+        m = uname()
+        cleanup.append(m)
+        c = client.containers.run("busybox", ["sleep", "60"], name=m, detach=True,
+                                  healthcheck={"test": ["CMD", "true"], "interval": 100_000_000, "retries": 1})
+        since = int(time.time()) - 1
+        _wait_for(lambda: client.api.inspect_container(c.id)["State"]["Health"]["Status"] == "healthy",
+                  "healthy", tries=400)
+        ev = client.events(since=since, until=int(time.time()) + 1, decode=True,
+                           filters={"container": m, "event": "health_status"})
+        got = [e for e in ev]
+        assert got and got[0]["status"] == "health_status: healthy" and got[0]["Actor"]["Attributes"]["name"] == m
+        assert client.api.inspect_container(c.id)["State"]["Health"]["Log"][-1]["ExitCode"] == 0
+        with pytest.raises(docker_py.errors.APIError) as exc:
+            client.api.wait(c.id, condition="bogus")
+        assert exc.value.response.status_code == 400
+        result = {}
+        t = threading.Thread(target=lambda: result.update(client.api.wait(c.id, condition="removed", timeout=30)))
+        t.start()
+        time.sleep(0.3)
+        c.remove(force=True)
+        t.join(30)
+        assert result.get("StatusCode") == 137
+    finally:
+        client.close()
