@@ -61,6 +61,9 @@ def test_cap_add_and_drop(stack):
                        "/proc/self/status")
     assert rc == 0, err
     assert int(out.split()[1], 16) == 0xA80425FB & ~(1 << 0) & ~(1 << 13)
+    rc, out, err = run(stack, "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff",
+                       "/proc/self/status", docker=stack.docker20)
+    assert rc == 0 and out.split()[1] == "0000000000001000", err
     rc, out, err = run(stack, "--cap-drop", "ALL", "busybox", "chown", "1:1", "/tmp")
     assert rc != 0 and "Operation not permitted" in err
     cp = stack.docker("run", "--rm", "--cap-add", "NOPE", "busybox", "true")
@@ -488,3 +491,68 @@ def test_wait_conditions_logs_since_until_and_health_events(stack, cleanup):
         assert result.get("StatusCode") == 137
     finally:
         client.close()
+
+
+def _in_pty(argv: list[str], env: dict, rows: int, cols: int, resize_to: tuple[int, int] | None = None) -> str:
+    """Run argv on a pty of rows x cols (optionally resized once output starts); its output."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.execvpe(argv[0], argv, env)
+    out = b""
+    resized = False
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+                if resize_to and not resized and b"ready" in out:
+                    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *resize_to, 0, 0))
+                    os.kill(pid, 28)  # SIGWINCH: the CLI forwards the new size
+                    resized = True
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return out.decode(errors="replace").replace("\r", "")
+
+
+def test_tty_size_resize_and_exec_options(stack, cleanup):
+    from stacklib import DOCKER
+
+    out = _in_pty([DOCKER, "run", "--rm", "-it", "busybox", "stty", "size"], stack.env, 33, 101)
+    assert "33 101" in out
+    out = _in_pty([DOCKER, "run", "--rm", "-it", "busybox", "sh", "-c",
+                   "echo ready; for i in $(seq 100); do s=$(stty size); [ \"$s\" = '44 120' ] && break; "
+                   "sleep 0.05; done; echo size=$s"], stack.env, 20, 80, resize_to=(44, 120))
+    assert "size=44 120" in out
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "300", check=True)
+    cp = stack.docker("exec", "-u", "1234:99", "-w", "/tmp", "-e", "A=b", n, "sh", "-c", 'id -u; id -g; pwd; echo $A',
+                      check=True)
+    assert cp.stdout.split() == ["1234", "99", "/tmp", "b"]
+    caps = stack.docker("exec", n, "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
+    assert caps == "00000000a80425fb"
+    caps = stack.docker("exec", "--privileged", n, "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
+    assert int(caps, 16) & (1 << 21)
+    assert stack.docker("exec", n, "sh", "-c", "exit 5").returncode == 5
+    assert stack.docker("exec", n, "nosuchcmd").returncode == 127
+    stack.docker("exec", "-d", n, "sh", "-c", "echo detached > /tmp/d", check=True)
+    _wait_for(lambda: stack.docker("exec", n, "cat", "/tmp/d").stdout == "detached\n", "the detached exec")
+    out = _in_pty([DOCKER, "exec", "-it", n, "stty", "size"], stack.env, 27, 90)
+    assert "27 90" in out
