@@ -193,7 +193,9 @@ class ImageDeleter:
         out: list[dict[str, str]] = []
         if by_ref:
             full = str(reference.parse(ref))
-            if len(img.names) > 1:
+            known = await self.service.list()
+            if len([n for n in img.names if not n.startswith("moby-dangling@")]) > 1 or any(
+                    i.labels.get(_PARENT) == img.id for i in known):  # other names, or children: untag only
                 await self.service.client.delete_image(full)
                 return [{"Untagged": reference.familiar_string(full)}]
             if using and not force:
