@@ -575,3 +575,16 @@ def test_pull_refreshes_the_base_image(bstack, tmp_path, tags, registry):
     ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {base}\nRUN cat /marker\n"})
     assert "\nold\n" in build(bstack, ctx, "-t", built).stdout     # present locally: used as it is
     assert "\nnew\n" in build(bstack, ctx, "-t", built, "--pull").stdout  # --pull: the registry's
+
+
+def test_rmi_takes_the_build_steps_along(bstack, tmp_path):
+    tag = unique("steps") + ":1"
+    ctx = write(tmp_path, {"f": "f\n", "Dockerfile": "FROM busybox\nCOPY f /f\nENV A=1\nCMD [\"cat\", \"/f\"]\n"})
+    cp = build(bstack, ctx, "-t", tag)
+    step_ids = re.findall(r" ---> ([0-9a-f]{12})\n", cp.stdout)[1:]  # after the FROM's
+    assert len(step_ids) == 3
+    out = bstack.docker("rmi", tag, check=True).stdout
+    # as moby: the image and its untagged parents down to busybox (tagged) are deleted
+    assert len(re.findall(r"^Deleted: sha256:", out, re.M)) == 3
+    left = bstack.docker("images", "-a", "-q", check=True).stdout.split()
+    assert not set(step_ids) & set(left) and image(bstack, "busybox")
