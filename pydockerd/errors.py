@@ -56,6 +56,10 @@ class AlreadyExists(Conflict):
     """containerd's ALREADY_EXISTS (a Conflict for HTTP)."""
 
 
+class TooLarge(DockerError):
+    status = 413
+
+
 class FailedPrecondition(DockerError):
     status = 412
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import InvalidParameter
+from .errors import InvalidParameter, TooLarge
 
 API_VERSION = "1.50"
 MIN_API_VERSION = "1.24"
@@ -79,9 +79,23 @@ def request_version(request: web.Request) -> str:
     return v[1:] if v else API_VERSION
 
 
+MAX_JSON_BODY = 4 << 20  # JSON requests (create, update, exec…); archives and builds stream
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """Read an optional JSON object body (empty body → {})."""
-    raw = await request.read()
+    """Read an optional JSON object body (empty body → {}), at most MAX_JSON_BODY bytes."""
+    if (request.content_length or 0) > MAX_JSON_BODY:
+        raise TooLarge(f"request body too large: more than {MAX_JSON_BODY} bytes")
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_JSON_BODY:
+            raise TooLarge(f"request body too large: more than {MAX_JSON_BODY} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw.strip():
         return {}
     try:

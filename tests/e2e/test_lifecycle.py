@@ -398,6 +398,8 @@ def test_api_hygiene_malformed_json_and_wrong_types(stack):
         status, data = post("/v1.50/containers/create", body)
         assert status == 400, (body, status, data)
         assert data.get("message"), (body, data)
+    status, data = post("/v1.50/containers/create", b'{"Image": "busybox", "Env": ["' + b"x" * (5 << 20) + b'"]}')
+    assert status == 413 and "too large" in data["message"]
     status, data = post("/v1.50/containers/nosuch/wait?condition=bogus", b"")
     assert status in (400, 404) and data.get("message")
 
