@@ -310,9 +310,12 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
     profile = _seccomp.spec_seccomp(security, caps, privileged)
     if profile is not None:
         linux["seccomp"] = profile
-    if not privileged and "systempaths=unconfined" not in (hc.get("SecurityOpt") or []):
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+    if not privileged:
+        # HostConfig.MaskedPaths/ReadonlyPaths replace the defaults when set (`--security-opt
+        # systempaths=unconfined` makes the CLI send them empty)
+        masked, ro_paths = hc.get("MaskedPaths"), hc.get("ReadonlyPaths")
+        linux["maskedPaths"] = list(MASKED_PATHS) if masked is None else list(masked)
+        linux["readonlyPaths"] = list(READONLY_PATHS) if ro_paths is None else list(ro_paths)
 
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,

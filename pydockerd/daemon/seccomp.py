@@ -241,8 +241,10 @@ def parse_security_opts(opts: list[str] | None) -> dict[str, Any]:
         if not sep:
             raise InvalidParameter(f"invalid --security-opt 1: {json.dumps(opt)}")
         key, value = opt.split(sep, 1)
-        if key == "label" or key == "apparmor" or key == "systempaths":
-            continue  # no SELinux/AppArmor here; systempaths=unconfined is handled with the masks
+        if key == "label" or key == "apparmor":
+            continue  # no SELinux/AppArmor here
+        # (systempaths=unconfined is the CLI's: it sends empty MaskedPaths/ReadonlyPaths instead,
+        # and dockerd refuses it over the API like any unknown key)
         if key == "seccomp":
             out["seccomp"] = value
         elif key == "no-new-privileges":

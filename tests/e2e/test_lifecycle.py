@@ -120,6 +120,9 @@ def test_masked_and_readonly_system_paths(stack):
     for p in ("/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/sys/firmware"):
         assert "ro" in mounts[p], (p, out)
     assert "/proc/keys" in mounts and "/proc/timer_list" in mounts
+    rc, out, err = run(stack, "--security-opt", "systempaths=unconfined", "busybox", "sh", "-c",
+                       "grep -cE ' /proc/(sys|keys) ' /proc/self/mounts; echo ok")
+    assert out.split() == ["0", "ok"], (out, err)
     rc, out, err = run(stack, "--privileged", "busybox", "sh", "-c",
                        "grep -cE ' /proc/(sys|keys) ' /proc/self/mounts; echo ok")
     assert out.split() == ["0", "ok"], (out, err)
