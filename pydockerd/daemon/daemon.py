@@ -813,6 +813,10 @@ class Daemon:
             await self.client.kill_task(c.ID, signo)
         except NotFound:
             pass
+        except DockerError:
+            # the task exited on its own just now and its shim is already going away: that is a stop
+            if not await self._wait_exit(c, 5.0):
+                raise
         if await self._wait_exit(c, None if timeout < 0 else float(timeout)):
             self.container_event(c, "stop")
             return
@@ -821,6 +825,9 @@ class Daemon:
             await self.client.kill_task(c.ID, _signal.SIGKILL, all=True)
         except NotFound:
             pass
+        except DockerError:
+            if not await self._wait_exit(c, 5.0):
+                raise
         await self._wait_exit(c, None)
         self.container_event(c, "stop")
 

@@ -98,6 +98,13 @@ def create_body(body: Any) -> None:
     host_config(hc)
 
 
+def update_body(body: dict[str, Any]) -> None:
+    """POST /containers/{id}/update: a container.UpdateConfig (resources and the restart policy)."""
+    _check(body, HOST_CONFIG, "UpdateConfig")
+    _check(body.get("RestartPolicy") or {}, RESTART_POLICY, "UpdateConfig.RestartPolicy")
+    host_config(body, update=True)
+
+
 def host_config(hc: dict[str, Any], update: bool = False) -> None:
     """Ranges and combinations (moby's verifyPlatformContainerResources and restart policy checks)."""
     mem = hc.get("Memory") or 0

@@ -267,7 +267,9 @@ def setup(router, d: Daemon) -> None:
     router.add("GET", "/containers/{id}/archive", archive_get)
     router.add("PUT", "/containers/{id}/archive", archive_put)
     async def update(request: web.Request) -> web.Response:
-        warnings = await d.update(request.match_info["id"], await read_json(request))
+        body = await read_json(request)
+        validate.update_body(body)
+        warnings = await d.update(request.match_info["id"], body)
         return json_response({"Warnings": warnings})
 
     async def commit(request: web.Request) -> web.Response:

@@ -561,3 +561,16 @@ def test_tty_size_resize_and_exec_options(stack, cleanup):
     _wait_for(lambda: stack.docker("exec", n, "cat", "/tmp/d").stdout == "detached\n", "the detached exec")
     out = _in_pty([DOCKER, "exec", "-it", n, "stty", "size"], stack.env, 27, 90)
     assert "27 90" in out
+
+
+def test_update_restart_policy_and_bad_values(stack, cleanup):
+    n = uname()
+    cleanup.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "300", check=True)
+    stack.docker("update", "--restart", "on-failure:3", n, check=True)
+    rp = json.loads(stack.docker("inspect", "--format", "{{json .HostConfig.RestartPolicy}}", n, check=True).stdout)
+    assert rp == {"Name": "on-failure", "MaximumRetryCount": 3}
+    cp = stack.docker("update", "--memory", "1m", n)
+    assert cp.returncode == 1 and "Minimum memory limit allowed is 6MB" in cp.stderr
+    cp = stack.docker("update", "--cpu-shares", "-2", n)
+    assert cp.returncode == 1 and "invalid CPU shares (-2)" in cp.stderr
