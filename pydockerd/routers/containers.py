@@ -220,17 +220,7 @@ def setup(router, d: Daemon) -> None:
         async with archive.container_root(d, c, write=False) as root:
             _, header = await archive.stat_path(root, path, c)
             proc = await archive.read_tar(root, path, c)
-            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar",
-                                                           "X-Docker-Container-Path-Stat": header})
-            await resp.prepare(request)
-            assert proc.stdout is not None
-            try:
-                while chunk := await proc.stdout.read(1 << 16):
-                    await resp.write(chunk)
-                await resp.write_eof()
-            except ConnectionError:
-                proc.kill()
-            await proc.wait()
+            resp = await _relay_tar(request, proc, {"X-Docker-Container-Path-Stat": header})
         return resp
 
     async def archive_put(request: web.Request) -> web.Response:
@@ -249,16 +239,7 @@ def setup(router, d: Daemon) -> None:
         c = d.get(request.match_info["id"])
         async with archive.container_root(d, c, write=False, snapshot_only=True) as root:
             proc = await archive.export_tar(root)
-            resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
-            await resp.prepare(request)
-            assert proc.stdout is not None
-            try:
-                while chunk := await proc.stdout.read(1 << 16):
-                    await resp.write(chunk)
-                await resp.write_eof()
-            except ConnectionError:
-                proc.kill()
-            await proc.wait()
+            resp = await _relay_tar(request, proc)
         d.container_event(c, "export")
         return resp
 
@@ -321,3 +302,18 @@ async def _pump_stdin(conn: HijackedConnection, hub, stdin_once: bool) -> None:
     # when the client goes away altogether (a detach: the container keeps its stdin).
     if stdin_once and not conn.gone.is_set():
         hub.stdin.put_nowait(None)
+
+
+async def _relay_tar(request: web.Request, proc, headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """Stream a tar-writing child's stdout as the response; a client that goes away kills the child."""
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar", **(headers or {})})
+    await resp.prepare(request)
+    assert proc.stdout is not None
+    try:
+        while chunk := await proc.stdout.read(1 << 16):
+            await resp.write(chunk)
+        await resp.write_eof()
+    except ConnectionError:
+        proc.kill()
+    await proc.wait()
+    return resp
