@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 from scripts.busybox_rootfs import write_rootfs_tar  # noqa: E402
-from stacklib import (cgroups_named, mounts_under, pids_with_cwd_or_exe_under,  # noqa: E402
-                      remove_cgroup_tree, start_stack, teardown_stack)
+from stacklib import (term_with_parent, cgroups_named, host_snapshot, mounts_under,  # noqa: E402
+                      pids_with_cwd_or_exe_under, remove_cgroup_tree, remove_network_state, start_stack,
+                      teardown_stack)
 
 DOCKER = "/usr/local/bin/docker"   # the real docker CLI 28, used against both daemons
 DOCKERD = "/usr/sbin/dockerd"
@@ -182,11 +183,7 @@ def start_pydocker(extra: list[str] | None = None, bridge: str | None = "none") 
     d = Daemon("pydocker", base / "s", env=stack.env, stack=stack)
     d.base = base  # type: ignore[attr-defined]
     if bridge != "none":
-        name = d.docker("network", "inspect", "bridge", "-f",
-                        '{{index .Options "com.docker.network.bridge.name"}}', check=False).stdout.strip()
-        if name:
-            OUR_NAMES.add(name)
-            OUR_NAMES.update({name.upper(), name.upper()[:9]})  # chains: PYD<HASH> (e.g. pyd569e7f56 -> PYD569E7F)
+        OUR_NAMES.update(stack.network_names())  # its bridge and iptables chain prefix
     return d
 
 
@@ -223,7 +220,8 @@ def start_dockerd(bridge: str | None = "none", extra: list[str] | None = None) -
     env.update(DOCKER_HOST=f"unix://{root}/d.sock", DOCKER_CONFIG=str(root / "dockercfg"))
     env.pop("DOCKER_CONTEXT", None)
     logf = open(root / "dockerd.log", "ab")
-    proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=term_with_parent)
     logf.close()
     d = Daemon("dockerd", root, env=env, proc=proc)
     d.base = base  # type: ignore[attr-defined]
@@ -247,26 +245,8 @@ _DOCKER_CHAIN = re.compile(r"(?<![A-Za-z0-9_-])DOCKER(-[A-Z0-9-]+)?(?![A-Za-z0-9
 
 
 def remove_docker_iptables() -> list[str]:
-    """Delete dockerd's own chains and the rules it put in the built-in chains (not PYDOCKER ones)."""
-    removed = []
-    for table in ("filter", "nat"):
-        out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
-        chains = [ln[1:].split()[0] for ln in out.splitlines() if ln.startswith(":")]
-        mine = [c for c in chains if _DOCKER_CHAIN.fullmatch(c)]
-        for ln in out.splitlines():
-            if ln.startswith("-A ") and (_DOCKER_CHAIN.search(ln) or "docker0" in ln):
-                chain = ln.split()[1]
-                if chain in mine:
-                    continue
-                spec = ln.split()[2:]
-                subprocess.run(["iptables", "-t", table, "-D", chain, *spec], capture_output=True)
-                removed.append(f"{table}: {ln}")
-        for c in mine:
-            subprocess.run(["iptables", "-t", table, "-F", c], capture_output=True)
-        for c in mine:
-            subprocess.run(["iptables", "-t", table, "-X", c], capture_output=True)
-            removed.append(f"{table}: chain {c}")
-    return removed
+    """Delete dockerd's docker0, its own chains and its rules in the built-in chains (not PYDOCKER ones)."""
+    return remove_network_state("docker0", lambda chain: bool(_DOCKER_CHAIN.fullmatch(chain)))
 
 
 def stop(d: Daemon) -> list[str]:
@@ -305,7 +285,6 @@ def stop(d: Daemon) -> list[str]:
         remove_cgroup_tree(cg)
     if d.bridge != "none":  # type: ignore[attr-defined]
         # dockerd keeps docker0 and its iptables chains at exit, by design; remove them here
-        subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
         remove_docker_iptables()
     shutil.rmtree(base, ignore_errors=True)
     return leaks
@@ -313,18 +292,8 @@ def stop(d: Daemon) -> list[str]:
 
 def host_state() -> dict[str, set[str]]:
     """Mounts, links and iptables rules, to compare before and after a benchmark."""
-    snap: dict[str, set[str]] = {}
-    with open("/proc/self/mountinfo") as f:
-        snap["mounts"] = {line.split()[4] for line in f if "/tmp/bpy-" in line or "/tmp/bdk-" in line
-                          or "/tmp/bpl-" in line}
-    ip = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    snap["links"] = {ln.split(":")[1].strip().split("@")[0] for ln in ip.splitlines()}
-    rules = set()
-    for table in ("filter", "nat"):
-        out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
-        rules |= {f"{table}: {ln.split(' [')[0]}" for ln in out.splitlines() if ln.startswith(("-A", ":"))}
-    snap["iptables"] = rules
-    return snap
+    snap = host_snapshot()
+    return {k: snap[k] for k in ("mounts", "links", "iptables")}
 
 
 def report_host_diff(before: dict[str, set[str]], after: dict[str, set[str]]) -> None:

@@ -5,6 +5,8 @@ sys.path because tests/conftest.py lives there.
 """
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -16,8 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
+_libc = ctypes.CDLL(None)  # loaded here: a preexec_fn must not import in the forked child
 DOCKER = "/usr/local/bin/docker"      # the real docker CLI 28
 DOCKER20 = "/usr/bin/docker"          # Debian's docker CLI 20.10
 
@@ -101,6 +105,12 @@ class Stack:
     def log(self) -> Path:
         return self.root / "pydockerd.log"
 
+    def network_names(self) -> tuple[str, str]:
+        """The bridge and iptables chain prefix pydockerd derives from this stack's data-root
+        (pydockerd.main: an instance off the default data-root gets its own, removed at exit)."""
+        h = hashlib.sha256(os.path.abspath(self.data_root).encode()).hexdigest()
+        return f"pyd{h[:8]}", f"PYD{h[:6].upper()}"
+
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "pydockerd.main", "-H", self.host,
                 "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
@@ -112,7 +122,7 @@ class Stack:
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(self.argv(), cwd=REPO, stdout=logf, stderr=logf,
                                      stdin=subprocess.DEVNULL, env=self.env,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=term_with_parent)
         logf.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -219,7 +229,41 @@ def teardown_stack(stack: Stack) -> list[str]:
     for cg in cgroups_named(stack.cgroup_parent):
         leaks.append(f"cgroup left: {cg}")
         remove_cgroup_tree(cg)
+    bridge, prefix = stack.network_names()
+    leaks += remove_network_state(bridge, lambda chain: chain.startswith(prefix))
     shutil.rmtree(stack.root, ignore_errors=True)
+    return leaks
+
+
+def term_with_parent() -> None:
+    """In the daemon's child before exec: SIGTERM it when the test process dies.
+
+    The daemons run in their own session (so a test's Ctrl-C does not hit them first), which also
+    means a test runner killed outright (a CI timeout, SIGKILL) would orphan them: a daemon later
+    killed by someone else never removes its bridge and iptables chains. SIGTERM is its clean stop.
+    """
+    _libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def remove_network_state(bridge: str, ours: Callable[[str], bool]) -> list[str]:
+    """Delete a daemon's bridge and iptables chains (``ours`` tells its chain names) if they outlived
+    it, with the rules it put in other chains (jumps into ours, rules on its bridge); describe them."""
+    leaks = []
+    if os.path.exists(f"/sys/class/net/{bridge}"):
+        leaks.append(f"bridge left: {bridge}")
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    for table in ("filter", "nat"):
+        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
+        chains = [r.split()[1] for r in rules if r.startswith("-N ") and ours(r.split()[1])]
+        foreign = [r.split() for r in rules if r.startswith("-A ") and not ours(r.split()[1])
+                   and (any(c in r.split() for c in chains) or bridge in r.split())]
+        if chains or foreign:
+            leaks.append(f"iptables {table} left: chains {chains}, {len(foreign)} rules elsewhere")
+        for words in foreign:
+            subprocess.run(["iptables", "-t", table, "-D", *words[1:]], capture_output=True)
+        for flag in ("-F", "-X"):
+            for chain in chains:
+                subprocess.run(["iptables", "-t", table, flag, chain], capture_output=True)
     return leaks
 
 

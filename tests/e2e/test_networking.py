@@ -91,8 +91,7 @@ def api(stack, method: str, path: str, body: dict | None = None) -> tuple[int, d
 
 def chain_prefix(stack) -> str:
     """The iptables chain prefix pydockerd derives from the stack's data-root (pydockerd.main)."""
-    import hashlib
-    return "PYD" + hashlib.sha256(str(stack.data_root.resolve()).encode()).hexdigest()[:6].upper()
+    return stack.network_names()[1]
 
 
 def default_bridge(stack) -> str:
