@@ -84,11 +84,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         from .. import registry as reg
         from ..registry.contentstore import ContentStoreBlobs
         ns = namespace(context)
-        try:
-            ref = reg.parse_reference(request.ref)
-            creds = reg.static_credentials(reg.decode_registry_auth_header(request.auth)) if request.auth else None
-        except reg.RegistryError as exc:
-            raise _translate(exc) from None
+        ref, creds = _ref_and_credentials(request)
 
         async def work(emit: Callable[[dict], None]) -> list[Image]:
             progress = reg.PullProgress(emit, repository_path=ref.path, tag_or_digest=ref.tag or ref.digest,
@@ -124,11 +120,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         from .. import registry as reg
         from ..registry.contentstore import ContentStoreBlobs
         ns = namespace(context)
-        try:
-            ref = reg.parse_reference(request.ref)
-            creds = reg.static_credentials(reg.decode_registry_auth_header(request.auth)) if request.auth else None
-        except reg.RegistryError as exc:
-            raise _translate(exc) from None
+        ref, creds = _ref_and_credentials(request)
         img = self.d.images.get(ns, str(ref))
 
         async def work(emit: Callable[[dict], None]) -> list[Image]:
@@ -164,3 +156,14 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         except reg.RegistryError as exc:
             raise _translate(exc) from None
         return registry_pb2.LoginResponse(status="Login Succeeded", server=host)
+
+
+def _ref_and_credentials(request):
+    """The parsed reference and the credentials of a Pull or Push request (X-Registry-Auth form)."""
+    from .. import registry as reg
+    try:
+        ref = reg.parse_reference(request.ref)
+        creds = reg.static_credentials(reg.decode_registry_auth_header(request.auth)) if request.auth else None
+    except reg.RegistryError as exc:
+        raise _translate(exc) from None
+    return ref, creds

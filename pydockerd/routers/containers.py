@@ -205,18 +205,14 @@ def setup(router, d: Daemon) -> None:
 
     async def archive_head(request: web.Request) -> web.Response:
         c = d.get(request.match_info["id"])
-        path = request.query.get("path", "")
-        if not path:
-            raise InvalidParameter("path is required")
+        path = _archive_path(request)
         async with archive.container_root(d, c, write=False) as root:
             _, header = await archive.stat_path(root, path, c)
         return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": header})
 
     async def archive_get(request: web.Request) -> web.StreamResponse:
         c = d.get(request.match_info["id"])
-        path = request.query.get("path", "")
-        if not path:
-            raise InvalidParameter("path is required")
+        path = _archive_path(request)
         async with archive.container_root(d, c, write=False) as root:
             _, header = await archive.stat_path(root, path, c)
             proc = await archive.read_tar(root, path, c)
@@ -225,9 +221,7 @@ def setup(router, d: Daemon) -> None:
 
     async def archive_put(request: web.Request) -> web.Response:
         c = d.get(request.match_info["id"])
-        path = request.query.get("path", "")
-        if not path:
-            raise InvalidParameter("path is required")
+        path = _archive_path(request)
         if c.HostConfig.get("ReadonlyRootfs"):
             raise Forbidden("container rootfs is marked read-only")
         async with archive.container_root(d, c, write=True) as root:
@@ -317,3 +311,11 @@ async def _relay_tar(request: web.Request, proc, headers: dict[str, str] | None 
         proc.kill()
     await proc.wait()
     return resp
+
+
+def _archive_path(request: web.Request) -> str:
+    """The `path` query of the archive endpoints (docker cp), required as moby requires it."""
+    path = request.query.get("path", "")
+    if not path:
+        raise InvalidParameter("path is required")
+    return path
