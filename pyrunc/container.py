@@ -79,6 +79,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
     # imported here: start/kill/delete/state, the shim's other calls, do not need them
     from . import capabilities, namespaces, sync
     from . import config as cfg
+    from . import syscalls as sc
     root = opts["root"]
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
     spec = cfg.load_spec(bundle)
@@ -159,54 +160,64 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it
         prctl(PR_SET_CHILD_SUBREAPER, 1)
-        stage1_pid = os.fork()
-        if stage1_pid == 0:
-            sock_p.close()
-            from .process import stage1
-            stage1(sock_c, ctx)
-            os._exit(1)
-        sock_c.close()
-        sock_c = None
-        undo.append(lambda: _kill_reap(stage1_pid))
         early = ctx["wait_go"]
         rest = mgr.rest()
+        # no namespace to join and no user namespace to map: clone the init straight into
+        # its namespaces (and v2 cgroup), without stage 1 in between
+        direct = "user" not in kinds and not any(kinds.values())
+        child, direct, born_in_cg = _fork_first(mgr, rest, namespaces.unshare_flags(spec_ns)
+                                                & ~sc.CLONE_NEWCGROUP if direct else -1)
+        if child == 0:
+            sock_p.close()
+            from . import process
+            (process.direct_init if direct else process.stage1)(sock_c, ctx)
+            os._exit(1)
+        if born_in_cg:
+            rest = []  # nothing left to add by pid
+        sock_c.close()
+        sock_c = None
+        undo.append(lambda: _kill_reap(child))
         resources = linux.get("resources") or {}
         mgr.set(resources, device_rules(resources, linux.get("devices") or []))
-        # stage 1 has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
+        # the child has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
         kind, payload = sync.recv(sock_p)
         if kind != "cg":
             raise RuncError(payload) if kind == "cgerror" else InitError(payload) \
                 if kind == "error" else RuncError(f"unexpected sync message {kind!r}")
-        # stage 1 forks the init only after "go": until then a failure here has only stage 1
-        # to kill, and nothing has entered the cgroups but stage 1
+        # stage 1 forks the init only after "go", the direct init waits for it: until then
+        # a failure here has only that child to kill, and nothing else is in the cgroups
         if early:
             if rest:
-                mgr.add(stage1_pid, only=rest)
+                mgr.add(child, only=rest)
+                rest = []
             sync.send(sock_p, "go")
         else:
             sync.send(sock_p, "go")
-            if rest:
+            if rest and not direct:
                 # the first cgroup.procs write waits for an RCU grace period: pay it now,
                 # while stage 1 goes on; the init (forked meanwhile or not) is added below
                 try:
-                    mgr.add(stage1_pid, only=rest)
+                    mgr.add(child, only=rest)
                 except RuncError:
                     pass
-        while True:
-            kind, payload = sync.recv(sock_p)
-            if kind == "userns":
-                _write_maps(stage1_pid, linux)
-                sync.send(sock_p, "mapped")
-            elif kind == "pid":
-                init_pid = int(payload)
-                break
-            elif kind == "error":
-                raise InitError(payload)
-            else:
-                raise RuncError(f"unexpected sync message {kind!r} from stage 1")
-        _reap_quietly(stage1_pid)
-        undo.append(lambda: _kill_reap(init_pid))
-        if not early and rest:
+        if direct:
+            init_pid = child
+        else:
+            while True:
+                kind, payload = sync.recv(sock_p)
+                if kind == "userns":
+                    _write_maps(child, linux)
+                    sync.send(sock_p, "mapped")
+                elif kind == "pid":
+                    init_pid = int(payload)
+                    break
+                elif kind == "error":
+                    raise InitError(payload)
+                else:
+                    raise RuncError(f"unexpected sync message {kind!r} from stage 1")
+            _reap_quietly(child)
+            undo.append(lambda: _kill_reap(init_pid))
+        if rest:
             mgr.add(init_pid, only=rest)
         if proc.get("oomScoreAdj") is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
@@ -255,6 +266,38 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         for s in (sock_p, sock_c, csock):
             if s is not None:
                 s.close()
+
+
+def _fork_first(mgr, rest: list, ns_flags: int) -> tuple[int, bool, bool]:
+    """Fork the first child of create: (pid, 0 in the child; direct; born in its cgroup).
+
+    With ``ns_flags`` >= 0 the child is the init itself, cloned into its new namespaces
+    (direct); otherwise, or when clone3 refuses, it is stage 1 (a plain fork). When the only
+    cgroup left to join by pid is a v2 dir (the unified hierarchy of a hybrid host, or any v2
+    host), the child is born in it (CLONE_INTO_CGROUP): no cgroup.procs write, so no RCU
+    grace period (~10-15 ms) to wait out. Every refusal falls back to the plain path, whose
+    unshare and cgroup.procs writes then report the error in runc's words."""
+    from .syscalls import clone_fork
+    cg_fd = -1
+    if rest == ["unified"]:
+        try:
+            cg_fd = os.open(mgr.paths["unified"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
+    attempts = [(ns_flags, cg_fd)] if ns_flags >= 0 else []
+    if cg_fd >= 0:
+        attempts.append((-1, cg_fd))  # stage 1, born in the cgroup
+    try:
+        for flags, fd in attempts:
+            try:
+                pid = clone_fork(max(flags, 0), fd)
+            except OSError:
+                continue  # old kernel, or the kernel refuses: the plain path reports why
+            return pid, flags >= 0, fd >= 0
+    finally:
+        if cg_fd >= 0:
+            os.close(cg_fd)  # in both processes
+    return os.fork(), False, False
 
 
 def _kill_reap(pid: int) -> None:

@@ -270,6 +270,25 @@ def stage1(sock, ctx: dict) -> None:
         _fail(sock, errtext(e))
 
 
+def direct_init(sock, ctx: dict) -> None:
+    """The init when the parent cloned it straight into its new namespaces (clone3; no paths
+    to join, no user namespace to map): stage 1's cgroup steps, then the init itself."""
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if not _self_join(sock, ctx["self_join"]):
+            os._exit(1)
+        spec = ctx["spec"]
+        preload(bool((spec.get("linux") or {}).get("seccomp")),
+                bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
+        sync.expect(sock, "go")  # the parent has set the cgroups up (see container._create)
+        if ctx["new_cgroupns"]:
+            # rooted at the cgroups we are in now, so only after joining them (not at clone)
+            sc.unshare(sc.CLONE_NEWCGROUP)
+    except BaseException as e:  # noqa: BLE001
+        _fail(sock, errtext(e))
+    init(sock, ctx)
+
+
 def init(sock, ctx: dict) -> None:
     """The container's init: runc's standard_init order, then block on exec.fifo and exec."""
     try:

@@ -238,3 +238,58 @@ def if_flags(sock_fd: int, name: str, set_bits: int = 0) -> int:
         req.flags = req.flags | set_bits
         _check(_libc.ioctl(c_int(sock_fd), c_ulong(SIOCSIFFLAGS), _ctypes.byref(req)), "ioctl")
     return req.flags
+
+
+# --- fork with clone3: straight into new namespaces and a cgroup v2 dir ---------------------------
+
+class _PyApiFunc(_ctypes.CFuncPtr):
+    """A C function called with the GIL held (ctypes' PYFUNCTYPE), errno saved: the process
+    must not drop the GIL around clone3, exactly as os.fork() keeps it around fork()."""
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_long
+
+
+class _PyApiVoid(_ctypes.CFuncPtr):
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI
+    _restype_ = None
+
+
+_SYS_CLONE3 = 435  # x86_64, and the number of every arch on the generic syscall table
+CLONE_INTO_CGROUP = 0x200000000
+_SIGCHLD = 17
+
+
+def clone_fork(flags: int = 0, cgroup_fd: int = -1) -> int:
+    """``os.fork()`` through clone3: the child starts in new namespaces (``flags``, the
+    CLONE_NEW* bits) and, with ``cgroup_fd``, in that cgroup v2 dir (Linux >= 5.7).
+
+    A child born in its cgroup never migrates: writing a pid to cgroup.procs takes the
+    kernel's global threadgroup rwsem for writing, which first waits for an RCU grace period
+    (~10 ms on an idle host), while a fork takes only its read side. Same interpreter
+    bookkeeping as os.fork() (PyOS_BeforeFork/AfterFork_*, which run the at-fork hooks);
+    glibc's own fork handlers are skipped, which is safe in the single-threaded runtime.
+    Raises OSError (ENOSYS, EINVAL, EBUSY, EPERM, ...) without forking when the kernel
+    refuses: callers fall back to fork + unshare + cgroup.procs, which report why."""
+    # the interpreter's own symbols: dlopen(NULL) sees the python executable and libc alike
+    before = _PyApiVoid(("PyOS_BeforeFork", _libc))
+    after_parent = _PyApiVoid(("PyOS_AfterFork_Parent", _libc))
+    after_child = _PyApiVoid(("PyOS_AfterFork_Child", _libc))
+    clone = _PyApiFunc(("syscall", _libc))
+    # struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+    # tls, set_tid, set_tid_size, cgroup (all u64)
+    args = (c_uint64 * 11)()
+    args[0] = flags
+    args[4] = _SIGCHLD
+    if cgroup_fd >= 0:
+        args[0] = flags | CLONE_INTO_CGROUP
+        args[10] = cgroup_fd
+    before()
+    pid = clone(c_long(_SYS_CLONE3), args, c_size_t(88))
+    if pid == 0:
+        after_child()
+        return 0
+    err = _ctypes.get_errno()
+    after_parent()
+    if pid < 0:
+        raise OSError(err, f"clone3: {os.strerror(err)}")
+    return pid

@@ -1,0 +1,126 @@
+"""How create starts the init: cloned straight into its namespaces and cgroups (clone3), or
+through stage 1 (namespace paths, user namespaces, kernels or seccomp profiles without clone3).
+Either way the container must end up the same: every cgroup, every namespace, pid 1."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from pyrunc_helpers import REPO
+
+UNIFIED = "/sys/fs/cgroup/unified"
+HYBRID = not os.path.exists("/sys/fs/cgroup/cgroup.controllers") and \
+    os.path.exists(UNIFIED + "/cgroup.procs")
+
+
+def cgroups_of(pid: int) -> dict[str, str]:
+    """controllers ("" for the v2 hierarchy) -> cgroup path, from /proc/<pid>/cgroup."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _hid, ctls, path = line.rstrip("\n").split(":", 2)
+            out[ctls] = path
+    return out
+
+
+def nspid(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/status") as f:
+        return next(ln.split()[1:] for ln in f if ln.startswith("NSpid:"))
+
+
+def start_sleeper(rt, edit=None, argv_prefix=None) -> tuple[str, int]:
+    cid = rt.new_id()
+    b = rt.bundle(["sleep", "60"])
+    rt.edit(b, lambda s: s["linux"].update(cgroupsPath=f"/{cid}"))
+    if edit:
+        rt.edit(b, edit)
+    if argv_prefix is None:
+        p = rt("run", "-d", "--bundle", str(b), cid)
+        assert p.returncode == 0, (p.stderr, rt.last_error())
+    else:
+        # files, not pipes: the detached init keeps its stdio open
+        with tempfile.TemporaryFile() as err:
+            p = subprocess.run([*argv_prefix, *rt.argv("run", "-d", "--bundle", str(b), cid)[1:]],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                               timeout=30)
+            err.seek(0)
+            assert p.returncode == 0, (err.read(), rt.last_error())
+    return cid, rt.state(cid)["pid"]
+
+
+def assert_placed(cid: str, pid: int) -> None:
+    """The init alone in the container's cgroups (v1 and, on a hybrid host, unified), pid 1
+    of a new pid namespace, in namespaces of its own."""
+    cgs = cgroups_of(pid)
+    for ctls, path in cgs.items():
+        if ctls.startswith("name=") or ctls in ("", "pids", "memory", "cpu,cpuacct", "cpu",
+                                                 "devices", "freezer", "blkio"):
+            assert path == f"/{cid}", (ctls, cgs)
+    if HYBRID:
+        with open(f"{UNIFIED}/{cid}/cgroup.procs") as f:
+            assert f.read().split() == [str(pid)]  # nothing of the runtime stayed behind
+    assert nspid(pid)[-1] == "1"
+    for ns in ("mnt", "uts", "ipc", "pid", "net"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+
+
+def test_init_is_in_every_cgroup_and_namespace(rt):
+    cid, pid = start_sleeper(rt)
+    assert_placed(cid, pid)
+    assert rt("delete", "--force", cid).returncode == 0
+
+
+def test_stage1_path_places_the_init_alike(rt):
+    """A namespace joined by path goes through stage 1 (setns before the fork)."""
+    holder, hpid = start_sleeper(rt)
+    netns = f"/proc/{hpid}/ns/net"
+
+    def join_net(s):
+        for ns in s["linux"]["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = netns
+    cid, pid = start_sleeper(rt, join_net)
+    assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink(netns)
+    cgs = cgroups_of(pid)
+    assert cgs.get("", f"/{cid}") == f"/{cid}" and cgs["pids"] == f"/{cid}"
+    assert nspid(pid)[-1] == "1"
+    for c in (cid, holder):
+        assert rt("delete", "--force", c).returncode == 0
+
+
+def test_without_clone3_the_fork_and_unshare_path_is_used(rt):
+    """Kernels before 5.7, or a seccomp profile answering ENOSYS (Docker's default does, for
+    clone3), leave only fork + unshare + cgroup.procs: the container must come out the same."""
+    shim = ("import errno, sys; sys.path.insert(0, %r)\n"
+            "from pyrunc import syscalls\n"
+            "def refuse(*a, **k):\n"
+            "    raise OSError(errno.ENOSYS, 'clone3: function not implemented')\n"
+            "syscalls.clone_fork = refuse\n"
+            "from pyrunc.main import main\n"
+            "main()\n") % str(REPO)
+    cid, pid = start_sleeper(rt, argv_prefix=[sys.executable, "-IS", "-c", shim])
+    assert_placed(cid, pid)
+    assert rt("delete", "--force", cid).returncode == 0
+
+
+def test_cgroup_namespace_is_rooted_at_the_container(rt):
+    """A new cgroup namespace is created only once the init is in its cgroups."""
+    b = rt.bundle(["cat", "/proc/self/cgroup"])
+    rt.edit(b, lambda s: s["linux"]["namespaces"].append({"type": "cgroup"}))
+    p = rt("run", "--bundle", str(b), rt.new_id())
+    assert p.returncode == 0, (p.stderr, rt.last_error())
+    paths = [ln.split(":", 2)[2] for ln in p.stdout.splitlines()]
+    assert paths and all(path == "/" for path in paths), p.stdout
+
+
+@pytest.mark.skipif(not HYBRID, reason="needs the unified hierarchy of a hybrid host")
+def test_exec_joins_the_unified_cgroup_too(rt):
+    cid, pid = start_sleeper(rt)
+    p = rt("exec", cid, "cat", "/proc/self/cgroup")
+    assert p.returncode == 0, p.stderr
+    assert f"0::/{cid}" in p.stdout.splitlines()
+    assert rt("delete", "--force", cid).returncode == 0
