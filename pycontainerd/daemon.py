@@ -29,6 +29,7 @@ from protos.pycontainerd.services.registry.v1 import registry_pb2_grpc
 from . import gc
 from .containers import ContainerStore
 from .content import ContentStore
+from .errdefs import InvalidArgument
 from .events import Exchange
 from .images import ImageStore
 from .importer import Importer
@@ -38,6 +39,8 @@ from .mount import unmount_all
 from .services import (containers, content, diff, distribution, events, images, importer, introspection,
                        leases, namespaces, snapshots, tasks, version)
 from .services.common import ts
+from .snapshots import Snapshotter, overlay
+from .snapshots.native import NativeSnapshotter
 from .snapshots.overlay import OverlaySnapshotter
 from .tasks import TaskManager
 
@@ -64,6 +67,10 @@ class Config:
     state: str
     runtime: str
     networks: NetworksConfig | None = None  # None: no Networks service, the host's network is untouched
+    snapshotter: str = overlay.NAME  # the default snapshotter: imports and pulls unpack into it
+
+
+SNAPSHOTTERS = (overlay.NAME, "native")
 
 
 class _LogCalls(grpc.aio.ServerInterceptor):
@@ -82,8 +89,8 @@ class Daemon:
             os.makedirs(d, mode=0o711, exist_ok=True)
         self.meta = Store(os.path.join(cfg.root, "io.containerd.metadata.v1.bolt", "meta.db"))
         self.content = ContentStore(os.path.join(cfg.root, "io.containerd.content.v1.content"), self.meta)
-        self.snapshotter = OverlaySnapshotter(os.path.join(cfg.root, "io.containerd.snapshotter.v1.overlayfs"),
-                                              self.meta)
+        self.snapshotters = self._load_snapshotters(cfg)
+        self.snapshotter: Snapshotter = self.snapshotters[cfg.snapshotter]
         self.images = ImageStore(self.meta)
         self.containers = ContainerStore(self.meta)
         self.leases = LeaseManager(self.meta)
@@ -101,13 +108,42 @@ class Daemon:
         self._gc_locks: dict[str, asyncio.Lock] = {}
         self._background: set[asyncio.Task] = set()
 
+    def _load_snapshotters(self, cfg: Config) -> dict[str, Snapshotter]:
+        """Native always, overlayfs where the filesystem under the root takes overlay mounts (as containerd
+        loads every snapshotter plugin that can work). A default that cannot load falls back to native."""
+        if cfg.snapshotter not in SNAPSHOTTERS:
+            raise ValueError(f"unknown snapshotter {cfg.snapshotter!r}: want one of {', '.join(SNAPSHOTTERS)}")
+        out: dict[str, Snapshotter] = {}
+        overlay_root = os.path.join(cfg.root, "io.containerd.snapshotter.v1.overlayfs")
+        why = overlay.supported(overlay_root)
+        self.snapshotter_status = {"native": "", overlay.NAME: why}  # for Introspection.Plugins
+        if why:
+            log.warning("overlayfs snapshotter not supported on the filesystem of %s: %s", cfg.root, why)
+        else:
+            out[overlay.NAME] = OverlaySnapshotter(overlay_root, self.meta)
+        out["native"] = NativeSnapshotter(os.path.join(cfg.root, "io.containerd.snapshotter.v1.native"), self.meta)
+        if cfg.snapshotter not in out:
+            log.warning("falling back to the native snapshotter (every snapshot a full copy)")
+            cfg.snapshotter = "native"
+        log.info("snapshotters: %s (default %s)", ", ".join(out), cfg.snapshotter)
+        return out
+
+    def snapshotter_named(self, name: str) -> Snapshotter:
+        """A loaded snapshotter by plugin id; '' is the default one."""
+        if not name:
+            return self.snapshotter
+        try:
+            return self.snapshotters[name]
+        except KeyError:
+            raise InvalidArgument(f"snapshotter not loaded: {name}") from None
+
     async def gc(self, ns: str, released: frozenset[str] = frozenset()) -> None:
         """Collect what `ns` no longer references (one collection per namespace at a time);
         `released`: targets of deleted images, whose content skips the young-object grace."""
         lock = self._gc_locks.setdefault(ns, asyncio.Lock())
         async with lock:
-            await asyncio.to_thread(gc.collect, ns, self.content, self.snapshotter, self.images, self.leases,
-                                    None, released)
+            for sn in self.snapshotters.values():
+                await asyncio.to_thread(gc.collect, ns, self.content, sn, self.images, self.leases, None, released)
 
     def gc_soon(self, ns: str) -> None:
         """Schedule a collection, as containerd does after deletes that are not `sync`."""
@@ -142,7 +178,8 @@ class Daemon:
                                           ("grpc.max_send_message_length", MAX_MSG)],
                                  interceptors=[_LogCalls()] if log.isEnabledFor(logging.DEBUG) else [])
         version_pb2_grpc.add_VersionServicer_to_server(version.VersionService(), server)
-        introspection_pb2_grpc.add_IntrospectionServicer_to_server(introspection.IntrospectionService(self.uuid), server)
+        introspection_pb2_grpc.add_IntrospectionServicer_to_server(introspection.IntrospectionService(
+            self.uuid, self.snapshotter_status), server)
         namespace_pb2_grpc.add_NamespacesServicer_to_server(namespaces.NamespacesService(self), server)
         events_pb2_grpc.add_EventsServicer_to_server(events.EventsService(self), server)
         content_pb2_grpc.add_ContentServicer_to_server(content.ContentService(self), server)

@@ -2,7 +2,8 @@
 
 Formats: an OCI image layout (also Docker 25+'s hybrid `docker save`), a docker-archive
 (`manifest.json` + `<id>.json` + `<id>/layer.tar`), or a plain root filesystem tar (`docker import`).
-Every imported image is unpacked into committed overlayfs snapshots keyed by chain ID.
+Every imported image is unpacked into committed snapshots keyed by chain ID. While a layer loads, Docker's
+per-layer "Loading layer" JSON progress messages are emitted as dockerd's `docker load` streams them.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .content import ContentStore
 from .errdefs import InvalidArgument, NotFound
 from .images import Descriptor, Image, ImageStore
 from .reference import normalize
-from .snapshots.overlay import OverlaySnapshotter
+from .snapshots import Snapshotter
 from .unpack import unpack
 
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
@@ -30,6 +31,33 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 DANGLING_PREFIX = "moby-dangling@"
 
 Progress = Callable[[str], None]
+Messages = Callable[[dict[str, Any]], None]  # Docker JSON progress messages; None: quiet
+
+
+class LayerProgress:
+    """moby's progress reader for one "Loading layer": an update every 1% of the layer (at most every 512 kB),
+    at most ten a second, and the full bar when the layer is registered; the id is the layer's diff ID
+    cut to 12 hex digits (stringid.TruncateID)."""
+
+    def __init__(self, emit: Messages, diff_id: str, total: int) -> None:
+        self.emit, self.id, self.total = emit, diff_id.split(":", 1)[-1][:12], total
+        self.step = min(512 * 1024, int(self.total * 0.01)) if total > 0 else 512 * 1024
+        self.current = self.last = 0
+        self.last_time = 0.0
+
+    def read(self, n: int) -> None:
+        self.current += n
+        now = time.monotonic()
+        if self.current - self.last > self.step and now - self.last_time >= 0.1 and self.current < self.total:
+            self.last, self.last_time = self.current, now
+            self._send(self.current)
+
+    def done(self) -> None:
+        self._send(max(self.current, self.total))
+
+    def _send(self, current: int) -> None:
+        from .registry.progress import layer_progress  # the pull's formatter: same bar and units
+        self.emit(layer_progress("Loading layer", self.id, current, self.total))
 
 
 def put_keeping_dangling(images: ImageStore, ns: str, img: Image) -> Image:
@@ -49,14 +77,17 @@ def put_keeping_dangling(images: ImageStore, ns: str, img: Image) -> Image:
 @dataclass
 class Importer:
     cs: ContentStore
-    sn: OverlaySnapshotter
+    sn: Snapshotter
     images: ImageStore
     tmp_root: str
 
     # -- entry points
 
-    def import_archive(self, ns: str, path: str, progress: Progress = lambda s: None) -> list[Image]:
-        """Import a docker-archive or OCI layout tar (plain or gzip)."""
+    def import_archive(self, ns: str, path: str, progress: Progress = lambda s: None,
+                       messages: Messages | None = None, sn: Snapshotter | None = None) -> list[Image]:
+        """Import a docker-archive or OCI layout tar (plain or gzip). `progress` gets the result lines
+        ("Loaded image: …"), `messages` the per-layer JSON progress; layers go into `sn` (default: ours)."""
+        job = _Job(self.sn if sn is None else sn, progress, messages)
         try:
             tf = tarfile.open(path, mode="r:*")
         except tarfile.TarError as exc:
@@ -64,15 +95,17 @@ class Importer:
         with tf:
             members = {posixpath.normpath(m.name.lstrip("/")): m for m in tf.getmembers()}
             if "oci-layout" in members and "index.json" in members:
-                return self._import_oci(ns, tf, members, progress)
+                return self._import_oci(ns, tf, members, job)
             if "manifest.json" in members:
-                return self._import_docker(ns, tf, members, progress)
+                return self._import_docker(ns, tf, members, job)
         raise InvalidArgument("unrecognized archive format: no index.json (OCI layout) or manifest.json "
                               "(docker-archive) found", raw=True)
 
     def import_rootfs(self, ns: str, path: str, ref: str, config: dict[str, Any] | None,
-                      progress: Progress = lambda s: None) -> tuple[list[Image], str]:
-        """Import a plain root filesystem tar as a one-layer image. Returns (images, config digest)."""
+                      progress: Progress = lambda s: None,
+                      sn: Snapshotter | None = None) -> tuple[list[Image], str]:
+        """Import a plain root filesystem tar as a one-layer image. Returns (images, config digest).
+        (`docker import` of a file or stdin shows no layer progress in Docker either.)"""
         layer_path, diff_id = self._gzip_layer(path)
         try:
             layer_digest = self.cs.add_file(ns, layer_path, labels={"containerd.io/uncompressed": diff_id},
@@ -98,7 +131,7 @@ class Importer:
         man_bytes = json.dumps(manifest, separators=(",", ":")).encode()
         man_digest = self.cs.add_bytes(ns, man_bytes)
         target = Descriptor(im.MT_DOCKER_MANIFEST, man_digest, len(man_bytes))
-        self._unpack(ns, target, progress)
+        self._unpack(ns, target, _Job(self.sn if sn is None else sn, progress, None))
         name = normalize(ref) if ref else DANGLING_PREFIX + man_digest
         img = put_keeping_dangling(self.images, ns, Image(name, target))
         progress(f"Imported image: {cfg_digest}")
@@ -130,15 +163,9 @@ class Importer:
         return out, "sha256:" + h.hexdigest()
 
     def _extract_blob(self, ns: str, tf: tarfile.TarFile, member: tarfile.TarInfo,
-                      expected: str | None = None) -> str:
+                      expected: str | None = None, bar: LayerProgress | None = None) -> str:
         """Copy one archive member into the content store, verifying `expected` when given."""
-        m = member
-        for _ in range(16):  # layer dirs in docker-archives may be symlinks
-            if not (m.issym() or m.islnk()):
-                break
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(m.name), m.linkname)
-                                        if m.issym() else m.linkname)
-            m = tf.getmember(target)
+        m = _follow(tf, member)
         src = tf.extractfile(m)
         if src is None:
             raise InvalidArgument(f"archive entry {member.name} is not a file", raw=True)
@@ -150,6 +177,8 @@ class Importer:
                 while chunk := src.read(1 << 20):
                     h.update(chunk)
                     dst.write(chunk)
+                    if bar is not None:
+                        bar.read(len(chunk))
             digest = "sha256:" + h.hexdigest()
             if expected and expected != digest:
                 raise InvalidArgument(f"blob {member.name}: digest {digest} does not match {expected}", raw=True)
@@ -158,13 +187,20 @@ class Importer:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _unpack(self, ns: str, target: Descriptor, progress: Progress) -> im.ResolvedImage:
+    def _unpack(self, ns: str, target: Descriptor, job: "_Job") -> im.ResolvedImage:
+        """Unpack every layer of `target` not yet in `job.sn`; each one applied here gets its full bar."""
         resolved = im.resolve(self.cs, ns, target)
-        unpack(self.cs, self.sn, ns, resolved, self.tmp_root, progress)
+        diff_of = dict(zip((layer.digest for layer in resolved.layers), resolved.diff_ids))
+
+        def extracted(layer: Descriptor) -> None:
+            if job.messages is not None:
+                LayerProgress(job.messages, diff_of.get(layer.digest, layer.digest), layer.size).done()
+
+        unpack(self.cs, job.sn, ns, resolved, self.tmp_root, lambda line: None, extracted)
         return resolved
 
     def _import_oci(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
-                    progress: Progress) -> list[Image]:
+                    job: "_Job") -> list[Image]:
         index = json.load(tf.extractfile(members["index.json"]))  # type: ignore[arg-type]
         for name, m in members.items():
             parts = name.split("/")
@@ -180,18 +216,18 @@ class Importer:
             if not name and ref_name and ("/" in ref_name or ":" in ref_name):
                 name = ref_name
             try:
-                resolved = self._unpack(ns, desc, progress)
+                resolved = self._unpack(ns, desc, job)
             except NotFound as exc:
-                progress(f"Skipping {desc.digest}: {exc}")
+                job.progress(f"Skipping {desc.digest}: {exc}")
                 continue
             out.append(self._name_image(ns, normalize(name) if name else DANGLING_PREFIX + desc.digest, desc,
-                                        progress))
+                                        job.progress))
             if not name:
-                progress(f"Loaded image ID: {resolved.config.digest}")
+                job.progress(f"Loaded image ID: {resolved.config.digest}")
         return out
 
     def _import_docker(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
-                       progress: Progress) -> list[Image]:
+                       job: "_Job") -> list[Image]:
         entries = json.load(tf.extractfile(members["manifest.json"]))  # type: ignore[arg-type]
         out = []
         for entry in entries:
@@ -199,35 +235,94 @@ class Importer:
             if cfg_member is None:
                 raise InvalidArgument(f"config {entry['Config']} not found in archive", raw=True)
             cfg_digest = self._extract_blob(ns, tf, cfg_member)
-            layers = []
-            for lp in entry.get("Layers", []):
+            cfg_desc = Descriptor(im.MT_DOCKER_CONFIG, cfg_digest, os.path.getsize(self.cs.blob_path(cfg_digest)))
+            cfg_json = im.read_json(self.cs, ns, cfg_digest)
+            paths = entry.get("Layers") or []
+            diff_ids = list((cfg_json.get("rootfs") or {}).get("diff_ids") or [])
+            if len(paths) != len(diff_ids):  # moby's words
+                raise InvalidArgument(f"invalid manifest, layers length mismatch: expected {len(paths)}, "
+                                      f"got {len(diff_ids)}", raw=True)
+            chains = im.chain_ids(diff_ids)
+            layers: list[Descriptor] = []
+            for lp, diff_id, chain in zip(paths, diff_ids, chains):
                 lm = members.get(posixpath.normpath(lp))
                 if lm is None:
                     raise InvalidArgument(f"layer {lp} not found in archive", raw=True)
-                digest = self._extract_blob(ns, tf, lm)
+                # Layers already unpacked get no line (moby skips a layer whose chain ID it has).
+                missing = not job.has(ns, chain)
+                bar = LayerProgress(job.messages, diff_id, _follow(tf, lm).size) \
+                    if missing and job.messages is not None else None
+                digest = self._extract_blob(ns, tf, lm, bar=bar)
                 mt = im.MT_DOCKER_LAYER_GZIP if _blob_is_gzip(self.cs.blob_path(digest)) else im.MT_DOCKER_LAYER
                 layers.append(Descriptor(mt, digest, os.path.getsize(self.cs.blob_path(digest))))
-            cfg_size = os.path.getsize(self.cs.blob_path(cfg_digest))
+                if missing:
+                    # Applied before the next layer is read, so a bar is full only once its layer is a
+                    # snapshot, and layers complete in order, as Docker's do. (unpack reads only the
+                    # layers and diff IDs of the image it is given.)
+                    unpack(self.cs, job.sn, ns, im.ResolvedImage(cfg_desc, cfg_desc, layers,
+                                                                 diff_ids[:len(layers)], cfg_json),
+                           self.tmp_root)
+                    if bar is not None:
+                        bar.done()
             manifest = {"schemaVersion": 2, "mediaType": im.MT_DOCKER_MANIFEST,
-                        "config": {"mediaType": im.MT_DOCKER_CONFIG, "digest": cfg_digest, "size": cfg_size},
-                        "layers": [layer.to_json() for layer in layers]}
+                        "config": cfg_desc.to_json(), "layers": [layer.to_json() for layer in layers]}
             man_bytes = json.dumps(manifest, separators=(",", ":")).encode()
             man_digest = self.cs.add_bytes(ns, man_bytes)
             target = Descriptor(im.MT_DOCKER_MANIFEST, man_digest, len(man_bytes))
-            self._unpack(ns, target, progress)
+            self._unpack(ns, target, job)  # nothing left to apply: checks the chain and records the image
             tags = entry.get("RepoTags") or []
             if not tags:
-                out.append(self._name_image(ns, DANGLING_PREFIX + man_digest, target, progress))
-                progress(f"Loaded image ID: {cfg_digest}")
+                out.append(self._name_image(ns, DANGLING_PREFIX + man_digest, target, job.progress))
+                job.progress(f"Loaded image ID: {cfg_digest}")
             for tag in tags:
-                out.append(self._name_image(ns, normalize(tag), target, progress))
+                out.append(self._name_image(ns, normalize(tag), target, job.progress))
         return out
 
     def _name_image(self, ns: str, name: str, target: Descriptor, progress: Progress) -> Image:
+        if not name.startswith(DANGLING_PREFIX):
+            try:
+                old = self.images.get(ns, name).target
+            except NotFound:
+                old = None
+            if old is not None and old.digest != target.digest:
+                try:
+                    old_id = im.resolve(self.cs, ns, old).config.digest
+                except (NotFound, InvalidArgument, ValueError, KeyError):
+                    old_id = old.digest
+                # moby's line when a loaded tag moves (its "to empty string": the old image is untagged)
+                progress(f"The image {_familiar(name)} already exists, renaming the old one with ID {old_id} "
+                         "to empty string")
         img = put_keeping_dangling(self.images, ns, Image(name, target))
         if not name.startswith(DANGLING_PREFIX):
             progress(f"Loaded image: {_familiar(name)}")
         return img
+
+
+@dataclass
+class _Job:
+    """One import: where its layers go and who hears about it."""
+    sn: Snapshotter
+    progress: Progress
+    messages: Messages | None
+
+    def has(self, ns: str, chain: str) -> bool:
+        try:
+            self.sn.stat(ns, chain)
+            return True
+        except NotFound:
+            return False
+
+
+def _follow(tf: tarfile.TarFile, member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """The member a (hard or symbolic) link entry stands for: layer dirs in docker-archives may be links."""
+    m = member
+    for _ in range(16):
+        if not (m.issym() or m.islnk()):
+            break
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(m.name), m.linkname)
+                                    if m.issym() else m.linkname)
+        m = tf.getmember(target)
+    return m
 
 
 def _blob_is_gzip(path: str) -> bool:
@@ -242,11 +337,3 @@ def _familiar(name: str) -> str:
     if name.startswith("docker.io/"):
         return name[len("docker.io/"):]
     return name
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.4g}{unit}" if unit != "B" else f"{n}B"
-        n /= 1000  # type: ignore[assignment]
-    return f"{n}B"

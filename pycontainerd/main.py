@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--runtime", default="pyrunc", help="OCI runtime binary (runc's CLI contract)")
     ap.add_argument("-l", "--log-level", default="info", choices=sorted(LEVELS))
     ap.add_argument("-c", "--config", help="accepted for containerd compatibility; ignored")
+    ap.add_argument("--snapshotter", default="overlayfs", choices=["overlayfs", "native"],
+                    help="default snapshotter: imports and pulls unpack into it (native: full copies, for "
+                         "filesystems without overlay; chosen anyway when overlay mounts fail there)")
     net = ap.add_argument_group("networks (pycontainerd's own bridge networking; off unless --networks)")
     net.add_argument("--networks", action="store_true", help="serve pycontainerd.services.networks.v1.Networks")
     net.add_argument("--network-bridge", default="pyd0", help="device of the predefined bridge network")
@@ -56,7 +59,7 @@ async def serve(args: argparse.Namespace) -> None:
         networks = NetworksConfig(args.network_bridge, args.bip, args.network_chain_prefix, args.iptables,
                                   args.userland_proxy, list(args.default_address_pool),
                                   args.network_remove_bridges_on_exit)
-    d = Daemon(Config(args.address, args.root, args.state, runtime, networks))
+    d = Daemon(Config(args.address, args.root, args.state, runtime, networks, args.snapshotter))
     await d.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -26,36 +26,44 @@ class ImporterService(importer_pb2_grpc.ImporterServicer):
         ns = namespace(context)
         os.makedirs(self.d.tmp_dir, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix="import-", dir=self.d.tmp_dir)
-        fmt, ref, config = "", "", b""
+        opts = importer_pb2.ImportRequest()
         first = True
         try:
             with os.fdopen(fd, "wb") as spool:
                 async for req in request_iterator:
                     if first:
-                        fmt, ref, config = req.format or "archive", req.ref, req.config
+                        opts = req
                         first = False
                     if req.data:
                         spool.write(req.data)
+            fmt = opts.format or "archive"
             if fmt not in ("archive", "rootfs"):
                 raise InvalidArgument(f"unknown import format {fmt!r}: want \"archive\" or \"rootfs\"", raw=True)
-            lines = LineQueue()
+            sn = self.d.snapshotter_named(opts.snapshotter)
+            # One queue keeps result lines and JSON progress in the order they happened.
+            queue = LineQueue()
             importer: Importer = self.d.importer
-            progress = lines.put
+
+            def line(text: str) -> None:
+                queue.put(importer_pb2.ImportResponse(status=text))
+
+            def message(msg: dict) -> None:
+                queue.put(importer_pb2.ImportResponse(json=json.dumps(msg).encode()))
 
             def work() -> list:
                 if fmt == "rootfs":
                     try:
-                        cfg = json.loads(config) if config else None
+                        cfg = json.loads(opts.config) if opts.config else None
                     except ValueError as exc:
                         raise InvalidArgument(f"invalid image config: {exc}", raw=True) from None
                     if cfg is not None and not isinstance(cfg, dict):
                         raise InvalidArgument("invalid image config: not a JSON object", raw=True)
-                    return importer.import_rootfs(ns, path, ref, cfg, progress)[0]
-                return importer.import_archive(ns, path, progress)
+                    return importer.import_rootfs(ns, path, opts.ref, cfg, line, sn=sn)[0]
+                return importer.import_archive(ns, path, line, None if opts.quiet else message, sn=sn)
 
             job = asyncio.ensure_future(asyncio.to_thread(work))
-            async for line in lines.drain_while(job):
-                yield importer_pb2.ImportResponse(status=line)
+            async for resp in queue.drain_while(job):
+                yield resp
             images = job.result()
             yield importer_pb2.ImportResponse(images=[image_pb(i) for i in images])
         finally:

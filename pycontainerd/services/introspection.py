@@ -13,10 +13,13 @@ from .. import filters
 from .common import rpc
 
 
+SNAPSHOTTER = "io.containerd.snapshotter.v1"
+
 # The plugins this daemon really provides, in containerd's type/id naming (ctr plugins ls).
 PLUGINS = [
     ("io.containerd.content.v1", "content", []),
-    ("io.containerd.snapshotter.v1", "overlayfs", []),
+    (SNAPSHOTTER, "native", []),
+    (SNAPSHOTTER, "overlayfs", []),
     ("io.containerd.metadata.v1", "bolt", ["io.containerd.content.v1", "io.containerd.snapshotter.v1"]),
     ("io.containerd.differ.v1", "walking", ["io.containerd.metadata.v1"]),
     ("io.containerd.event.v1", "exchange", []),
@@ -47,8 +50,11 @@ PLUGINS = [
 
 
 class IntrospectionService(introspection_pb2_grpc.IntrospectionServicer):
-    def __init__(self, uuid: str) -> None:
+    def __init__(self, uuid: str, snapshotters: dict[str, str] | None = None) -> None:
+        """`snapshotters`: plugin id → '' when loaded, else why not (listed with an init error, as
+        containerd lists a snapshotter plugin that was skipped)."""
         self.uuid = uuid
+        self.snapshotters = {"overlayfs": ""} if snapshotters is None else snapshotters
 
     @rpc
     async def Server(self, request: Any, context: grpc.aio.ServicerContext) -> introspection_pb2.ServerResponse:
@@ -61,9 +67,14 @@ class IntrospectionService(introspection_pb2_grpc.IntrospectionServicer):
         parsed = filters.parse(request.filters)
         out = []
         for type_, id_, requires in PLUGINS:
+            if type_ == SNAPSHOTTER and id_ not in self.snapshotters:
+                continue
             if not filters.match(parsed, filters.dict_adaptor({"type": type_, "id": id_})):
                 continue
             p = introspection_pb2.Plugin(type=type_, id=id_, requires=requires)
+            if type_ == SNAPSHOTTER and self.snapshotters[id_]:
+                p.init_err.code = 9  # FAILED_PRECONDITION, containerd's "skip plugin"
+                p.init_err.message = f"skip plugin: {self.snapshotters[id_]}"
             if type_ in ("io.containerd.snapshotter.v1", "io.containerd.runtime.v2"):
                 p.platforms.append(platform_pb2.Platform(os="linux", architecture="amd64"))
             out.append(p)

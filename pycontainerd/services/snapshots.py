@@ -1,4 +1,4 @@
-"""Snapshots servicer (the overlayfs snapshotter)."""
+"""Snapshots servicer: every loaded snapshotter (overlayfs, native) by name; an empty name is the default one."""
 from __future__ import annotations
 
 import asyncio
@@ -11,16 +11,15 @@ from protos.containerd.events import snapshot_pb2 as snapshot_events
 from protos.containerd.services.snapshots.v1 import snapshots_pb2, snapshots_pb2_grpc
 
 from .. import filters
-from ..errdefs import InvalidArgument
-from ..snapshots import overlay
+from ..snapshots import Snapshotter, base
 from .common import hold, mounts_to_pb, namespace, rpc, ts
 
 
-_KINDS = {overlay.KIND_VIEW: snapshots_pb2.VIEW, overlay.KIND_ACTIVE: snapshots_pb2.ACTIVE,
-          overlay.KIND_COMMITTED: snapshots_pb2.COMMITTED}
+_KINDS = {base.KIND_VIEW: snapshots_pb2.VIEW, base.KIND_ACTIVE: snapshots_pb2.ACTIVE,
+          base.KIND_COMMITTED: snapshots_pb2.COMMITTED}
 
 
-def snap_info_pb(i: overlay.Info) -> snapshots_pb2.Info:
+def snap_info_pb(i: base.Info) -> snapshots_pb2.Info:
     return snapshots_pb2.Info(name=i.name, parent=i.parent, kind=_KINDS[i.kind], created_at=ts(i.created_at),
                               updated_at=ts(i.updated_at), labels=i.labels)
 
@@ -29,27 +28,28 @@ class SnapshotsService(snapshots_pb2_grpc.SnapshotsServicer):
     def __init__(self, daemon: Any) -> None:
         self.d = daemon
 
-    def _sn(self, name: str) -> overlay.OverlaySnapshotter:
-        if name not in ("overlayfs", ""):
-            raise InvalidArgument(f"snapshotter not loaded: {name}")
-        return self.d.snapshotter
+    def _sn(self, name: str) -> Snapshotter:
+        return self.d.snapshotter_named(name)
 
     @rpc
     async def Prepare(self, request: snapshots_pb2.PrepareSnapshotRequest,
                       context: grpc.aio.ServicerContext) -> snapshots_pb2.PrepareSnapshotResponse:
         ns = namespace(context)
-        mounts = self._sn(request.snapshotter).prepare(ns, request.key, request.parent, dict(request.labels))
-        hold(self.d, context, ns, request.key, f"snapshots/{overlay.NAME}")
+        sn = self._sn(request.snapshotter)
+        # a copy for native snapshots: off the loop
+        mounts = await asyncio.to_thread(sn.prepare, ns, request.key, request.parent, dict(request.labels))
+        hold(self.d, context, ns, request.key, f"snapshots/{sn.name}")
         self.d.events.publish(ns, "/snapshot/prepare", snapshot_events.SnapshotPrepare(
-            key=request.key, parent=request.parent, snapshotter=overlay.NAME))
+            key=request.key, parent=request.parent, snapshotter=sn.name))
         return snapshots_pb2.PrepareSnapshotResponse(mounts=mounts_to_pb(mounts))
 
     @rpc
     async def View(self, request: snapshots_pb2.ViewSnapshotRequest,
                    context: grpc.aio.ServicerContext) -> snapshots_pb2.ViewSnapshotResponse:
         ns = namespace(context)
-        mounts = self._sn(request.snapshotter).view(ns, request.key, request.parent, dict(request.labels))
-        hold(self.d, context, ns, request.key, f"snapshots/{overlay.NAME}")
+        sn = self._sn(request.snapshotter)
+        mounts = await asyncio.to_thread(sn.view, ns, request.key, request.parent, dict(request.labels))
+        hold(self.d, context, ns, request.key, f"snapshots/{sn.name}")
         return snapshots_pb2.ViewSnapshotResponse(mounts=mounts_to_pb(mounts))
 
     @rpc
@@ -62,20 +62,21 @@ class SnapshotsService(snapshots_pb2_grpc.SnapshotsServicer):
     async def Commit(self, request: snapshots_pb2.CommitSnapshotRequest,
                      context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         ns = namespace(context)
-        await asyncio.to_thread(self._sn(request.snapshotter).commit, ns, request.name, request.key,
-                                dict(request.labels))
-        hold(self.d, context, ns, request.name, f"snapshots/{overlay.NAME}")
+        sn = self._sn(request.snapshotter)
+        await asyncio.to_thread(sn.commit, ns, request.name, request.key, dict(request.labels))
+        hold(self.d, context, ns, request.name, f"snapshots/{sn.name}")
         self.d.events.publish(ns, "/snapshot/commit", snapshot_events.SnapshotCommit(
-            key=request.key, name=request.name, snapshotter=overlay.NAME))
+            key=request.key, name=request.name, snapshotter=sn.name))
         return empty_pb2.Empty()
 
     @rpc
     async def Remove(self, request: snapshots_pb2.RemoveSnapshotRequest,
                      context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         ns = namespace(context)
-        await asyncio.to_thread(self._sn(request.snapshotter).remove, ns, request.key)
+        sn = self._sn(request.snapshotter)
+        await asyncio.to_thread(sn.remove, ns, request.key)
         self.d.events.publish(ns, "/snapshot/remove", snapshot_events.SnapshotRemove(
-            key=request.key, snapshotter=overlay.NAME))
+            key=request.key, snapshotter=sn.name))
         return empty_pb2.Empty()
 
     @rpc

@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from dataclasses import dataclass, field
+import tempfile
 
-from ..errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from ..metadata import Store
 from ..mount import Mount
+from .base import KIND_ACTIVE, KIND_COMMITTED, KIND_VIEW, DirSnapshotter, Info, disk_usage
+
+__all__ = ["NAME", "KIND", "KIND_VIEW", "KIND_ACTIVE", "KIND_COMMITTED", "Info", "OverlaySnapshotter",
+           "disk_usage", "supported"]
 
 NAME = "overlayfs"
 KIND = "snapshot"
-KIND_VIEW, KIND_ACTIVE, KIND_COMMITTED = "view", "active", "committed"
-
-
-@dataclass
-class Info:
-    name: str
-    id: int
-    kind: str
-    parent: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    size: int = 0
-    inodes: int = 0
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def _index_option() -> list[str]:
@@ -46,88 +31,17 @@ def _index_option() -> list[str]:
         return []
 
 
-class OverlaySnapshotter:
+class OverlaySnapshotter(DirSnapshotter):
+    name = NAME
+    record_kind = KIND  # "snapshot": the records this snapshotter always had
+
     def __init__(self, root: str, meta: Store) -> None:
-        self.root = root
-        self.meta = meta
-        self.dir = os.path.join(root, "snapshots")
-        os.makedirs(self.dir, exist_ok=True)
+        super().__init__(root, meta)
         self._index = _index_option()
 
-    # -- records
-
-    def _get(self, ns: str, key: str) -> Info | None:
-        rec = self.meta.get(ns, KIND, key)
-        return None if rec is None else Info(**rec)
-
-    def stat(self, ns: str, key: str) -> Info:
-        info = self._get(ns, key)
-        if info is None:
-            raise NotFound(f"snapshot {key} does not exist")
-        return info
-
-    def list(self, ns: str) -> list[Info]:
-        return [Info(**r) for r in self.meta.list(ns, KIND)]
-
-    def _next_id(self) -> int:
-        with self.meta.tx():
-            rec = self.meta.get("", "sequence", KIND) or {"next": 1}
-            n = rec["next"]
-            self.meta.put("", "sequence", KIND, {"next": n + 1})
-        return n
-
-    def _fs(self, sid: int) -> str:
-        return os.path.join(self.dir, str(sid), "fs")
-
-    def _chain(self, ns: str, parent: str) -> list[Info]:
-        out = []
-        while parent:
-            p = self.stat(ns, parent)
-            out.append(p)
-            parent = p.parent
-        return out
-
-    # -- operations
-
-    def prepare(self, ns: str, key: str, parent: str = "", labels: dict[str, str] | None = None) -> list[Mount]:
-        return self._create(ns, KIND_ACTIVE, key, parent, labels or {})
-
-    def view(self, ns: str, key: str, parent: str = "", labels: dict[str, str] | None = None) -> list[Mount]:
-        return self._create(ns, KIND_VIEW, key, parent, labels or {})
-
-    def _create(self, ns: str, kind: str, key: str, parent: str, labels: dict[str, str]) -> list[Mount]:
-        if not key:
-            raise InvalidArgument("key must not be empty")
-        with self.meta.tx():
-            if self._get(ns, key) is not None:
-                raise AlreadyExists(f"snapshot {key}")
-            if parent:
-                p = self._get(ns, parent)
-                if p is None:
-                    raise NotFound(f"parent snapshot {parent} does not exist")
-                if p.kind != KIND_COMMITTED:
-                    raise InvalidArgument(f"parent {parent} is not committed snapshot", raw=True)
-            sid = self._next_id()
-            path = os.path.join(self.dir, str(sid))
-            os.makedirs(os.path.join(path, "fs"), mode=0o755)
-            if kind == KIND_ACTIVE:
-                os.makedirs(os.path.join(path, "work"), mode=0o711)
-            try:
-                now = time.time()
-                info = Info(key, sid, kind, parent, dict(labels), now, now)
-                self.meta.ensure_namespace(ns)
-                self.meta.put(ns, KIND, key, info.to_dict())
-            except BaseException:
-                shutil.rmtree(path, ignore_errors=True)
-                raise
-        return self._mounts(ns, info)
-
-    def mounts(self, ns: str, key: str) -> list[Mount]:
-        info = self.stat(ns, key)
-        if info.kind == KIND_COMMITTED:
-            raise FailedPrecondition(f"snapshot {key} is committed, mounts are only available for active and view snapshots",
-                                     raw=True)
-        return self._mounts(ns, info)
+    def _populate(self, ns: str, info: Info, parents: list[Info]) -> None:
+        if info.kind == KIND_ACTIVE:
+            os.makedirs(os.path.join(self.dir, str(info.id), "work"), mode=0o711)
 
     def _mounts(self, ns: str, info: Info) -> list[Mount]:
         parents = self._chain(ns, info.parent)
@@ -143,78 +57,24 @@ class OverlaySnapshotter:
         return [Mount("overlay", "overlay",
                       options=self._index + [f"workdir={work}", f"upperdir={self._fs(info.id)}", f"lowerdir={lower}"])]
 
-    def commit(self, ns: str, name: str, key: str, labels: dict[str, str] | None = None) -> Info:
-        with self.meta.tx():
-            info = self.stat(ns, key)
-            if info.kind != KIND_ACTIVE:
-                raise FailedPrecondition(f"snapshot {key} is not active", raw=True)
-            if self._get(ns, name) is not None:
-                raise AlreadyExists(f"snapshot {name}")
-            size, inodes = disk_usage(self._fs(info.id))
-            now = time.time()
-            new = Info(name, info.id, KIND_COMMITTED, info.parent, dict(labels or info.labels), now, now, size, inodes)
-            self.meta.delete(ns, KIND, key)
-            self.meta.put(ns, KIND, name, new.to_dict())
-        shutil.rmtree(os.path.join(self.dir, str(info.id), "work"), ignore_errors=True)
-        return new
 
-    def remove(self, ns: str, key: str) -> None:
-        with self.meta.tx():
-            info = self.stat(ns, key)
-            if any(s.parent == key for s in self.list(ns)):
-                raise FailedPrecondition(f"cannot remove snapshot with child", raw=True)
-            self.meta.delete(ns, KIND, key)
-            path = os.path.join(self.dir, str(info.id))
-            trash = os.path.join(self.dir, f"rm-{info.id}")
-            if os.path.exists(path):
-                os.rename(path, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-
-    def update(self, ns: str, key: str, labels: dict[str, str], paths: list[str]) -> Info:
-        with self.meta.tx():
-            info = self.stat(ns, key)
-            new = dict(info.labels)
-            for p in paths or ["labels"]:
-                if p == "labels":
-                    new = dict(labels)
-                elif p.startswith("labels."):
-                    k = p[len("labels."):]
-                    if labels.get(k):
-                        new[k] = labels[k]
-                    else:
-                        new.pop(k, None)
-                else:
-                    raise InvalidArgument(f"cannot update {p!r} field on snapshot {key!r}")
-            info.labels = new
-            info.updated_at = time.time()
-            self.meta.put(ns, KIND, key, info.to_dict())
-        return info
-
-    def usage(self, ns: str, key: str) -> tuple[int, int]:
-        info = self.stat(ns, key)
-        if info.kind == KIND_COMMITTED:
-            return info.size, info.inodes
-        return disk_usage(self._fs(info.id))
-
-    def cleanup(self) -> None:
-        """Remove directories no record points to (left by a crash between rename and rmtree)."""
-        used = {str(r["id"]) for ns in self.meta.keys("", "namespace") for r in self.meta.list(ns, KIND)}
-        for name in os.listdir(self.dir):
-            if name not in used:
-                shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
-
-
-def disk_usage(path: str) -> tuple[int, int]:
-    size, inodes, seen = 0, 0, set()
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            inodes += 1
-            size += st.st_blocks * 512
-    return size, inodes
+def supported(root: str) -> str:
+    """'' when an overlay with two lower dirs mounts on the filesystem under `root` (containerd's
+    overlayutils.Supported), else why not."""
+    from ..mount import mount, unmount_all
+    os.makedirs(root, exist_ok=True)
+    base = tempfile.mkdtemp(prefix="overlay-check-", dir=root)
+    try:
+        dirs = {n: os.path.join(base, n) for n in ("lower1", "lower2", "upper", "work", "merged")}
+        for d in dirs.values():
+            os.mkdir(d)
+        m = Mount("overlay", "overlay", options=_index_option() + [
+            f"lowerdir={dirs['lower2']}:{dirs['lower1']}", f"upperdir={dirs['upper']}", f"workdir={dirs['work']}"])
+        try:
+            mount(m, dirs["merged"])
+        except OSError as exc:
+            return str(exc)
+        unmount_all(dirs["merged"])
+        return ""
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

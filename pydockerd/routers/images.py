@@ -71,13 +71,18 @@ def setup(router, d: Daemon) -> None:
         return json_response(images_mod.inspect(img))
 
     async def load(request: web.Request) -> web.StreamResponse:
+        """`docker load`: per-layer "Loading layer" progress (not with quiet=1, which the CLI sends when its
+        output is no terminal) and the result lines, as dockerd streams them."""
         quiet = bool_value(request, "quiet")
         resp = await _json_stream(request)
         try:
-            async for status, records in d.images.import_stream(_body_chunks(request), "archive"):
+            async for status, progress, records in d.images.import_messages(_body_chunks(request), "archive",
+                                                                              quiet=quiet):
                 for rec in records:
                     d.events.publish("image", "load", rec.name, {"name": reference.familiar_string(rec.name)})
-                if status and (not quiet or status.startswith("Loaded image")):
+                if progress:
+                    await resp.write(progress + b"\r\n")
+                if status:
                     await resp.write(json_bytes({"stream": status.rstrip("\n") + "\n"}) + b"\r\n")
         except DockerError as exc:
             await resp.write(_error_message(exc.message))
