@@ -7,11 +7,13 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import sys
 
 from .daemon.containerd import ContainerdClient
 from .daemon.daemon import Daemon, DaemonConfig
 from .errors import DockerError
+from .listeners import ListenerError, TLSSettings, check_tcp_security, resolve_hosts
 from .server import APIServer, make_app
 from .supervisor import ContainerdProcess
 
@@ -63,7 +65,14 @@ def network_args(args: argparse.Namespace) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pydockerd", description="A self-sufficient runtime for containers (in Python).")
-    p.add_argument("-H", "--host", action="append", default=[], help="Daemon socket to connect to (unix://PATH)")
+    p.add_argument("-H", "--host", action="append", default=[],
+                   help="Daemon socket(s) to connect to (unix://PATH, tcp://[HOST]:PORT; repeatable)")
+    p.add_argument("--tls", type=_bool, nargs="?", const=True, default=None, help="Use TLS; implied by --tlsverify")
+    p.add_argument("--tlsverify", type=_bool, nargs="?", const=True, default=None,
+                   help="Use TLS and verify the remote (default from DOCKER_TLS_VERIFY)")
+    p.add_argument("--tlscacert", default=None, help="Trust certs signed only by this CA (default ~/.docker/ca.pem)")
+    p.add_argument("--tlscert", default=None, help="Path to TLS certificate file (default ~/.docker/cert.pem)")
+    p.add_argument("--tlskey", default=None, help="Path to TLS key file (default ~/.docker/key.pem)")
     p.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="Root directory of persistent state")
     p.add_argument("--exec-root", default="/run/pydocker", help="Root directory for execution state files")
     p.add_argument("-p", "--pidfile", default="/run/pydocker.pid", help="Path to use for daemon PID file")
@@ -123,13 +132,16 @@ def runtimes_from_args(args: argparse.Namespace) -> tuple[dict[str, str], str]:
     return runtimes, default
 
 
-def socket_path(hosts: list[str]) -> str:
-    host = hosts[-1] if hosts else "unix:///run/pydocker.sock"
-    if host.startswith("unix://"):
-        return host[len("unix://"):]
-    if host.startswith("/"):
-        return host
-    raise SystemExit(f"pydockerd: unsupported host {host!r}: only unix:// sockets are served")
+def api_listeners(args: argparse.Namespace) -> tuple[list[str], ssl.SSLContext | None]:
+    """The hosts to serve and the TLS context for the TCP ones, checked before anything starts."""
+    try:
+        tls = TLSSettings.resolve(args.tls, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
+        hosts = resolve_hosts(args.host, tls)
+        for host in hosts:
+            check_tcp_security(host, tls)
+        return hosts, tls.server_context()
+    except ListenerError as exc:
+        raise SystemExit(f"pydockerd: {exc}") from None
 
 
 def write_pidfile(path: str) -> None:
@@ -147,7 +159,7 @@ def write_pidfile(path: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    sock = socket_path(args.host)
+    hosts, ssl_context = api_listeners(args)
     runtimes, default_runtime = runtimes_from_args(args)
     for d in (args.data_root, args.exec_root):
         os.makedirs(d, mode=0o711, exist_ok=True)
@@ -178,9 +190,14 @@ async def run(args: argparse.Namespace) -> int:
                                      runtimes=runtimes, debug=args.debug,
                                      insecure_registries=list(args.insecure_registry)), client)
         await daemon.init()
-        server = APIServer(make_app(daemon), sock)
-        await server.start()
-        log.info("API listen on %s", sock)
+        server = APIServer(make_app(daemon), *hosts, ssl_context=ssl_context)
+        try:
+            await server.start()
+        except OSError as exc:  # a host we cannot bind (in use, not ours)
+            log.error("failed to load listeners: %s", exc.strerror or exc)
+            return 1
+        for address in server.addresses:
+            log.info("API listen on %s", address.split("://", 1)[1])
         await stop.wait()
         log.info("processing signal: shutting down")
         return 0

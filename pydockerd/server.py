@@ -1,4 +1,4 @@
-"""The HTTP side of pydockerd: the aiohttp app on a unix socket, moby's middlewares and routing.
+"""The HTTP side of pydockerd: the aiohttp app on its unix sockets and TCP ports, moby's middlewares and routing.
 
 Routing follows moby's `CreateMux`: every route exists as `/vX.Y/path` and `/path`; unknown paths
 and unknown methods both answer 404 `page not found`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import stat
 from typing import Any, Awaitable, Callable
 
@@ -144,33 +145,74 @@ def make_app(backend: Any) -> web.Application:
 
 
 class APIServer:
-    """Serves the app on a unix socket (mode 0660, group `docker` when it exists)."""
+    """Serves the app on its hosts: unix sockets (mode 0660, group `docker` when it exists) and TCP
+    (`tcp://host:port`, with TLS when given an SSL context); a bare path is a unix socket."""
 
-    def __init__(self, app: web.Application, socket_path: str) -> None:
+    def __init__(self, app: web.Application, *hosts: str, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
-        self.socket_path = socket_path
+        self.hosts = [h if "://" in h else "unix://" + h for h in hosts]
+        self.ssl_context = ssl_context
         self._runner: _Runner | None = None
+        self._sockets: list[str] = []
+        self.addresses: list[str] = []  # where we listen, with the bound ports (`tcp://127.0.0.1:2376`)
+
+    @property
+    def socket_path(self) -> str:
+        """The first unix socket served."""
+        return next(h[len("unix://"):] for h in self.hosts if h.startswith("unix://"))
 
     async def start(self) -> None:
-        if os.path.exists(self.socket_path) and stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
-            os.unlink(self.socket_path)
-        os.makedirs(os.path.dirname(self.socket_path) or ".", exist_ok=True)
         self._runner = _Runner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.UnixSite(self._runner, self.socket_path)
-        await site.start()
-        os.chmod(self.socket_path, 0o660)
+        try:
+            for host in self.hosts:
+                if host.startswith("unix://"):
+                    await self._start_unix(host[len("unix://"):])
+                else:
+                    await self._start_tcp(host)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_unix(self, path: str) -> None:
+        assert self._runner is not None
+        if os.path.exists(path) and stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        await web.UnixSite(self._runner, path).start()
+        self._sockets.append(path)
+        self.addresses.append("unix://" + path)
+        os.chmod(path, 0o660)
         try:
             import grp
-            os.chown(self.socket_path, 0, grp.getgrnam("docker").gr_gid)
+            os.chown(path, 0, grp.getgrnam("docker").gr_gid)
         except (KeyError, PermissionError):
             pass
+
+    async def _start_tcp(self, host: str) -> None:
+        from .listeners import TLSSite, split_tcp  # noqa: PLC0415
+        assert self._runner is not None
+        name, port = split_tcp(host)
+        site: web.BaseSite
+        if self.ssl_context is not None:
+            site = TLSSite(self._runner, name, port, self.ssl_context)
+        else:
+            site = web.TCPSite(self._runner, name, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise OSError(exc.errno, f"listen tcp {name}:{port}: {exc.strerror}") from None
+        for sock in getattr(site, "_server").sockets:
+            addr = sock.getsockname()
+            self.addresses.append(f"tcp://[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"tcp://{addr[0]}:{addr[1]}")
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        try:
-            os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
+        for path in self._sockets:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self._sockets = []
