@@ -74,11 +74,8 @@ class V2Manager:
 
     def set(self, res: dict, devices: list | None = None) -> None:
         p = self.path
-        if devices and any(not r.get("allow") for r in devices):
-            # v2 has no devices.allow/deny files: runc attaches an eBPF program instead
-            from .. import runlog
-            runlog.warn("device cgroup rules are not enforced on cgroup v2 by pyrunc "
-                        "(an eBPF device filter is not implemented)")
+        if devices is not None:
+            self.set_devices(devices)
         mem = res.get("memory") or {}
         limit, swap = mem.get("limit"), mem.get("swap")
         if limit not in (None, 0):
@@ -126,6 +123,17 @@ class V2Manager:
             if "/" in key or key.startswith("."):
                 raise RuncError(f"unified resource {key!r} must be a file name (no paths)")
             write_file(p, key, val)
+
+    def set_devices(self, rules: list) -> None:
+        """v2 has no devices.allow/deny files: attach an eBPF filter compiled from the rules."""
+        from . import devicefilter
+        try:
+            devicefilter.apply(self.path, rules)
+        except devicefilter.DeviceRuleError as e:
+            raise RuncError(f"invalid device rule: {e}") from None
+        except OSError as e:
+            raise RuncError(f"failed to apply the device filter to {self.path}: "
+                            f"{e.strerror or e}") from None
 
     def _freeze(self, val: str) -> None:
         write_file(self.path, "cgroup.freeze", val)
