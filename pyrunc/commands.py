@@ -260,6 +260,8 @@ def cmd_features(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_events(opts: dict, pos: list[str]) -> int:
+    """runc events: stats every --interval, an {"type":"oom"} line whenever the container's
+    memory cgroup reports an OOM; ends when the container stops (or its cgroup goes)."""
     _args("events", pos, 1)
     from . import jsonlite as json
 
@@ -267,15 +269,45 @@ def cmd_events(opts: dict, pos: list[str]) -> int:
     st = _load(opts, pos[0])
     if st.status() == "stopped":
         raise RuncError("container not running")
-    if opts.get("stats"):
-        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)},
-                                    compact=True) + "\n")
-        return 0
-    import time
-    interval = go_duration(opts.get("interval") or "5s")
-    while st.status() != "stopped":
-        sys.stdout.write(json.dumps({"type": "stats", "id": st.id, "data": stats(st)},
-                                    compact=True) + "\n")
+
+    def emit(ev: dict) -> None:
+        sys.stdout.write(json.dumps(ev, compact=True) + "\n")
         sys.stdout.flush()
-        time.sleep(interval)
-    return 0
+
+    if opts.get("stats"):
+        emit({"type": "stats", "id": st.id, "data": stats(st)})
+        return 0
+    import select
+    import time
+
+    from .cgroups.oom import notifier
+    interval = go_duration(opts.get("interval") or "5s")
+    try:
+        oom = notifier(st.data.get("cgroup_paths") or {})
+    except OSError:
+        oom = None  # no OOM events then, as runc when the registration fails: stats still come
+    poller = select.poll()
+    if oom is not None:
+        poller.register(oom.fileno(), select.POLLIN)
+    # like runc's time.Tick, the first stats come one interval after the start; the state is
+    # looked at every second at least, so a stopped container ends the stream promptly
+    next_stats = time.monotonic() + interval
+    try:
+        while True:
+            wait = min(max(next_stats - time.monotonic(), 0.0), 1.0)
+            if poller.poll(wait * 1000) and oom is not None:
+                for _ in range(oom.read()):
+                    emit({"type": "oom", "id": st.id})
+                if oom.done:
+                    return 0
+            if st.status() == "stopped":
+                if oom is not None:
+                    for _ in range(oom.read()):  # an OOM kill may be what stopped it
+                        emit({"type": "oom", "id": st.id})
+                return 0
+            if time.monotonic() >= next_stats:
+                emit({"type": "stats", "id": st.id, "data": stats(st)})
+                next_stats += interval
+    finally:
+        if oom is not None:
+            oom.close()
