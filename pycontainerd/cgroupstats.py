@@ -1,7 +1,9 @@
-"""cgroup v1 statistics of a task, read from the files of the cgroups its init process is in.
+"""cgroup statistics of a task, read from the files of the cgroups its init process is in.
 
-Shaped like containerd/cgroups' v1 Metrics (field names as in io.containerd.cgroups.v1), so the
-Tasks servicer can turn the dict into the protobuf that Tasks.Metrics returns.
+Which hierarchy a task is accounted in is read from its /proc/<pid>/cgroup: v1 controllers there (a v1
+or hybrid host) give containerd/cgroups' v1 Metrics, only the unified `0::` entry gives the v2 Metrics.
+The dicts carry the field names of io.containerd.cgroups.v1/.v2 so that `metrics_any` packs them into
+the protobuf that Tasks.Metrics returns in Metric.data, with containerd's type URL.
 """
 from __future__ import annotations
 
@@ -11,24 +13,44 @@ from typing import Any
 from .errdefs import NotFound, NotImplementedErr
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+PROC_ROOT = "/proc"
+V1_TYPE, V2_TYPE = "io.containerd.cgroups.v1.Metrics", "io.containerd.cgroups.v2.Metrics"
+_MAX_U64 = (1 << 64) - 1  # containerd's v2 reading of "max"
+_MAX_U32 = (1 << 32) - 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _UNLIMITED = 0  # containerd reports "max" limits as 0
 
 
 def cgroup_paths(pid: int) -> dict[str, str]:
-    """controller → cgroup path (as seen from here) for the v1 hierarchies of `pid`."""
+    """controller → cgroup path (as seen from here) for the v1 hierarchies of `pid`; the unified
+    hierarchy's entry (`0::/path`) is under the key ""."""
     try:
-        with open(f"/proc/{pid}/cgroup") as f:
+        with open(f"{PROC_ROOT}/{pid}/cgroup") as f:
             lines = f.read().splitlines()
     except FileNotFoundError:
         raise NotFound(f"process {pid}") from None
     out = {}
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        hier, controllers, path = line.split(":", 2)
+        if hier == "0" and not controllers:
+            out[""] = path
         for c in controllers.split(","):
             if c:
                 out[c] = path
     return out
+
+
+def is_v2(paths: dict[str, str]) -> bool:
+    """True when the process is accounted only in the unified hierarchy (no v1 controller: pure v2)."""
+    return "" in paths and all(c == "" or c.startswith("name=") for c in paths)
+
+
+def unified_root() -> str:
+    """Where the cgroup2 hierarchy is mounted: CGROUP_ROOT itself on a pure v2 host, else
+    CGROUP_ROOT/unified (a hybrid host)."""
+    if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+        return CGROUP_ROOT
+    return os.path.join(CGROUP_ROOT, "unified")
 
 
 def _read(path: str) -> str | None:
@@ -102,8 +124,12 @@ def _blkio(d: str, name: str) -> list[dict[str, Any]]:
 def v1_metrics(pid: int) -> dict[str, Any]:
     """The v1 Metrics of the cgroups `pid` is in (controllers that are not mounted are left out)."""
     paths = cgroup_paths(pid)
-    if set(paths) <= {"", "name=systemd"}:  # only the unified hierarchy
-        raise NotImplementedErr("metrics for cgroup v2 are not supported")
+    if is_v2(paths):
+        raise NotImplementedErr("cgroup v1 metrics of a process in the unified hierarchy")
+    return _v1_metrics(paths)
+
+
+def _v1_metrics(paths: dict[str, str]) -> dict[str, Any]:
     m: dict[str, Any] = {}
     if d := _dir(paths, "pids"):
         m["pids"] = {"current": _int(f"{d}/pids.current"), "limit": _int(f"{d}/pids.max")}
@@ -140,3 +166,154 @@ def v1_metrics(pid: int) -> dict[str, Any]:
         m["blkio"] = {"io_service_bytes_recursive": _blkio(d, "blkio.throttle.io_service_bytes_recursive"),
                       "io_serviced_recursive": _blkio(d, "blkio.throttle.io_serviced_recursive")}
     return m
+
+
+# --- cgroup v2 -----------------------------------------------------------------------------------
+
+def _u64(path: str) -> int:
+    """A single-value v2 file; "max" is 2^64-1 and a missing file 0, as containerd reads them."""
+    v = _read(path)
+    if v is None:
+        return 0
+    if v == "max":
+        return _MAX_U64
+    try:
+        return int(v)
+    except ValueError:
+        return 0
+
+
+def _psi(path: str) -> dict[str, Any] | None:
+    """A *.pressure file: `some|full avg10=… avg60=… avg300=… total=…` lines."""
+    text = _read(path)
+    if text is None:
+        return None
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        if kind not in ("some", "full"):
+            continue
+        data: dict[str, Any] = {}
+        for f in fields:
+            k, _, v = f.partition("=")
+            if k in ("avg10", "avg60", "avg300"):
+                data[k] = float(v)
+            elif k == "total":
+                data[k] = int(v)
+        out[kind] = data
+    return out
+
+
+# memory.stat keys containerd's v2 MemoryStat carries (same names as the proto fields)
+_V2_MEMORY_KEYS = ("anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty",
+                   "file_writeback", "anon_thp", "inactive_anon", "active_anon", "inactive_file", "active_file",
+                   "unevictable", "slab_reclaimable", "slab_unreclaimable", "pgfault", "pgmajfault",
+                   "workingset_refault", "workingset_activate", "workingset_nodereclaim", "pgrefill", "pgscan",
+                   "pgsteal", "pgactivate", "pgdeactivate", "pglazyfree", "pglazyfreed", "thp_fault_alloc",
+                   "thp_collapse_alloc")
+
+
+def _io_stat(d: str) -> list[dict[str, int]]:
+    """io.stat: `MAJ:MIN rbytes=… wbytes=… rios=… wios=… dbytes=… dios=…` per device."""
+    out = []
+    for line in (_read(f"{d}/io.stat") or "").splitlines():
+        dev, *fields = line.split()
+        major, sep, minor = dev.partition(":")
+        if not sep or not major.isdigit() or not minor.isdigit():
+            continue
+        entry = {"major": int(major), "minor": int(minor), "rbytes": 0, "wbytes": 0, "rios": 0, "wios": 0}
+        for f in fields:
+            k, _, v = f.partition("=")
+            if k in entry and v.isdigit():
+                entry[k] = int(v)
+        out.append(entry)
+    return out
+
+
+def _rdma(path: str) -> list[dict[str, Any]]:
+    """rdma.current/rdma.max: `DEVICE hca_handle=N hca_object=N` ("max" is 2^32-1)."""
+    out = []
+    for line in (_read(path) or "").splitlines():
+        device, *fields = line.split()
+        entry: dict[str, Any] = {"device": device, "hca_handles": 0, "hca_objects": 0}
+        for f in fields:
+            k, _, v = f.partition("=")
+            n = _MAX_U32 if v == "max" else int(v) if v.isdigit() else 0
+            if k == "hca_handle":
+                entry["hca_handles"] = n
+            elif k == "hca_object":
+                entry["hca_objects"] = n
+        out.append(entry)
+    return out
+
+
+def _hugetlb(d: str) -> list[dict[str, Any]]:
+    """hugetlb.<size>.current/.max/.events for each page size the cgroup has files for."""
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    sizes = sorted({n.split(".")[1] for n in names if n.startswith("hugetlb.") and n.endswith(".current")})
+    return [{"current": _u64(f"{d}/hugetlb.{size}.current"), "max": _u64(f"{d}/hugetlb.{size}.max"),
+             "pagesize": size, "failcnt": _kv(f"{d}/hugetlb.{size}.events").get("max", 0)} for size in sizes]
+
+
+def v2_metrics_of(d: str) -> dict[str, Any]:
+    """The v2 Metrics of the cgroup directory `d` (containerd's cgroup2 Manager.Stat)."""
+    m: dict[str, Any] = {"pids": {"current": _u64(f"{d}/pids.current"), "limit": _u64(f"{d}/pids.max")}}
+    cpu = _kv(f"{d}/cpu.stat")
+    m["cpu"] = {k: cpu.get(k, 0) for k in ("usage_usec", "user_usec", "system_usec", "nr_periods",
+                                           "nr_throttled", "throttled_usec", "nr_bursts", "burst_usec")}
+    if psi := _psi(f"{d}/cpu.pressure"):
+        m["cpu"]["psi"] = psi
+    raw = _kv(f"{d}/memory.stat")
+    mem: dict[str, Any] = {k: raw.get(k, 0) for k in _V2_MEMORY_KEYS}
+    mem.update(usage=_u64(f"{d}/memory.current"), usage_limit=_u64(f"{d}/memory.max"),
+               max_usage=_u64(f"{d}/memory.peak"), swap_usage=_u64(f"{d}/memory.swap.current"),
+               swap_limit=_u64(f"{d}/memory.swap.max"), swap_max_usage=_u64(f"{d}/memory.swap.peak"))
+    if psi := _psi(f"{d}/memory.pressure"):
+        mem["psi"] = psi
+    m["memory"] = mem
+    if events := _kv(f"{d}/memory.events"):
+        m["memory_events"] = {k: events.get(k, 0) for k in ("low", "high", "max", "oom", "oom_kill",
+                                                            "oom_group_kill")}
+    m["io"] = {"usage": _io_stat(d)}
+    if psi := _psi(f"{d}/io.pressure"):
+        m["io"]["psi"] = psi
+    m["rdma"] = {"current": _rdma(f"{d}/rdma.current"), "limit": _rdma(f"{d}/rdma.max")}
+    m["hugetlb"] = _hugetlb(d)
+    return m
+
+
+def v2_metrics(pid: int) -> dict[str, Any]:
+    """The v2 Metrics of the unified-hierarchy cgroup `pid` is in."""
+    paths = cgroup_paths(pid)
+    if "" not in paths:
+        raise NotFound(f"cgroup v2 path of process {pid}")
+    d = os.path.join(unified_root(), paths[""].lstrip("/"))
+    if not os.path.isdir(d):
+        raise NotFound(f"cgroup {paths['']} of process {pid}")
+    return v2_metrics_of(d)
+
+
+def task_metrics(pid: int) -> tuple[str, dict[str, Any]]:
+    """(type name, Metrics dict) for the cgroups `pid` is in: v1 where it has v1 controllers, else v2."""
+    paths = cgroup_paths(pid)
+    if is_v2(paths):
+        d = os.path.join(unified_root(), paths[""].lstrip("/"))
+        if not os.path.isdir(d):
+            raise NotFound(f"cgroup {paths['']} of process {pid}")
+        return V2_TYPE, v2_metrics_of(d)
+    return V1_TYPE, _v1_metrics(paths)
+
+
+def metrics_any(pid: int) -> Any:
+    """Tasks.Metrics' Metric.data for `pid`: the v1 or v2 Metrics message in an Any with containerd's
+    type URL (the message's full name)."""
+    from google.protobuf import any_pb2, json_format  # noqa: PLC0415
+
+    from protos.containerd.types.cgroups.v1 import metrics_pb2 as v1_pb2  # noqa: PLC0415
+    from protos.containerd.types.cgroups.v2 import metrics_pb2 as v2_pb2  # noqa: PLC0415
+    kind, stats = task_metrics(pid)
+    msg = json_format.ParseDict(stats, (v2_pb2 if kind == V2_TYPE else v1_pb2).Metrics())
+    return any_pb2.Any(type_url=kind, value=msg.SerializeToString())

@@ -1,5 +1,6 @@
-"""`docker stats`: Docker's StatsJSON (API types/container.StatsResponse) from containerd's v1 cgroup
-Metrics of the task, the host's /proc/stat and the container's /proc/<pid>/net/dev."""
+"""`docker stats`: Docker's StatsJSON (API types/container.StatsResponse) from containerd's cgroup
+Metrics of the task (v1 or v2, told apart by the Any's type URL as moby's stats_unix.go does),
+the host's /proc/stat and the container's /proc/<pid>/net/dev."""
 from __future__ import annotations
 
 import os
@@ -84,13 +85,43 @@ def _blkio(entries: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
              "value": int(e.get("value", 0))} for e in entries or []]
 
 
+V1_TYPE, V2_TYPE = "io.containerd.cgroups.v1.Metrics", "io.containerd.cgroups.v2.Metrics"
+
+
+def decode_metrics(data: Any) -> Any:
+    """Tasks.Metrics' Metric.data (an Any) → the v1 or v2 Metrics message; None for other types."""
+    if data.type_url.endswith(V2_TYPE):
+        from protos.containerd.types.cgroups.v2 import metrics_pb2  # noqa: PLC0415
+    elif data.type_url.endswith(V1_TYPE):
+        from protos.containerd.types.cgroups.v1 import metrics_pb2  # type: ignore[no-redef]  # noqa: PLC0415
+    else:
+        return None
+    return metrics_pb2.Metrics.FromString(data.value)
+
+
 def build(cid: str, name: str, metrics: Any, pid: int, networked: bool,
           prev: dict[str, Any] | None) -> dict[str, Any]:
-    """One sample; `prev` (the previous sample, if any) fills preread and precpu_stats."""
+    """One sample from a v1 or v2 Metrics message (or the Any holding one); `prev` (the previous
+    sample, if any) fills preread and precpu_stats."""
+    if metrics is not None and metrics.DESCRIPTOR.full_name == "google.protobuf.Any":
+        metrics = decode_metrics(metrics)
     m = json_format.MessageToDict(metrics, preserving_proto_field_name=True,
                                   always_print_fields_with_no_presence=True) if metrics is not None else {}
     out = empty_stats(cid, name)
     out["read"] = _now()
+    if metrics is not None and metrics.DESCRIPTOR.full_name == V2_TYPE:
+        _fill_v2(out, m)
+    else:
+        _fill_v1(out, m)
+    if networked:
+        out["networks"] = net_dev(pid)
+    if prev is not None:
+        out["preread"] = prev["read"]
+        out["precpu_stats"] = prev["cpu_stats"]
+    return out
+
+
+def _fill_v1(out: dict[str, Any], m: dict[str, Any]) -> None:
     pids = m.get("pids") or {}
     out["pids_stats"] = {"current": int(pids.get("current", 0))}
     if int(pids.get("limit", 0)):
@@ -121,9 +152,48 @@ def build(cid: str, name: str, metrics: Any, pid: int, networked: bool,
             limit = host
         out["memory_stats"] = {"usage": int(mu.get("usage", 0)), "max_usage": int(mu.get("max", 0)),
                                "stats": stats, "failcnt": int(mu.get("failcnt", 0)), "limit": limit}
-    if networked:
-        out["networks"] = net_dev(pid)
-    if prev is not None:
-        out["preread"] = prev["read"]
-        out["precpu_stats"] = prev["cpu_stats"]
-    return out
+
+
+# memory.stat keys dockerd reports on cgroup v2 ("not compatible with v1"), containerd's field names
+_V2_MEM_KEYS = ["anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty",
+                "file_writeback", "anon_thp", "inactive_anon", "active_anon", "inactive_file", "active_file",
+                "unevictable", "slab_reclaimable", "slab_unreclaimable", "pgfault", "pgmajfault",
+                "workingset_refault", "workingset_activate", "workingset_nodereclaim", "pgrefill", "pgscan",
+                "pgsteal", "pgactivate", "pgdeactivate", "pglazyfree", "pglazyfreed", "thp_fault_alloc",
+                "thp_collapse_alloc"]
+
+
+def _nonzero(**fields: int) -> dict[str, int]:
+    """Go's `omitempty` on uint64 fields: zeros are left out."""
+    return {k: v for k, v in fields.items() if v}
+
+
+def _fill_v2(out: dict[str, Any], m: dict[str, Any]) -> None:
+    """moby's statsV2: µs → ns, io.stat bytes as read/write service bytes, no per-CPU usage, no
+    max_usage; failcnt is memory.events' oom count."""
+    if "io" in m:
+        out["blkio_stats"]["io_service_bytes_recursive"] = [
+            {"major": int(e.get("major", 0)), "minor": int(e.get("minor", 0)), "op": op,
+             "value": int(e.get(key, 0))}
+            for e in (m["io"].get("usage") or []) for op, key in (("read", "rbytes"), ("write", "wbytes"))]
+    cpu = m.get("cpu") or {}
+    out["cpu_stats"] = {
+        "cpu_usage": {"total_usage": int(cpu.get("usage_usec", 0)) * 1000,
+                      "usage_in_kernelmode": int(cpu.get("system_usec", 0)) * 1000,
+                      "usage_in_usermode": int(cpu.get("user_usec", 0)) * 1000},
+        "system_cpu_usage": system_cpu_usage(), "online_cpus": online_cpus(),
+        "throttling_data": {"periods": int(cpu.get("nr_periods", 0)),
+                            "throttled_periods": int(cpu.get("nr_throttled", 0)),
+                            "throttled_time": int(cpu.get("throttled_usec", 0)) * 1000}}
+    mem = m.get("memory")
+    if mem:
+        limit = int(mem.get("usage_limit", 0))
+        host = machine_memory()
+        if host and limit > host:  # "max" (2^64-1): no limit, the machine's memory is the bound
+            limit = host
+        events = m.get("memory_events") or {}
+        out["memory_stats"] = {"stats": {k: int(mem.get(k, 0)) for k in _V2_MEM_KEYS},
+                               **_nonzero(usage=int(mem.get("usage", 0)), failcnt=int(events.get("oom", 0)),
+                                          limit=limit)}
+    pids = m.get("pids") or {}
+    out["pids_stats"] = _nonzero(current=int(pids.get("current", 0)), limit=int(pids.get("limit", 0)))
