@@ -208,3 +208,63 @@ def test_v2_cgroup_paths_of_a_hybrid_process_are_v1(tmp_path, monkeypatch):
     assert cgroupstats.is_v2(cgroupstats.cgroup_paths(4242))
     assert Path(cgroupstats.unified_root()) == Path("/sys/fs/cgroup/unified") or os.path.exists(
         "/sys/fs/cgroup/cgroup.controllers")
+
+
+def test_v2_sample_as_the_real_docker_cli_shows_it(fake_v2, tmp_path):
+    """The real docker CLI 28 renders our v2 sample: memory without inactive_file, I/O from io.stat.
+
+    A minimal HTTP server on a unix socket answers the CLI's two requests (/_ping, then the stats)
+    with what pydockerd's stats endpoint sends for this sample.
+    """
+    import http.server
+    import socketserver
+    import subprocess
+    import threading
+
+    body = json.dumps(sample(4242)).encode()
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.path)
+            data, ctype = (b"OK", "text/plain") if self.path.endswith("/_ping") else (body, "application/json")
+            if "/stats" not in self.path and not self.path.endswith("/_ping"):
+                data, ctype = b'{"message":"page not found"}', "application/json"
+                self.send_response(404)
+            else:
+                self.send_response(200)
+            self.send_header("Api-Version", "1.50")
+            self.send_header("Ostype", "linux")
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):  # BaseHTTPRequestHandler wants a (host, port) client address
+            conn, _ = self.socket.accept()
+            return conn, ("local", 0)
+
+    sock = str(tmp_path / "d.sock")
+    srv = Server(sock, Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+               "DOCKER_CONFIG": str(tmp_path / "cfg")}
+        cp = subprocess.run(["/usr/local/bin/docker", "-H", f"unix://{sock}", "stats", "--no-stream", "--format",
+                             "{{.MemUsage}}|{{.MemPerc}}|{{.BlockIO}}|{{.PIDs}}", "web"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert cp.returncode == 0, (cp.stderr, seen)
+    assert cp.stdout.strip() == "2.152MiB / 64MiB|3.36%|2.92MB / 8.19kB|3"
+    assert any("/containers/web/stats" in p for p in seen)
