@@ -1,14 +1,19 @@
-"""Bridges and veth pairs with pyroute2 (netlink), on the host and inside sandboxes."""
+"""Bridges and veth pairs, on the host and inside sandboxes.
+
+The per-container operations (plug_veth, delete_link(s)) use rtnl.py; the rest uses pyroute2.
+"""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
-from . import netns
+from . import netns, rtnl
+
+log = logging.getLogger(__name__)
 
 
 @netns.off_loop
@@ -56,19 +61,23 @@ def ensure_bridge(name: str, addresses: list[tuple[str, int]], mtu: int = 0) -> 
         return created
 
 
-@netns.off_loop
 def delete_link(name: str) -> bool:
     """Delete an interface if it exists (deleting one end of a veth removes both)."""
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname=name)
-        if not idx:
-            return False
-        try:
-            ipr.link("del", index=idx[0])
-        except NetlinkError as e:
-            if e.code != 19:   # ENODEV: gone meanwhile
-                raise
-        return True
+    with rtnl.Netlink() as nl:
+        return nl.delete_link(name)
+
+
+def delete_links(names: list[str]) -> list[str]:
+    """Delete several interfaces over one socket; returns the names that could not be deleted."""
+    failed = []
+    with rtnl.Netlink() as nl:
+        for name in names:
+            try:
+                nl.delete_link(name)
+            except OSError as e:
+                log.warning("cannot delete %s: %s", name, e)
+                failed.append(name)
+    return failed
 
 
 @netns.off_loop
@@ -110,63 +119,59 @@ class ContainerIface:
     mtu: int = 0
 
 
-@netns.off_loop
-def next_ifname(sandbox: str) -> str:
-    """The first free ethN inside the sandbox."""
-    def names() -> set[str]:
-        with IPRoute() as ipr:
-            return {l.get_attr("IFLA_IFNAME") for l in ipr.get_links()}
-    have = netns.run_in(sandbox, names)
-    n = 0
-    while f"eth{n}" in have:
-        n += 1
-    return f"eth{n}"
+def plug_veth(bridge: str, host_if: str, sandbox: str, iface: ContainerIface,
+              inside: rtnl.Netlink | None = None) -> tuple[str, str]:
+    """Create a veth pair: host end ``host_if`` up in ``bridge``, the other end made directly in
+    ``sandbox`` as ``iface.ifname`` with its MAC, then addressed, up, and the default route set.
 
-
-@netns.off_loop
-def plug_veth(bridge: str, host_if: str, sandbox: str, iface: ContainerIface) -> None:
-    """Create a veth pair: host end in ``bridge``, the other moved into ``sandbox`` and configured.
-
-    On any failure the pair is deleted again (in whichever namespace its ends are).
+    ``inside`` is a netlink socket in the sandbox (opened here when not given). A name already
+    taken (a random host name, or an ethN the container made itself) is replaced by the next
+    candidate; returns the (host, container) names used. On failure nothing is left behind.
     """
-    tmp = "vt" + secrets.token_hex(5)   # the container end's name until it is renamed inside
-    with IPRoute() as ipr:
-        br = ipr.link_lookup(ifname=bridge)
-        if not br:
-            raise RuntimeError(f"bridge {bridge} does not exist")
-        ipr.link("add", ifname=host_if, kind="veth", peer=tmp)
-        try:
-            h = ipr.link_lookup(ifname=host_if)[0]
-            p = ipr.link_lookup(ifname=tmp)[0]
-            if iface.mtu:
-                ipr.link("set", index=h, mtu=iface.mtu)
-                ipr.link("set", index=p, mtu=iface.mtu)
-            ipr.link("set", index=h, master=br[0])
-            ipr.link("set", index=h, state="up")
+    own = inside is None
+    if own:
+        inside = netns.open_netlink(sandbox)
+    try:
+        with rtnl.Netlink() as host:
+            br = host.index_of(bridge)
+            if not br:
+                raise RuntimeError(f"bridge {bridge} does not exist")
             fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                ipr.link("set", index=p, net_ns_fd=fd)
+                for _ in range(32):
+                    try:
+                        host.add_veth(host_if, iface.ifname, master=br, mtu=iface.mtu, peer_mac=iface.mac,
+                                      peer_netns_fd=fd)
+                        break
+                    except FileExistsError:
+                        if host.index_of(host_if):
+                            host_if = random_veth_name()
+                        else:
+                            iface.ifname = _next_free(inside, iface.ifname)
+                else:
+                    raise RuntimeError("no free interface name")
             finally:
                 os.close(fd)
-            netns.run_in(sandbox, lambda: _configure_inside(tmp, iface))
-        except BaseException:
-            left = ipr.link_lookup(ifname=host_if)
-            if left:
-                ipr.link("del", index=left[0])   # takes the peer with it, wherever it is
-            raise
+            try:
+                idx = inside.index_of(iface.ifname)
+                inside.add_address(idx, iface.address, iface.prefixlen)
+                inside.set_up(idx)
+                if iface.gateway:
+                    inside.replace_default_route(iface.gateway, idx)
+            except BaseException:
+                host.delete_link(host_if)   # takes the peer with it
+                raise
+        return host_if, iface.ifname
+    finally:
+        if own:
+            inside.close()
 
 
-def _configure_inside(tmp: str, iface: ContainerIface) -> None:
-    with IPRoute() as ipr:
-        i = ipr.link_lookup(ifname=tmp)[0]
-        ipr.link("set", index=i, ifname=iface.ifname, address=iface.mac)
-        ipr.addr("add", index=i, address=iface.address, prefixlen=iface.prefixlen)
-        ipr.link("set", index=i, state="up")
-        lo = ipr.link_lookup(ifname="lo")
-        if lo:
-            ipr.link("set", index=lo[0], state="up")
-        if iface.gateway:
-            ipr.route("add", dst="0.0.0.0/0", gateway=iface.gateway, oif=i)
+def _next_free(inside: rtnl.Netlink, ifname: str) -> str:
+    n = int(ifname[3:]) + 1 if ifname.startswith("eth") and ifname[3:].isdigit() else 0
+    while inside.index_of(f"eth{n}"):
+        n += 1
+    return f"eth{n}"
 
 
 @netns.off_loop

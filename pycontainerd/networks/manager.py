@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any, Callable
 
-from . import files, ipam, links, netns
+from . import files, ipam, links, netns, rtnl
 from .errors import Conflict, Forbidden, InvalidArgument, NetworkError, NotFound
 from .iptables import Firewall, ensure_ip_forward
 from .model import (BRIDGE_NAME_OPTION, ENABLE_ICC_OPTION, ENABLE_MASQ_OPTION, MTU_OPTION,
@@ -84,6 +84,10 @@ class NetworkManager:
         self.proxies: dict[str, list[Proxy]] = {}        # endpoint id → its proxies
         self.reserved: dict[str, list] = {}              # endpoint id → port-holding sockets (no proxy)
         self.resolvers: dict[str, Resolver] = {}         # container id → embedded DNS
+        self.netlinks: dict[str, rtnl.Netlink] = {}      # container id → netlink socket in its sandbox
+        # Veths of removed sandboxes still being deleted: their addresses stay taken meanwhile.
+        self.releasing: dict[str, dict[str, asyncio.Task]] = {}   # network id → ip → task
+        self.release_tasks: set[asyncio.Task] = set()
         self.lock = asyncio.Lock()
         self.pools = ([IPv4Network(p) for p in config.subnet_pools] if config.subnet_pools
                       else list(ipam.DEFAULT_POOLS))
@@ -108,7 +112,11 @@ class NetworkManager:
         Bridges, sandboxes and endpoints stay (containers outlive the daemon) unless
         ``remove_bridges`` (used when nothing else runs, e.g. tests) removes the bridges too.
         """
+        await self.settle()
         async with self.lock:
+            for nl in self.netlinks.values():
+                nl.close()
+            self.netlinks.clear()
             for eps in list(self.proxies.values()):
                 for p in eps:
                     await p.stop()
@@ -204,7 +212,7 @@ class NetworkManager:
                     del net.endpoints[ep_id]
                     changed = True
             if changed:
-                self.store.save_network(net)
+                self.store.save_network(net, durable=False)
         # 3. netns files nobody owns (a crash inside create_sandbox)
         known = {sb.path for sb in self.sandboxes.values()}
         for name in os.listdir(self.netns_dir):
@@ -377,6 +385,7 @@ class NetworkManager:
     async def delete_network(self, ref: str) -> None:
         async with self.lock:
             net = self.get_network(ref)
+            await self.settle()   # the bridge goes with its last ports
             await self._delete_network(net)
 
     async def _delete_network(self, net: Network) -> None:
@@ -396,6 +405,7 @@ class NetworkManager:
         filters = dict(filters or {})
         until = filters.pop("until", None)
         async with self.lock:
+            await self.settle()
             gone = []
             for net in self.list_networks({**filters, "type": ["custom"]}):
                 if net.endpoints:
@@ -431,27 +441,74 @@ class NetworkManager:
             path = os.path.join(self.netns_dir, container_id)
             sb = Sandbox(container_id=container_id, path=path, hostname=hostname or container_id[:12],
                          domainname=domainname, dns=dns or DNSConfig(), extra_hosts=list(extra_hosts))
-            await asyncio.to_thread(netns.create, path)
+            nl = await asyncio.to_thread(netns.create, path)
             try:
                 self.store.save_sandbox(sb)
             except BaseException:
+                nl.close()
                 netns.delete(path)
                 raise
             self.sandboxes[container_id] = sb
+            self.netlinks[container_id] = nl
             return sb
 
     async def delete_sandbox(self, container_id: str) -> None:
-        """Disconnect the container from every network and remove its namespace."""
+        """Disconnect the container from every network and remove its namespace.
+
+        What a new container could collide with goes now: endpoint records and names, published
+        ports, the DNS server, the namespace's mount. Deleting the veths (the kernel waits for RCU
+        grace periods, ~20 ms each) finishes in the background; their addresses stay taken until
+        then, and what needs them gone (a static --ip, removing a network, shutdown) waits for it.
+        After a crash in between, reconcile removes the veths (bridge ports nobody owns).
+        """
         async with self.lock:
             sb = self.sandbox(container_id)
+            veths: list[tuple[str, str, str]] = []
             for net, ep in self.endpoints_of(container_id):
-                await self._disconnect(net, ep)
+                await self._unpublish(net, ep)
+                net.endpoints.pop(ep.id, None)
+                self.store.save_network(net, durable=False)
+                if net.driver == "bridge" and ep.host_ifname:
+                    veths.append((net.id, ep.ipv4, ep.host_ifname))
             r = self.resolvers.pop(container_id, None)
             if r is not None:
                 await r.stop()
-            await asyncio.to_thread(netns.delete, sb.path)
+            nl = self.netlinks.pop(container_id, None)
+            if nl is not None:
+                nl.close()
+            netns.delete(sb.path)
             del self.sandboxes[container_id]
             self.store.delete_sandbox(container_id)
+            if veths:
+                self._release_later(veths)
+
+    def _release_later(self, veths: list[tuple[str, str, str]]) -> None:
+        """Delete (network id, ip, host veth) in the background, holding the addresses till done."""
+        task = asyncio.get_running_loop().create_task(self._release(veths))
+        for net_id, ip, _ in veths:
+            if ip:
+                self.releasing.setdefault(net_id, {})[ip] = task
+        self.release_tasks.add(task)
+        task.add_done_callback(self.release_tasks.discard)
+
+    async def _release(self, veths: list[tuple[str, str, str]]) -> None:
+        me = asyncio.current_task()
+        try:
+            await asyncio.to_thread(links.delete_links, [h for _, _, h in veths])
+        except Exception:   # the namespace is unmounted: the kernel removes the pair with it
+            log.exception("cannot delete veths %s", [h for _, _, h in veths])
+        finally:
+            for net_id, ip, _ in veths:
+                held = self.releasing.get(net_id, {})
+                if held.get(ip) is me:
+                    del held[ip]
+                if not held:
+                    self.releasing.pop(net_id, None)
+
+    async def settle(self) -> None:
+        """Wait until the veths of removed sandboxes are deleted."""
+        while self.release_tasks:
+            await asyncio.gather(*list(self.release_tasks), return_exceptions=True)
 
     def _host_resolv(self) -> str:
         return self._host_resolv_source()[0]
@@ -519,32 +576,50 @@ class NetworkManager:
                         undo.push(lambda: self._unpublish(net, ep))
                 net.endpoints[ep.id] = ep
                 undo.push(lambda: net.endpoints.pop(ep.id, None))
-                self.store.save_network(net)
+                self.store.save_network(net, durable=False)
                 await self._sync_resolver(container_id)
             except BaseException:
                 await undo.run()
                 if ep.id not in net.endpoints:
-                    self.store.save_network(net)
+                    self.store.save_network(net, durable=False)
                 raise
             return ep
 
     async def _plug(self, net: Network, sb: Sandbox, ep: Endpoint, ipv4: str, undo: _Undo) -> None:
+        held = self.releasing.get(net.id, {})
+        if ipv4 and held:
+            # a static address may be one still held by a removed container: wait for it
+            await asyncio.gather(*set(held.values()), return_exceptions=True)
         used = {IPv4Address(e.ipv4) for e in net.endpoints.values() if e.ipv4}
+        used |= {IPv4Address(i) for i in self.releasing.get(net.id, {})}
         ip, pool = ipam.allocate(net.ipam, used, f"{net.name} ({net.id})", ipv4)
         subnet = IPv4Network(pool.subnet)
         ep.ipv4, ep.prefixlen, ep.gateway = str(ip), subnet.prefixlen, pool.gateway
         ep.mac, ep.static_ip = ipam.mac_for(ip), bool(ipv4)
-        ep.host_ifname = links.random_veth_name()
-        while await asyncio.to_thread(links.link_exists, ep.host_ifname):
-            ep.host_ifname = links.random_veth_name()
-        ep.ifname = await asyncio.to_thread(links.next_ifname, sb.path)
-        # The first network that can route out provides the default route (Docker's gateway endpoint).
+        # Our records know the sandbox's interfaces; plug_veth copes with one made behind our back.
+        mine = [e for _, e in self.endpoints_of(sb.container_id)]
+        taken = {e.ifname for e in mine if e.ifname}
+        n = 0
+        while f"eth{n}" in taken:
+            n += 1
+        # The first network that can route out provides the default route (Docker's gateway
+        # endpoint). A sandbox without endpoints has none yet: no need to look.
         gateway = ""
-        if not net.internal and not await asyncio.to_thread(links.has_default_route, sb.path):
+        if not net.internal and (not mine or not await asyncio.to_thread(links.has_default_route, sb.path)):
             gateway = pool.gateway
-        iface = links.ContainerIface(ep.ifname, ep.mac, ep.ipv4, ep.prefixlen, gateway, net.mtu)
-        await asyncio.to_thread(links.plug_veth, net.bridge, ep.host_ifname, sb.path, iface)
+        iface = links.ContainerIface(f"eth{n}", ep.mac, ep.ipv4, ep.prefixlen, gateway, net.mtu)
+        inside = await self._netlink(sb)
+        ep.host_ifname, ep.ifname = await asyncio.to_thread(
+            links.plug_veth, net.bridge, links.random_veth_name(), sb.path, iface, inside)
         undo.push(lambda: links.delete_link(ep.host_ifname))
+
+    async def _netlink(self, sb: Sandbox) -> rtnl.Netlink:
+        """The sandbox's netlink socket (opened again for sandboxes from before a restart)."""
+        nl = self.netlinks.get(sb.container_id)
+        if nl is None:
+            nl = await asyncio.to_thread(netns.open_netlink, sb.path)
+            self.netlinks[sb.container_id] = nl
+        return nl
 
     async def disconnect(self, network_ref: str, container_id: str, force: bool = False) -> None:
         async with self.lock:
@@ -570,7 +645,7 @@ class NetworkManager:
             if had_default and sb is not None:
                 await self._move_default_route(sb, exclude=net.id)
         net.endpoints.pop(ep.id, None)
-        self.store.save_network(net)
+        self.store.save_network(net, durable=False)
 
     async def _move_default_route(self, sb: Sandbox, exclude: str) -> None:
         for n, e in self.endpoints_of(sb.container_id):

@@ -13,6 +13,8 @@ import os
 import threading
 from typing import Callable, TypeVar
 
+from . import rtnl
+
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
@@ -89,13 +91,17 @@ def run_in(path: str, fn: Callable[[], T]) -> T:
         os.close(nsfd)
 
 
-def create(path: str) -> None:
-    """Create a new network namespace, kept alive by a bind mount at ``path`` (with lo up)."""
+def create(path: str) -> "rtnl.Netlink":
+    """Create a new network namespace, kept alive by a bind mount at ``path`` (with lo up).
+
+    Returns a netlink socket bound inside it (made while the thread is in there anyway), so the
+    caller can configure the namespace later without entering it again; close it when done.
+    """
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
 
-    def inner() -> None:
+    def inner() -> "rtnl.Netlink":
         tid = threading.get_native_id()
         home = os.open(f"/proc/self/task/{tid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -103,24 +109,28 @@ def create(path: str) -> None:
             try:
                 _check(_libc.mount(f"/proc/self/task/{tid}/ns/net".encode(), path.encode(),
                                    None, MS_BIND, None), f"mount {path}")
-                _lo_up()
+                nl = rtnl.Netlink()
+                try:
+                    nl.set_up(1)   # lo is always index 1 in a new namespace
+                except BaseException:
+                    nl.close()
+                    raise
+                return nl
             finally:
                 _setns(home)
         finally:
             os.close(home)
 
     try:
-        run_in_thread(inner)
+        return run_in_thread(inner)
     except BaseException:
         _unmount_and_remove(path)
         raise
 
 
-def _lo_up() -> None:
-    from pyroute2 import IPRoute
-    with IPRoute() as ipr:
-        idx = ipr.link_lookup(ifname="lo")[0]
-        ipr.link("set", index=idx, state="up")
+def open_netlink(path: str) -> "rtnl.Netlink":
+    """A netlink socket inside the namespace at ``path`` (for sandboxes made before a restart)."""
+    return run_in(path, rtnl.Netlink)
 
 
 def _unmount_and_remove(path: str) -> None:

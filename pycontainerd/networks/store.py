@@ -1,7 +1,13 @@
-"""JSON records of networks and sandboxes, written atomically (temp file, fsync, rename).
+"""JSON records of networks and sandboxes, written atomically (temp file, rename).
 
 Layout under the root: ``networks/<id>.json`` and ``sandboxes/<container id>.json``. A kill -9 at
 any moment leaves either the old or the new file, never a torn one.
+
+Only what outlives a reboot is fsynced: a network's creation. Per-container writes (sandboxes,
+endpoints added to or removed from a network record) are not: what they describe (namespaces,
+veths) dies with the machine and reconcile drops it, and a daemon crash loses no page cache.
+ext4's replace-by-rename flush (auto_da_alloc, the default) keeps even those rewrites whole
+across a power loss.
 """
 from __future__ import annotations
 
@@ -12,20 +18,22 @@ import tempfile
 from .model import Network, Sandbox
 
 
-def _write_atomic(path: str, data: dict) -> None:
+def _write_atomic(path: str, data: dict, durable: bool = True) -> None:
     d = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        dfd = os.open(d, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        if durable:
+            dfd = os.open(d, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -43,8 +51,9 @@ class Store:
         os.makedirs(self.sb_dir, exist_ok=True)
 
     # networks
-    def save_network(self, net: Network) -> None:
-        _write_atomic(os.path.join(self.net_dir, f"{net.id}.json"), net.to_dict())
+    def save_network(self, net: Network, durable: bool = True) -> None:
+        """``durable=False`` for endpoint changes (see the module docstring)."""
+        _write_atomic(os.path.join(self.net_dir, f"{net.id}.json"), net.to_dict(), durable)
 
     def delete_network(self, net_id: str) -> None:
         try:
@@ -57,7 +66,7 @@ class Store:
 
     # sandboxes
     def save_sandbox(self, sb: Sandbox) -> None:
-        _write_atomic(os.path.join(self.sb_dir, f"{sb.container_id}.json"), sb.to_dict())
+        _write_atomic(os.path.join(self.sb_dir, f"{sb.container_id}.json"), sb.to_dict(), durable=False)
 
     def delete_sandbox(self, container_id: str) -> None:
         try:

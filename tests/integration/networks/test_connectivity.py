@@ -1,7 +1,9 @@
 """Bridges, veths and isolation: containers-like namespaces on user-defined networks."""
 from __future__ import annotations
 
+import ipaddress
 import subprocess
+from pathlib import Path
 
 from pycontainerd.networks import IPAMConfig, links
 
@@ -86,3 +88,59 @@ async def test_none_and_host_networks_need_no_interfaces(env):
     assert [ln.split(":")[1].strip() for ln in out.splitlines()] == ["lo"]
     assert "UP" in out or "UNKNOWN" in out
     assert m.sandbox_files(sb.container_id)["hosts"].splitlines()[-1].endswith("ip6-allrouters")
+
+
+async def test_removed_sandbox_releases_its_veth_and_address(env):
+    """delete_sandbox finishes deleting veths in the background; a static address a removed
+    container held is usable at once (the connect waits for the old veth), and the new one is
+    reachable, with the interface as Docker configures it (MAC, broadcast, default route)."""
+    m = await env.manager()
+    (sub,) = free_subnets(1)
+    net = await m.create_network(f"pdtr{env.tag}", ipam_configs=[IPAMConfig(subnet=sub)])
+    static = str(ipaddress.IPv4Network(sub).network_address + 9)
+    old = await m.create_sandbox(f"old{env.tag}")
+    e_old = await m.connect(net.id, old.container_id, ipv4=static)
+    peer = await m.create_sandbox(f"peer{env.tag}")
+    e_peer = await m.connect(net.id, peer.container_id)
+    await m.delete_sandbox(old.container_id)
+    assert not Path(old.path).exists()
+    assert old.container_id not in {e.container_id for e in net.endpoints.values()}
+
+    new = await m.create_sandbox(f"new{env.tag}")
+    e_new = await m.connect(net.id, new.container_id, ipv4=static)
+    assert e_new.ipv4 == static and not links.link_exists(e_old.host_ifname)
+    assert await ping(peer.path, static)
+    rc, out = await in_ns(new.path, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+    plen = ipaddress.IPv4Network(sub).prefixlen
+    brd = ipaddress.IPv4Network(sub).broadcast_address
+    assert f"inet {static}/{plen} brd {brd} scope global eth0" in out, out
+    rc, out = await in_ns(new.path, "ip", "-o", "link", "show", "dev", "eth0")
+    assert e_new.mac in out and "state UP" in out and "mtu 1500" in out, out
+    rc, out = await in_ns(new.path, "ip", "-4", "route")
+    assert f"default via {net.ipam[0].gateway} dev eth0" in out
+    await m.settle()
+    assert sorted(links.bridge_ports(net.bridge)) == sorted([e_peer.host_ifname, e_new.host_ifname])
+
+    # A dynamic address is never one still held by a veth being deleted.
+    await m.delete_sandbox(peer.container_id)
+    again = await m.create_sandbox(f"again{env.tag}")
+    e_again = await m.connect(net.id, again.container_id)
+    if links.link_exists(e_peer.host_ifname):
+        assert e_again.ipv4 != e_peer.ipv4
+    await m.settle()
+    assert sorted(links.bridge_ports(net.bridge)) == sorted([e_new.host_ifname, e_again.host_ifname])
+
+
+async def test_interface_name_taken_inside_the_sandbox(env):
+    """An eth0 the container made itself: the endpoint becomes eth1 and still works."""
+    m = await env.manager()
+    (sub,) = free_subnets(1)
+    net = await m.create_network(f"pdtn{env.tag}", ipam_configs=[IPAMConfig(subnet=sub)])
+    sb = await m.create_sandbox(f"own{env.tag}")
+    rc, out = await in_ns(sb.path, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "mine")
+    assert rc == 0, out
+    ep = await m.connect(net.id, sb.container_id)
+    assert ep.ifname == "eth1"
+    rc, out = await in_ns(sb.path, "ip", "-4", "route")
+    assert f"default via {net.ipam[0].gateway} dev eth1" in out
+    assert await ping(sb.path, net.ipam[0].gateway)
