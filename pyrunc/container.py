@@ -169,6 +169,10 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
                                                 & ~sc.CLONE_NEWCGROUP if direct else -1)
         if child == 0:
             sock_p.close()
+            # "go" before anything else when the parent still has to add us by pid and a
+            # cgroup namespace will be rooted where we are, or when our mounts may propagate
+            ctx["go_early"] = (early and not born_in_cg) or "shared" in \
+                str(linux.get("rootfsPropagation") or "")
             from . import process
             (process.direct_init if direct else process.stage1)(sock_c, ctx)
             os._exit(1)
@@ -184,8 +188,9 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         if kind != "cg":
             raise RuncError(payload) if kind == "cgerror" else InitError(payload) \
                 if kind == "error" else RuncError(f"unexpected sync message {kind!r}")
-        # stage 1 forks the init only after "go", the direct init waits for it: until then
-        # a failure here has only that child to kill, and nothing else is in the cgroups
+        # stage 1 forks the init only after "go" (until then a failure here has only stage 1
+        # to kill); the direct init builds its mounts meanwhile and waits for "go" before its
+        # device nodes (see process._await_go)
         if early:
             if rest:
                 mgr.add(child, only=rest)
@@ -240,7 +245,6 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             elif kind == "ready":
                 # stored before the init is released so that delete can always clean up
                 state.save()
-                sync.send(sock_p, "run")
             elif kind == "eof":
                 break
             elif kind == "error":

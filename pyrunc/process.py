@@ -280,13 +280,27 @@ def direct_init(sock, ctx: dict) -> None:
         spec = ctx["spec"]
         preload(bool((spec.get("linux") or {}).get("seccomp")),
                 bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
-        sync.expect(sock, "go")  # the parent has set the cgroups up (see container._create)
+        if ctx["go_early"]:
+            # the parent adds us to the rest of our cgroups (by pid) before a new cgroup
+            # namespace is rooted here, or must be able to kill us before any mount of ours
+            # can propagate to the host (a shared rootfsPropagation)
+            sync.expect(sock, "go")
+        else:
+            ctx["await_go"] = True  # see _await_go
         if ctx["new_cgroupns"]:
             # rooted at the cgroups we are in now, so only after joining them (not at clone)
             sc.unshare(sc.CLONE_NEWCGROUP)
     except BaseException as e:  # noqa: BLE001
         _fail(sock, errtext(e))
     init(sock, ctx)
+
+
+def _await_go(sock, ctx: dict) -> None:
+    """The direct init builds its mounts while the parent writes the cgroup resources, and
+    waits for its "go" only before creating device nodes: mknod is checked against the
+    devices cgroup, whose rules must be in place first (as with stage 1's early "go")."""
+    if ctx.pop("await_go", False):
+        sync.expect(sock, "go")
 
 
 def init(sock, ctx: dict) -> None:
@@ -330,12 +344,14 @@ def _init(sock, ctx: dict) -> None:
             if os.path.normpath(m["destination"]) == "/dev":
                 opts = m.get("options") or []
                 dev_tmpfs = m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts
+        _await_go(sock, ctx)
         try:
             devices.create_all(rootfs, linux.get("devices") or [], ctx["in_userns"], dev_tmpfs)
             if dev_tmpfs:
                 devices.setup_ptmx_and_links(rootfs)
         except OSError as e:
             raise RuncError(f"error creating device nodes: {errtext(e)}") from None
+    _await_go(sock, ctx)  # no mount namespace: no device nodes either
     hooks = spec.get("hooks") or {}
     if any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
                                   "startContainer")):
@@ -394,8 +410,10 @@ def _init(sock, ctx: dict) -> None:
     if linux.get("seccomp"):
         from . import seccomp
         filt = seccomp.compile_filter(linux["seccomp"], ctx["warn"])
+    # the parent stores state.json on "ready" while we go on: nothing below can run the
+    # container's process before the exec.fifo is opened by start, after create has returned
+    # (and create returns only once we have closed the socket, so after state.json)
     sync.send(sock, "ready")
-    sync.expect(sock, "run")
     fifo_fd = ctx["fifo_fd"]
     start_hooks = hooks.get("startContainer")
 

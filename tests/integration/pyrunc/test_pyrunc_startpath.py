@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from pyrunc_helpers import REPO
+from pyrunc_helpers import REPO, find_cgroups
 
 UNIFIED = "/sys/fs/cgroup/unified"
 HYBRID = not os.path.exists("/sys/fs/cgroup/cgroup.controllers") and \
@@ -124,3 +124,35 @@ def test_exec_joins_the_unified_cgroup_too(rt):
     assert p.returncode == 0, p.stderr
     assert f"0::/{cid}" in p.stdout.splitlines()
     assert rt("delete", "--force", cid).returncode == 0
+
+
+def test_failure_after_ready_fails_create_and_leaves_nothing(rt):
+    """The init reports "ready" and goes on without waiting for the parent: an error after
+    that (here the binary lookup) must still fail create, with runc's words, and be undone."""
+    cid = rt.new_id()
+    b = rt.bundle(["no-such-binary"])
+    rt.edit(b, lambda s: s["linux"].update(cgroupsPath=f"/{cid}"))
+    p = rt("create", "--bundle", str(b), cid)
+    assert p.returncode == 1
+    msg = rt.last_error()["msg"]
+    assert msg == ('runc create failed: unable to start container process: exec: '
+                   '"no-such-binary": executable file not found in $PATH'), msg
+    assert not (rt.root / cid).exists()
+    assert find_cgroups(cid) == []
+    assert rt("state", cid).returncode == 1
+
+
+def test_bad_resource_after_clone_kills_the_init(rt):
+    """A resource the kernel refuses fails create after the init was cloned: nothing of it
+    may stay (process, cgroups, state dir)."""
+    cid = rt.new_id()
+    b = rt.bundle(["sleep", "60"])
+    rt.edit(b, lambda s: (s["linux"].update(cgroupsPath=f"/{cid}"),
+                          s["linux"]["resources"].update(cpu={"cpus": "4095"})))
+    p = rt("create", "--bundle", str(b), cid)
+    assert p.returncode == 1
+    assert "cpuset.cpus" in rt.last_error()["msg"]
+    assert not (rt.root / cid).exists()
+    assert find_cgroups(cid) == []
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert cid not in out
