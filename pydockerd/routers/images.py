@@ -73,7 +73,7 @@ def setup(router, d: Daemon) -> None:
     async def load(request: web.Request) -> web.StreamResponse:
         """`docker load`: per-layer "Loading layer" progress (not with quiet=1, which the CLI sends when its
         output is no terminal) and the result lines, as dockerd streams them."""
-        quiet = bool_value(request, "quiet")
+        quiet = bool_value(request, "quiet", True)  # moby: BoolValueOrDefault(r, "quiet", true)
         resp = await _json_stream(request)
         try:
             async for status, progress, records in d.images.import_messages(_body_chunks(request), "archive",

@@ -14,7 +14,9 @@ import os
 import pty
 import re
 import select
+import shutil
 import struct
+import tempfile
 import termios
 import subprocess
 import sys
@@ -75,7 +77,7 @@ def test_docker_py_load_streams_per_layer_progress(stack, api, tmp_path):
     tar = tmp_path / "img.tar"
     layers = write_archive(tar, tag)
     try:
-        msgs = list(api.load_image(tar.read_bytes()))
+        msgs = list(api.load_image(tar.read_bytes(), quiet=False))
         progress = [m for m in msgs if m.get("status") == "Loading layer"]
         ids = [d[7:19] for d, _ in layers]
         # one bar per layer, in order, each id the layer's diff ID cut to 12 hex digits
@@ -95,13 +97,15 @@ def test_docker_py_load_streams_per_layer_progress(stack, api, tmp_path):
         assert msgs[-1] == {"stream": f"Loaded image: {tag}\n"}
 
         # layers it already has get no line; the image is loaded all the same
-        again = list(api.load_image(tar.read_bytes()))
+        again = list(api.load_image(tar.read_bytes(), quiet=False))
         assert again == [{"stream": f"Loaded image: {tag}\n"}]
 
-        # quiet: the result line only
+        # quiet (also what no quiet parameter means, as in moby): the result line only
         api.remove_image(tag)
         quiet = list(api.load_image(tar.read_bytes(), quiet=True))
         assert quiet == [{"stream": f"Loaded image: {tag}\n"}]
+        api.remove_image(tag)
+        assert list(api.load_image(tar.read_bytes())) == [{"stream": f"Loaded image: {tag}\n"}]
 
         # a tag that moves to another image: dockerd says so (the old image stays, untagged)
         old_id = api.inspect_image(tag)["Id"]
@@ -168,3 +172,65 @@ def test_cli_load_shows_layer_bars_on_a_terminal(stack, tmp_path, client):
         assert (piped.returncode, piped.stdout) == (0, f"Loaded image: {tag}\n"), piped.stderr
     finally:
         stack.docker("rmi", "-f", tag)
+
+
+DOCKERD = "/usr/sbin/dockerd"
+
+
+def _mounts_under(path: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        mps = [line.split()[4] for line in f]
+    return sorted((m for m in mps if m == path or m.startswith(path + "/")), key=len, reverse=True)
+
+
+@pytest.mark.skipif(not os.path.exists(DOCKERD), reason="docker.io (dockerd 20.10) is not installed")
+def test_same_messages_as_debian_dockerd(stack, api, tmp_path):
+    """The same archive loaded by a private Debian dockerd 20.10 and by pydockerd: the same layer ids, the same
+    final message per layer (status, byte counts, bar) and the same result lines."""
+    tag = f"loadcmp-{uuid.uuid4().hex[:8]}:v1"
+    tar = tmp_path / "img.tar"
+    write_archive(tar, tag)
+    base = Path(tempfile.mkdtemp(prefix="pyd-loadcmp-", dir="/tmp"))
+    sock = base / "d.sock"
+    log = open(base / "dockerd.log", "wb")
+    proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
+                             "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
+                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+                            stdout=log, stderr=log)
+    try:
+        real = docker.APIClient(base_url=f"unix://{sock}", timeout=120, version="1.41")
+        deadline = time.monotonic() + 40
+        while True:
+            try:
+                real.ping()
+                break
+            except Exception:
+                assert proc.poll() is None and time.monotonic() < deadline, (base / "dockerd.log").read_text()[-3000:]
+                time.sleep(0.2)
+        theirs = list(real.load_image(tar.read_bytes(), quiet=False))
+        real.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        for mp in _mounts_under(str(base)):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+    try:
+        ours = list(api.load_image(tar.read_bytes(), quiet=False))
+    finally:
+        api.remove_image(tag, force=True)
+
+    def finals(msgs: list[dict]) -> dict[str, dict]:
+        return {m["id"]: m for m in msgs if m.get("status") == "Loading layer"}  # the last one per id
+
+    def results(msgs: list[dict]) -> list[dict]:
+        return [m for m in msgs if m.get("status") != "Loading layer"]
+
+    assert finals(ours) == finals(theirs) and len(finals(ours)) == 2, (ours, theirs)
+    assert results(ours) == results(theirs), (ours, theirs)
+    assert {frozenset(m) for m in ours} <= {frozenset(m) for m in theirs}  # the same fields
