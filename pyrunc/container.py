@@ -82,7 +82,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
     from . import syscalls as sc
     root = opts["root"]
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
-    spec = cfg.load_spec(bundle)
+    spec = opts.get("_spec") or cfg.load_spec(bundle)
     rootfs = cfg.validate(spec, bundle)
     validate_id(cid)
     linux = spec.get("linux") or {}
@@ -154,7 +154,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         if mgr.frozen():
             # the init would freeze on entry and create would hang: refuse, as runc does
             raise RuncError("container's cgroup unexpectedly frozen")
-        if mgr.pids():
+        # a cgroup made just now is empty: only one that existed may hold processes
+        if any(p not in mgr.created for p in mgr.paths.values()) and mgr.pids():
             runlog.warn("container's cgroup is not empty: other processes share it")
         sock_p, sock_c = sync.pair()
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl

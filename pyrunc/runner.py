@@ -22,9 +22,11 @@ def _wants_own_tty(opts: dict) -> bool:
     from .config import load_spec
     bundle = os.path.abspath(opts.get("bundle") or os.getcwd())
     try:
-        return bool((load_spec(bundle).get("process") or {}).get("terminal"))
+        spec = load_spec(bundle)
     except RuncError:
         return False  # create reports it
+    opts["_spec"] = spec  # parsed once: create takes it from here
+    return bool((spec.get("process") or {}).get("terminal"))
 
 
 def run(opts: dict, cid: str) -> int:

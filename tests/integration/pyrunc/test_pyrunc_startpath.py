@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from pyrunc_helpers import REPO, find_cgroups
+from pyrunc_helpers import REPO, find_cgroups, wait_for
 
 UNIFIED = "/sys/fs/cgroup/unified"
 HYBRID = not os.path.exists("/sys/fs/cgroup/cgroup.controllers") and \
@@ -156,3 +156,23 @@ def test_bad_resource_after_clone_kills_the_init(rt):
     assert find_cgroups(cid) == []
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert cid not in out
+
+
+def test_shared_existing_cgroup_is_warned_about(rt):
+    """Only a cgroup that existed before create can hold other processes: then runc's
+    warning goes to the log (a cgroup create made itself is not read for it)."""
+    first, pid = start_sleeper(rt)
+    log = rt.log.read_text() if rt.log.exists() else ""
+    assert "cgroup is not empty" not in log
+    second = rt.new_id()
+    b = rt.bundle(["sleep", "60"])
+    rt.edit(b, lambda s: s["linux"].update(cgroupsPath=f"/{first}"))
+    p = rt("run", "-d", "--bundle", str(b), second)
+    assert p.returncode == 0, (p.stderr, rt.last_error())
+    assert "container's cgroup is not empty: other processes share it" in rt.log.read_text()
+    # stop the guest first: a delete waits for the cgroup it removes to empty
+    spid = rt.state(second)["pid"]
+    assert rt("kill", second, "KILL").returncode == 0
+    assert wait_for(lambda: not os.path.exists(f"/proc/{spid}"))
+    for c in (first, second):
+        assert rt("delete", "--force", c).returncode == 0
