@@ -1,0 +1,85 @@
+"""Importer.Import's contract for `docker load`: per-layer JSON progress (`json`) unless `quiet`, result lines
+in `status`, layers unpacked into the snapshotter the request names (the default when empty)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import uuid
+
+import grpc
+import pytest
+
+from pcd_helpers import Client
+from protos.containerd.services.snapshots.v1 import snapshots_pb2
+from protos.pycontainerd.services.importer.v1 import importer_pb2
+
+
+def _archive(tag: str) -> tuple[bytes, list[str]]:
+    """A docker-archive with two layers; (its bytes, the layers' diff IDs)."""
+    layers = []
+    for i in range(2):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            data = os.urandom(200_000)
+            info = tarfile.TarInfo(f"f{i}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        layers.append(buf.getvalue())
+    diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in layers]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        add("config.json", config)
+        for d, b in zip(diff_ids, layers):
+            add(f"{d[7:]}/layer.tar", b)
+        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": [tag],
+                                          "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]).encode())
+    return out.getvalue(), diff_ids
+
+
+def _load(c: Client, data: bytes, **opts) -> list:
+    def reqs():
+        yield importer_pb2.ImportRequest(format="archive", **opts)
+        yield importer_pb2.ImportRequest(data=data)
+    return list(c.importer.Import(reqs(), metadata=c.md))
+
+
+def _chains(c: Client, snapshotter: str) -> set[str]:
+    return {i.name for r in c.snapshots.List(snapshots_pb2.ListSnapshotsRequest(snapshotter=snapshotter),
+                                             metadata=c.md) for i in r.info}
+
+
+def test_progress_messages_unless_quiet(client):
+    data, diff_ids = _archive("example.com/prog:1")
+    resp = _load(client, data)
+    progress = [json.loads(r.json) for r in resp if r.json]
+    assert all(not r.status for r in resp if r.json)  # one kind of content per message
+    assert [m["id"] for m in progress if m["progressDetail"]["current"] == m["progressDetail"]["total"]] == \
+        [d[7:19] for d in diff_ids]
+    assert {m["status"] for m in progress} == {"Loading layer"}
+    assert [r.status for r in resp if r.status] == ["Loaded image: example.com/prog:1"]
+    assert [i.name for i in resp[-1].images] == ["example.com/prog:1"]
+
+    other, _ = _archive("example.com/prog:2")
+    quiet = _load(client, other, quiet=True)
+    assert not [r for r in quiet if r.json]
+    assert [r.status for r in quiet if r.status] == ["Loaded image: example.com/prog:2"]
+
+
+def test_layers_go_to_the_named_snapshotter(client):
+    data, diff_ids = _archive(f"example.com/native-{uuid.uuid4().hex[:6]}:1")
+    before = _chains(client, "overlayfs")
+    _load(client, data, snapshotter="native", quiet=True)
+    assert diff_ids[0] in _chains(client, "native")  # the first layer's chain ID is its diff ID
+    assert _chains(client, "overlayfs") == before
+    with pytest.raises(grpc.RpcError) as err:
+        _load(client, data, snapshotter="zfs")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "snapshotter not loaded: zfs" in err.value.details()
