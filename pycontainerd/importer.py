@@ -230,6 +230,8 @@ class Importer:
                        job: "_Job") -> list[Image]:
         entries = json.load(tf.extractfile(members["manifest.json"]))  # type: ignore[arg-type]
         out = []
+        ids: list[str] = []
+        tagged = False
         for entry in entries:
             cfg_member = members.get(posixpath.normpath(entry["Config"]))
             if cfg_member is None:
@@ -269,13 +271,17 @@ class Importer:
             man_bytes = json.dumps(manifest, separators=(",", ":")).encode()
             man_digest = self.cs.add_bytes(ns, man_bytes)
             target = Descriptor(im.MT_DOCKER_MANIFEST, man_digest, len(man_bytes))
-            self._unpack(ns, target, job)  # nothing left to apply: checks the chain and records the image
+            self._unpack(ns, target, job)  # nothing left to apply: checks that the whole chain is there
             tags = entry.get("RepoTags") or []
+            ids.append(cfg_digest)
+            tagged = bool(tags)
             if not tags:
                 out.append(self._name_image(ns, DANGLING_PREFIX + man_digest, target, job.progress))
-                job.progress(f"Loaded image ID: {cfg_digest}")
             for tag in tags:
                 out.append(self._name_image(ns, normalize(tag), target, job.progress))
+        if not tagged:  # moby lists the IDs (of every image) only when the last image had no tag
+            for image_id in ids:
+                job.progress(f"Loaded image ID: {image_id}")
         return out
 
     def _name_image(self, ns: str, name: str, target: Descriptor, progress: Progress) -> Image:

@@ -17,32 +17,39 @@ from protos.containerd.services.snapshots.v1 import snapshots_pb2
 from protos.pycontainerd.services.importer.v1 import importer_pb2
 
 
-def _archive(tag: str) -> tuple[bytes, list[str]]:
-    """A docker-archive with two layers; (its bytes, the layers' diff IDs)."""
-    layers = []
-    for i in range(2):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tf:
-            data = os.urandom(200_000)
-            info = tarfile.TarInfo(f"f{i}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        layers.append(buf.getvalue())
-    diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in layers]
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+def _archive(*tags: list[str]) -> tuple[bytes, list[str], list[str]]:
+    """A docker-archive with one image per tag list (two layers each); (its bytes, the first image's diff IDs,
+    each image's ID)."""
     out = io.BytesIO()
+    entries, first, ids = [], [], []
     with tarfile.open(fileobj=out, mode="w") as tf:
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-        add("config.json", config)
-        for d, b in zip(diff_ids, layers):
-            add(f"{d[7:]}/layer.tar", b)
-        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": [tag],
-                                          "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]).encode())
-    return out.getvalue(), diff_ids
+        for repo_tags in tags:
+            layers = []
+            for i in range(2):
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w") as lt:
+                    data = os.urandom(200_000)
+                    info = tarfile.TarInfo(f"f{i}")
+                    info.size = len(data)
+                    lt.addfile(info, io.BytesIO(data))
+                layers.append(buf.getvalue())
+            diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in layers]
+            config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                                 "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+            cfg_name = hashlib.sha256(config).hexdigest() + ".json"
+            add(cfg_name, config)
+            for d, b in zip(diff_ids, layers):
+                add(f"{d[7:]}/layer.tar", b)
+            entries.append({"Config": cfg_name, "RepoTags": repo_tags,
+                            "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]})
+            first = first or diff_ids
+            ids.append("sha256:" + cfg_name[:-5])
+        add("manifest.json", json.dumps(entries).encode())
+    return out.getvalue(), first, ids
 
 
 def _load(c: Client, data: bytes, **opts) -> list:
@@ -58,7 +65,7 @@ def _chains(c: Client, snapshotter: str) -> set[str]:
 
 
 def test_progress_messages_unless_quiet(client):
-    data, diff_ids = _archive("example.com/prog:1")
+    data, diff_ids, _ = _archive(["example.com/prog:1"])
     resp = _load(client, data)
     progress = [json.loads(r.json) for r in resp if r.json]
     assert all(not r.status for r in resp if r.json)  # one kind of content per message
@@ -68,14 +75,14 @@ def test_progress_messages_unless_quiet(client):
     assert [r.status for r in resp if r.status] == ["Loaded image: example.com/prog:1"]
     assert [i.name for i in resp[-1].images] == ["example.com/prog:1"]
 
-    other, _ = _archive("example.com/prog:2")
+    other, _, _ = _archive(["example.com/prog:2"])
     quiet = _load(client, other, quiet=True)
     assert not [r for r in quiet if r.json]
     assert [r.status for r in quiet if r.status] == ["Loaded image: example.com/prog:2"]
 
 
 def test_layers_go_to_the_named_snapshotter(client):
-    data, diff_ids = _archive(f"example.com/native-{uuid.uuid4().hex[:6]}:1")
+    data, diff_ids, _ = _archive([f"example.com/native-{uuid.uuid4().hex[:6]}:1"])
     before = _chains(client, "overlayfs")
     _load(client, data, snapshotter="native", quiet=True)
     assert diff_ids[0] in _chains(client, "native")  # the first layer's chain ID is its diff ID
@@ -83,3 +90,13 @@ def test_layers_go_to_the_named_snapshotter(client):
     with pytest.raises(grpc.RpcError) as err:
         _load(client, data, snapshotter="zfs")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "snapshotter not loaded: zfs" in err.value.details()
+
+
+def test_image_ids_are_listed_as_moby_does(client):
+    """moby prints "Loaded image ID" lines (for every image of the archive) only when its last image has no tag."""
+    data, _, ids = _archive(["example.com/ids:a"], [])
+    statuses = [r.status for r in _load(client, data, quiet=True) if r.status]
+    assert statuses == ["Loaded image: example.com/ids:a"] + [f"Loaded image ID: {i}" for i in ids]
+    data, _, ids = _archive([], ["example.com/ids:b"])
+    statuses = [r.status for r in _load(client, data, quiet=True) if r.status]
+    assert statuses == ["Loaded image: example.com/ids:b"]
