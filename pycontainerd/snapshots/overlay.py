@@ -11,7 +11,7 @@ import shutil
 import tempfile
 
 from ..metadata import Store
-from ..mount import Mount
+from ..mount import Mount, mount, unmount_all
 from .base import KIND_ACTIVE, KIND_COMMITTED, KIND_VIEW, DirSnapshotter, Info, disk_usage
 
 __all__ = ["NAME", "KIND", "KIND_VIEW", "KIND_ACTIVE", "KIND_COMMITTED", "Info", "OverlaySnapshotter",
@@ -61,8 +61,11 @@ class OverlaySnapshotter(DirSnapshotter):
 def supported(root: str) -> str:
     """'' when an overlay with two lower dirs mounts on the filesystem under `root` (containerd's
     overlayutils.Supported), else why not."""
-    from ..mount import mount, unmount_all
     os.makedirs(root, exist_ok=True)
+    for stale in os.listdir(root):  # a check a crash interrupted
+        if stale.startswith("overlay-check-"):
+            unmount_all(os.path.join(root, stale))
+            shutil.rmtree(os.path.join(root, stale), ignore_errors=True)
     base = tempfile.mkdtemp(prefix="overlay-check-", dir=root)
     try:
         dirs = {n: os.path.join(base, n) for n in ("lower1", "lower2", "upper", "work", "merged")}
