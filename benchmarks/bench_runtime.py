@@ -40,6 +40,11 @@ def make_bundle(base: Path) -> Path:
     return bundle
 
 
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def main() -> None:
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 20
     libc = ctypes.CDLL(None, use_errno=True)
@@ -73,12 +78,19 @@ def main() -> None:
                 subprocess.run([*g, "delete", cid], check=True, capture_output=True)
             return go
 
+        load0 = _loadavg()
         res = alternate({"pyrunc run": run("pyrunc"), "runc run": run("runc"),
                          "pyrunc seq": shim_sequence("pyrunc"), "runc seq": shim_sequence("runc")}, runs)
         print(table("OCI runtime: pyrunc vs runc (busybox bundle, process `true`)", [
             ("run", res["pyrunc run"], res["runc run"], "pyrunc", "runc"),
             ("create+start+wait+delete", res["pyrunc seq"], res["runc seq"], "pyrunc", "runc"),
         ], target="run <= 1.0x, sequence <= 1.5x"))
+        # the machine is shared: spread and load show how far the medians can be trusted
+        for name, vals in res.items():
+            v = sorted(vals)
+            print(f"  {name:12} min {v[0]:6.1f}  p25 {v[len(v) // 4]:6.1f}  "
+                  f"p75 {v[3 * len(v) // 4]:6.1f}  max {v[-1]:6.1f} ms")
+        print(f"  load average (1 min) before {load0}, after {_loadavg()}")
     finally:
         for rt in ("pyrunc", "runc"):
             subprocess.run([PYRUNC if rt == "pyrunc" else RUNC, "--root", str(base / f"state-{rt}"), "list"],
