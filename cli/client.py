@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _socket  # the C module: `socket` drags in enum and selectors (start-up time)
 import os
+from _thread import get_ident
 
 from cli import jsoncodec as json
 from cli.errors import APIError, CLIError, ConnectError
@@ -102,7 +103,7 @@ class Response:
     """A response whose head has been read; the body is read on demand from the socket."""
 
     def __init__(self, sock: _socket.socket, fp: SockReader, status: int, reason: str,
-                 headers: dict[str, str], method: str) -> None:
+                 headers: dict[str, str], method: str, pool: Client | None = None) -> None:
         self.sock, self.fp = sock, fp
         self.status, self.reason, self.headers = status, reason, headers
         te = headers.get("transfer-encoding", "").lower()
@@ -114,6 +115,9 @@ class Response:
             self._chunked = False
         self._chunk_left = 0
         self._done = False
+        # The connection can carry the next request once this body is read to its framed end.
+        self._pool = pool if (self._chunked or self._remaining is not None) and \
+            headers.get("connection", "").lower() != "close" else None
 
     def read_chunk(self, size: int = 65536) -> bytes:
         """Return the next piece of the body, b"" at its end."""
@@ -204,10 +208,29 @@ class Response:
         self.close()
 
     def close(self) -> None:
-        try:
-            self.fp.close()
-        finally:
+        """Done with the response: a fully read keep-alive body hands the connection back for reuse."""
+        if self.fp.closed:
+            return
+        self.fp.close()
+        if self._pool is not None and self._done and not self.fp.buf:
+            self._pool._release(self.sock)
+        else:
             self.sock.close()
+
+
+def _alive(sock: _socket.socket) -> bool:
+    """An idle keep-alive connection is usable if the server has neither closed it nor sent anything."""
+    try:
+        sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False  # EOF (the server closed it) or stray bytes
+
+
+class _Stale(Exception):
+    """A reused keep-alive connection turned out closed before any response byte."""
 
 
 class TLSConfig:
@@ -229,6 +252,9 @@ class Client:
         self.negotiated = bool(pinned)
         self.server_version: str | None = None  # Api-Version header from /_ping
         self.ping_headers: dict[str, str] = {}
+        # One idle keep-alive connection per thread (the Go client pools them too): compose's
+        # threads each reuse theirs instead of connecting for every request.
+        self._idle: dict[int, _socket.socket] = {}
         if self.host.startswith("unix://"):
             self._family, self._addr = _socket.AF_UNIX, self.host[len("unix://"):]
         elif self.host.startswith(("tcp://", "http://")):
@@ -306,9 +332,33 @@ class Client:
             headers[k.strip().lower()] = v.strip()
         return status, reason, headers
 
+    def _release(self, sock: _socket.socket) -> None:
+        old = self._idle.get(get_ident())
+        self._idle[get_ident()] = sock
+        if old is not None and old is not sock:
+            old.close()
+
+    def _idle_connection(self) -> _socket.socket | None:
+        sock = self._idle.pop(get_ident(), None)
+        if sock is not None and not _alive(sock):
+            sock.close()
+            return None
+        return sock
+
     def _exchange(self, method: str, url: str, body: bytes | Iterable[bytes] | None,
                   headers: dict[str, str]) -> Response:
-        sock = self._connect()
+        sock = self._idle_connection()
+        if sock is not None and (body is None or isinstance(body, (bytes, bytearray))):
+            try:
+                return self._exchange_on(sock, method, url, body, headers)
+            except _Stale:
+                pass  # the server dropped the idle connection before reading the request: send it afresh
+        elif sock is not None:
+            self._idle[get_ident()] = sock  # a streamed body cannot be replayed: keep it for later
+        return self._exchange_on(self._connect(), method, url, body, headers, fresh=True)
+
+    def _exchange_on(self, sock: _socket.socket, method: str, url: str, body: bytes | Iterable[bytes] | None,
+                     headers: dict[str, str], fresh: bool = False) -> Response:
         try:
             hdrs = dict(headers)
             if body is None or isinstance(body, (bytes, bytearray)):
@@ -325,16 +375,23 @@ class Client:
                         sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
                 sock.sendall(b"0\r\n\r\n")
             fp = SockReader(sock)
-            status, reason, rh = self._read_head(fp)
+            try:
+                status, reason, rh = self._read_head(fp)
+            except (CLIError, ConnectionResetError):
+                if not fresh and not fp.buf:
+                    raise _Stale() from None
+                raise
             while status == 100:
                 status, reason, rh = self._read_head(fp)
-        except BrokenPipeError:
+        except (BrokenPipeError, ConnectionResetError):
             sock.close()
+            if not fresh:
+                raise _Stale() from None
             raise CLIError("error during connect: broken pipe") from None
         except BaseException:
             sock.close()
             raise
-        return Response(sock, fp, status, reason, rh, method)
+        return Response(sock, fp, status, reason, rh, method, None if self.tls is not None else self)
 
     # -- version negotiation ---------------------------------------------------------------
     def ping(self) -> dict[str, str]:

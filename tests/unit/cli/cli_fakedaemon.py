@@ -47,6 +47,8 @@ class FakeDaemon:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Request] = []
         self.tls = tls
+        self.keepalive = False  # serve further requests on a connection (else close after each answer)
+        self.connections = 0
         if tls is None:
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.bind(self.path)
@@ -68,6 +70,7 @@ class FakeDaemon:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
@@ -78,10 +81,14 @@ class FakeDaemon:
                 conn.close()
                 return
         f = conn.makefile("rb")
+        while self._answer(conn, f) and self.keepalive:
+            pass
+        conn.close()
+
+    def _answer(self, conn: socket.socket, f) -> bool:
         line = f.readline().decode()
         if not line:
-            conn.close()
-            return
+            return False
         method, target, _ = line.split(" ", 2)
         headers = {}
         while True:
@@ -110,7 +117,7 @@ class FakeDaemon:
         data = handler(req) if handler else response(404, {"message": "page not found"})
         if data:
             conn.sendall(data)
-        conn.close()
+        return True
 
     def close(self) -> None:
         self.sock.close()

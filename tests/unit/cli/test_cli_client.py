@@ -95,3 +95,41 @@ def test_query_encoding():
     assert encode_query({"a": True, "b": None, "names": ["x", "y"], "f": '{"k":1}'}) == \
         "?a=1&names=x&names=y&f=%7B%22k%22%3A1%7D"
     assert encode_query({}) == ""
+
+
+def test_keepalive_reuses_one_connection_per_thread(daemon):
+    import threading
+    daemon.keepalive = True
+    daemon.routes[("GET", "/info")] = lambda r: response(200, {"ok": 1})
+    daemon.routes[("GET", "/events")] = lambda r: response(200, b'{"a":1}\n{"b":2}\n', chunked=True)
+    c = Client(daemon.host)
+    for _ in range(3):
+        assert c.get_json("/info") == {"ok": 1}
+    assert list(c.request("GET", "/events").iter_json()) == [{"a": 1}, {"b": 2}]
+    assert daemon.connections == 1 and len(daemon.requests) == 5  # ping, 3 x info, events
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(c.get_json("/info")))
+    worker.start()
+    worker.join()
+    assert seen == [{"ok": 1}] and daemon.connections == 2  # another thread has its own
+
+
+def test_a_partly_read_stream_is_not_reused(daemon):
+    daemon.keepalive = True
+    daemon.routes[("GET", "/events")] = lambda r: response(200, b'{"a":1}\n' * 4, chunked=True)
+    daemon.routes[("GET", "/info")] = lambda r: response(200, {"ok": 1})
+    c = Client(daemon.host)
+    resp = c.request("GET", "/events")
+    assert resp.read_chunk()
+    resp.close()
+    assert c.get_json("/info") == {"ok": 1}
+    assert daemon.connections == 2
+
+
+def test_a_connection_the_daemon_dropped_is_replaced(daemon):
+    # the fake daemon closes after each answer without saying so: every request must still succeed
+    daemon.routes[("POST", "/containers/create")] = lambda r: response(201, {"Id": r.body.decode()})
+    c = Client(daemon.host)
+    for i in range(5):
+        assert c.post_json("/containers/create", None, {"n": i}) == {"Id": '{"n": %d}' % i}
+    assert [r.method for r in daemon.requests].count("POST") == 5  # each sent once
