@@ -35,31 +35,8 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
     eng = _engine(ctx, gopts)
     eng.project.enable(args)
     services = [eng.project.services[n] for n in args] if (args and opts.no_deps) else _services(eng, args)
-    for key in {k for s in services for k in s.networks()}:
-        eng.ensure_network(key)
-    used_volumes = set()
-    for s in services:
-        for v in s.config.get("volumes") or []:
-            src = v.get("source") if isinstance(v, dict) else (str(v).split(":")[0] if ":" in str(v) else "")
-            if src in eng.project.volumes:
-                used_volumes.add(src)
-    for key in sorted(used_volumes):
-        eng.ensure_volume(key)
-    known = set(eng.project.services) | set(eng.project.inactive)
-    orphans = [c for c in eng.containers() if c.get("Labels", {}).get("com.docker.compose.service") not in known]
-    if opts.remove_orphans:
-        for c in orphans:
-            eng.remove(c, opts.timeout if "timeout" in opts.changed else None)
-    elif orphans:
-        names = " ".join(c["Names"][0].lstrip("/") for c in orphans)
-        ctx.err.write(f"WARN[0000] Found orphan containers ([{names}]) for this project. If you removed or renamed "
-                      "this service in your compose file, you can run this command with the --remove-orphans flag "
-                      "to clean it up. \n")
-    started = []
-    for s in services:
-        cid = eng.up_service(s, force=opts.force_recreate, build=opts.build,
-                             stop_timeout=opts.timeout if "timeout" in opts.changed else None)
-        started.append(cid)
+    eng.up(services, force=opts.force_recreate, build=opts.build,
+           stop_timeout=opts.timeout if "timeout" in opts.changed else None, remove_orphans=opts.remove_orphans)
     if opts.detach or opts.wait:
         if opts.wait:
             for s in services:

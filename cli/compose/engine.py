@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from functools import partial
 
 from cli import jsoncodec as json
 from cli.compose.model import LABEL, VERSION, Project, Service
@@ -11,7 +12,7 @@ from cli.errors import APIError, CLIError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
     from cli.context import Context
 
@@ -22,11 +23,13 @@ class Engine:
     def __init__(self, ctx: Context, project: Project) -> None:
         self.ctx, self.project = ctx, project
         self.client = ctx.client
+        self._out_lock = threading.Lock()  # services converge in threads: one progress line at a time
 
     # -- progress -----------------------------------------------------------------------------
     def event(self, kind: str, name: str, status: str) -> None:
-        self.ctx.err.write(f" {kind} {name}  {status}\n")
-        self.ctx.err.flush()
+        with self._out_lock:
+            self.ctx.err.write(f" {kind} {name}  {status}\n")
+            self.ctx.err.flush()
 
     # -- lookup -------------------------------------------------------------------------------
     def containers(self, all_: bool = True, service: str | None = None, oneoff: bool = False) -> list[dict]:
@@ -164,39 +167,61 @@ class Engine:
         return start + (interval + timeout) * (int(retries) + 1) + 10
 
     def wait_dependencies(self, service: Service, timeout: float | None = None) -> None:
+        """Wait until every dependency of service meets its depends_on condition (errors as compose's)."""
         for dep, spec in service.depends_on().items():
             condition = spec.get("condition", "service_started")
             if condition == "service_started":
                 continue
             cont = self.container_for(self.project.services[dep])
-            if cont is None:
-                continue
-            name = cont["Names"][0].lstrip("/")
-            self.event("Container", name, "Waiting")
-            bound = timeout if timeout is not None else (
-                self.health_bound(self.project.services[dep]) if condition == "service_healthy" else 3600)
-            deadline = time.monotonic() + bound
+            if cont is not None:
+                self.wait_condition(dep, cont["Id"], cont["Names"][0].lstrip("/"), condition, timeout)
+
+    def wait_condition(self, dep: str, cid: str, name: str, condition: str, timeout: float | None = None) -> None:
+        """Block until container cid is healthy (service_healthy) or exited 0 (service_completed_successfully).
+
+        Rather than sleep-polling, it listens to the daemon's events for that container (health_status, die)
+        and inspects when one arrives, so it notices the change at once; the stream is opened before the
+        first inspect, so no change can fall between the two."""
+        import select
+        bound = timeout if timeout is not None else (
+            self.health_bound(self.project.services[dep]) if condition == "service_healthy" else 3600)
+        deadline = time.monotonic() + bound
+        self.event("Container", name, "Waiting")
+        flt = json.dumps({"container": [cid], "event": ["health_status", "die", "destroy"]}, separators=(",", ":"))
+        events = self.client.request("GET", "/events", {"filters": flt})
+        live = True
+        try:
             while True:
-                state = (self.client.get_json(f"/containers/{cont['Id']}/json") or {}).get("State") or {}
+                state = (self.client.get_json(f"/containers/{cid}/json") or {}).get("State") or {}
                 if condition == "service_healthy":
                     health = (state.get("Health") or {}).get("Status")
                     if health == "healthy":
                         self.event("Container", name, "Healthy")
-                        break
+                        return
                     if health is None:
                         raise CLIError(f"dependency failed to start: container {name} has no healthcheck configured")
                     if health == "unhealthy" or not state.get("Running"):
                         raise CLIError(f"dependency failed to start: container {name} is unhealthy")
-                elif condition == "service_completed_successfully":
-                    if not state.get("Running") and state.get("Status") == "exited":
-                        if state.get("ExitCode") != 0:
-                            raise CLIError(f"service \"{dep}\" didn't complete successfully: exit {state.get('ExitCode')}")
-                        self.event("Container", name, "Exited")
-                        break
-                if time.monotonic() > deadline:
+                elif not state.get("Running") and state.get("Status") == "exited":
+                    if state.get("ExitCode") != 0:
+                        raise CLIError(f"service \"{dep}\" didn't complete successfully: exit {state.get('ExitCode')}")
+                    self.event("Container", name, "Exited")
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise CLIError(f"dependency failed to start: container {name} did not become "
                                    f"{'healthy' if condition == 'service_healthy' else 'complete'} within {bound:.0f}s")
-                time.sleep(0.2)
+                if not live:  # the daemon ended the stream: fall back to a short poll
+                    time.sleep(min(left, 0.1))
+                    continue
+                # an event for the container (or, as a safety net, a second without one) means: inspect again
+                if select.select([events.sock], [], [], min(left, 1.0))[0]:
+                    try:
+                        live = bool(events.sock.recv(65536))
+                    except OSError:
+                        live = False
+        finally:
+            events.close()
 
     def create(self, service: Service) -> str:
         body = service.create_body()
@@ -226,27 +251,64 @@ class Engine:
         self.client.request("POST", f"/containers/{cid}/start").read()
         self.event("Container", name, "Started")
 
-    def up_service(self, service: Service, force: bool = False, build: bool = False,
-                   stop_timeout: int | None = None) -> str:
-        """Create, recreate or start the service's container so it runs the current config."""
-        self.wait_dependencies(service)
-        existing = self.container_for(service)
-        name = service.container_name
-        if existing is not None:
-            same = existing.get("Labels", {}).get(LABEL + "config-hash") == service.config_hash()
-            if same and not force:
-                if existing.get("State") == "running":
-                    self.event("Container", name, "Running")
+    def up(self, services: list[Service], force: bool = False, build: bool = False,
+           stop_timeout: int | None = None, remove_orphans: bool = False) -> None:
+        """Converge services as `docker compose up` does: networks, volumes and image checks side by side,
+        then each service in its own thread, created once its dependencies are created and started once
+        they are started and meet their conditions, so independent services are created and started
+        concurrently and a dependent's container is ready before its dependencies are healthy."""
+        existing = self.containers()  # one listing for orphans and every service (negotiates first)
+        known = set(self.project.services) | set(self.project.inactive)
+        current: dict[str, dict] = {}
+        orphans = []
+        for c in existing:
+            svc = c.get("Labels", {}).get(LABEL + "service")
+            if svc not in known:
+                orphans.append(c)
+            else:
+                current.setdefault(svc, c)
+        used_volumes = set()
+        for s in services:
+            for v in s.config.get("volumes") or []:
+                src = v.get("source") if isinstance(v, dict) else (str(v).split(":")[0] if ":" in str(v) else "")
+                if src in self.project.volumes:
+                    used_volumes.add(src)
+        jobs: list[Callable[[], Any]] = [partial(self.ensure_network, k)
+                                         for k in sorted({k for s in services for k in s.networks()})]
+        jobs += [partial(self.ensure_volume, k) for k in sorted(used_volumes)]
+        # which services get a new container, and so need their image
+        fresh = {s.name for s in services if force or s.name not in current
+                 or current[s.name].get("Labels", {}).get(LABEL + "config-hash") != s.config_hash()}
+        to_build = [s for s in services if s.name in fresh and s.config.get("build") and build]
+        images = sorted({s.image for s in services if s.name in fresh and s not in to_build})
+        found: dict[str, bool] = {}
+        jobs += [partial(lambda i: found.__setitem__(i, self.image_exists(i)), i) for i in images]
+        run_parallel(jobs)
+        if remove_orphans:
+            run_parallel([partial(self.remove, c, stop_timeout) for c in orphans])
+        elif orphans:
+            names = " ".join(c["Names"][0].lstrip("/") for c in orphans)
+            self.ctx.err.write(f"WARN[0000] Found orphan containers ([{names}]) for this project. If you removed or "
+                               "renamed this service in your compose file, you can run this command with the "
+                               "--remove-orphans flag to clean it up. \n")
+        for s in services:
+            if s in to_build or (s.name in fresh and not found.get(s.image, True)):
+                if s.config.get("build"):
+                    self.build(s)
                 else:
-                    self.start(existing["Id"], name)
-                return existing["Id"]
-            self.event("Container", name, "Recreate")
-            self.remove(existing, stop_timeout)
-            self.event("Container", name, "Recreated")
-        self.ensure_image(service, build)
-        cid = self.create(service)
-        self.start(cid, name)
-        return cid
+                    self.pull(s)
+                found[s.image] = True
+        Convergence(self, services, current, fresh, stop_timeout).run()
+
+    def up_service(self, service: Service, force: bool = False, build: bool = False,
+                   stop_timeout: int | None = None) -> None:
+        """Create, recreate or start one service's container so it runs the current config."""
+        cont = self.container_for(service)
+        fresh = {service.name} if (force or cont is None or cont.get("Labels", {}).get(LABEL + "config-hash")
+                                   != service.config_hash()) else set()
+        if fresh:
+            self.ensure_image(service, build)
+        Convergence(self, [service], {service.name: cont} if cont else {}, fresh, stop_timeout).run()
 
     def follow_logs(self, containers: list[dict], follow: bool, tail: str = "all", timestamps: bool = False,
                     prefix: bool = True) -> None:
@@ -304,3 +366,110 @@ class Engine:
         for t in threads:
             while t.is_alive():
                 t.join(0.2)
+
+
+def run_parallel(jobs: list[Callable[[], Any]]) -> None:
+    """Run independent API calls side by side; raise the first error once all are done."""
+    if len(jobs) <= 1:
+        for job in jobs:
+            job()
+        return
+    errors: list[BaseException] = []
+
+    def one(job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(j,), daemon=True) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)  # a bare join() would not let Ctrl-C through
+    if errors:
+        raise errors[0]
+
+
+class _DependencyFailed(Exception):
+    """A dependency failed: the service stops without an error of its own."""
+
+
+class Convergence:
+    """One thread per service: create (after its dependencies' creation), then start (after they are
+    started and meet their depends_on conditions), as compose v2's dependency-ordered visitor does."""
+
+    def __init__(self, eng: Engine, services: list[Service], current: dict[str, dict], fresh: set[str],
+                 stop_timeout: int | None) -> None:
+        self.eng, self.services, self.current, self.fresh = eng, services, current, fresh
+        self.stop_timeout = stop_timeout
+        self.names = {s.name for s in services}
+        self.created = {s.name: threading.Event() for s in services}
+        self.started = {s.name: threading.Event() for s in services}
+        self.ok: dict[str, bool] = {}
+        self.cids: dict[str, tuple[str, str]] = {}  # service -> (container id, name) once created
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        run_parallel([partial(self.service, s) for s in self.services])
+        if self.errors:
+            raise self.errors[0]
+
+    def _after(self, events: dict[str, threading.Event], deps: list[str]) -> None:
+        for dep in deps:
+            if dep in self.names:
+                events[dep].wait()
+                if not self.ok.get(dep, True):
+                    raise _DependencyFailed(dep)
+
+    def service(self, s: Service) -> None:
+        eng, name, deps = self.eng, s.container_name, s.depends_on()
+        cid, new, running = "", False, False
+        try:
+            self._after(self.created, list(deps))
+            cont = self.current.get(s.name)
+            if s.name not in self.fresh and cont is not None:
+                cid, running = cont["Id"], cont.get("State") == "running"
+                name = cont["Names"][0].lstrip("/")
+                if running:
+                    eng.event("Container", name, "Running")
+            else:
+                if cont is not None:
+                    eng.event("Container", name, "Recreate")
+                    eng.remove(cont, self.stop_timeout)
+                    eng.event("Container", name, "Recreated")
+                cid, new = eng.create(s), True
+            self.cids[s.name] = (cid, name)
+            self.created[s.name].set()
+            self._after(self.started, list(deps))
+            for dep, spec in deps.items():
+                condition = spec.get("condition", "service_started")
+                if condition == "service_started":
+                    continue
+                dep_cont = self.container_of(dep)
+                if dep_cont is not None:
+                    eng.wait_condition(dep, dep_cont[0], dep_cont[1], condition)
+            new = False  # from here on, the container is the service's, whatever start says
+            if not running:
+                eng.start(cid, name)
+            self.ok[s.name] = True
+        except BaseException as e:
+            self.ok[s.name] = False
+            if not isinstance(e, _DependencyFailed):
+                self.errors.append(e)
+            if new:  # created for a start its dependencies never allowed: leave nothing half-up
+                try:
+                    eng.client.request("DELETE", f"/containers/{cid}", {"force": 1}).read()
+                except CLIError:
+                    pass
+        finally:
+            self.created[s.name].set()
+            self.started[s.name].set()
+
+    def container_of(self, dep: str) -> tuple[str, str] | None:
+        """(id, name) of a dependency's container: the one converged here, else whatever exists."""
+        if dep in self.cids:
+            return self.cids[dep]
+        cont = self.eng.container_for(self.eng.project.services[dep])
+        return (cont["Id"], cont["Names"][0].lstrip("/")) if cont else None
