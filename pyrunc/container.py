@@ -149,20 +149,20 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             "wait_go": "cgroup" in kinds and not kinds["cgroup"],
         }
         undo.append(mgr.destroy)
-        # the dirs exist before the init can bind them at /sys/fs/cgroup
-        mgr.create()
-        if mgr.frozen():
-            # the init would freeze on entry and create would hang: refuse, as runc does
-            raise RuncError("container's cgroup unexpectedly frozen")
-        # a cgroup made just now is empty: only one that existed may hold processes
-        if any(p not in mgr.created for p in mgr.paths.values()) and mgr.pids():
-            runlog.warn("container's cgroup is not empty: other processes share it")
+        early = ctx["wait_go"]
+        rest = mgr.rest()
+        # on a hybrid host only the unified dir must exist before the fork (the child is born
+        # in it): the v1 dirs are made while the child imports what it needs, and it waits for
+        # "dirs" before joining them; a v2 host has just the one dir
+        later = rest == ["unified"] and len(mgr.paths) > 1
+        if later:
+            _make_dirs(mgr, mgr.paths["unified"])
+        else:
+            mgr.create()
         sock_p, sock_c = sync.pair()
         from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
         # the init gets reparented to us when stage 1 exits, so a failed create can reap it
         prctl(PR_SET_CHILD_SUBREAPER, 1)
-        early = ctx["wait_go"]
-        rest = mgr.rest()
         # no namespace to join and no user namespace to map: clone the init straight into
         # its namespaces (and v2 cgroup), without stage 1 in between
         direct = "user" not in kinds and not any(kinds.values())
@@ -182,6 +182,15 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         sock_c.close()
         sock_c = None
         undo.append(lambda: _kill_reap(child))
+        if later:
+            mgr.create()  # the dirs exist before the init can bind them at /sys/fs/cgroup
+        if mgr.frozen():
+            # the init would freeze on entry and create would hang: refuse, as runc does
+            raise RuncError("container's cgroup unexpectedly frozen")
+        # a cgroup made just now is empty: only one that existed may hold processes
+        if any(p not in mgr.created for p in mgr.paths.values()) and mgr.pids():
+            runlog.warn("container's cgroup is not empty: other processes share it")
+        sync.send(sock_p, "dirs")
         resources = linux.get("resources") or {}
         mgr.set(resources, device_rules(resources, linux.get("devices") or []))
         # the child has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
@@ -271,6 +280,23 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         for s in (sock_p, sock_c, csock):
             if s is not None:
                 s.close()
+
+
+def _make_dirs(mgr, path: str) -> None:
+    """mkdir -p ``path``, recording what was made in ``mgr.created`` (as mgr.create() does,
+    which then finds it there): destroy removes exactly the dirs create made."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RuncError(f"mkdir {d}: {(e.strerror or str(e)).lower()}") from None
+        mgr.created.append(d)
 
 
 def _fork_first(mgr, rest: list, ns_flags: int) -> tuple[int, bool, bool]:

@@ -223,9 +223,16 @@ def _fork_after(sock, fn, ctx: dict) -> int:
     os.close(r)
     return pid
 
+def _preload_for(spec: dict) -> None:
+    preload(bool((spec.get("linux") or {}).get("seccomp")),
+            bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
+
+
 def _self_join(sock, files: list[str]) -> bool:
     """Move ourselves (single-threaded) into the container's v1 cgroups, "0" in ``tasks``:
-    no RCU wait, unlike the parent writing our pid to cgroup.procs. Reports "cg"."""
+    no RCU wait, unlike the parent writing our pid to cgroup.procs. Reports "cg". The
+    parent says "dirs" once they exist (it makes them while we import what we need)."""
+    sync.expect(sock, "dirs")
     for path in files:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -246,11 +253,9 @@ def stage1(sock, ctx: dict) -> None:
     """Join namespace paths, create the new ones, fork the init into them, report its pid."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        _preload_for(ctx["spec"])
         if not _self_join(sock, ctx["self_join"]):
             os._exit(1)
-        spec = ctx["spec"]
-        preload(bool((spec.get("linux") or {}).get("seccomp")),
-                bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
         sync.expect(sock, "go")  # the parent has set the cgroups up (see container._create)
         spec_ns = ctx["namespaces"]
         namespaces.join(namespaces.open_paths(spec_ns))
@@ -275,11 +280,9 @@ def direct_init(sock, ctx: dict) -> None:
     to join, no user namespace to map): stage 1's cgroup steps, then the init itself."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        _preload_for(ctx["spec"])
         if not _self_join(sock, ctx["self_join"]):
             os._exit(1)
-        spec = ctx["spec"]
-        preload(bool((spec.get("linux") or {}).get("seccomp")),
-                bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
         if ctx["go_early"]:
             # the parent adds us to the rest of our cgroups (by pid) before a new cgroup
             # namespace is rooted here, or must be able to kill us before any mount of ours
