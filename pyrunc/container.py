@@ -11,7 +11,7 @@ import time
 
 from . import runlog
 from .errors import InitError, RuncError
-from .state import FIFO, State, now_rfc3339nano, proc_stat, validate_id
+from .state import FIFO, STATE_FILE, State, now_rfc3339nano, proc_stat, validate_id
 
 
 def _hook_state(cid: str, status: str, pid: int, bundle: str, spec: dict) -> dict:
@@ -345,6 +345,19 @@ def _kill_reap(pid: int) -> None:
 
 
 def _rmtree(path: str) -> None:
+    # the usual state dir holds state.json (exec.fifo is gone once started): two syscalls
+    for name in (STATE_FILE, FIFO):
+        try:
+            os.unlink(os.path.join(path, name))
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass  # something else in there (or a dir): walk it
     # not shutil: it imports bz2/lzma/fnmatch (~3 ms) for this one call
     for dirpath, dirs, files in os.walk(path, topdown=False):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]:
