@@ -1,8 +1,10 @@
 """The per-task shim: runs the OCI runtime for one container and outlives pycontainerd.
 
 Started as `python -m pycontainerd.shim start --namespace NS --id ID --bundle B --runtime R
---runtime-root ROOT`; it double-forks, becomes a child subreaper, listens on `B/shim.sock` and
-exits the starting process with 0 once it serves. Standard library only.
+--runtime-root ROOT`, or forked by the shim zygote (pycontainerd/zygote.py) with the same arguments;
+either way it double-forks, becomes a child subreaper, listens on `B/shim.sock` and reports "ok" to
+its starter once it serves. Standard library only, and only the modules it needs: each import is
+start-up time for an exec'd shim.
 
 Protocol: one JSON object per line on a unix stream socket, one request and one reply per
 connection. Requests: {"op": create|start|exec|kill|wait|state|delete|resize|closeio|pause|
@@ -11,7 +13,6 @@ resume|pids|update|shutdown, ...}. Replies: {"ok": true, ...} or {"ok": false, "
 """
 from __future__ import annotations
 
-import argparse
 import ctypes
 import errno
 import faulthandler
@@ -25,13 +26,13 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs an exec'd shim start-up time
+    from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 DRAIN_TIMEOUT = 2.0  # how long to wait for stdio EOF after a process exits (daemonised children keep pipes)
@@ -58,15 +59,21 @@ class Reaper:
         self.cond = threading.Condition()
         self.exited: dict[int, tuple[int, float]] = {}
         self.listeners: dict[int, Any] = {}
+        self.forks = 0  # children started so far (wake() counts them)
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self) -> None:
         while True:
+            with self.cond:
+                forks = self.forks
             try:
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
+                # No children: sleep until wake() reports a new one. Comparing the count (not just
+                # waiting for a notify) catches a child started between waitpid and this wait.
                 with self.cond:
-                    self.cond.wait(0.2)
+                    while self.forks == forks:
+                        self.cond.wait()
                 continue
             except InterruptedError:
                 continue
@@ -80,7 +87,9 @@ class Reaper:
                 cb(code)
 
     def wake(self) -> None:
+        """Call after starting a child: the loop may be sleeping because there were none."""
         with self.cond:
+            self.forks += 1
             self.cond.notify_all()
 
     def wait(self, pid: int) -> int:
@@ -333,22 +342,25 @@ class OomWatcher(threading.Thread):
             os.close(ofd)
 
 
-@dataclass
 class Proc:
-    id: str
-    stdin: str = ""
-    stdout: str = ""
-    stderr: str = ""
-    terminal: bool = False
-    spec: dict[str, Any] | None = None
-    pid: int = 0
-    status: str = "created"
-    exit_status: int = 0
-    exited_at: float = 0.0
-    exited: threading.Event = field(default_factory=threading.Event)
-    copiers: list[Copier] = field(default_factory=list)
-    stdin_pump: StdinPump | None = None
-    console: int | None = None
+    """One process of the task: the init ("" id) or an exec."""
+
+    __slots__ = ("id", "stdin", "stdout", "stderr", "terminal", "spec", "pid", "status", "exit_status",
+                 "exited_at", "exited", "waiters", "copiers", "stdin_pump", "console")
+
+    def __init__(self, id: str, stdin: str = "", stdout: str = "", stderr: str = "", terminal: bool = False,
+                 spec: dict[str, Any] | None = None) -> None:
+        self.id, self.stdin, self.stdout, self.stderr, self.terminal, self.spec = (
+            id, stdin, stdout, stderr, terminal, spec)
+        self.pid = 0
+        self.status = "created"
+        self.exit_status = 0
+        self.exited_at = 0.0
+        self.exited = threading.Event()
+        self.waiters: list[socket.socket] = []  # parked `wait` connections, answered at the exit
+        self.copiers: list[Copier] = []
+        self.stdin_pump: StdinPump | None = None
+        self.console: int | None = None
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "pid": self.pid, "status": self.status, "exit_status": self.exit_status,
@@ -357,7 +369,7 @@ class Proc:
 
 
 class Shim:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: ShimArgs) -> None:
         self.a = args
         self.reaper = Reaper()
         self.procs: dict[str, Proc] = {}
@@ -365,7 +377,7 @@ class Shim:
         self.done = threading.Event()
         self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC)  # wakes the accept loop for shutdown
         self.oom_count = 0
-        self.oom_cond = threading.Condition()
+        self.oom_waiters: list[socket.socket] = []  # parked `oom_wait` connections
         self.log_path = os.path.join(args.bundle, "log.json")
 
     # -- runtime invocation
@@ -490,6 +502,7 @@ class Shim:
             p.console = None
 
     def _console_socket(self) -> tuple[socket.socket, str]:
+        import tempfile  # only terminals need it
         d = tempfile.mkdtemp(prefix="pyshim-")
         path = os.path.join(d, "console.sock")
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -596,7 +609,10 @@ class Shim:
             p.exit_status = code
             p.exited_at = time.time()
             p.status = "stopped"
-        p.exited.set()
+            p.exited.set()
+            waiters, p.waiters = p.waiters, []
+        for conn in waiters:
+            _answer(conn, {"ok": True, **self._wait_reply(p)})
 
     # -- operations
 
@@ -625,16 +641,20 @@ class Shim:
         return {"pid": p.pid}
 
     def _oom(self) -> None:
-        with self.oom_cond:
+        with self.lock:
             self.oom_count += 1
-            self.oom_cond.notify_all()
+            waiters, self.oom_waiters = self.oom_waiters, []
+        for conn in waiters:
+            _answer(conn, {"ok": True, "count": self.oom_count})
 
-    def op_oom_wait(self, r: dict[str, Any]) -> dict[str, Any]:
-        """Block until the OOM count passes `seen` (or the shim shuts down); return the count."""
+    def park_oom_wait(self, r: dict[str, Any], conn: socket.socket) -> dict[str, Any] | None:
+        """Answer once the OOM count passes `seen` (or the shim shuts down) with the count; until then
+        the connection waits in a list, not in a thread (a running task always has one such caller)."""
         seen = int(r.get("seen", 0))
-        with self.oom_cond:
-            while self.oom_count <= seen and not self.done.is_set():
-                self.oom_cond.wait()
+        with self.lock:
+            if self.oom_count <= seen and not self.done.is_set():
+                self.oom_waiters = _prune(self.oom_waiters) + [conn]
+                return None
             return {"count": self.oom_count}
 
     def op_start(self, r: dict[str, Any]) -> dict[str, Any]:
@@ -700,10 +720,18 @@ class Shim:
             raise ShimError("unknown", f"OCI runtime kill failed: {self._runtime_error(offset, code, out)}")
         return {}
 
-    def op_wait(self, r: dict[str, Any]) -> dict[str, Any]:
-        p = self._proc(r.get("exec_id", ""))
-        p.exited.wait()
+    @staticmethod
+    def _wait_reply(p: Proc) -> dict[str, Any]:
         return {"exit_status": p.exit_status, "exited_at": p.exited_at, "pid": p.pid}
+
+    def park_wait(self, r: dict[str, Any], conn: socket.socket) -> dict[str, Any] | None:
+        """The exit of a process: at once if it has exited, else parked until it does (no thread)."""
+        p = self._proc(r.get("exec_id", ""))
+        with self.lock:
+            if not p.exited.is_set():
+                p.waiters = _prune(p.waiters) + [conn]
+                return None
+        return self._wait_reply(p)
 
     def op_state(self, r: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -791,38 +819,46 @@ class Shim:
             live = [p for p in self.procs.values() if p.pid and p.status != "stopped"]
             if live and not r.get("force"):
                 raise ShimError("failed precondition", "shim has running processes")
-        self.done.set()
-        with self.oom_cond:
-            self.oom_cond.notify_all()  # release oom_wait callers
+        with self.lock:
+            self.done.set()
+            waiters, self.oom_waiters = self.oom_waiters, []
+        for conn in waiters:  # release oom_wait callers
+            _answer(conn, {"ok": True, "count": self.oom_count})
         return {}
 
     # -- serving
 
     def handle(self, conn: socket.socket) -> None:
-        with conn:
-            f = conn.makefile("rwb")
-            try:
+        reply: dict[str, Any] | None = None
+        try:
+            with conn.makefile("rb") as f:
                 line = f.readline()
-                if not line:
-                    return
-                req = json.loads(line)
-                fn = getattr(self, "op_" + str(req.get("op")), None)
+            if not line:
+                conn.close()
+                return
+            req = json.loads(line)
+            op = str(req.get("op"))
+            park = getattr(self, "park_" + op, None)
+            if park is not None:
+                result = park(req, conn)
+                if result is None:
+                    return  # parked: answered (and closed) by whoever ends the wait
+                reply = {"ok": True, **result}
+            else:
+                fn = getattr(self, "op_" + op, None)
                 if fn is None:
                     reply = {"ok": False, "kind": "not implemented", "error": f"unknown op {req.get('op')!r}"}
                 else:
                     reply = {"ok": True, **fn(req)}
-            except ShimError as exc:
-                reply = {"ok": False, "kind": exc.kind, "error": str(exc)}
-            except Exception as exc:
-                traceback.print_exc()
-                reply = {"ok": False, "kind": "unknown", "error": str(exc)}
-            try:
-                f.write(json.dumps(reply).encode() + b"\n")
-                f.flush()
-            except OSError:
-                pass
-            if self.done.is_set():
-                os.write(self.wake_w, b"x")  # the reply is out: the accept loop may stop now
+        except ShimError as exc:
+            reply = {"ok": False, "kind": exc.kind, "error": str(exc)}
+        except Exception as exc:
+            import traceback  # only for the unexpected
+            traceback.print_exc()
+            reply = {"ok": False, "kind": "unknown", "error": str(exc)}
+        _answer(conn, reply)
+        if self.done.is_set():
+            os.write(self.wake_w, b"x")  # the reply is out: the accept loop may stop now
 
     def serve(self, listener: socket.socket) -> None:
         handlers: list[threading.Thread] = []
@@ -844,8 +880,119 @@ class Shim:
             h.join(max(0.0, deadline - time.monotonic()))
 
 
-def _start(args: argparse.Namespace) -> int:
-    """Double-fork a daemon that serves the shim socket; return once it is listening."""
+def _answer(conn: socket.socket, reply: dict[str, Any]) -> None:
+    """Send the one reply of a connection and close it."""
+    try:
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def _prune(conns: list[socket.socket]) -> list[socket.socket]:
+    """Drop (and close) parked connections whose client has gone: a restarted daemon waits anew."""
+    alive = []
+    for conn in conns:
+        try:
+            gone = conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            gone = False
+        except OSError:
+            gone = True
+        if gone:
+            conn.close()
+        else:
+            alive.append(conn)
+    return alive
+
+
+class ShimArgs:
+    """The shim's command line: `start --namespace NS --id ID --bundle B --runtime R --runtime-root ROOT
+    [--systemd-cgroup]` (parsed by hand: argparse would cost an exec'd shim ~8 ms of imports)."""
+
+    __slots__ = ("namespace", "id", "bundle", "runtime", "runtime_root", "systemd_cgroup")
+    _VALUED = {"--namespace": "namespace", "--id": "id", "--bundle": "bundle", "--runtime": "runtime",
+               "--runtime-root": "runtime_root"}
+
+    def __init__(self, namespace: str, id: str, bundle: str, runtime: str, runtime_root: str,
+                 systemd_cgroup: bool = False) -> None:
+        self.namespace, self.id, self.runtime, self.runtime_root = namespace, id, runtime, runtime_root
+        self.bundle = os.path.abspath(bundle)
+        self.systemd_cgroup = systemd_cgroup
+
+    @classmethod
+    def parse(cls, argv: list[str]) -> ShimArgs:
+        """Parse `start --opt value ...`; ValueError says what is wrong."""
+        if not argv or argv[0] != "start":
+            raise ValueError("the only action is `start`")
+        got: dict[str, Any] = {"systemd_cgroup": False}
+        it = iter(argv[1:])
+        for opt in it:
+            name, eq, value = opt.partition("=")
+            if name == "--systemd-cgroup" and not eq:
+                got["systemd_cgroup"] = True
+                continue
+            if name not in cls._VALUED:
+                raise ValueError(f"unrecognized argument: {opt}")
+            if not eq:
+                value = next(it, None)
+                if value is None:
+                    raise ValueError(f"argument {name}: expected one argument")
+            got[cls._VALUED[name]] = value
+        missing = [o for o, k in cls._VALUED.items() if k not in got]
+        if missing:
+            raise ValueError(f"the following arguments are required: {', '.join(missing)}")
+        return cls(**got)
+
+    def argv(self) -> list[str]:
+        out = ["start", "--namespace", self.namespace, "--id", self.id, "--bundle", self.bundle,
+               "--runtime", self.runtime, "--runtime-root", self.runtime_root]
+        return out + (["--systemd-cgroup"] if self.systemd_cgroup else [])
+
+
+_LIBC: Any = None
+_TITLE: Any = None  # the buffer /proc/self/cmdline points at after set_cmdline (must stay alive)
+
+
+def libc() -> Any:
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+        _LIBC.sbrk.restype = ctypes.c_void_p
+        _LIBC.sbrk.argtypes = [ctypes.c_long]
+    return _LIBC
+
+
+class _MmMap(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("start_code", "end_code", "start_data", "end_data", "start_brk",
+                                               "brk", "start_stack", "arg_start", "arg_end", "env_start",
+                                               "env_end", "auxv")] + [("auxv_size", ctypes.c_uint32),
+                                                                      ("exe_fd", ctypes.c_uint32)]
+
+
+def set_cmdline(argv: list[str]) -> None:
+    """Point /proc/self/cmdline at `argv`, so a shim forked by the zygote shows (to ps, and to tools that
+    find shims by their command line) the command line an exec'd shim has. prctl(PR_SET_MM_MAP) with
+    only the argument area changed needs no capability (PR_SET_MM_ARG_START would need CAP_SYS_RESOURCE)."""
+    global _TITLE
+    raw = b"\0".join(os.fsencode(a) for a in argv) + b"\0"
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    with open("/proc/self/stat", "rb") as f:
+        st = f.read().rsplit(b")", 1)[1].split()
+    field = lambda n: int(st[n - 3])  # noqa: E731  (proc(5) numbers the fields from 1; we split after comm)
+    lc = libc()
+    m = _MmMap(start_code=field(26), end_code=field(27), start_data=field(45), end_data=field(46),
+               start_brk=field(47), brk=lc.sbrk(0), start_stack=field(28), arg_start=ctypes.addressof(buf),
+               arg_end=ctypes.addressof(buf) + len(raw), env_start=field(50), env_end=field(51), auxv=0,
+               auxv_size=0, exe_fd=0xFFFFFFFF)
+    if lc.prctl(35, 14, ctypes.byref(m), ctypes.sizeof(m), 0) != 0:  # PR_SET_MM, PR_SET_MM_MAP
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_MM_MAP)")
+    _TITLE = buf
+
+
+def _start(args: ShimArgs) -> int:
+    """Exec'd shim: double-fork a daemon that serves the shim socket; return once it is listening."""
     r, w = os.pipe()
     pid = os.fork()
     if pid:
@@ -857,15 +1004,29 @@ def _start(args: argparse.Namespace) -> int:
             return 0
         sys.stderr.write(status or "shim failed to start\n")
         return 1
-    # first child: new session, then fork the daemon and exit so it is reparented
     os.close(r)
-    os.setsid()
-    if os.fork():
-        os._exit(0)
+    daemonize(args, w)
+
+
+def daemonize(args: ShimArgs, status_fd: int, title: list[str] | None = None) -> None:
+    """In a child of whoever starts the shim: a new session, then fork the shim and exit so that it is
+    reparented (it must outlive pycontainerd). The shim writes "ok" (or why it failed) to `status_fd`
+    once it listens, then closes it. Never returns."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+    except BaseException as exc:
+        os.write(status_fd, f"shim start failed: {exc}\n".encode())
+        os._exit(1)
+    try:
+        if title:
+            set_cmdline(title)
+        if libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+        # Our threads only block in poll/accept/waitpid and small handlers: 256 KiB stacks are plenty,
+        # and each 8 MiB default stack would cost page tables and touched pages per thread.
+        threading.stack_size(256 << 10)
         path, dirfd = sock_path(args.bundle, "shim.sock")
         try:
             os.unlink(os.path.join(args.bundle, "shim.sock"))
@@ -889,10 +1050,10 @@ def _start(args: argparse.Namespace) -> int:
         shim = Shim(args)
         with open(os.path.join(args.bundle, "shim.pid"), "w") as f:
             f.write(str(os.getpid()))
-        os.write(w, b"ok\n")
-        os.close(w)
+        os.write(status_fd, b"ok\n")
+        os.close(status_fd)
     except BaseException as exc:
-        os.write(w, f"shim start failed: {exc}\n".encode())
+        os.write(status_fd, f"shim start failed: {exc}\n".encode())
         os._exit(1)
     try:
         shim.serve(listener)
@@ -905,16 +1066,11 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="pycontainerd-shim")
-    ap.add_argument("action", choices=["start"])
-    ap.add_argument("--namespace", required=True)
-    ap.add_argument("--id", required=True)
-    ap.add_argument("--bundle", required=True)
-    ap.add_argument("--runtime", required=True)
-    ap.add_argument("--runtime-root", required=True)
-    ap.add_argument("--systemd-cgroup", action="store_true")
-    args = ap.parse_args(argv)
-    args.bundle = os.path.abspath(args.bundle)
+    try:
+        args = ShimArgs.parse(sys.argv[1:] if argv is None else argv)
+    except ValueError as exc:
+        sys.stderr.write(f"pycontainerd-shim: error: {exc}\n")
+        return 2
     return _start(args)
 
 

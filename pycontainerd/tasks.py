@@ -2,8 +2,9 @@
 
 A task is a container's running state. Create writes the bundle
 `<state>/io.containerd.runtime.v2.task/<ns>/<id>/` (config.json, rootfs/ mounted from the given
-mounts), starts a shim (`python -m pycontainerd.shim start …`) and asks it to run `RUNTIME create`.
-Shims outlive the daemon; `restore()` reconnects to them after a restart.
+mounts), starts a shim (forked by the shim zygote, or `python -m pycontainerd.shim start …`: see
+shimlaunch.py) and asks it to run `RUNTIME create`. Shims outlive the daemon; `restore()` reconnects to
+them after a restart.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,15 +20,16 @@ from typing import Any, Callable
 from .containers import AnyValue, ContainerStore
 from .errdefs import AlreadyExists, ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unknown
 from .mount import Mount, mount_all, unmount_all
+from .shimlaunch import ShimLauncher, ShimStartError
 
 log = logging.getLogger("pycontainerd.tasks")
 RUNTIME_DIR = "io.containerd.runtime.v2.task"
 # An exit is reported at least this long after the Start call of its process returned. containerd's own
 # event path (shim → `containerd publish` → exchange) is at least this slow, and dockerd depends on it:
 # it records a container's pid only after Start returns and drops exits whose pid it does not know yet.
+# Once the client deletes the process it has long handled Start's reply: the exit goes out at once then.
 EXIT_AFTER_START = 0.05
 RUNC_OPTIONS_TYPE = "containerd.runc.v1.Options"
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _KINDS: dict[str, type[ContainerdError]] = {"not found": NotFound, "already exists": AlreadyExists,
                                             "failed precondition": FailedPrecondition,
                                             "invalid argument": InvalidArgument}
@@ -83,6 +84,9 @@ class Task:
     pid: int = 0
     monitors: dict[str, asyncio.Task] = field(default_factory=dict)
     starts: dict[str, asyncio.Event] = field(default_factory=dict)  # exec id → set once its Start returned
+    started_at: dict[str, float] = field(default_factory=dict)  # exec id → loop time its Start returned
+    hurry: set[str] = field(default_factory=set)  # exec ids being deleted: report their exit without delay
+    hurried: asyncio.Event = field(default_factory=asyncio.Event)
     oom_watch: asyncio.Task | None = None
     deleting: bool = False
 
@@ -98,6 +102,7 @@ class TaskManager:
         self.on_oom = on_oom  # called per OOM kill in the task's memory cgroup (/tasks/oom)
         self.tasks: dict[tuple[str, str], Task] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.launcher = ShimLauncher(state, use_zygote=os.environ.get("PYCONTAINERD_SHIM_ZYGOTE", "1") != "0")
 
     def lock(self, ns: str, cid: str) -> asyncio.Lock:
         return self._locks.setdefault((ns, cid), asyncio.Lock())
@@ -181,17 +186,14 @@ class TaskManager:
             return task
 
     async def _start_shim(self, ns: str, cid: str, bundle: str, binary: str, rroot: str, systemd: bool) -> None:
-        argv = [sys.executable, "-m", "pycontainerd.shim", "start", "--namespace", ns, "--id", cid,
-                "--bundle", bundle, "--runtime", binary, "--runtime-root", rroot]
+        argv = ["start", "--namespace", ns, "--id", cid, "--bundle", bundle, "--runtime", binary,
+                "--runtime-root", rroot]
         if systemd:
             argv.append("--systemd-cgroup")
-        env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.PIPE, env=env, cwd="/")
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise Unknown(f"failed to start shim: {err.decode(errors='replace').strip()}", raw=True)
+        try:
+            await self.launcher.launch(argv)
+        except ShimStartError as exc:
+            raise Unknown(f"failed to start shim: {exc}", raw=True) from None
 
     def _monitor(self, task: Task, exec_id: str) -> None:
         """Watch one process and report its exit; a shim that dies reports 255, as containerd does."""
@@ -211,7 +213,14 @@ class TaskManager:
             started = task.starts.get(exec_id)
             if started is not None:  # never report an exit before its Start has answered
                 await started.wait()
-                await asyncio.sleep(EXIT_AFTER_START)
+                loop = asyncio.get_running_loop()
+                deadline = task.started_at.get(exec_id, 0.0) + EXIT_AFTER_START
+                while exec_id not in task.hurry and loop.time() < deadline:
+                    task.hurried.clear()
+                    try:
+                        await asyncio.wait_for(task.hurried.wait(), deadline - loop.time())
+                    except asyncio.TimeoutError:
+                        break
             self.on_exit(task.ns, task.id, exec_id, r["pid"], r["exit_status"], r["exited_at"])
 
         task.monitors[exec_id] = asyncio.ensure_future(watch())
@@ -243,6 +252,7 @@ class TaskManager:
         try:
             r = await task.shim.call("start", exec_id=exec_id)
         finally:
+            task.started_at[exec_id] = asyncio.get_running_loop().time()
             started.set()
         if exec_id:
             self._monitor(task, exec_id)
@@ -261,14 +271,36 @@ class TaskManager:
                 self._forget(task)
                 return {"pid": task.pid, "exit_status": 255, "exited_at": time.time()}
             # Let the monitors deliver the exit they are being told about before the shim goes.
-            pending = [m for m in task.monitors.values() if not m.done()]
-            if pending:
-                await asyncio.wait(pending, timeout=1)
+            await self._flush_exits(task, list(task.monitors))
             task.deleting = True
             await self._stop_shim(task.shim)
             await self._cleanup_bundle(task.bundle)
             self._forget(task)
             return r
+
+    async def delete_process(self, ns: str, cid: str, exec_id: str) -> dict[str, Any]:
+        """Delete a stopped exec, after its exit has been reported."""
+        task = self.get(ns, cid)
+        r = await task.shim.call("delete", exec_id=exec_id)
+        await self._flush_exits(task, [exec_id])
+        task.monitors.pop(exec_id, None)
+        task.starts.pop(exec_id, None)
+        task.started_at.pop(exec_id, None)
+        task.hurry.discard(exec_id)
+        return r
+
+    @staticmethod
+    async def _flush_exits(task: Task, exec_ids: list[str]) -> None:
+        """Let the monitors of processes being deleted publish their exits now (the shim has them)."""
+        task.hurry.update(exec_ids)
+        task.hurried.set()
+        pending = [m for e, m in task.monitors.items() if e in exec_ids and not m.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=1)
+        for e in exec_ids:
+            m = task.monitors.get(e)
+            if m is not None and not m.done():
+                m.cancel()
 
     def _forget(self, task: Task) -> None:
         for m in list(task.monitors.values()) + ([task.oom_watch] if task.oom_watch else []):
@@ -277,19 +309,29 @@ class TaskManager:
 
     async def _stop_shim(self, shim: ShimClient, timeout: float = 5.0) -> None:
         """Ask the shim to exit and wait until it has, so nothing of the task outlives the call."""
+        pidfd = -1
         try:
             with open(os.path.join(shim.bundle, "shim.pid")) as f:
-                pid = int(f.read().strip())
+                pidfd = os.pidfd_open(int(f.read().strip()))  # taken before it exits: no pid reuse race
         except (OSError, ValueError):
-            pid = 0
+            pass
         try:
             await shim.call("shutdown", force=True)
         except ContainerdError:
             pass
+        if pidfd < 0:
+            return
+        # A pidfd turns readable when the process exits: no polling, no latency.
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while pid and _alive(pid) and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        gone = loop.create_future()
+        loop.add_reader(pidfd, lambda: gone.done() or gone.set_result(None))
+        try:
+            await asyncio.wait_for(gone, timeout)
+        except asyncio.TimeoutError:
+            log.warning("shim of %s did not exit within %ss of shutdown", shim.bundle, timeout)
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
 
     async def _cleanup_bundle(self, bundle: str) -> None:
         rootfs = os.path.join(bundle, "rootfs")
@@ -297,8 +339,14 @@ class TaskManager:
             await asyncio.to_thread(unmount_all, rootfs)
         shutil.rmtree(bundle, ignore_errors=True)
 
+    def close(self) -> None:
+        """Stop the shim zygote (shims and their tasks live on, as after a crash)."""
+        self.launcher.close()
+
     async def restore(self) -> None:
-        """Reconnect to shims that survived a restart; clean up bundles whose shim is gone."""
+        """Start the shim zygote; reconnect to shims that survived a restart; clean up bundles whose shim
+        is gone."""
+        self.launcher.start()
         if not os.path.isdir(self.root):
             return
         for ns in sorted(os.listdir(self.root)):
@@ -343,11 +391,3 @@ class TaskManager:
             log.warning("cannot run %s to delete %s: %s", choice["binary"], cid, exc)
         await self._cleanup_bundle(bundle)
 
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False

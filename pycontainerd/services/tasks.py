@@ -94,11 +94,7 @@ class TasksService(tasks_pb2_grpc.TasksServicer):
         ns = namespace(context)
         if not request.exec_id:
             raise InvalidArgument("exec id must be set to delete a process")
-        t = self.tm.get(ns, request.container_id)
-        r = await t.shim.call("delete", exec_id=request.exec_id)
-        m = t.monitors.pop(request.exec_id, None)
-        if m is not None and not m.done():
-            m.cancel()
+        r = await self.tm.delete_process(ns, request.container_id, request.exec_id)
         self.d.events.publish(ns, "/tasks/delete", task_events.TaskDelete(
             container_id=request.container_id, pid=r["pid"], exit_status=r["exit_status"],
             exited_at=ts(r["exited_at"]), id=request.exec_id))

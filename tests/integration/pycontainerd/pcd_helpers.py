@@ -173,7 +173,32 @@ def cleanup_leftovers(d: Daemon) -> list[str]:
     for mp in mounts_under(str(d.base)):
         leaks.append(f"mount {mp}")
         subprocess.run(["umount", "-l", mp], capture_output=True)
+    deadline = time.monotonic() + 3
+    while zygote_pids(d.state) and time.monotonic() < deadline:
+        time.sleep(0.05)  # it exits when it reads EOF from the daemon that just stopped
+    for pid in zygote_pids(d.state):  # the shim zygote ends with its daemon
+        leaks.append(f"shim zygote {pid}")
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     return leaks
+
+
+def zygote_pids(state: Path) -> list[int]:
+    """Shim zygotes (alive, not zombies) of the daemon whose state dir is `state`."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+            zombie = open(f"/proc/{p}/stat", "rb").read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        except OSError:
+            continue
+        if b"pycontainerd.zygote" in cmd and str(state).encode() in cmd and not zombie:
+            out.append(int(p))
+    return out
 
 
 

@@ -1,0 +1,179 @@
+"""Starting shims: forked by the shim zygote while it runs, else exec'd.
+
+The zygote (pycontainerd/zygote.py) is started with the daemon and ends with it (it exits when its
+socket's other end, held only by this process, closes). A shim forked by it is the same program, with
+the same arguments and command line, as `python -S -m pycontainerd.shim start …`: only faster to start
+and lighter (it shares the interpreter's pages). If the zygote is missing or dies, shims are exec'd and
+a new zygote is started, unless it keeps dying.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+
+log = logging.getLogger("pycontainerd.shimlaunch")
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START_TIMEOUT = 30.0  # a shim that has not reported by then is not coming
+MAX_QUICK_DEATHS = 3  # zygotes that died within QUICK seconds of starting before we stop trying
+QUICK = 10.0
+
+
+class ShimStartError(Exception):
+    """The shim reported that it could not start (its message, e.g. a bind error)."""
+
+
+class _ZygoteFailed(Exception):
+    """The zygote went away without passing the request on: exec the shim instead."""
+
+
+def _env() -> dict[str, str]:
+    # -S skips site (and the editable install's finder): the shim is stdlib-only and finds itself here.
+    return dict(os.environ, PYTHONPATH=_REPO_ROOT)
+
+
+class ShimLauncher:
+    """Starts shims for the task manager; `state` only labels the zygote's command line."""
+
+    def __init__(self, state: str, use_zygote: bool = True) -> None:
+        self.state = state
+        self.use_zygote = use_zygote
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._started_at = 0.0
+        self._quick_deaths = 0
+
+    # -- the zygote
+
+    def start(self) -> None:
+        """Start the zygote (if enabled and not running); it imports the shim while we go on."""
+        if not self.use_zygote or self._alive():
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-S", "-m", "pycontainerd.zygote", "--fd", str(theirs.fileno()),
+                 "--state", self.state],
+                stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), env=_env(), cwd="/")
+        except OSError as exc:
+            log.warning("cannot start the shim zygote (shims will be exec'd): %s", exc)
+            ours.close()
+            self.use_zygote = False
+            return
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        self._started_at = time.monotonic()
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self._sock is not None
+
+    def _lost(self) -> None:
+        """The zygote failed a request: stop it, and start another unless zygotes keep dying young."""
+        if time.monotonic() - self._started_at < QUICK:
+            self._quick_deaths += 1
+        self.close()
+        if self._quick_deaths >= MAX_QUICK_DEATHS:
+            log.warning("the shim zygote keeps dying: shims will be exec'd")
+            self.use_zygote = False
+        else:
+            self.start()
+
+    def close(self) -> None:
+        """Stop the zygote (the shims it forked are not its children and live on)."""
+        if self._sock is not None:
+            self._sock.close()  # EOF: the zygote exits
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def pid(self) -> int:
+        return self._proc.pid if self._alive() and self._proc is not None else 0
+
+    # -- launching
+
+    async def launch(self, shim_args: list[str]) -> None:
+        """Start a shim with `shim_args` (`start --namespace …`); return once it listens.
+        Raises ShimStartError with the shim's own message when it cannot start."""
+        if self.use_zygote and not self._alive():
+            if self._proc is not None:
+                self._lost()
+            else:
+                self.start()
+        if self._alive():
+            try:
+                await self._fork(shim_args)
+                return
+            except _ZygoteFailed as exc:
+                log.warning("shim zygote failed (%s); exec'ing the shim", exc)
+                self._lost()
+        await self._exec(shim_args)
+
+    async def _fork(self, shim_args: list[str]) -> None:
+        assert self._sock is not None
+        r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            try:
+                socket.send_fds(self._sock, [json.dumps(shim_args).encode()], [w])
+            except BlockingIOError:  # a burst filled the socket: wait for room once, then give up
+                await asyncio.sleep(0.05)
+                try:
+                    socket.send_fds(self._sock, [json.dumps(shim_args).encode()], [w])
+                except OSError as exc:
+                    raise _ZygoteFailed(f"send: {exc}") from None
+            except OSError as exc:
+                raise _ZygoteFailed(f"send: {exc}") from None
+            os.close(w)
+            w = -1
+            status = await _read_to_eof(r, START_TIMEOUT)
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
+        if status.startswith(b"ok"):
+            return
+        if not status:
+            raise _ZygoteFailed("no status from the forked shim")
+        raise ShimStartError(status.decode(errors="replace").strip())
+
+    async def _exec(self, shim_args: list[str]) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", "-m", "pycontainerd.shim", *shim_args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=_env(), cwd="/")
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise ShimStartError(err.decode(errors="replace").strip() or f"shim exited with {proc.returncode}")
+
+
+async def _read_to_eof(fd: int, timeout: float) -> bytes:
+    """Everything written to the non-blocking pipe `fd` until all writers closed it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            ready = loop.create_future()
+            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            try:
+                await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise ShimStartError("timed out waiting for the shim to start") from None
+            finally:
+                loop.remove_reader(fd)
+            continue
+        if not chunk:
+            return data
+        data += chunk
