@@ -10,6 +10,7 @@ Whiteouts (`.wh.NAME`, `.wh..wh..opq`) delete from the target, so applying onto 
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -22,7 +23,7 @@ import tarfile
 import threading
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -52,10 +53,68 @@ def uncompressed_reader(f: BinaryIO) -> BinaryIO:
     return gzip.GzipFile(fileobj=f, mode="rb") if head == GZIP_MAGIC else f  # type: ignore[return-value]
 
 
+READ_SIZE = 1 << 18   # compressed bytes read at a time
+OUT_SIZE = 1 << 18    # most uncompressed bytes produced per step: a gzip bomb never fills memory
+
+
+def iter_uncompressed(src: BinaryIO) -> Iterator[bytes]:
+    """The uncompressed bytes of a layer stream (gzip when it starts with the magic, else plain tar).
+
+    zlib directly rather than GzipFile: one C call per megabyte, output bounded by OUT_SIZE, the gzip
+    trailer (CRC, length) checked by zlib. Concatenated gzip members are read on, as Go's reader does;
+    anything else after a member is an error, and so is a stream that ends inside a member.
+    """
+    data = src.read(READ_SIZE)
+    if data[:2] != GZIP_MAGIC:
+        while data:
+            yield data
+            data = src.read(READ_SIZE)
+        return
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fed = False  # whether the current member has seen any input
+    while True:
+        while data:
+            if d.eof:  # another member follows
+                d, fed = zlib.decompressobj(16 + zlib.MAX_WBITS), False
+            fed = True
+            out = d.decompress(data, OUT_SIZE)
+            if out:
+                yield out
+            data = d.eof and d.unused_data or d.unconsumed_tail
+            # A full output buffer may leave output inside zlib with no input left: ask again.
+            while not data and len(out) == OUT_SIZE and not d.eof:
+                out = d.decompress(b"", OUT_SIZE)
+                if out:
+                    yield out
+        data = src.read(READ_SIZE)
+        if not data:
+            if fed and not d.eof:
+                raise EOFError("unexpected end of gzip stream")
+            return
+
+
+def _pipe_size(fd: int, size: int = 1 << 20) -> None:
+    """A larger pipe to the child: fewer wake-ups per megabyte (best effort: F_SETPIPE_SZ may be capped)."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, 1031, size)  # F_SETPIPE_SZ
+    except (OSError, ImportError):
+        pass
+
+
 def apply_layer(blob_path: str, target: str) -> Applied:
     """Apply the layer at `blob_path` onto the directory `target` (in a chrooted child)."""
+    with open(blob_path, "rb") as raw:
+        return apply_layer_stream(raw, target)
+
+
+def apply_layer_stream(src: BinaryIO, target: str) -> Applied:
+    """Apply the layer read from `src` (gzip or plain tar; anything with `read(n)`, e.g. a blob that is
+    still downloading) onto the directory `target`, in a chrooted child. The parent decompresses and
+    hashes; the child only sees the plain tar."""
     env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
-    child = subprocess.Popen([sys.executable, "-m", "pycontainerd.archive", target], stdin=subprocess.PIPE,
+    # -S: the child needs only the stdlib and this module; skipping site saves a part of its start-up.
+    child = subprocess.Popen([sys.executable, "-S", "-m", "pycontainerd.archive", target], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd="/")
     h, size = hashlib.sha256(), 0
     err: list[BaseException] = []
@@ -70,37 +129,45 @@ def apply_layer(blob_path: str, target: str) -> Applied:
     readers = [threading.Thread(target=collect), threading.Thread(target=collect_err)]
     for t in readers:
         t.start()
+    stdin = child.stdin
+    assert stdin is not None
+    _pipe_size(stdin.fileno())
     try:
-        with open(blob_path, "rb") as raw:
-            src = uncompressed_reader(raw)
-            while True:
-                try:
-                    chunk = src.read(1 << 20)
-                except (OSError, EOFError, zlib.error) as exc:
-                    err.append(ApplyError(f"failed to read layer: {exc}"))
-                    break
-                if not chunk:
-                    break
-                h.update(chunk)
-                size += len(chunk)
-                try:
-                    child.stdin.write(chunk)  # type: ignore[union-attr]
-                except BrokenPipeError:
-                    # The child failed; keep hashing is pointless, its stderr says why.
-                    break
+        chunks = iter_uncompressed(src)
+        while True:
+            try:
+                chunk = next(chunks, b"")
+            except (OSError, EOFError, zlib.error) as exc:
+                err.append(ApplyError(f"failed to read layer: {exc}"))
+                break
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+            try:
+                stdin.write(chunk)
+            except BrokenPipeError:
+                # The child failed; keep hashing is pointless, its stderr says why.
+                break
+    except BaseException:
+        child.kill()  # e.g. the download feeding `src` failed: the child must not wait for more
+        raise
     finally:
         try:
-            child.stdin.close()  # type: ignore[union-attr]
+            stdin.close()
         except BrokenPipeError:
             pass
         rc = child.wait()
         for t in readers:
             t.join()
+    if err:
+        child_msg = out.get("stderr", b"").decode(errors="replace").strip().splitlines()
+        if rc != 0 and child_msg and "refused tar entry" in child_msg[-1]:
+            raise ApplyError(child_msg[-1])
+        raise err[0]
     if rc != 0:
         msg = out.get("stderr", b"").decode(errors="replace").strip().splitlines()
         raise ApplyError(msg[-1] if msg else f"layer applier exited with status {rc}")
-    if err:
-        raise err[0]
     return Applied("sha256:" + h.hexdigest(), size)
 
 
@@ -148,16 +215,113 @@ def _set_meta(path: str, m: tarfile.TarInfo) -> None:
         os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
 
 
+MAX_HEADER_DATA = 1 << 20
+
+
+class _PipeReader:
+    """The tar stream on a file descriptor, read exactly as far as asked (no read-ahead), so that a regular
+    file's bytes can go from the pipe straight into the file with splice(2): no copy through Python, no
+    megabyte buffers allocated and faulted in per chunk. Offers what ``TarInfo.fromtarfile`` reads headers
+    with (``fileobj.read/tell``, ``encoding``, ``errors``, ``pax_headers``, ``offset``), so tarfile still
+    parses every header format (ustar, pax, GNU long names)."""
+
+    encoding = tarfile.ENCODING
+    errors = "surrogateescape"
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.fileobj = self
+        self.pax_headers: dict[str, str] = {}
+        self.offset = 0
+        self._pos = 0
+        self._splice = hasattr(os, "splice")
+        self._buf = memoryview(bytearray(1 << 16))
+
+    # -- file-like, for tarfile's header parsing
+    def read(self, n: int) -> bytes:
+        if n > MAX_HEADER_DATA:  # a pax or long-name record is never this large (Go's reader: 1 MiB)
+            raise tarfile.ReadError(f"tar header of {n} bytes is too large")
+        out = bytearray()
+        while len(out) < n:
+            chunk = os.read(self.fd, n - len(out))
+            if not chunk:
+                break
+            out += chunk
+        self._pos += len(out)
+        return bytes(out)
+
+    def tell(self) -> int:
+        return self._pos
+
+    # -- members
+    def members(self) -> Iterator[tarfile.TarInfo]:
+        """Each member's header; the caller consumes its data (``copy_to``) or leaves it to be skipped."""
+        first = True
+        while True:
+            self._skip_to(self.offset)
+            try:
+                m = tarfile.TarInfo.fromtarfile(self)  # type: ignore[arg-type]
+            except tarfile.EmptyHeaderError:
+                if first:
+                    raise tarfile.ReadError("empty file") from None
+                return
+            except (tarfile.EOFHeaderError, tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as e:
+                # tarfile's rules: bad at the start is an error, later it ends the archive
+                if first:
+                    raise tarfile.ReadError(str(e)) from None
+                return
+            except tarfile.SubsequentHeaderError as e:
+                raise tarfile.ReadError(str(e)) from None
+            first = False
+            yield m
+
+    def copy_to(self, out_fd: int, size: int) -> None:
+        """The next ``size`` bytes of the stream into ``out_fd``."""
+        left = size
+        while left:
+            n = 0
+            if self._splice:
+                try:
+                    n = os.splice(self.fd, out_fd, min(left, 1 << 20))
+                except OSError as e:
+                    if e.errno != errno.EINVAL:
+                        raise
+                    self._splice = False  # not a pipe (a file on stdin): copy through a buffer
+                    continue
+            else:
+                n = os.readv(self.fd, [self._buf[:min(left, len(self._buf))]])
+                if n:
+                    view = self._buf[:n]
+                    while view:
+                        view = view[os.write(out_fd, view):]
+            if not n:
+                raise tarfile.ReadError("unexpected end of data")
+            left -= n
+            self._pos += n
+
+    def _skip_to(self, offset: int) -> None:
+        while self._pos < offset:
+            n = os.readv(self.fd, [self._buf[:min(offset - self._pos, len(self._buf))]])
+            if not n:
+                raise tarfile.ReadError("unexpected end of data")
+            self._pos += n
+
+    def drain(self) -> None:
+        """Read to the end (the tar's trailing zeros and padding) so the writer never sees EPIPE."""
+        while os.readv(self.fd, [self._buf]):
+            pass
+
+
 def apply_stream(stream: BinaryIO) -> int:
-    """Apply a plain tar stream to "/" (the chroot). Returns the number of entries written."""
+    """Apply a plain tar stream (a pipe, ideally) to "/" (the chroot). Returns the number of entries written."""
     written: set[str] = set()
     opaque: list[str] = []
     dirs: list[tuple[str, float]] = []
     count = 0
-    tf = tarfile.open(fileobj=stream, mode="r|")
-    for m in tf:
+    tar = _PipeReader(stream.fileno())
+    for m in tar.members():
         try:
-            if _apply_entry(tf, m, written, opaque, dirs):
+            if _apply_entry(tar, m, written, opaque, dirs):
                 count += 1
         except OSError as exc:
             # Name the refused entry: inside the chroot, a path that tried to leave fails here.
@@ -171,13 +335,11 @@ def apply_stream(stream: BinaryIO) -> int:
             os.utime(d, (mtime, mtime), follow_symlinks=False)
         except FileNotFoundError:
             pass
-    # Drain the tar padding so the parent never sees EPIPE.
-    while stream.read(1 << 16):
-        pass
+    tar.drain()
     return count
 
 
-def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, written: set[str], opaque: list[str],
+def _apply_entry(tar: _PipeReader, m: tarfile.TarInfo, written: set[str], opaque: list[str],
                  dirs: list[tuple[str, float]]) -> bool:
     """Apply one tar entry (paths are absolute inside the chroot); False when nothing was written."""
     name = os.path.normpath("/" + m.name)
@@ -201,9 +363,13 @@ def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, written: set[str], opa
             os.mkdir(name, 0o700)
         dirs.append((name, m.mtime))
     elif m.isreg():
+        if m.sparse is not None:
+            raise ApplyError(f"refused tar entry {m.name!r}: sparse files are not supported")
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out, tf.extractfile(m) as src:  # type: ignore[union-attr]
-            shutil.copyfileobj(src, out, 1 << 20)
+        try:
+            tar.copy_to(fd, m.size)
+        finally:
+            os.close(fd)
     elif m.issym():
         os.symlink(m.linkname, name)
     elif m.islnk():

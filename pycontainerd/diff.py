@@ -1,9 +1,11 @@
 """Diff service core: apply a layer blob onto mounts (Apply) and turn a snapshot's changes into a layer (Diff)."""
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -30,30 +32,71 @@ def uncompressed_media_type(media_type: str) -> str:
 
 def apply_to_mounts(blob_path: str, media_type: str, mounts: list[Mount], tmp_root: str) -> archive.Applied:
     """Apply a layer onto `mounts`: a lone rw bind is applied in place, anything else temp-mounted."""
+    check_media_type(media_type)
+    with open(blob_path, "rb") as src:
+        return apply_stream_to_mounts(src, media_type, mounts, tmp_root)
+
+
+def check_media_type(media_type: str) -> None:
     if media_type and media_type not in LAYER_TYPES:
-        if media_type.endswith("+zstd"):
-            raise NotImplementedErr(f"unsupported diff media type: {media_type}")
         raise NotImplementedErr(f"unsupported diff media type: {media_type}")
+
+
+def apply_stream_to_mounts(src: BinaryIO, media_type: str, mounts: list[Mount], tmp_root: str) -> archive.Applied:
+    """`apply_to_mounts` for a layer read from `src` (e.g. one still downloading)."""
+    check_media_type(media_type)
     if not mounts:
         raise InvalidArgument("no mounts to apply the diff to", raw=True)
     if len(mounts) == 1 and mounts[0].type == "bind" and "ro" not in mounts[0].options:
-        return _apply(blob_path, mounts[0].source)
+        return _apply(src, mounts[0].source)
     os.makedirs(tmp_root, exist_ok=True)
     target = tempfile.mkdtemp(prefix="apply-", dir=tmp_root)
     try:
-        mount_all(mounts, target)
+        workdir = _mount_unsynced(mounts, target)
         try:
-            return _apply(blob_path, target)
+            return _apply(src, target)
         finally:
             unmount_all(target)
+            if workdir:
+                _clear_volatile(workdir)
     finally:
         if not os.path.ismount(target):
             os.rmdir(target)
 
 
-def _apply(blob_path: str, target: str) -> archive.Applied:
+def _mount_unsynced(mounts: list[Mount], target: str) -> str:
+    """Mount `mounts` on `target`; a lone overlay with `volatile` (Linux 5.10+), returning its workdir.
+
+    Unmounting an overlay syncs its whole upper filesystem (every dirty page on it, other tenants' too:
+    ~50 ms per 40 MB layer here). Docker and containerd write a layer straight into the upper directory
+    and never sync it; `volatile` gives the mounted apply the same cost. The kernel then marks the workdir
+    so that the next mount refuses it; `_clear_volatile` lifts that right after our own clean unmount."""
+    if len(mounts) == 1 and mounts[0].type == "overlay" and "volatile" not in mounts[0].options:
+        m = mounts[0]
+        workdir = next((o.split("=", 1)[1] for o in m.options if o.startswith("workdir=")), "")
+        if workdir and any(o.startswith("upperdir=") for o in m.options):
+            try:
+                mount_all([Mount(m.type, m.source, m.target, ["volatile", *m.options])], target)
+                return workdir
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # EINVAL: a kernel without volatile; mount as given
+                    raise
+    mount_all(mounts, target)
+    return ""
+
+
+def _clear_volatile(workdir: str) -> None:
+    marker = os.path.join(workdir, "work", "incompat", "volatile")
+    shutil.rmtree(marker, ignore_errors=True)
     try:
-        return archive.apply_layer(blob_path, target)
+        os.rmdir(os.path.dirname(marker))
+    except OSError:
+        pass
+
+
+def _apply(src: BinaryIO, target: str) -> archive.Applied:
+    try:
+        return archive.apply_layer_stream(src, target)
     except archive.ApplyError as exc:
         raise Unknown(str(exc), raw=True) from None
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from . import diff
 from .content import ContentStore
@@ -12,12 +12,21 @@ from .snapshots.overlay import OverlaySnapshotter
 
 LABEL_UNCOMPRESSED = "containerd.io/uncompressed"
 
+# Opens a layer's compressed bytes. Reading to the end must mean "verified and in the content store":
+# the store's own blobs are; a pull's tail readers (registry.feed) end only after verification and
+# commit, and raise if the download fails.
+LayerSource = Callable[[Descriptor], BinaryIO]
+
 
 def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage, tmp_root: str,
            progress: Callable[[str], None] = lambda s: None,
-           on_extracted: Callable[[Descriptor], None] = lambda d: None) -> str:
+           on_extracted: Callable[[Descriptor], None] = lambda d: None, *,
+           source: LayerSource | None = None) -> str:
     """Make sure every layer of `img` is a committed snapshot; return the top chain ID ("" for no layers).
-    `on_extracted` is told about each layer this call extracted (layers already unpacked are skipped)."""
+    `on_extracted` is told about each layer this call extracted (layers already unpacked are skipped).
+    `source` opens a layer's blob (default: the content store); a pull passes one that reads each layer
+    while it downloads, so extraction keeps pace with the download instead of following it."""
+    open_layer = source or (lambda layer: open(cs.blob_path(layer.digest), "rb"))
     parent = ""
     for layer, diff_id, chain in zip(img.layers, img.diff_ids, img.chain_ids):
         try:
@@ -26,10 +35,15 @@ def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage
             continue
         except NotFound:
             pass
+        diff.check_media_type(layer.media_type)
         key = f"extract-{secrets.token_hex(6)} {chain}"
         mounts = sn.prepare(ns, key, parent)
         try:
-            applied = diff.apply_to_mounts(cs.blob_path(layer.digest), layer.media_type, mounts, tmp_root)
+            src = open_layer(layer)
+            try:
+                applied = diff.apply_stream_to_mounts(src, layer.media_type, mounts, tmp_root)
+            finally:
+                src.close()
             if applied.diff_id != diff_id:
                 raise FailedPrecondition(f"wrong diff id calculated on extraction {diff_id!r}", raw=True)
             try:

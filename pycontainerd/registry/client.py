@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping
@@ -22,6 +23,7 @@ from yarl import URL
 from .auth import CredentialsProvider, repository_scope
 from .descriptors import Descriptor
 from .digests import digest_bytes, hasher_for
+from .feed import BlobTail, LayerFeed
 from .errors import (DigestMismatchError, InvalidReferenceError, ManifestUnsupportedError,
                      NoMatchingPlatformError, NotFoundError, RegistryError, RegistryProtocolError,
                      SizeMismatchError, UnauthorizedError)
@@ -36,8 +38,9 @@ from .progress import (DOWNLOADED, DOWNLOADING, LAYER_EXISTS, LAYER_QUEUED, LAYE
 from .reference import DOCKER_HUB_API_HOST, Reference, parse_reference
 from .transport import Transport, errcode_text, raise_for_status
 
-CHUNK = 1 << 16
+CHUNK = 1 << 20           # bytes per read of a blob body (the session buffers as much, see Transport)
 PARTIAL_SUFFIX = ".partial"
+PROGRESS_INTERVAL = 0.1   # at most ten Downloading/Pushing lines a second per blob, as moby's progress reader
 
 
 def _noop(ev: ProgressEvent) -> None:
@@ -69,10 +72,12 @@ class RegistryClient:
     def __init__(self, credentials: CredentialsProvider | None = None, *,
                  insecure_registries: Iterable[str] = (), session: aiohttp.ClientSession | None = None,
                  max_concurrent_downloads: int = 3, max_concurrent_uploads: int = 5,
-                 upload_chunk_size: int | None = None, progress_every: int = 256 << 10,
+                 upload_chunk_size: int | None = None, progress_every: int = 512 << 10,
+                 progress_interval: float = PROGRESS_INTERVAL,
                  download_slots: asyncio.Semaphore | None = None, upload_slots: asyncio.Semaphore | None = None):
         """``upload_chunk_size`` None uploads each blob in one PUT; a size uses PATCH chunks of that size.
-        ``progress_every`` is how many bytes pass between two Downloading/Pushing events.
+        ``progress_every`` is how many bytes pass between two Downloading/Pushing events, and at most one
+        comes per ``progress_interval`` seconds (moby: 512 kB and 100 ms); the last bytes always show.
         A daemon makes one client per request (credentials differ) and shares ``download_slots`` /
         ``upload_slots`` between them for daemon-wide limits (dockerd's max-concurrent-downloads)."""
         self.transport = Transport(credentials, insecure_registries=insecure_registries, session=session)
@@ -80,6 +85,7 @@ class RegistryClient:
         self._uploads = upload_slots or asyncio.Semaphore(max_concurrent_uploads)
         self._chunk_size = upload_chunk_size
         self._progress_every = progress_every
+        self._progress_interval = progress_interval
         self._resolved: dict[str, bytes] = {}  # manifests a GET-resolve already downloaded, by digest
 
     async def __aenter__(self) -> "RegistryClient":
@@ -212,7 +218,8 @@ class RegistryClient:
         async with _ingest_lock(dest):
             return await self._fetch_blob_locked(_ref(ref), desc, dest, progress or _noop)
 
-    async def _fetch_blob_locked(self, ref: Reference, desc: Descriptor, dest: str, emit: ProgressCallback) -> str:
+    async def _fetch_blob_locked(self, ref: Reference, desc: Descriptor, dest: str, emit: ProgressCallback,
+                                 tail: BlobTail | None = None) -> str:
         what = f"blob {desc.digest} of {ref.name}"
         partial = dest + PARTIAL_SUFFIX
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
@@ -223,12 +230,10 @@ class RegistryClient:
             if offset > desc.size:
                 os.unlink(partial)
                 offset = 0
-            else:
-                with open(partial, "rb") as f:  # verify-so-far: the hash continues from these bytes
-                    while chunk := f.read(1 << 20):
-                        hasher.update(chunk)
+            else:  # verify-so-far: the hash continues from these bytes
+                await asyncio.to_thread(_hash_file, partial, hasher)
         if offset < desc.size:
-            offset, hasher = await self._download(ref, desc, partial, offset, hasher, emit, what)
+            offset, hasher = await self._download(ref, desc, partial, offset, hasher, emit, what, tail)
         elif not os.path.exists(partial):
             open(partial, "wb").close()  # an empty blob: nothing to fetch, the digest check still applies
         emit(ProgressEvent(VERIFYING, desc.digest, offset, desc.size))
@@ -241,7 +246,7 @@ class RegistryClient:
         return dest
 
     async def _download(self, ref: Reference, desc: Descriptor, partial: str, offset: int, hasher: Any,
-                        emit: ProgressCallback, what: str) -> tuple[int, Any]:
+                        emit: ProgressCallback, what: str, tail: BlobTail | None = None) -> tuple[int, Any]:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         path = f"/v2/{ref.path}/blobs/{desc.digest}"
         async with self.transport.request("GET", ref.api_host, path, scopes=[repository_scope(ref.path)],
@@ -261,28 +266,33 @@ class RegistryClient:
             else:
                 raise_for_status(resp, await resp.read(), what)
                 raise RegistryProtocolError(f"{what}: unexpected status {resp.status}")
-            next_report = offset
+            report = _Throttle(self._progress_every, self._progress_interval, offset)
             if offset:  # resuming: show where we start from
                 emit(ProgressEvent(DOWNLOADING, desc.digest, offset, desc.size))
-            with open(partial, mode) as f:
+            # Unbuffered: each chunk is in the file (for a tail reader) as soon as write returns.
+            f = open(partial, mode, buffering=0)
+            try:
+                if tail is not None:
+                    tail.attach(partial, offset)
                 try:
                     async for chunk in resp.content.iter_chunked(CHUNK):
                         if offset + len(chunk) > desc.size:
                             f.close()
                             os.unlink(partial)
                             raise SizeMismatchError(what, desc.size, offset + len(chunk), truncated=False)
-                        f.write(chunk)
+                        _write_all(f, chunk)
                         hasher.update(chunk)
                         offset += len(chunk)
-                        if offset >= next_report + self._progress_every or offset == desc.size:
-                            next_report = offset
+                        if tail is not None:
+                            tail.grew(offset)
+                        if report.due(offset, desc.size):
                             emit(ProgressEvent(DOWNLOADING, desc.digest, offset, desc.size))
                 except aiohttp.ClientPayloadError:
                     pass  # the connection ended early: reported as truncated below, partial kept
-                finally:
-                    if not f.closed:
-                        f.flush()
-                        os.fsync(f.fileno())
+            finally:
+                if not f.closed:
+                    # Off the event loop: the other downloads (and the daemon) go on meanwhile.
+                    await asyncio.shield(asyncio.to_thread(_sync_close, f))
         if offset < desc.size:
             raise SizeMismatchError(what, desc.size, offset, truncated=True)
         return offset, hasher
@@ -309,9 +319,14 @@ class RegistryClient:
     # pull
 
     async def pull(self, ref: Reference | str, store: BlobStore, *, platform: Platform | str | None = None,
-                   progress: ProgressCallback | None = None) -> PullResult:
+                   progress: ProgressCallback | None = None,
+                   on_layers: Callable[[PullResult, LayerFeed], None] | None = None) -> PullResult:
         """Resolve ``ref``, fetch the index (if any), the platform's manifest, its config and layers into
         ``store``. Content already in the store is not downloaded again.
+
+        ``on_layers(plan, feed)`` is called once the config is known, before the layers download: ``plan`` is
+        the result to come, ``feed`` lets another thread read each layer while it downloads (extract while
+        downloading). The caller closes the feed when its readers are done; a failed pull fails the feed.
 
         With ``platform`` None the default linux/amd64 is used and a single-platform image for another
         platform is still accepted (``PullResult.platform`` says which, Docker warns); an explicit platform
@@ -368,24 +383,43 @@ class RegistryClient:
             for layer in manifest.layers:
                 emit(ProgressEvent(LAYER_QUEUED if layer in missing else LAYER_EXISTS, layer.digest))
         unique = list({l.digest: l for l in missing}.values())  # a layer may repeat in one image
+        result = PullResult(reference=ref, target=target, manifest=manifest_desc, config=manifest.config,
+                            layers=manifest.layers, config_json=config_json, platform=image_platform,
+                            diff_ids=diff_ids, fetched=fetched)
+        feed = LayerFeed([(l.digest, l.size) for l in unique])
+        if on_layers is not None:
+            on_layers(result, feed)
 
         async def download(desc: Descriptor) -> None:
-            if self._downloads.locked():
-                emit(ProgressEvent(LAYER_WAITING, desc.digest))
-            async with self._downloads:
-                dest = store.ingest_path(desc.digest)
-                async with _ingest_lock(dest):
-                    if store.has(desc.digest):  # a concurrent pull of another image brought it
-                        emit(ProgressEvent(DOWNLOADED, desc.digest, desc.size, desc.size))
-                        return
-                    path = await self._fetch_blob_locked(ref, desc, dest, emit)
-                    store.commit(desc, path, ref)
-                    fetched.append(desc.digest)
+            tail = feed.get(desc.digest)
+            try:
+                if self._downloads.locked():
+                    emit(ProgressEvent(LAYER_WAITING, desc.digest))
+                async with self._downloads:
+                    dest = store.ingest_path(desc.digest)
+                    async with _ingest_lock(dest):
+                        if not store.has(desc.digest):
+                            path = await self._fetch_blob_locked(ref, desc, dest, emit, tail)
+                            store.commit(desc, path, ref)
+                            fetched.append(desc.digest)
+                        else:  # a concurrent pull of another image brought it
+                            emit(ProgressEvent(DOWNLOADED, desc.digest, desc.size, desc.size))
+                if tail is not None:  # only now: a tail reader's end means verified and in the store
+                    tail.finish(store.path(desc.digest))
+            except BaseException as exc:
+                if tail is not None:
+                    tail.fail(exc if isinstance(exc, Exception) else RegistryError(f"pull of {ref} was cancelled"))
+                raise
 
-        await _gather(*(download(l) for l in unique))
-        return PullResult(reference=ref, target=target, manifest=manifest_desc, config=manifest.config,
-                          layers=manifest.layers, config_json=config_json, platform=image_platform,
-                          diff_ids=diff_ids, fetched=fetched)
+        try:
+            await _gather(*(download(l) for l in unique))
+        except BaseException as exc:
+            feed.fail(exc if isinstance(exc, Exception) else RegistryError(f"pull of {ref} was cancelled"))
+            raise
+        finally:
+            if on_layers is None:
+                feed.close()
+        return result
 
     async def _manifest_into(self, ref: Reference, desc: Descriptor, store: BlobStore, fetched: list[str]) -> bytes:
         """The manifest bytes from the store when present (and still matching), else fetched and stored."""
@@ -503,10 +537,9 @@ class RegistryClient:
 
     def _file_body(self, path: str, offset: int, length: int, desc: Descriptor,
                    emit: ProgressCallback) -> Callable[[], AsyncIterator[bytes]]:
-        every = self._progress_every
-
         async def gen() -> AsyncIterator[bytes]:
-            sent, next_report = 0, 0
+            sent = 0
+            report = _Throttle(self._progress_every, self._progress_interval, 0)
             with open(path, "rb") as f:
                 f.seek(offset)
                 while sent < length:
@@ -514,8 +547,7 @@ class RegistryClient:
                     if not chunk:
                         raise SizeMismatchError(f"local blob {desc.digest} ({path})", desc.size, offset + sent, truncated=True)
                     sent += len(chunk)
-                    if sent >= next_report + every or sent == length:
-                        next_report = sent
+                    if report.due(sent, length):
                         emit(ProgressEvent(PUSHING, desc.digest, offset + sent, desc.size))
                     yield chunk
 
@@ -654,6 +686,44 @@ def _ingest_lock(path: str) -> asyncio.Lock:
     if lock is None:
         lock = _INGEST_LOCKS[key] = asyncio.Lock()
     return lock
+
+
+class _Throttle:
+    """When to report progress: every ``every`` bytes but at most once per ``interval`` seconds; the end always."""
+
+    def __init__(self, every: int, interval: float, start: int) -> None:
+        self.every, self.interval = every, interval
+        self.last_bytes, self.next_time = start, 0.0
+
+    def due(self, offset: int, total: int) -> bool:
+        if offset == total:
+            return True
+        if offset < self.last_bytes + self.every:
+            return False
+        now = time.monotonic()
+        if now < self.next_time:
+            return False
+        self.last_bytes, self.next_time = offset, now + self.interval
+        return True
+
+
+def _write_all(f: Any, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[f.write(view):]
+
+
+def _sync_close(f: Any) -> None:
+    try:
+        os.fsync(f.fileno())
+    finally:
+        f.close()
+
+
+def _hash_file(path: str, hasher: Any) -> None:
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            hasher.update(chunk)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
