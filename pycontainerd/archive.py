@@ -363,11 +363,15 @@ def _apply_entry(tar: _PipeReader, m: tarfile.TarInfo, written: set[str], opaque
             os.mkdir(name, 0o700)
         dirs.append((name, m.mtime))
     elif m.isreg():
-        if m.sparse is not None:
-            raise ApplyError(f"refused tar entry {m.name!r}: sparse files are not supported")
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            tar.copy_to(fd, m.size)
+            if m.sparse is None:
+                tar.copy_to(fd, m.size)
+            else:  # GNU/pax sparse: the stored segments in order, holes between them
+                for offset, length in m.sparse:
+                    os.lseek(fd, offset, os.SEEK_SET)
+                    tar.copy_to(fd, length)
+                os.ftruncate(fd, m.size)
         finally:
             os.close(fd)
     elif m.issym():

@@ -14,7 +14,7 @@ LABEL_UNCOMPRESSED = "containerd.io/uncompressed"
 
 # Opens a layer's compressed bytes. Reading to the end must mean "verified and in the content store":
 # the store's own blobs are; a pull's tail readers (registry.feed) end only after verification and
-# commit, and raise if the download fails.
+# commit, raise if the download fails, and offer `settle()` to learn the download's outcome.
 LayerSource = Callable[[Descriptor], BinaryIO]
 
 
@@ -42,6 +42,11 @@ def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage
             src = open_layer(layer)
             try:
                 applied = diff.apply_stream_to_mounts(src, layer.media_type, mounts, tmp_root)
+            except Exception:
+                settle = getattr(src, "settle", None)
+                if settle is not None:
+                    settle()  # a download that failed (e.g. a digest mismatch) is the error to report
+                raise
             finally:
                 src.close()
             if applied.diff_id != diff_id:

@@ -72,6 +72,13 @@ class BlobTail:
     def reader(self) -> "TailReader":
         return TailReader(self)
 
+    def _settle(self) -> None:
+        with self._cond:
+            while not self._done and self._error is None:
+                self._cond.wait()
+            if self._error is not None and not self._done:
+                raise self._error
+
     def _wait(self, pos: int, n: int) -> bytes:
         with self._cond:
             while True:
@@ -100,6 +107,12 @@ class TailReader:
 
     def close(self) -> None:
         """Nothing to release: the descriptor belongs to the tail (closed with the feed)."""
+
+    def settle(self) -> None:
+        """Wait for the download's outcome; raise its error if it failed. A reader whose consumer failed
+        calls this first: bytes that do not match their digest explain a broken stream better than the
+        decompressor's or the tar reader's complaint about them."""
+        self._tail._settle()
 
 
 class LayerFeed:
