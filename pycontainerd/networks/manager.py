@@ -85,6 +85,7 @@ class NetworkManager:
         self.reserved: dict[str, list] = {}              # endpoint id → port-holding sockets (no proxy)
         self.resolvers: dict[str, Resolver] = {}         # container id → embedded DNS
         self.netlinks: dict[str, rtnl.Netlink] = {}      # container id → netlink socket in its sandbox
+        self.untouched: set[str] = set()   # sandboxes made here whose nat table we never wrote to
         # Veths of removed sandboxes still being deleted: their addresses stay taken meanwhile.
         self.releasing: dict[str, dict[str, asyncio.Task]] = {}   # network id → ip → task
         self.release_tasks: set[asyncio.Task] = set()
@@ -450,6 +451,7 @@ class NetworkManager:
                 raise
             self.sandboxes[container_id] = sb
             self.netlinks[container_id] = nl
+            self.untouched.add(container_id)
             return sb
 
     async def delete_sandbox(self, container_id: str) -> None:
@@ -476,6 +478,7 @@ class NetworkManager:
             nl = self.netlinks.pop(container_id, None)
             if nl is not None:
                 nl.close()
+            self.untouched.discard(container_id)
             netns.delete(sb.path)
             del self.sandboxes[container_id]
             self.store.delete_sandbox(container_id)
@@ -761,7 +764,8 @@ class NetworkManager:
             cb = ResolverCallbacks(lookup=lambda q, c=container_id: self.dns_lookup(c, q),
                                    reverse=lambda ip, c=container_id: self.dns_reverse(c, ip),
                                    upstreams=lambda c=container_id: self.dns_upstreams(c))
-            r = Resolver(sb.path, cb)
+            r = Resolver(sb.path, cb, fresh=container_id in self.untouched)
+            self.untouched.discard(container_id)   # even if the start fails half-way
             await r.start()
             self.resolvers[container_id] = r
         elif not want and have is not None:

@@ -63,10 +63,17 @@ def open_sockets(sandbox: str, ip: str = RESOLVER_IP, port: int = 53) -> tuple[s
     return netns.run_in(sandbox, make)
 
 
-def redirect_rules(udp_port: int, tcp_port: int) -> str:
-    """iptables-restore input: 127.0.0.11:53 → the resolver's ports (replies keep port 53)."""
+def _jumps() -> list[tuple[str, list[str]]]:
+    return [(chain, ["-d", f"{RESOLVER_IP}/32", "-j", target])
+            for chain, target in (("OUTPUT", CHAIN_OUTPUT), ("POSTROUTING", CHAIN_POSTROUTING))]
+
+
+def redirect_rules(udp_port: int, tcp_port: int, jumps: bool = False) -> str:
+    """iptables-restore input: 127.0.0.11:53 → the resolver's ports (replies keep port 53);
+    with ``jumps`` also the jumps into our chains (for a nat table known to be without them)."""
     ip = f"{RESOLVER_IP}/32"
-    return (f"*nat\n:{CHAIN_OUTPUT} - [0:0]\n:{CHAIN_POSTROUTING} - [0:0]\n"
+    hooks = "".join(f"-A {chain} {' '.join(spec)}\n" for chain, spec in _jumps()) if jumps else ""
+    return (f"*nat\n:{CHAIN_OUTPUT} - [0:0]\n:{CHAIN_POSTROUTING} - [0:0]\n{hooks}"
             f"-A {CHAIN_OUTPUT} -d {ip} -p udp -m udp --dport 53 -j DNAT --to-destination {RESOLVER_IP}:{udp_port}\n"
             f"-A {CHAIN_OUTPUT} -d {ip} -p tcp -m tcp --dport 53 -j DNAT --to-destination {RESOLVER_IP}:{tcp_port}\n"
             f"-A {CHAIN_POSTROUTING} -s {ip} -p udp -m udp --sport {udp_port} -j SNAT --to-source :53\n"
@@ -74,19 +81,21 @@ def redirect_rules(udp_port: int, tcp_port: int) -> str:
             "COMMIT\n")
 
 
-def install_redirect(sandbox: str, udp_port: int, tcp_port: int) -> None:
+def install_redirect(sandbox: str, udp_port: int, tcp_port: int, fresh: bool = False) -> None:
     """Install (or, after a restart, replace) the redirect inside the sandbox's namespace.
 
     Processes started from a thread that entered the namespace run in it, so this is plain
-    iptables. Declaring our chains in a --noflush restore empties them first.
+    iptables. Declaring our chains in a --noflush restore empties them first. ``fresh``: no
+    redirect was ever installed there, so the jumps go in the same restore (one exec, not five).
     """
     def do() -> None:
-        cp = subprocess.run(["iptables-restore", "-w", "--noflush"], input=redirect_rules(udp_port, tcp_port),
-                            text=True, capture_output=True)
+        cp = subprocess.run(["iptables-restore", "-w", "--noflush"],
+                            input=redirect_rules(udp_port, tcp_port, jumps=fresh), text=True, capture_output=True)
         if cp.returncode != 0:
             raise OSError(f"iptables-restore in the sandbox: {cp.stderr.strip()}")
-        for chain, target in (("OUTPUT", CHAIN_OUTPUT), ("POSTROUTING", CHAIN_POSTROUTING)):
-            spec = ["-d", f"{RESOLVER_IP}/32", "-j", target]
+        if fresh:
+            return
+        for chain, spec in _jumps():
             if subprocess.run(["iptables", "-w", "-t", "nat", "-C", chain, *spec],
                               capture_output=True).returncode != 0:
                 cp = subprocess.run(["iptables", "-w", "-t", "nat", "-A", chain, *spec],
@@ -96,11 +105,11 @@ def install_redirect(sandbox: str, udp_port: int, tcp_port: int) -> None:
     netns.run_in(sandbox, do)
 
 
-def open_redirected_sockets(sandbox: str) -> tuple[socket.socket, socket.socket]:
+def open_redirected_sockets(sandbox: str, fresh: bool = False) -> tuple[socket.socket, socket.socket]:
     """Sockets on random ports plus the redirect; falls back to port 53 if that fails."""
     udp, tcp = open_sockets(sandbox, port=0)
     try:
-        install_redirect(sandbox, udp.getsockname()[1], tcp.getsockname()[1])
+        install_redirect(sandbox, udp.getsockname()[1], tcp.getsockname()[1], fresh)
         return udp, tcp
     except (OSError, FileNotFoundError) as e:
         log.warning("embedded DNS: no redirect in %s (%s); binding port 53 itself", sandbox, e)
@@ -140,15 +149,17 @@ class _ForwardProtocol(asyncio.DatagramProtocol):
 
 
 class Resolver:
-    def __init__(self, sandbox: str, callbacks: ResolverCallbacks) -> None:
+    def __init__(self, sandbox: str, callbacks: ResolverCallbacks, fresh: bool = False) -> None:
         self.sandbox = sandbox
         self.cb = callbacks
+        self.fresh = fresh   # no redirect installed in this namespace before
         self._udp_transport: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        udp, tcp = await asyncio.to_thread(open_redirected_sockets, self.sandbox)
+        udp, tcp = await asyncio.to_thread(open_redirected_sockets, self.sandbox, self.fresh)
+        self.fresh = False
         loop = asyncio.get_running_loop()
         try:
             self._udp_transport, _ = await loop.create_datagram_endpoint(lambda: _UDPServer(self), sock=udp)

@@ -23,6 +23,6 @@ async def env():
         yield e
     finally:
         await e.cleanup()
-        after = host_state(e.tag, str(e.dir))
+        after = host_state(e.tag, str(e.dir), e.bridges)
         leaks = {k: sorted(after[k] - before[k]) for k in before if after[k] - before[k]}
         assert not leaks, f"left on the host: {leaks}"

@@ -19,15 +19,21 @@ from pycontainerd.networks import ManagerConfig, NetworkManager, dnswire, ipam, 
 from pycontainerd.networks.iptables import Firewall
 
 
-def host_state(tag: str = "", root: str = "") -> dict[str, set[str]]:
+def host_state(tag: str = "", root: str = "", bridges: set[str] | frozenset[str] = frozenset()) -> dict[str, set[str]]:
     """Links, namespaces, iptables rules and mounts a networking test could leave behind.
 
-    With ``tag``/``root`` only what can be ours counts (names with the tag, veths and br-*
-    bridges, rules naming them, mounts under root), so other suites running at the same
-    time on this host do not make the comparison flaky.
+    With ``tag``/``root`` only what can be ours counts: names with the tag, our ``bridges``,
+    veths in them or in no bridge at all (a veth whose bridge is gone), rules naming the tag or
+    our bridges, mounts under root. Other suites running at the same time on this host (their
+    veths sit in their own bridges) do not make the comparison flaky.
     """
-    def ours(text: str) -> bool:
-        return not tag or tag in text.lower() or "veth" in text or "br-" in text or " vt" in text
+    def ours_rule(text: str) -> bool:
+        return not tag or tag in text.lower() or any(b in text for b in bridges)
+
+    def ours_link(name: str, master: str) -> bool:
+        if not tag or tag in name.lower() or name in bridges:
+            return True
+        return name.startswith(("veth", "vt")) and (not master or master in bridges or tag in master.lower())
 
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -35,12 +41,17 @@ def host_state(tag: str = "", root: str = "") -> dict[str, set[str]]:
     for table in ("filter", "nat"):
         out = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
         rules |= {f"{table}: {ln.split(' [')[0]}" for ln in out.splitlines()
-                  if ln.startswith(("-A", ":")) and ours(ln)}
+                  if ln.startswith(("-A", ":")) and ours_rule(ln)}
     with open("/proc/self/mountinfo") as f:
         mounts = {line.split()[4] for line in f if line.split()[4].startswith(root)}
-    names = {ln.split(":")[1].strip().split("@")[0] for ln in links.splitlines()}
-    return {"links": {n for n in names if ours(f" {n}")}, "netns": set(spaces.split()),
-            "iptables": rules, "mounts": mounts}
+    names = set()
+    for ln in links.splitlines():
+        name = ln.split(":")[1].strip().split("@")[0]
+        words = ln.split()
+        master = words[words.index("master") + 1] if "master" in words else ""
+        if ours_link(name, master):
+            names.add(name)
+    return {"links": names, "netns": set(spaces.split()), "iptables": rules, "mounts": mounts}
 
 
 def free_subnets(n: int, prefix: int = 24) -> list[str]:
@@ -65,6 +76,7 @@ class Env:
         self.prefix = f"PDT{self.tag}".upper()
         self.pools = free_subnets(4)
         self.managers: list[NetworkManager] = []
+        self.bridges: set[str] = {self.bridge}   # every bridge our managers had (for host_state)
 
     def config(self) -> ManagerConfig:
         return ManagerConfig(root=str(self.dir / "root"), state=str(self.dir / "state"),
@@ -96,7 +108,17 @@ class Env:
             other.resolvers.clear()
             other.started = False
 
+    def note_bridges(self) -> set[str]:
+        for other in self.managers:
+            self.bridges |= {n.bridge for n in other.networks.values() if n.driver == "bridge"}
+        return self.bridges
+
+    def state(self) -> dict[str, set[str]]:
+        """host_state for what this env can have made so far."""
+        return host_state(self.tag, str(self.dir), self.note_bridges())
+
     async def cleanup(self) -> None:
+        self.note_bridges()
         m = self.managers[-1] if self.managers else None
         if m is not None and not m.started:
             # The test failed with its manager "crashed": a fresh one reconciles, then cleans.

@@ -6,7 +6,7 @@ import pytest
 from pycontainerd.networks import (Conflict, Forbidden, InvalidArgument, IPAMConfig, NetworkError, NotFound,
                                    links)
 
-from nethelpers import free_subnets, host_state
+from nethelpers import free_subnets
 
 
 async def test_network_errors(env):
@@ -17,7 +17,7 @@ async def test_network_errors(env):
                                  labels={"a": "1"})
     assert net.ipam[0].gateway == sub.replace(".0/24", ".1")
 
-    state = host_state(env.tag, str(env.dir))
+    state = env.state()
     with pytest.raises(InvalidArgument, match=r"^invalid network config:\ninvalid subnet 10\.1\.2: invalid CIDR block notation$"):
         await m.create_network(f"x{env.tag}", ipam_configs=[IPAMConfig(subnet="10.1.2")])
     with pytest.raises(Forbidden, match=r"^invalid pool request: Pool overlaps with other one on this address space$"):
@@ -33,7 +33,7 @@ async def test_network_errors(env):
     with pytest.raises(NotFound, match=r'^plugin "macvlanx" not found$'):
         await m.create_network(f"x{env.tag}", driver="macvlanx")
     # None of the failures above left a bridge, rule or record.
-    assert host_state(env.tag, str(env.dir)) == state
+    assert env.state() == state
     assert [n.name for n in m.list_networks({"type": ["custom"]})] == [name]
 
     with pytest.raises(NotFound, match=r"^network nosuch not found$"):
@@ -59,7 +59,7 @@ async def test_network_errors(env):
         await m.connect(name, sb.container_id, name="web")
 
     sb2 = await m.create_sandbox(f"f{env.tag}")
-    before = host_state(env.tag, str(env.dir))
+    before = env.state()
     with pytest.raises(Forbidden, match=r"^Address already in use$"):
         await m.connect(name, sb2.container_id, name="web2", ipv4=sub.replace(".0/24", ".50"))
     with pytest.raises(Forbidden, match=r"^Address already in use$"):   # the gateway is taken too
@@ -70,7 +70,7 @@ async def test_network_errors(env):
         await m.connect(name, sb2.container_id, name="web2", ipv4=sub2.replace(".0/24", ".5"))
     with pytest.raises(InvalidArgument, match=r"^user specified IP address is supported on user defined networks only$"):
         await m.connect("bridge", sb2.container_id, name="web2", ipv4="172.17.0.9")
-    assert host_state(env.tag, str(env.dir)) == before
+    assert env.state() == before
     assert len(m.get_network(name).endpoints) == 1
 
     # A fresh address goes to the lowest free one, after the gateway.
@@ -95,13 +95,13 @@ async def test_failed_connect_undoes_everything(env):
     blocker.listen()
     port = blocker.getsockname()[1]
     try:
-        before = host_state(env.tag, str(env.dir))
+        before = env.state()
         with pytest.raises(Forbidden, match=rf"^driver failed programming external connectivity on endpoint "
                                             rf"pub \([0-9a-f]{{64}}\): failed to bind host port for "
                                             rf"127\.0\.0\.1:{port}:[0-9.]+:80/tcp: address already in use$"):
             await m.connect(net.id, sb.container_id, name="pub",
                             ports=[PortBinding(81, "tcp", "127.0.0.1", 0), PortBinding(80, "tcp", "127.0.0.1", port)])
-        assert host_state(env.tag, str(env.dir)) == before
+        assert env.state() == before
         assert links.bridge_ports(net.bridge) == []
         assert m.get_network(net.id).endpoints == {}
         assert m.store.load_networks() and all(not n.endpoints for n in m.store.load_networks())
