@@ -166,6 +166,10 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         # no namespace to join and no user namespace to map: clone the init straight into
         # its namespaces (and v2 cgroup), without stage 1 in between
         direct = "user" not in kinds and not any(kinds.values())
+        # what the child runs is imported here, before the fork: importing it in the child
+        # costs ~250 more page faults (copy-on-write of the import machinery's objects)
+        from . import process
+        process.preload_for(spec)
         child, direct, born_in_cg = _fork_first(mgr, rest, namespaces.unshare_flags(spec_ns)
                                                 & ~sc.CLONE_NEWCGROUP if direct else -1)
         if child == 0:
@@ -174,7 +178,6 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             # cgroup namespace will be rooted where we are, or when our mounts may propagate
             ctx["go_early"] = (early and not born_in_cg) or "shared" in \
                 str(linux.get("rootfsPropagation") or "")
-            from . import process
             (process.direct_init if direct else process.stage1)(sock_c, ctx)
             os._exit(1)
         if born_in_cg:

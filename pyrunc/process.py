@@ -223,7 +223,9 @@ def _fork_after(sock, fn, ctx: dict) -> int:
     os.close(r)
     return pid
 
-def _preload_for(spec: dict) -> None:
+def preload_for(spec: dict) -> None:
+    """``preload`` what this spec's init will need (a no-op once done: create does it
+    before forking)."""
     preload(bool((spec.get("linux") or {}).get("seccomp")),
             bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
 
@@ -253,7 +255,7 @@ def stage1(sock, ctx: dict) -> None:
     """Join namespace paths, create the new ones, fork the init into them, report its pid."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        _preload_for(ctx["spec"])
+        preload_for(ctx["spec"])
         if not _self_join(sock, ctx["self_join"]):
             os._exit(1)
         sync.expect(sock, "go")  # the parent has set the cgroups up (see container._create)
@@ -277,25 +279,28 @@ def stage1(sock, ctx: dict) -> None:
 
 def direct_init(sock, ctx: dict) -> None:
     """The init when the parent cloned it straight into its new namespaces (clone3; no paths
-    to join, no user namespace to map): stage 1's cgroup steps, then the init itself."""
-    try:
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        _preload_for(ctx["spec"])
-        if not _self_join(sock, ctx["self_join"]):
-            os._exit(1)
-        if ctx["go_early"]:
-            # the parent adds us to the rest of our cgroups (by pid) before a new cgroup
-            # namespace is rooted here, or must be able to kill us before any mount of ours
-            # can propagate to the host (a shared rootfsPropagation)
-            sync.expect(sock, "go")
-        else:
-            ctx["await_go"] = True  # see _await_go
-        if ctx["new_cgroupns"]:
-            # rooted at the cgroups we are in now, so only after joining them (not at clone)
-            sc.unshare(sc.CLONE_NEWCGROUP)
-    except BaseException as e:  # noqa: BLE001
-        _fail(sock, errtext(e))
+    to join, no user namespace to map): the init itself, which also does stage 1's cgroup
+    steps (see _direct_cgroups)."""
+    ctx["direct"] = True
     init(sock, ctx)
+
+
+def _direct_cgroups(sock, ctx: dict) -> None:
+    """Stage 1's cgroup steps, in the direct init: join the v1 dirs once the parent has made
+    them (it does while we set up the keyring and ``lo``), then a new cgroup namespace."""
+    preload_for(ctx["spec"])  # a no-op: create imported it all before the fork
+    if not _self_join(sock, ctx["self_join"]):
+        os._exit(1)
+    if ctx["go_early"]:
+        # the parent adds us to the rest of our cgroups (by pid) before a new cgroup
+        # namespace is rooted here, or must be able to kill us before any mount of ours
+        # can propagate to the host (a shared rootfsPropagation)
+        sync.expect(sock, "go")
+    else:
+        ctx["await_go"] = True  # see _await_go
+    if ctx["new_cgroupns"]:
+        # rooted at the cgroups we are in now, so only after joining them (not at clone)
+        sc.unshare(sc.CLONE_NEWCGROUP)
 
 
 def _await_go(sock, ctx: dict) -> None:
@@ -331,6 +336,8 @@ def _init(sock, ctx: dict) -> None:
                 raise
     if ctx["new_net"]:
         namespaces.loopback_up()
+    if ctx.get("direct"):
+        _direct_cgroups(sock, ctx)  # before any mount: the cgroup dirs get bound in
     new_mnt = ctx["new_mount"]
     if new_mnt:
         mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
