@@ -73,28 +73,47 @@ def parse_cgroup_flags(values: list[str], controllers) -> dict[str, str]:
     return out
 
 
-def join_cgroups(mgr, pid: int, subs: dict[str, str]) -> None:
-    """Move ``pid`` into the container's cgroups, or the requested sub-cgroups of them."""
-    from .cgroups import write_file
+def cgroup_targets(mgr, subs: dict[str, str]) -> dict[str, str]:
+    """controller -> the dir the process joins: the container's, or the requested sub-cgroup."""
+    out = {}
     for ctl, path in mgr.paths.items():
         sub = subs.get(ctl, subs.get("", ""))
-        target = os.path.join(path, sub) if sub else path
+        out[ctl] = os.path.join(path, sub) if sub else path
+    return out
+
+
+def join_cgroups(targets: dict[str, str], pid: int) -> None:
+    """Move ``pid`` into these cgroup dirs by cgroup.procs."""
+    from .cgroups import write_file
+    for target in targets.values():
         try:
             write_file(target, "cgroup.procs", pid)
         except RuncError as e:
             raise RuncError(f"error adding pid {pid} to cgroups: {e.msg}") from None
 
 
+def _fork_stage1(targets: dict[str, str]) -> tuple[int, bool]:
+    """Fork stage 1, born in the v2 (unified) target when the kernel lets us (clone3 with
+    CLONE_INTO_CGROUP: no cgroup.procs write, so no RCU grace period to wait out); returns
+    (pid, 0 in the child; born in it)."""
+    if "unified" in targets:
+        from .syscalls import clone_fork
+        try:
+            fd = os.open(targets["unified"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                pid = clone_fork(0, fd)
+            except OSError:
+                pid = -1  # old kernel, seccomp, refusal: cgroup.procs says why below
+            os.close(fd)  # in both processes
+            if pid >= 0:
+                return pid, True
+    return os.fork(), False
+
+
 def exec_(opts: dict, cid: str, args: list[str]) -> int:
-    from .cgroups import warm_attach
-    warmed = warm_attach()  # see create(): overlaps the attach's RCU wait with our set-up
-    try:
-        return _exec(opts, cid, args, warmed)
-    finally:
-        warmed.wait()
-
-
-def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
     from . import capabilities
     state = State.load(opts["root"], cid)
     status = state.status()
@@ -134,22 +153,30 @@ def _exec(opts: dict, cid: str, args: list[str], warmed) -> int:
         for name in (mgr.paths if mgr is not None else {}):
             ctls.update(name.split(","))
         subs = parse_cgroup_flags(opts["cgroup"], ctls)
+    targets = cgroup_targets(mgr, subs) if mgr is not None and mgr.exists() else {}
+    # stage 1 moves itself into the v1 dirs ("0" in tasks: no RCU wait, see V1Manager)
+    ctx["self_join"] = sorted({os.path.join(t, "tasks") for ctl, t in targets.items()
+                               if ctl != "unified"})
     sock_p, sock_c = sync.pair()
     from .syscalls import PR_SET_CHILD_SUBREAPER, prctl
     if not detach:
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # the process is re-parented to us so we can wait
-    warmed.wait()
-    stage1 = os.fork()
+    from . import process  # before the fork: importing in the child costs more (COW)
+    stage1, born_in_cg = _fork_stage1(targets)
     if stage1 == 0:
         sock_p.close()
-        from .process import exec_stage1
-        exec_stage1(sock_c, ctx)
+        process.exec_stage1(sock_c, ctx)
         os._exit(1)
     sock_c.close()
     pid = 0
     try:
-        if mgr is not None and mgr.exists():
-            join_cgroups(mgr, stage1, subs)
+        if "unified" in targets and not born_in_cg:
+            join_cgroups({"unified": targets["unified"]}, stage1)
+        kind, payload = sync.recv(sock_p)
+        if kind != "cg":
+            raise RuncError(f"error adding pid {stage1} to cgroups: {payload}") \
+                if kind == "cgerror" else RuncError(payload) if kind == "error" \
+                else RuncError(f"unexpected sync message {kind!r}")
         sync.send(sock_p, "go")
         pid = int(sync.expect(sock_p, "pid"))
         os.waitpid(stage1, 0)

@@ -230,21 +230,26 @@ def preload_for(spec: dict) -> None:
             bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
 
 
-def _self_join(sock, files: list[str]) -> bool:
+def _self_join(sock, files: list[str], wait_dirs: bool = True) -> bool:
     """Move ourselves (single-threaded) into the container's v1 cgroups, "0" in ``tasks``:
-    no RCU wait, unlike the parent writing our pid to cgroup.procs. Reports "cg". The
-    parent says "dirs" once they exist (it makes them while we import what we need)."""
-    sync.expect(sock, "dirs")
+    no RCU wait, unlike the parent writing our pid to cgroup.procs. Reports "cg". In create
+    the parent says "dirs" once they exist (it makes them while we set up)."""
+    if wait_dirs:
+        sync.expect(sock, "dirs")
     for path in files:
+        what = "openat2"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
             try:
+                what = "write"
                 os.write(fd, b"0")
             finally:
                 os.close(fd)
         except OSError as e:
+            # runc's words, which name cgroup.procs (the file it writes our pid to)
             from .errors import oserror_text
-            sync.send(sock, "cgerror", f"failed to write '{os.getpid()}': write {path}: "
+            procs = os.path.join(os.path.dirname(path), "cgroup.procs")
+            sync.send(sock, "cgerror", f"failed to write {os.getpid()}: {what} {procs}: "
                                        f"{oserror_text(e)}")
             return False
     sync.send(sock, "cg")
@@ -451,6 +456,9 @@ def exec_stage1(sock, ctx: dict) -> None:
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         preload(bool(ctx.get("seccomp")), bool(ctx["process"].get("terminal")), False, False)
+        # the v1 cgroups by ourselves; the v2 one we were born in, or the parent adds us
+        if not _self_join(sock, ctx.get("self_join") or [], wait_dirs=False):
+            os._exit(1)
         sync.expect(sock, "go")
         init_pid = ctx["init_pid"]
         fds = []

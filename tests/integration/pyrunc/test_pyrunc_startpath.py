@@ -176,3 +176,26 @@ def test_shared_existing_cgroup_is_warned_about(rt):
     assert wait_for(lambda: not os.path.exists(f"/proc/{spid}"))
     for c in (first, second):
         assert rt("delete", "--force", c).returncode == 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/pids"), reason="needs the v1 pids hierarchy")
+def test_exec_joins_a_sub_cgroup_and_reports_a_missing_one(rt):
+    """exec's stage 1 moves itself into the v1 dirs: --cgroup ctl:sub goes to the sub-cgroup,
+    and a missing one fails with runc's words (exit 255, nothing started)."""
+    cid, pid = start_sleeper(rt)
+    sub = f"/sys/fs/cgroup/pids/{cid}/sub"
+    os.mkdir(sub)
+    try:
+        p = rt("exec", "--cgroup", "pids:sub", cid, "cat", "/proc/self/cgroup")
+        assert p.returncode == 0, p.stderr
+        got = {ln.split(":", 2)[1]: ln.split(":", 2)[2] for ln in p.stdout.splitlines()}
+        assert got["pids"] == f"/{cid}/sub" and got["freezer"] == f"/{cid}"
+    finally:
+        os.rmdir(sub)
+    p = rt("exec", "--cgroup", "pids:nope", cid, "true")
+    assert p.returncode == 255
+    msg = rt.last_error()["msg"]
+    assert msg.startswith("exec failed: unable to start container process: error adding pid ")
+    assert msg.endswith(f": openat2 /sys/fs/cgroup/pids/{cid}/nope/cgroup.procs: "
+                        "no such file or directory"), msg
+    assert rt("delete", "--force", cid).returncode == 0
