@@ -317,11 +317,12 @@ def apply_stream(stream: BinaryIO) -> int:
     written: set[str] = set()
     opaque: list[str] = []
     dirs: list[tuple[str, float]] = []
+    known_dirs: set[str] = set()
     count = 0
     tar = _PipeReader(stream.fileno())
     for m in tar.members():
         try:
-            if _apply_entry(tar, m, written, opaque, dirs):
+            if _apply_entry(tar, m, written, opaque, dirs, known_dirs):
                 count += 1
         except OSError as exc:
             # Name the refused entry: inside the chroot, a path that tried to leave fails here.
@@ -340,8 +341,10 @@ def apply_stream(stream: BinaryIO) -> int:
 
 
 def _apply_entry(tar: _PipeReader, m: tarfile.TarInfo, written: set[str], opaque: list[str],
-                 dirs: list[tuple[str, float]]) -> bool:
-    """Apply one tar entry (paths are absolute inside the chroot); False when nothing was written."""
+                 dirs: list[tuple[str, float]], known_dirs: set[str]) -> bool:
+    """Apply one tar entry (paths are absolute inside the chroot); False when nothing was written.
+    `known_dirs` are parents already made sure of (three syscalls per entry saved); any removal
+    forgets them all, as it may have taken one away."""
     name = os.path.normpath("/" + m.name)
     parent, base = os.path.split(name)
     if base == OPAQUE:
@@ -349,15 +352,18 @@ def _apply_entry(tar: _PipeReader, m: tarfile.TarInfo, written: set[str], opaque
         return False
     if base.startswith(WHITEOUT_PREFIX):
         _remove(os.path.join(parent, base[len(WHITEOUT_PREFIX):]))
+        known_dirs.clear()
         return False
-    if name != "/":
+    if name != "/" and parent not in known_dirs:
         os.makedirs(parent, 0o755, exist_ok=True)
+        known_dirs.add(parent)
     try:
         existing = os.lstat(name)
     except FileNotFoundError:
         existing = None
     if existing is not None and not (m.isdir() and stat.S_ISDIR(existing.st_mode)):
         _remove(name)
+        known_dirs.clear()
     if m.isdir():
         if existing is None or not stat.S_ISDIR(existing.st_mode):
             os.mkdir(name, 0o700)
