@@ -196,28 +196,27 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         sync.send(sock_p, "dirs")
         resources = linux.get("resources") or {}
         mgr.set(resources, device_rules(resources, linux.get("devices") or []))
+        # "go" as soon as the resources are set, not after the child's "cg": the child
+        # reads it only after joining its cgroups anyway, and need not wait for us to wake up.
+        # Stage 1 forks the init only after "go" (until then a failure here has only stage 1
+        # to kill); the direct init builds its mounts meanwhile and waits for "go" before its
+        # device nodes (see process._await_go), or before anything (go_early)
+        if early and rest:
+            mgr.add(child, only=rest)
+            rest = []
+        sync.send(sock_p, "go")
+        if rest and not direct:
+            # the first cgroup.procs write waits for an RCU grace period: pay it now, while
+            # stage 1 goes on; the init (forked meanwhile or not) is added below
+            try:
+                mgr.add(child, only=rest)
+            except RuncError:
+                pass
         # the child has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
         kind, payload = sync.recv(sock_p)
         if kind != "cg":
             raise RuncError(payload) if kind == "cgerror" else InitError(payload) \
                 if kind == "error" else RuncError(f"unexpected sync message {kind!r}")
-        # stage 1 forks the init only after "go" (until then a failure here has only stage 1
-        # to kill); the direct init builds its mounts meanwhile and waits for "go" before its
-        # device nodes (see process._await_go)
-        if early:
-            if rest:
-                mgr.add(child, only=rest)
-                rest = []
-            sync.send(sock_p, "go")
-        else:
-            sync.send(sock_p, "go")
-            if rest and not direct:
-                # the first cgroup.procs write waits for an RCU grace period: pay it now,
-                # while stage 1 goes on; the init (forked meanwhile or not) is added below
-                try:
-                    mgr.add(child, only=rest)
-                except RuncError:
-                    pass
         if direct:
             init_pid = child
         else:
