@@ -152,8 +152,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         early = ctx["wait_go"]
         rest = mgr.rest()
         # on a hybrid host only the unified dir must exist before the fork (the child is born
-        # in it): the v1 dirs are made while the child imports what it needs, and it waits for
-        # "dirs" before joining them; a v2 host has just the one dir
+        # in it): the v1 dirs are made while the child sets up its keyring and lo, and it
+        # waits for "dirs" before joining them; a v2 host has just the one dir
         later = rest == ["unified"] and len(mgr.paths) > 1
         if later:
             _make_dirs(mgr, mgr.paths["unified"])
