@@ -109,6 +109,34 @@ class Firewall:
         for r in reversed(rules):
             self.delete(r)
 
+    def _restore(self, op: str, rules: list[Rule]) -> bool:
+        """``op`` (-A/-D) for every rule in one ``iptables-restore --noflush``, one commit per
+        table; False when it failed (then a table may have been applied, the other not)."""
+        if any(not a or any(c.isspace() or c in "\"'" for c in a) for _, _, spec in rules for a in spec):
+            return False   # would need quoting: let the one-by-one path do it
+        tables: dict[str, list[str]] = {}
+        for table, chain, spec in rules:
+            tables.setdefault(table, []).append(f"{op} {chain} {' '.join(spec)}\n")
+        text = "".join(f"*{t}\n{''.join(lines)}COMMIT\n" for t, lines in tables.items())
+        cp = subprocess.run([f"{self.binary}-restore", "-w", "--noflush"], input=text, capture_output=True,
+                            text=True)
+        if cp.returncode != 0:
+            log.debug("%s-restore %s: %s", self.binary, op, cp.stderr.strip())
+        return cp.returncode == 0
+
+    def add_new(self, rules: list[Rule]) -> None:
+        """Add rules that are not there yet (a new endpoint's) in one exec; on failure the
+        one-by-one path, which skips present rules, reports the error and undoes its own."""
+        if rules and not self._restore("-A", rules):
+            self.delete_all(rules)
+            self.add_all(rules)
+
+    def delete_present(self, rules: list[Rule]) -> None:
+        """Delete rules in one exec when they are all there; else one by one (missing ones are
+        fine, duplicates all go)."""
+        if rules and not self._restore("-D", list(reversed(rules))):
+            self.delete_all(rules)
+
     def _chain_exists(self, table: str, chain: str) -> bool:
         return self._run("-t", table, "-n", "-L", chain, check=False).returncode == 0
 

@@ -457,17 +457,20 @@ class NetworkManager:
     async def delete_sandbox(self, container_id: str) -> None:
         """Disconnect the container from every network and remove its namespace.
 
-        What a new container could collide with goes now: endpoint records and names, published
-        ports, the DNS server, the namespace's mount. Deleting the veths (the kernel waits for RCU
-        grace periods, ~20 ms each) finishes in the background; their addresses stay taken until
-        then, and what needs them gone (a static --ip, removing a network, shutdown) waits for it.
-        After a crash in between, reconcile removes the veths (bridge ports nobody owns).
+        What a new container could collide with goes now: endpoint records and names, host ports
+        (proxies, held sockets), the DNS server, the namespace's mount. Deleting the port rules
+        and the veths (each an RCU wait in the kernel, ~20 ms) finishes in the background; their
+        addresses stay taken until then, and what needs them gone (a static --ip, publishing
+        ports, removing a network, shutdown) waits for it. After a crash in between, reconcile
+        removes the veths (bridge ports nobody owns) and resets our chains.
         """
         async with self.lock:
             sb = self.sandbox(container_id)
             veths: list[tuple[str, str, str]] = []
+            rules: list = []
             for net, ep in self.endpoints_of(container_id):
-                await self._unpublish(net, ep)
+                await self._close_ports(ep)
+                rules += self._port_rules(net, ep)
                 net.endpoints.pop(ep.id, None)
                 self.store.save_network(net, durable=False)
                 if net.driver == "bridge" and ep.host_ifname:
@@ -482,22 +485,29 @@ class NetworkManager:
             netns.delete(sb.path)
             del self.sandboxes[container_id]
             self.store.delete_sandbox(container_id)
-            if veths:
-                self._release_later(veths)
+            if veths or rules:
+                self._release_later(veths, rules)
 
-    def _release_later(self, veths: list[tuple[str, str, str]]) -> None:
-        """Delete (network id, ip, host veth) in the background, holding the addresses till done."""
-        task = asyncio.get_running_loop().create_task(self._release(veths))
+    def _release_later(self, veths: list[tuple[str, str, str]], rules: list) -> None:
+        """Delete port rules, then (network id, ip, host veth), in the background, holding the
+        addresses till done; publishing waits for it (an old DNAT rule would shadow a new one)."""
+        task = asyncio.get_running_loop().create_task(self._release(veths, rules))
         for net_id, ip, _ in veths:
             if ip:
                 self.releasing.setdefault(net_id, {})[ip] = task
         self.release_tasks.add(task)
         task.add_done_callback(self.release_tasks.discard)
 
-    async def _release(self, veths: list[tuple[str, str, str]]) -> None:
+    async def _release(self, veths: list[tuple[str, str, str]], rules: list) -> None:
         me = asyncio.current_task()
         try:
-            await asyncio.to_thread(links.delete_links, [h for _, _, h in veths])
+            if rules:
+                try:
+                    await asyncio.to_thread(self.fw.delete_present, rules)
+                except Exception:   # reconcile at the next start resets our chains
+                    log.exception("cannot delete port rules")
+            if veths:
+                await asyncio.to_thread(links.delete_links, [h for _, _, h in veths])
         except Exception:   # the namespace is unmounted: the kernel removes the pair with it
             log.exception("cannot delete veths %s", [h for _, _, h in veths])
         finally:
@@ -690,16 +700,18 @@ class NetworkManager:
                 bound = PortBinding(pb.container_port, pb.proto, pb.host_ip, port)
                 made.append(bound)
                 if self.fw is not None:
-                    rs = self.fw.port_rules(net.bridge, pb.proto, host_ip, port, ep.ipv4, pb.container_port)
-                    await asyncio.to_thread(self.fw.add_all, rs)
-                    rules.extend(rs)
+                    rules.extend(self.fw.port_rules(net.bridge, pb.proto, host_ip, port, ep.ipv4,
+                                                    pb.container_port))
+            if rules:
+                await self.settle()   # rules of removed containers go first
+                await asyncio.to_thread(self.fw.add_new, rules)   # all ports' rules in one exec
         except BaseException:
             for p in proxies:
                 await p.stop()
             for sock in held:
                 sock.close()
-            if self.fw is not None:
-                await asyncio.to_thread(self.fw.delete_all, rules)
+            if self.fw is not None and rules and made and len(made) == len(wanted):
+                await asyncio.to_thread(self.fw.delete_all, rules)   # add_new may have been cut short
             raise
         if proxies:
             self.proxies.setdefault(ep.id, []).extend(proxies)
@@ -738,15 +750,23 @@ class NetworkManager:
         raise Forbidden(f"{prefix}: {last_err}")
 
     async def _unpublish(self, net: Network, ep: Endpoint) -> None:
+        await self._close_ports(ep)
+        rules = self._port_rules(net, ep)
+        if rules:
+            await asyncio.to_thread(self.fw.delete_present, rules)
+
+    async def _close_ports(self, ep: Endpoint) -> None:
+        """Free the endpoint's host ports (proxies, held sockets); its rules are separate."""
         for p in self.proxies.pop(ep.id, []):
             await p.stop()
         for sock in self.reserved.pop(ep.id, []):
             sock.close()
-        if self.fw is not None:
-            for pb in ep.ports:
-                rs = self.fw.port_rules(net.bridge, pb.proto, pb.host_ip or "0.0.0.0", pb.host_port,
-                                        ep.ipv4, pb.container_port)
-                await asyncio.to_thread(self.fw.delete_all, rs)
+
+    def _port_rules(self, net: Network, ep: Endpoint) -> list:
+        if self.fw is None:
+            return []
+        return [r for pb in ep.ports for r in self.fw.port_rules(
+            net.bridge, pb.proto, pb.host_ip or "0.0.0.0", pb.host_port, ep.ipv4, pb.container_port)]
 
     def port_bindings(self, container_id: str) -> list[tuple[Network, Endpoint, PortBinding]]:
         return [(n, e, p) for n, e in self.endpoints_of(container_id) for p in e.ports]

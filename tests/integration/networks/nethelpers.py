@@ -214,9 +214,12 @@ async def http_get(port: int) -> bytes:
         except OSError:
             await asyncio.sleep(0.1)
             continue
-        w.write(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
-        await w.drain()
-        data = await asyncio.wait_for(r.read(), 10)
+        try:
+            w.write(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+            await w.drain()
+            data = await asyncio.wait_for(r.read(), 10)
+        except ConnectionError:   # the proxy accepted, then the container refused: not up yet
+            data = b""
         w.close()
         if data:
             return data
