@@ -9,24 +9,74 @@
   for the close; download = the host client GETs a 100 MB file from busybox `httpd`. Target >= 1.0x.
 
 Each daemon gets a bridge on a 10.2xx.N.0/24 checked unused; traffic goes only to 127.0.0.1.
-dockerd's docker0 and DOCKER chains (which it keeps at exit) are removed afterwards.
+dockerd gets a bridge of its own name (`--bridge bdk…`, made here with the address, as dockerd
+wants a non-default bridge), not docker0, which other benchmarks on this host may start and
+remove meanwhile; with iptables on, as by default. Its rules and bridge are removed afterwards,
+the DOCKER chains too unless another dockerd with iptables is running.
 """
 from __future__ import annotations
 
+import ipaddress
+import os
+import secrets
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import alternate, table  # noqa: E402
-from benchmarks.peers import (Daemon, free_subnet, host_state, report_host_diff,  # noqa: E402
-                              start_dockerd, start_pydocker, stop)
+from benchmarks.peers import (DOCKERD, OUR_NAMES, Daemon, _DOCKER_CHAIN, free_subnet,  # noqa: E402
+                              host_state, remove_network_state, report_host_diff, start_dockerd,
+                              start_pydocker, stop)
 
 
 def arg(name: str, default: int) -> int:
     return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def make_bridge(cidr: str) -> str:
+    """A bridge named bdk<hex> with ``cidr`` (gateway/prefix) on it, up."""
+    name = "bdk" + secrets.token_hex(4)
+    OUR_NAMES.add(name)
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", str(ipaddress.ip_interface(cidr)), "dev", name], check=True)
+    subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    return name
+
+
+def other_dockerd_with_iptables() -> bool:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and argv[0] == DOCKERD and "--iptables=false" not in argv:
+            return True
+    return False
+
+
+def start_dockerd_on(bridge: str) -> Daemon:
+    # peers' "none" mode disables the bridge and iptables; the later flags turn them back on
+    d = start_dockerd(bridge="none", extra=["--bridge", bridge, "--iptables=true", "--ip-masq=true"])
+    opts = d.docker("network", "inspect", "-f", "{{json .Options}}", "bridge").stdout
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    if f'"{bridge}"' not in opts or f"-o {bridge} " not in rules:
+        raise RuntimeError(f"dockerd is not on bridge {bridge} with iptables: {opts}")
+    return d
+
+
+def remove_dockerd_bridge(bridge: str) -> None:
+    """The bridge, rules naming it and, if no other dockerd needs them, the DOCKER chains."""
+    if other_dockerd_with_iptables():
+        remove_network_state(bridge, lambda chain: False)
+    else:
+        remove_network_state(bridge, lambda chain: bool(_DOCKER_CHAIN.fullmatch(chain)))
 
 
 def run_true(d: Daemon, *net: str):
@@ -95,13 +145,16 @@ def download(port: int, size: int) -> float:
 
 def main() -> None:
     runs, mb, xruns = arg("--runs", 20), arg("--mb", 100), arg("--xfer-runs", 5)
+    print(f"loadavg at the start: {open('/proc/loadavg').read().strip()}")
     size = mb << 20
     before = host_state()
     daemons: list[Daemon] = []
+    dk_bridge = ""
     try:
         py = start_pydocker(bridge=free_subnet(1))
         daemons.append(py)
-        dk = start_dockerd(bridge=free_subnet(2))
+        dk_bridge = make_bridge(free_subnet(2))
+        dk = start_dockerd_on(dk_bridge)
         daemons.append(dk)
         res = alternate({"py bridge": run_true(py), "py none": run_true(py, "--network", "none"),
                          "dk bridge": run_true(dk), "dk none": run_true(dk, "--network", "none")}, runs)
@@ -143,6 +196,9 @@ def main() -> None:
             leaks = stop(d)
             if leaks:
                 print(f"{d.name} teardown leaks: {leaks}")
+        if dk_bridge:
+            remove_dockerd_bridge(dk_bridge)
+        print(f"loadavg at the end: {open('/proc/loadavg').read().strip()}")
         report_host_diff(before, host_state())
 
 
