@@ -248,6 +248,12 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         hooks = spec.get("hooks") or {}
         if hooks:
             from . import hooks as hk
+        # run (create + start) opens exec.fifo for reading as soon as state.json is stored:
+        # the init then goes from the fifo to exec without waiting for us to wake up and
+        # return (runc run writes the pid file after start too); poststart hooks keep the
+        # order create, poststart, start
+        early_release = for_run and not hooks.get("poststart")
+        reader = None
         while True:
             kind, payload = sync.recv(sock_p)
             if kind == "hooks":
@@ -257,11 +263,20 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             elif kind == "ready":
                 # stored before the init is released so that delete can always clean up
                 state.save()
+                if early_release:
+                    reader = _open_fifo(state)
+                    undo.append(lambda: reader is not None and os.close(reader))
             elif kind == "eof":
                 break
             elif kind == "error":
                 raise InitError(payload)
-        if not state.init_alive():
+        if reader is not None:
+            # the init got past exec.fifo (or died): it may have run and exited already
+            fd, reader = reader, None  # _read_fifo closes it
+            if not _read_fifo(state, fd):
+                raise InitError("container init exited prematurely")
+            opts["_released"] = True
+        elif not state.init_alive():
             raise InitError("container init exited prematurely")
         if hooks.get("poststart"):
             hk.run(hooks, "poststart", _hook_state(cid, "created", init_pid, bundle, spec))
@@ -398,11 +413,21 @@ def start(state: State) -> None:
 
 def release_fifo(state: State) -> None:
     """Open exec.fifo for reading (which unblocks the init), read its byte, remove the fifo."""
-    import select
+    if not _read_fifo(state, _open_fifo(state)):
+        raise RuncError("cannot start an already running container")
+
+
+def _open_fifo(state: State) -> int:
     try:
-        fd = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise RuncError("cannot start an already running container") from None
+
+
+def _read_fifo(state: State, fd: int) -> bool:
+    """Wait for the init's byte on the opened exec.fifo (False if the init died first);
+    close it, and remove the fifo once read."""
+    import select
     try:
         data = b""
         while True:
@@ -415,11 +440,12 @@ def release_fifo(state: State) -> None:
     finally:
         os.close(fd)
     if not data:
-        raise RuncError("cannot start an already running container")
+        return False
     try:
         os.unlink(state.fifo)
     except FileNotFoundError:
         pass
+    return True
 
 
 def signal_number(sig: str) -> int:

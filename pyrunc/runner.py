@@ -46,7 +46,8 @@ def run(opts: dict, cid: str) -> int:
             from .console import recv_master
             master = recv_master(ours)
             ours.close()
-        release_fifo(state)
+        if not opts.get("_released"):  # create released it already (see _create)
+            release_fifo(state)
     except BaseException:
         _cleanup(state)
         raise

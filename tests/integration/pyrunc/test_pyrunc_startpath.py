@@ -199,3 +199,33 @@ def test_exec_joins_a_sub_cgroup_and_reports_a_missing_one(rt):
     assert msg.endswith(f": openat2 /sys/fs/cgroup/pids/{cid}/nope/cgroup.procs: "
                         "no such file or directory"), msg
     assert rt("delete", "--force", cid).returncode == 0
+
+
+def test_run_of_a_process_gone_at_once_writes_its_pid_file(rt, tmp_path):
+    """run opens exec.fifo as soon as state.json is stored: the process may be done before
+    create's last steps, which must not mistake that for an init that died early."""
+    pidfile = tmp_path / "run.pid"
+    b = rt.bundle(["true"])
+    for i in range(3):
+        p = rt("run", "--pid-file", str(pidfile), "--bundle", str(b), rt.new_id())
+        assert p.returncode == 0, (p.stderr, rt.last_error())
+        assert int(pidfile.read_text()) > 1
+        pidfile.unlink()
+
+
+def test_run_keeps_poststart_before_the_process(rt, tmp_path):
+    """With a poststart hook, run releases the process only after it ran (runc's order)."""
+    marker = tmp_path / "poststart-ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ncat > /dev/null; sleep 0.2; touch {marker}\n")
+    hook.chmod(0o755)
+    b = rt.bundle(["sh", "-c", "ls /hostmark 2>/dev/null || echo missing"])
+
+    def edit(s):
+        s["hooks"] = {"poststart": [{"path": str(hook)}]}
+        s["mounts"].append({"destination": "/hostmark", "type": "bind",
+                            "source": str(tmp_path), "options": ["rbind", "ro"]})
+    rt.edit(b, edit)
+    p = rt("run", "--bundle", str(b), rt.new_id())
+    assert p.returncode == 0, (p.stderr, rt.last_error())
+    assert "poststart-ran" in p.stdout.split()
