@@ -1,10 +1,10 @@
 """The per-task shim: runs the OCI runtime for one container and outlives pycontainerd.
 
 Started as `python -m pycontainerd.shim start --namespace NS --id ID --bundle B --runtime R
---runtime-root ROOT`, or forked by the shim zygote (pycontainerd/zygote.py) with the same arguments;
-either way it double-forks, becomes a child subreaper, listens on `B/shim.sock` and reports "ok" to
-its starter once it serves. Standard library only, and only the modules it needs: each import is
-start-up time for an exec'd shim.
+--runtime-root ROOT` (it double-forks into a new session), or forked by the shim zygote
+(pycontainerd/zygote.py) with the same arguments (a spare child that calls setsid); either way it
+becomes a child subreaper, listens on `B/shim.sock` and reports "ok" to its starter once it serves.
+Standard library only, and only the modules it needs: each import is start-up time for an exec'd shim.
 
 Protocol: one JSON object per line on a unix stream socket, one request and one reply per
 connection. Requests: {"op": create|start|exec|kill|wait|state|delete|resize|closeio|pause|
@@ -1019,6 +1019,12 @@ def daemonize(args: ShimArgs, status_fd: int, title: list[str] | None = None) ->
     except BaseException as exc:
         os.write(status_fd, f"shim start failed: {exc}\n".encode())
         os._exit(1)
+    become_shim(args, status_fd, title)
+
+
+def become_shim(args: ShimArgs, status_fd: int, title: list[str] | None = None) -> None:
+    """Turn this process (a session leader nobody waits for) into the shim: listen on the bundle's
+    socket, report "ok" on `status_fd`, serve until shut down, exit. Never returns."""
     try:
         if title:
             set_cmdline(title)

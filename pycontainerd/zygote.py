@@ -1,16 +1,19 @@
 """The shim zygote: a process that has already imported the shim, and forks one shim per task.
 
 An exec'd shim pays for an interpreter start and its imports on every task start (tens of ms, far more
-under load) and keeps ~10 MB of private memory. Forked from here, a shim starts in a few ms and shares
-the interpreter's pages with its siblings.
+under load) and keeps ~10 MB of private memory. Forked from here, a shim starts in about a millisecond
+and shares the interpreter's pages with its siblings.
 
 pycontainerd starts it as `python -S -m pycontainerd.zygote --fd N --state DIR` with one end of a
 SOCK_SEQPACKET socketpair as fd N. Each message is a JSON list: the shim's arguments (`start --namespace
-… --id …`), with one fd attached, the write end of a status pipe. The zygote forks; the child
-double-forks into the shim exactly as an exec'd `python -m pycontainerd.shim start …` does (new
-session, reparented away from us, command line rewritten to that one), and the shim writes "ok" or why
-it failed to the status pipe. The zygote exits when pycontainerd's end closes: it stopped or died; the
-shims it forked live on. Standard library only.
+… --id …`), with one fd attached, the write end of a status pipe; the shim writes "ok" or why it failed
+there, as an exec'd `python -m pycontainerd.shim start …` reports on its stderr.
+
+Even a fork is slow on a busy machine, so it happens ahead of time: a spare child, forked while nothing
+waits, reads the next request itself and becomes that shim (new session, command line rewritten to the
+exec'd shim's); the zygote then forks the next spare. Shims are the zygote's children only until it
+exits (they are auto-reaped meanwhile); it exits when pycontainerd's end of the socket closes (the
+daemon stopped or died), and the shims live on. Standard library only.
 """
 import gc
 
@@ -18,77 +21,98 @@ gc.disable()  # collections while importing would leave holes in pages the shims
 
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 
 from pycontainerd import shim  # noqa: E402
+
+TOOK, PEER_GONE = b"T", b"E"  # what a spare tells the zygote
 
 
 def _warm() -> None:
     """Do in the zygote what every shim would otherwise do (and keep private) on its own."""
     shim.libc()
     json.loads(json.dumps({"warm": [1, "x"]}))
-    # A no-op rewrite proves prctl(PR_SET_MM_MAP) works here; pycontainerd falls back to exec otherwise
-    # (a forked shim must show the shim's command line).
+    # A no-op rewrite proves prctl(PR_SET_MM_MAP) works here (a forked shim must show the shim's
+    # command line); if it does not, the zygote fails to start and pycontainerd execs shims.
     with open("/proc/self/cmdline", "rb") as f:
         shim.set_cmdline([os.fsdecode(a) for a in f.read().split(b"\0")[:-1]])
 
 
-def _spawn(argv: list[str], status_fd: int) -> None:
-    """In the zygote's child: become the shim (via daemonize, which never returns)."""
+def _tell(fd: int, what: bytes) -> None:
     try:
-        args = shim.ShimArgs.parse(argv)
-    except ValueError as exc:
-        os.write(status_fd, f"shim start failed: {exc}\n".encode())
-        os._exit(1)
-    gc.enable()  # the shim collects its own garbage; what the zygote froze stays out of reach
-    shim.daemonize(args, status_fd, title=[sys.executable, "-m", "pycontainerd.shim", *args.argv()])
+        os.write(fd, what)
+    except OSError:
+        pass  # the zygote is gone (killed): the spare goes on alone
+    os.close(fd)
 
 
-def serve(sock: socket.socket) -> None:
-    """Fork a shim per request until the other end closes."""
+def _spare(sock: socket.socket, took: int) -> None:
+    """A pre-forked child: take the next request and become its shim. Never returns."""
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+            break
         except InterruptedError:
             continue
-        except ConnectionResetError:
-            return
-        if not data and not fds:
-            return  # pycontainerd is gone
-        if not fds:
-            continue
-        status, extra = fds[0], fds[1:]
-        for fd in extra:
-            os.close(fd)
-        try:
-            argv = json.loads(data)
-        except ValueError:
-            os.write(status, b"shim start failed: malformed zygote request\n")
-            os.close(status)
-            continue
+        except OSError:
+            data, fds = b"", []
+            break
+    if not data and not fds:
+        _tell(took, PEER_GONE)
+        os._exit(0)
+    _tell(took, TOOK)
+    sock.close()
+    # The zygote ignores SIGCHLD (its children are reaped by the kernel); the shim reaps its own.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if not fds:
+        os._exit(1)
+    status = fds[0]
+    for fd in fds[1:]:
+        os.close(fd)
+    try:
+        args = shim.ShimArgs.parse(json.loads(data))
+    except Exception as exc:  # malformed JSON, not a list, bad options
+        os.write(status, f"shim start failed: {exc}\n".encode())
+        os._exit(1)
+    gc.enable()  # the shim collects its own garbage; what the zygote froze stays out of reach
+    try:
+        os.setsid()
+    except OSError as exc:
+        os.write(status, f"shim start failed: setsid: {exc}\n".encode())
+        os._exit(1)
+    shim.become_shim(args, status, title=[sys.executable, "-m", "pycontainerd.shim", *args.argv()])
+
+
+def serve(sock: socket.socket) -> None:
+    """Keep one spare waiting for a request until the other end of `sock` closes."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # spares and shims are reaped by the kernel
+    while True:
+        r, w = os.pipe()
         gc.freeze()  # everything allocated so far is the shims' shared, never-collected baseline
         try:
             pid = os.fork()
         except OSError as exc:
-            os.write(status, f"shim start failed: fork: {exc}\n".encode())
-            os.close(status)
+            sys.stderr.write(f"pycontainerd shim zygote: fork: {exc}\n")
+            os.close(r)
+            os.close(w)
+            time.sleep(0.1)
             continue
         if pid == 0:
             try:
-                sock.close()
-                _spawn(argv, status)
+                os.close(r)
+                _spare(sock, w)
             finally:
                 os._exit(1)
-        os.close(status)
-        while True:  # the child only forks the shim and exits
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
+        os.close(w)
+        said = os.read(r, 1)
+        os.close(r)
+        if said == PEER_GONE:
+            return
+        if said != TOOK:
+            time.sleep(0.1)  # the spare died waiting (killed?): fork another, without spinning
 
 
 def main() -> int:
@@ -98,7 +122,6 @@ def main() -> int:
         return 2
     sock = socket.socket(fileno=int(argv[1]))
     _warm()
-    gc.freeze()
     serve(sock)
     return 0
 
