@@ -4,7 +4,9 @@ The zygote (pycontainerd/zygote.py) is started with the daemon and ends with it 
 socket's other end, held only by this process, closes). A shim forked by it is the same program, with
 the same arguments and command line, as `python -S -m pycontainerd.shim start …`: only faster to start
 and lighter (it shares the interpreter's pages). If the zygote is missing or dies, shims are exec'd and
-a new zygote is started, unless it keeps dying.
+a new zygote is started, unless it keeps dying. PYCONTAINERD_SHIM_ZYGOTE=0 in pycontainerd's environment
+execs every shim (for comparison, or a platform where the zygote cannot rewrite its children's
+command lines).
 """
 from __future__ import annotations
 
@@ -97,9 +99,6 @@ class ShimLauncher:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
-
-    def pid(self) -> int:
-        return self._proc.pid if self._alive() and self._proc is not None else 0
 
     # -- launching
 

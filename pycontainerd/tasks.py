@@ -141,7 +141,7 @@ class TaskManager:
             if c.spec is None:
                 raise FailedPrecondition(f"container {cid} has no spec", raw=True)
             try:
-                spec = json.loads(c.spec.value)
+                json.loads(c.spec.value)
             except ValueError as exc:
                 raise InvalidArgument(f"container {cid}: spec is not JSON: {exc}", raw=True) from None
             binary, rroot, systemd = self._runtime_for(c, runtime_path, ns, options)
@@ -151,29 +151,24 @@ class TaskManager:
             os.makedirs(os.path.dirname(bundle), exist_ok=True)
             os.makedirs(rroot, mode=0o711, exist_ok=True)
             os.mkdir(bundle, 0o711)
-            rootfs = os.path.join(bundle, "rootfs")
-            mounted = False
             shim = ShimClient(bundle)
-            shim_started = False
+            # The shim needs only the bundle directory: it starts while a thread writes the bundle and
+            # mounts the rootfs (file system calls that would otherwise hold up the event loop).
+            launch = asyncio.ensure_future(self._start_shim(ns, cid, bundle, binary, rroot, systemd))
+            runtime = json.dumps({"binary": binary, "root": rroot, "systemd_cgroup": systemd}).encode()
             try:
-                with open(os.path.join(bundle, "config.json"), "w") as f:
-                    json.dump(spec, f)
-                # Remembered for cleaning up after a shim that died: the runtime and root it used.
-                with open(os.path.join(bundle, "runtime.json"), "w") as f:
-                    json.dump({"binary": binary, "root": rroot, "systemd_cgroup": systemd}, f)
-                os.mkdir(rootfs, 0o711)
-                if mounts:
-                    await asyncio.to_thread(mount_all, mounts, rootfs)
-                    mounted = True
-                await self._start_shim(ns, cid, bundle, binary, rroot, systemd)
-                shim_started = True
+                try:
+                    await asyncio.to_thread(_prepare_bundle, bundle, c.spec.value, runtime, mounts)
+                finally:
+                    await asyncio.wait([launch])  # never leave a shim starting behind our back
+                launch.result()
                 reply = await shim.call("create", stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal)
             except BaseException as exc:
-                if shim_started:
+                if not launch.done():  # cancelled while waiting for it
+                    await asyncio.wait([launch])
+                if not launch.cancelled() and launch.exception() is None:
                     await self._stop_shim(shim)
-                if mounted:
-                    await asyncio.to_thread(unmount_all, rootfs)
-                shutil.rmtree(bundle, ignore_errors=True)
+                await asyncio.to_thread(_remove_bundle, bundle)
                 if isinstance(exc, ContainerdError) and "OCI runtime" in exc.message:
                     # containerd's runtime v2 manager wraps shim errors this way; the message already ends
                     # with the shim's ": unknown" kind, and Docker shows it verbatim
@@ -273,7 +268,9 @@ class TaskManager:
             # Let the monitors deliver the exit they are being told about before the shim goes.
             await self._flush_exits(task, list(task.monitors))
             task.deleting = True
-            await self._stop_shim(task.shim)
+            # The shim lives in the bundle but not in its rootfs: unmount while it exits.
+            rootfs = os.path.join(task.bundle, "rootfs")
+            await asyncio.gather(self._stop_shim(task.shim), asyncio.to_thread(unmount_all, rootfs))
             await self._cleanup_bundle(task.bundle)
             self._forget(task)
             return r
@@ -334,10 +331,7 @@ class TaskManager:
             os.close(pidfd)
 
     async def _cleanup_bundle(self, bundle: str) -> None:
-        rootfs = os.path.join(bundle, "rootfs")
-        if os.path.isdir(rootfs):
-            await asyncio.to_thread(unmount_all, rootfs)
-        shutil.rmtree(bundle, ignore_errors=True)
+        await asyncio.to_thread(_remove_bundle, bundle)
 
     def close(self) -> None:
         """Stop the shim zygote (shims and their tasks live on, as after a crash)."""
@@ -391,3 +385,22 @@ class TaskManager:
             log.warning("cannot run %s to delete %s: %s", choice["binary"], cid, exc)
         await self._cleanup_bundle(bundle)
 
+
+def _prepare_bundle(bundle: str, spec: bytes, runtime: bytes, mounts: list[Mount]) -> None:
+    """config.json (the container's spec as given), runtime.json (the runtime and root it uses, for
+    cleaning up after a shim that died) and rootfs/ with the mounts (in a thread)."""
+    for name, data in (("config.json", spec), ("runtime.json", runtime)):
+        with open(os.path.join(bundle, name), "wb") as f:
+            f.write(data)
+    rootfs = os.path.join(bundle, "rootfs")
+    os.mkdir(rootfs, 0o711)
+    if mounts:
+        mount_all(mounts, rootfs)
+
+
+def _remove_bundle(bundle: str) -> None:
+    """Unmount the rootfs (whatever is mounted there) and remove the bundle (in a thread)."""
+    rootfs = os.path.join(bundle, "rootfs")
+    if os.path.isdir(rootfs):
+        unmount_all(rootfs)
+    shutil.rmtree(bundle, ignore_errors=True)
