@@ -39,11 +39,7 @@ def up(ctx: Context, gopts: Any, opts: Any, args: list[str]) -> int:
            stop_timeout=opts.timeout if "timeout" in opts.changed else None, remove_orphans=opts.remove_orphans)
     if opts.detach or opts.wait:
         if opts.wait:
-            for s in services:
-                if s.config.get("healthcheck"):
-                    from cli.compose.model import Service
-                    probe = Service("_wait", {"depends_on": {s.name: {"condition": "service_healthy"}}}, eng.project)
-                    eng.wait_dependencies(probe, opts.wait_timeout or None)
+            eng.wait_healthy([s for s in services if s.config.get("healthcheck")], opts.wait_timeout or None)
         return 0
     return _attach_until_exit(eng, services)
 

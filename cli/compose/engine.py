@@ -176,6 +176,16 @@ class Engine:
             if cont is not None:
                 self.wait_condition(dep, cont["Id"], cont["Names"][0].lstrip("/"), condition, timeout)
 
+    def wait_healthy(self, services: list[Service], timeout: float | None = None) -> None:
+        """`up --wait`: every service's container healthy, waited for side by side."""
+        jobs = []
+        for s in services:
+            cont = self.container_for(s)
+            if cont is not None:
+                jobs.append(partial(self.wait_condition, s.name, cont["Id"], cont["Names"][0].lstrip("/"),
+                                    "service_healthy", timeout))
+        run_parallel(jobs)
+
     def wait_condition(self, dep: str, cid: str, name: str, condition: str, timeout: float | None = None) -> None:
         """Block until container cid is healthy (service_healthy) or exited 0 (service_completed_successfully).
 
