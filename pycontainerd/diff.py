@@ -42,19 +42,21 @@ def check_media_type(media_type: str) -> None:
         raise NotImplementedErr(f"unsupported diff media type: {media_type}")
 
 
-def apply_stream_to_mounts(src: BinaryIO, media_type: str, mounts: list[Mount], tmp_root: str) -> archive.Applied:
-    """`apply_to_mounts` for a layer read from `src` (e.g. one still downloading)."""
+def apply_stream_to_mounts(src: BinaryIO, media_type: str, mounts: list[Mount], tmp_root: str,
+                           applier: archive.ApplierServer | None = None) -> archive.Applied:
+    """`apply_to_mounts` for a layer read from `src` (e.g. one still downloading); `applier` forks the
+    chrooted child (a caller applying several layers starts one), else a process is started for it."""
     check_media_type(media_type)
     if not mounts:
         raise InvalidArgument("no mounts to apply the diff to", raw=True)
     if len(mounts) == 1 and mounts[0].type == "bind" and "ro" not in mounts[0].options:
-        return _apply(src, mounts[0].source)
+        return _apply(src, mounts[0].source, applier)
     os.makedirs(tmp_root, exist_ok=True)
     target = tempfile.mkdtemp(prefix="apply-", dir=tmp_root)
     try:
         workdir = _mount_unsynced(mounts, target)
         try:
-            return _apply(src, target)
+            return _apply(src, target, applier)
         finally:
             unmount_all(target)
             if workdir:
@@ -94,9 +96,9 @@ def _clear_volatile(workdir: str) -> None:
         pass
 
 
-def _apply(src: BinaryIO, target: str) -> archive.Applied:
+def _apply(src: BinaryIO, target: str, applier: archive.ApplierServer | None) -> archive.Applied:
     try:
-        return archive.apply_layer_stream(src, target)
+        return archive.apply_layer_stream(src, target, applier)
     except archive.ApplyError as exc:
         raise Unknown(str(exc), raw=True) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import BinaryIO, Callable
 
-from . import diff
+from . import archive, diff
 from .content import ContentStore
 from .errdefs import AlreadyExists, FailedPrecondition, NotFound
 from .images import Descriptor, ResolvedImage
@@ -27,6 +27,24 @@ def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage
     `source` opens a layer's blob (default: the content store); a pull passes one that reads each layer
     while it downloads, so extraction keeps pace with the download instead of following it."""
     open_layer = source or (lambda layer: open(cs.blob_path(layer.digest), "rb"))
+    started: list[archive.ApplierServer] = []
+
+    def applier() -> archive.ApplierServer:
+        """One process forks every layer's chrooted applier (started when the first layer needs it)."""
+        if not started:
+            started.append(archive.ApplierServer())
+        return started[0]
+
+    try:
+        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, applier)
+    finally:
+        for server in started:
+            server.close()
+
+
+def _unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage, tmp_root: str,
+            progress: Callable[[str], None], on_extracted: Callable[[Descriptor], None],
+            open_layer: LayerSource, get_applier: Callable[[], archive.ApplierServer]) -> str:
     parent = ""
     for layer, diff_id, chain in zip(img.layers, img.diff_ids, img.chain_ids):
         try:
@@ -41,7 +59,7 @@ def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage
         try:
             src = open_layer(layer)
             try:
-                applied = diff.apply_stream_to_mounts(src, layer.media_type, mounts, tmp_root)
+                applied = diff.apply_stream_to_mounts(src, layer.media_type, mounts, tmp_root, get_applier())
             except Exception:
                 settle = getattr(src, "settle", None)
                 if settle is not None:

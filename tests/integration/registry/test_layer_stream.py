@@ -166,3 +166,33 @@ def test_a_truncated_tar_names_the_problem(tmp_path):
     target.mkdir()
     with pytest.raises(ApplyError, match="unexpected end of data"):
         apply_layer(str(tmp_path / "l.tar"), str(target))
+
+
+def test_one_applier_server_for_many_layers_keeps_every_guard(tmp_path):
+    """A pull forks every layer's chrooted applier from one process: the malicious corpus is refused
+    through it exactly as through a fresh process, and a refusal does not break the next layer."""
+    from pycontainerd.archive import ApplierServer
+    from test_layer_applier import CASES, _fill, make_tar
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_bytes(b"original")
+    (outside / "x").write_bytes(b"keep")
+    with ApplierServer() as server:
+        for i, case in enumerate(sorted(CASES)):
+            entries, refused = CASES[case]
+            target = tmp_path / f"snap{i}"
+            target.mkdir()
+            with open(make_tar(tmp_path / f"{case}.tar", _fill(entries, outside)), "rb") as src:
+                if refused is None:
+                    apply_layer_stream(src, str(target), server)
+                else:
+                    with pytest.raises(ApplyError, match=f"refused tar entry {refused!r}"):
+                        apply_layer_stream(src, str(target), server)
+            assert sorted(os.listdir(outside)) == ["victim", "x"], case
+            assert (outside / "victim").read_bytes() == b"original" and (outside / "x").read_bytes() == b"keep"
+            good = _tar([(_info(f"ok{i}", size=3), b"yes")])
+            assert apply_layer_stream(io.BytesIO(good), str(target), server).size == len(good)
+            assert (target / f"ok{i}").read_bytes() == b"yes"
+        proc = server.proc
+    assert proc.poll() is not None  # closed with the socket: no process left behind
