@@ -61,6 +61,51 @@ def _ifinfo(index: int = 0, up: bool = False) -> bytes:
     return _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, IFF_UP if up else 0, IFF_UP if up else 0)
 
 
+# ---- message bodies (after the nlmsghdr), built apart from sending so they can be checked
+
+def veth_body(name: str, peer: str, *, master: int = 0, mtu: int = 0, peer_mac: str = "",
+              peer_netns_fd: int = -1, up: bool = True) -> bytes:
+    """RTM_NEWLINK for a veth pair, the peer's attributes nested in IFLA_INFO_DATA/VETH_INFO_PEER."""
+    peer_attrs = _str(IFLA_IFNAME, peer)
+    if peer_mac:
+        peer_attrs += _attr(IFLA_ADDRESS, _mac(peer_mac))
+    if mtu:
+        peer_attrs += _u32(IFLA_MTU, mtu)
+    if peer_netns_fd >= 0:
+        peer_attrs += _u32(IFLA_NET_NS_FD, peer_netns_fd)
+    info = _attr(IFLA_INFO_KIND, b"veth") + _attr(
+        IFLA_INFO_DATA | NLA_F_NESTED, _attr(VETH_INFO_PEER | NLA_F_NESTED, _ifinfo() + peer_attrs))
+    body = _ifinfo(up=up) + _str(IFLA_IFNAME, name) + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
+    if mtu:
+        body += _u32(IFLA_MTU, mtu)
+    if master:
+        body += _u32(IFLA_MASTER, master)
+    return body
+
+
+def address_body(index: int, address: str, prefixlen: int) -> bytes:
+    """RTM_NEWADDR: local = address, with the broadcast address below /31."""
+    ip = IPv4Address(address).packed
+    body = _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+    body += _attr(IFA_LOCAL, ip) + _attr(IFA_ADDRESS, ip)
+    if prefixlen < 31:
+        brd = IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address
+        body += _attr(IFA_BROADCAST, brd.packed)
+    return body
+
+
+def default_route_body(gateway: str, oif: int) -> bytes:
+    """RTM_NEWROUTE: default via ``gateway`` dev ``oif`` in the main table."""
+    body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
+                       RTN_UNICAST, 0)
+    body += _attr(RTA_GATEWAY, IPv4Address(gateway).packed) + _u32(RTA_OIF, oif)
+    return body
+
+
+def message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body
+
+
 class Netlink:
     """A NETLINK_ROUTE socket in the namespace it was opened in; requests are synchronous.
 
@@ -92,8 +137,7 @@ class Netlink:
         with self._lock:
             self._seq = (self._seq + 1) & 0xFFFFFFFF
             seq = self._seq
-            self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind,
-                                          flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body)
+            self.sock.send(message(kind, flags, seq, body))
             replies: list[tuple[int, bytes]] = []
             while True:
                 data = self.sock.recv(65536)
@@ -119,20 +163,7 @@ class Netlink:
         """Create a veth pair in one message: ``name`` here (in ``master``, up), ``peer`` created
         directly in the namespace of ``peer_netns_fd`` with its MAC and MTU (left down: it is
         brought up once addressed)."""
-        peer_attrs = _str(IFLA_IFNAME, peer)
-        if peer_mac:
-            peer_attrs += _attr(IFLA_ADDRESS, _mac(peer_mac))
-        if mtu:
-            peer_attrs += _u32(IFLA_MTU, mtu)
-        if peer_netns_fd >= 0:
-            peer_attrs += _u32(IFLA_NET_NS_FD, peer_netns_fd)
-        info = _attr(IFLA_INFO_KIND, b"veth") + _attr(
-            IFLA_INFO_DATA | NLA_F_NESTED, _attr(VETH_INFO_PEER | NLA_F_NESTED, _ifinfo() + peer_attrs))
-        body = _ifinfo(up=up) + _str(IFLA_IFNAME, name) + _attr(IFLA_LINKINFO | NLA_F_NESTED, info)
-        if mtu:
-            body += _u32(IFLA_MTU, mtu)
-        if master:
-            body += _u32(IFLA_MASTER, master)
+        body = veth_body(name, peer, master=master, mtu=mtu, peer_mac=peer_mac, peer_netns_fd=peer_netns_fd, up=up)
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
     def delete_link(self, name: str) -> bool:
@@ -164,17 +195,10 @@ class Netlink:
     # ---- addresses and routes
     def add_address(self, index: int, address: str, prefixlen: int) -> None:
         """An IPv4 address with its broadcast address, as Docker (vishvananda/netlink) adds it."""
-        ip = IPv4Address(address).packed
-        body = _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
-        body += _attr(IFA_LOCAL, ip) + _attr(IFA_ADDRESS, ip)
-        if prefixlen < 31:
-            brd = IPv4Network(f"{address}/{prefixlen}", strict=False).broadcast_address
-            body += _attr(IFA_BROADCAST, brd.packed)
+        body = address_body(index, address, prefixlen)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
 
     def replace_default_route(self, gateway: str, oif: int) -> None:
-        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
-                           RTN_UNICAST, 0)
-        body += _attr(RTA_GATEWAY, IPv4Address(gateway).packed) + _u32(RTA_OIF, oif)
+        body = default_route_body(gateway, oif)
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
 
