@@ -3,17 +3,22 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 
 from pcd_helpers import REPO, RUNC, zygote_pids
 
+from protos.containerd.events import task_pb2 as task_events
+from protos.containerd.services.events.v1 import events_pb2
 from protos.containerd.services.tasks.v1 import tasks_pb2
 from protos.containerd.types.task import task_pb2
 
@@ -211,10 +216,32 @@ def test_exec_shim_starts_without_site_and_refuses_bad_arguments(tmp_path):
 
 
 @pytest.mark.parametrize("runtime", ["runc", "pyrunc"])
-def test_exit_is_reported_once_the_task_is_deleted(tasks, daemon, runtime):
-    """Delete of a task that exited at once returns with its exit (no waiting out the exit delay)."""
+def test_exit_event_comes_before_delete_of_a_task_that_exited_at_once(tasks, daemon, runtime):
+    """Delete publishes the pending exit first (it does not wait out the delay after Start), as containerd
+    orders /tasks/exit before /tasks/delete."""
     t = tasks(runtime, ["sh", "-c", "exit 5"])
-    assert t.run() == 5
-    r = t.delete()
+    got: queue.Queue = queue.Queue()
+    stream = t.c.events.Subscribe(events_pb2.SubscribeRequest(filters=[
+        f'topic=="/tasks/exit",namespace=="{t.c.ns}"', f'topic=="/tasks/delete",namespace=="{t.c.ns}"']),
+        timeout=30)
+
+    def consume():
+        try:
+            for env in stream:
+                got.put(env)
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.2)  # the subscription is registered when the first message could flow
+    fut = t.wait_future()
+    t.start()
+    assert fut.result().exit_status == 5
+    r = t.delete()  # at once: the exit may not have been published yet
     assert r.exit_status == 5
     assert not _bundle(daemon, t).exists()
+    events = [got.get(timeout=10) for _ in range(2)]
+    stream.cancel()
+    assert [e.topic for e in events] == ["/tasks/exit", "/tasks/delete"]
+    ev = task_events.TaskExit.FromString(events[0].event.value)
+    assert ev.container_id == t.id and ev.exit_status == 5
