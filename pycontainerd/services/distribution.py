@@ -152,7 +152,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
                         unpacking[0].exception()  # retrieved: the pull's own error is the one reported
                 for f in feeds:
                     f.close()
-                await asyncio.get_running_loop().run_in_executor(_unpack_pool(), _trim_heap)
+                await asyncio.to_thread(_trim_heap)
             target = _desc(result.target)
             try:
                 before = self.d.images.get(ns, str(ref)).target.digest
@@ -213,12 +213,12 @@ _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def _unpack_pool() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that unpack pulled layers: a few long-lived ones rather than any of asyncio's default
-    executor, because glibc gives every thread that allocates megabyte buffers its own arena and keeps it;
-    spread over all the executor's threads, pulls grew the daemon's RSS by ~20 MB before it levelled off."""
+    """The threads that unpack pulled layers (one per concurrent pull; an idle one is reused first). Not
+    asyncio's default executor: glibc gives every thread that allocates large buffers its own arena and
+    keeps it, and spread over all of that executor's threads pulls grew the daemon's RSS by ~20 MB."""
     global _POOL
     if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull-unpack")
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="pull-unpack")
     return _POOL
 
 
