@@ -110,25 +110,26 @@ class ShimLauncher:
                 self._lost()
             else:
                 self.start()
-        if self._alive():
+        sock = self._sock if self._alive() else None
+        if sock is not None:
             try:
-                await self._fork(shim_args)
+                await self._fork(sock, shim_args)
                 return
             except _ZygoteFailed as exc:
                 log.warning("shim zygote failed (%s); exec'ing the shim", exc)
-                self._lost()
+                if self._sock is sock:  # the other requests it failed find it replaced already
+                    self._lost()
         await self._exec(shim_args)
 
-    async def _fork(self, shim_args: list[str]) -> None:
-        assert self._sock is not None
+    async def _fork(self, sock: socket.socket, shim_args: list[str]) -> None:
         r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         try:
             try:
-                socket.send_fds(self._sock, [json.dumps(shim_args).encode()], [w])
+                socket.send_fds(sock, [json.dumps(shim_args).encode()], [w])
             except BlockingIOError:  # a burst filled the socket: wait for room once, then give up
                 await asyncio.sleep(0.05)
                 try:
-                    socket.send_fds(self._sock, [json.dumps(shim_args).encode()], [w])
+                    socket.send_fds(sock, [json.dumps(shim_args).encode()], [w])
                 except OSError as exc:
                     raise _ZygoteFailed(f"send: {exc}") from None
             except OSError as exc:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -96,8 +97,10 @@ def test_tasks_still_start_when_the_zygote_is_killed(tasks, daemon):
     assert len(old) == 1
     os.kill(old[0], signal.SIGKILL)
     _wait_for(lambda: old[0] not in zygote_pids(daemon.state))
-    for _ in range(2):
-        t = tasks("runc", ["sh", "-c", "echo hi; exit 3"])
+    batch = [tasks("runc", ["sh", "-c", "echo hi; exit 3"], create=False) for _ in range(4)]
+    with ThreadPoolExecutor(len(batch)) as ex:  # all at once: only one new zygote comes of it
+        list(ex.map(lambda t: t.create(), batch))
+    for t in batch:
         assert t.run() == 3
         assert t.read("stdout") == b"hi\n"
     new = _wait_for(lambda: _zygote(daemon))
