@@ -165,8 +165,15 @@ def compute_overlay_diff(left: list[Mount], right: list[Mount], out_dir: str, co
     if upper is None:
         raise NotImplementedErr("diff is only supported for an overlay or bind snapshot over its parent")
     upperdir, lowerdir = upper
-    if lowerdir != _lower_dirs(left):
+    if lowerdir == "" and len(left) == 1 and left[0].type == "bind":
+        # a native snapshot (a full copy) over its parent's: the diff is what differs between the trees
+        def write(sink: "_HashingWriter") -> None:
+            _write_changes(left[0].source, upperdir, sink)
+    elif lowerdir != _lower_dirs(left):
         raise InvalidArgument("the right mounts are not an overlay of the left mounts", raw=True)
+    else:
+        def write(sink: "_HashingWriter") -> None:
+            _write_upper(upperdir, sink)
     os.makedirs(out_dir, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix="diff-", dir=out_dir)
     try:
@@ -174,10 +181,10 @@ def compute_overlay_diff(left: list[Mount], right: list[Mount], out_dir: str, co
             if compress:
                 with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
                     hw = _HashingWriter(gz)  # type: ignore[arg-type]
-                    _write_upper(upperdir, hw)
+                    write(hw)
             else:
                 hw = _HashingWriter(raw)
-                _write_upper(upperdir, hw)
+                write(hw)
         return Computed(path, "sha256:" + hw.h.hexdigest(), compress)
     except BaseException:
         os.unlink(path)
@@ -221,6 +228,19 @@ def _write_upper(upperdir: str, sink: "_HashingWriter") -> None:
                                                            archive.WHITEOUT_PREFIX + name), full))
                     continue
                 _add_entry(tf, full, rel)
+
+
+def _write_changes(lower: str, upper: str, sink: "_HashingWriter") -> None:
+    """Tar what `upper` changed against `lower` (snapshots/changes.py), deletions as OCI whiteouts."""
+    from .snapshots.changes import DELETE, changes
+    with _GoTarFile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[arg-type]
+        for kind, rel in changes(lower, upper):
+            if kind == DELETE:
+                parent, name = os.path.split(rel)
+                tf.addfile(_whiteout_info(os.path.join(parent, archive.WHITEOUT_PREFIX + name),
+                                          os.path.join(upper, parent) if parent else upper))
+            else:
+                _add_entry(tf, os.path.join(upper, rel), rel)
 
 
 def _xattr(path: str, name: str) -> bytes | None:
