@@ -212,6 +212,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
                 mgr.add(child, only=rest)
             except RuncError:
                 pass
+        if direct and linux.get("seccomp"):
+            _send_seccomp(sock_p, linux["seccomp"])  # while the init builds its rootfs
         # the child has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
         kind, payload = sync.recv(sock_p)
         if kind != "cg":
@@ -297,6 +299,31 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         for s in (sock_p, sock_c, csock):
             if s is not None:
                 s.close()
+
+
+def _send_seccomp(sock, profile: dict) -> None:
+    """Compile the seccomp profile here, in parallel with the direct init's mounts, and send
+    it the BPF program (libseccomp's export) with the filter flags to load it with."""
+    from . import seccomp, sync
+    from .syscalls import SECCOMP_FILTER_FLAGS
+    try:
+        filt = seccomp.compile_filter(profile, runlog.warn)
+    except RuncError as e:
+        raise InitError(e.msg) from None  # the words it had when the init compiled it
+    try:
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            filt.export_bpf(fd)
+            size = os.lseek(fd, 0, os.SEEK_END)
+            prog = os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+    finally:
+        filt.release()
+    flags = 0
+    for name in profile.get("flags") or []:
+        flags |= SECCOMP_FILTER_FLAGS.get(name, 0)
+    sync.send_bytes(sock, "seccomp", str(flags).encode() + b"\n" + prog)
 
 
 def _make_dirs(mgr, path: str) -> None:

@@ -14,6 +14,22 @@ def send(sock, kind: str, payload: str = "") -> None:
     sock.send(kind.encode() + b"\n" + payload.encode())
 
 
+def send_bytes(sock, kind: str, payload: bytes) -> None:
+    sock.send(kind.encode() + b"\n" + payload)
+
+
+def recv_bytes(sock) -> tuple[str, bytes]:
+    """Like recv, for a binary payload (up to 64 KiB)."""
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:
+        return "eof", b""
+    if not data:
+        return "eof", b""
+    kind, _, payload = data.partition(b"\n")
+    return kind.decode(errors="replace"), payload
+
+
 def recv(sock) -> tuple[str, str]:
     """Next message; ("eof", "") when the peer closed its end."""
     try:

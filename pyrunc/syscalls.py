@@ -293,3 +293,27 @@ def clone_fork(flags: int = 0, cgroup_fd: int = -1) -> int:
     if pid < 0:
         raise OSError(err, f"clone3: {os.strerror(err)}")
     return pid
+
+
+# --- install a seccomp program built elsewhere (create compiles it while the init mounts) -------
+
+class _SockFprog(_ctypes.Structure):
+    _fields_ = [("len", c_ushort), ("filter", c_void_p)]
+
+
+_SYS_SECCOMP = 317
+_SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+                        "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4}
+
+
+def seccomp_set_filter(prog: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): what libseccomp's seccomp_load does
+    with the program seccomp_export_bpf wrote (its NNP attribute off, as ours is)."""
+    buf = (c_char * len(prog)).from_buffer_copy(prog)
+    fprog = _SockFprog(len(prog) // 8, _ctypes.addressof(buf))
+    ret = _libc.syscall(c_long(_SYS_SECCOMP), c_long(_SECCOMP_SET_MODE_FILTER), c_long(flags),
+                        _ctypes.byref(fprog))
+    if ret < 0:
+        err = _ctypes.get_errno()
+        raise OSError(err, f"error loading seccomp filter into kernel: {os.strerror(err)}")

@@ -229,3 +229,40 @@ def test_run_keeps_poststart_before_the_process(rt, tmp_path):
     p = rt("run", "--bundle", str(b), rt.new_id())
     assert p.returncode == 0, (p.stderr, rt.last_error())
     assert "poststart-ran" in p.stdout.split()
+
+
+def _errno_profile(**extra) -> dict:
+    prof = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    prof.update(extra)
+    return prof
+
+
+def test_seccomp_compiled_by_create_is_enforced_with_flags_and_hooks(rt, tmp_path):
+    """The direct init gets its seccomp program from create (compiled while it mounts):
+    rules, filter flags, and the prestart round trip in between must all still hold."""
+    log = tmp_path / "hook.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ncat > /dev/null; echo prestart >> {log}\n")
+    hook.chmod(0o755)
+    b = rt.bundle(["sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?; grep Seccomp: /proc/self/status"])
+    rt.edit(b, lambda s: (s["linux"].update(seccomp=_errno_profile(
+        flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"])),
+        s.update(hooks={"prestart": [{"path": str(hook)}]})))
+    p = rt("run", "--bundle", str(b), rt.new_id())
+    assert p.returncode == 0, (p.stderr, rt.last_error())
+    out = p.stdout.split()
+    assert "rc=1" in out and "Operation" in p.stdout  # EPERM from the rule
+    assert out[-1] == "2"  # Seccomp: 2 (filter mode)
+    assert log.read_text() == "prestart\n"
+
+
+def test_bad_seccomp_profile_keeps_the_inits_words(rt):
+    b = rt.bundle(["true"])
+    rt.edit(b, lambda s: s["linux"].update(seccomp=_errno_profile(architectures=["SCMP_ARCH_NOPE"])))
+    cid = rt.new_id()
+    p = rt("run", "--bundle", str(b), cid)
+    assert p.returncode == 1
+    assert rt.last_error()["msg"] == ("runc run failed: unable to start container process: "
+                                      "seccomp: invalid architecture 'SCMP_ARCH_NOPE'")
+    assert not (rt.root / cid).exists()
