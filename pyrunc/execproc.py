@@ -8,7 +8,7 @@ import _signal as signal
 from . import jsonlite as json
 from . import runlog, sync
 from .config import validate_process
-from .container import _manager, _set_rlimits, write_pid_file
+from .container import _manager, _send_seccomp, _set_rlimits, write_pid_file
 from .errors import RuncError
 from .namespaces import ns_inode
 from .state import State
@@ -155,6 +155,7 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
         subs = parse_cgroup_flags(opts["cgroup"], ctls)
     targets = cgroup_targets(mgr, subs) if mgr is not None and mgr.exists() else {}
     # stage 1 moves itself into the v1 dirs ("0" in tasks: no RCU wait, see V1Manager)
+    ctx["seccomp_from_parent"] = True  # see _send_seccomp
     ctx["self_join"] = sorted({os.path.join(t, "tasks") for ctl, t in targets.items()
                                if ctl != "unified"})
     sock_p, sock_c = sync.pair()
@@ -178,6 +179,9 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
                 if kind == "cgerror" else RuncError(payload) if kind == "error" \
                 else RuncError(f"unexpected sync message {kind!r}")
         sync.send(sock_p, "go")
+        if ctx.get("seccomp"):
+            # compiled here while stage 1 joins the namespaces; read by stage 2 before "run"
+            _send_seccomp(sock_p, ctx["seccomp"])
         pid = int(sync.expect(sock_p, "pid"))
         os.waitpid(stage1, 0)
         _set_rlimits(pid, proc.get("rlimits"))

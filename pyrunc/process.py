@@ -287,6 +287,7 @@ def direct_init(sock, ctx: dict) -> None:
     to join, no user namespace to map): the init itself, which also does stage 1's cgroup
     steps (see _direct_cgroups)."""
     ctx["direct"] = True
+    ctx["seccomp_from_parent"] = True  # see container._send_seccomp
     init(sock, ctx)
 
 
@@ -324,12 +325,12 @@ class _BuiltFilter:
 
 
 def _seccomp_filter(sock, ctx: dict, profile: dict):
-    """The filter to load before exec. The direct init gets it from the parent, which
-    compiles it (~2-4 ms for Docker's profile) while we build the rootfs; otherwise we
-    compile it here."""
+    """The filter to load before exec. The direct init and exec's process get it from the
+    parent, which compiles it (~2-4 ms for Docker's profile) while they build the rootfs or
+    join the namespaces; stage 1's init compiles it here."""
     if "_filter" in ctx:
         return ctx.pop("_filter")
-    if ctx.get("direct"):
+    if ctx.get("seccomp_from_parent"):
         kind, payload = sync.recv_bytes(sock)
         if kind != "seccomp":
             raise RuncError(f"unexpected sync message {kind!r}, want 'seccomp'")
@@ -531,8 +532,7 @@ def exec_stage2(sock, ctx: dict) -> None:
             sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
         filt = None
         if ctx.get("seccomp"):
-            from . import seccomp
-            filt = seccomp.compile_filter(ctx["seccomp"], ctx["warn"])
+            filt = _seccomp_filter(sock, ctx, ctx["seccomp"])
         sync.expect(sock, "run")
         # the sync socket is close-on-exec: EOF at the parent means the exec succeeded
         finalize_and_exec(proc, {sock.fileno()}, ctx["preserve_fds"], ctx["caps"], filt)

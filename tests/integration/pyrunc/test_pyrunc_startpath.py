@@ -266,3 +266,15 @@ def test_bad_seccomp_profile_keeps_the_inits_words(rt):
     assert rt.last_error()["msg"] == ("runc run failed: unable to start container process: "
                                       "seccomp: invalid architecture 'SCMP_ARCH_NOPE'")
     assert not (rt.root / cid).exists()
+
+
+def test_exec_gets_the_containers_seccomp_filter(rt):
+    """exec's process loads the program exec compiled while stage 1 joined the namespaces."""
+    cid, pid = start_sleeper(rt, lambda s: s["linux"].update(seccomp=_errno_profile()))
+    p = rt("exec", cid, "sh", "-c", "mkdir /tmp/y 2>&1; echo rc=$?; grep Seccomp: /proc/self/status")
+    assert p.returncode == 0, (p.stderr, rt.last_error())
+    assert "rc=1" in p.stdout.split() and "Operation not permitted" in p.stdout
+    assert p.stdout.split()[-1] == "2"
+    p = rt("exec", cid, "sh", "-c", "exit 3")  # and no stale message confuses the next one
+    assert p.returncode == 3
+    assert rt("delete", "--force", cid).returncode == 0
