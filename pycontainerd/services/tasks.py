@@ -7,12 +7,11 @@ import time
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2, empty_pb2, json_format
+from google.protobuf import empty_pb2
 
 from protos.containerd.events import task_pb2 as task_events
 from protos.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from protos.containerd.types import metrics_pb2
-from protos.containerd.types.cgroups.v1 import metrics_pb2 as cgroups_metrics_pb2
 from protos.containerd.types.task import task_pb2
 
 from .. import cgroupstats, filters, identifiers
@@ -196,11 +195,9 @@ class TasksService(tasks_pb2_grpc.TasksServicer):
             c = self.d.containers.get(ns, t.id)
             if not filters.match(parsed, filters.dict_adaptor({"id": t.id, "image": c.image, "labels": c.labels})):
                 continue
-            try:
-                stats = await asyncio.to_thread(cgroupstats.v1_metrics, t.pid)
+            try:  # v1 or v2 Metrics, by the cgroup mode the task is in
+                data = await asyncio.to_thread(cgroupstats.metrics_any, t.pid)
             except NotFound:
                 continue  # the task's init is gone
-            data = json_format.ParseDict(stats, cgroups_metrics_pb2.Metrics())
-            out.append(metrics_pb2.Metric(timestamp=ts(time.time()), id=t.id, data=any_pb2.Any(
-                type_url=data.DESCRIPTOR.full_name, value=data.SerializeToString())))
+            out.append(metrics_pb2.Metric(timestamp=ts(time.time()), id=t.id, data=data))
         return tasks_pb2.MetricsResponse(metrics=out)

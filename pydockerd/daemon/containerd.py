@@ -94,6 +94,7 @@ class ContainerdClient:
             options=[("grpc.max_receive_message_length", MAX_MSG),
                      ("grpc.max_send_message_length", MAX_MSG)])
         self._md = (("containerd-namespace", namespace),)
+        self.snapshotter = SNAPSHOTTER  # what snapshots are asked of (resolve_snapshotter)
         self.images = images_pb2_grpc.ImagesStub(self._channel)
         self.content = content_pb2_grpc.ContentStub(self._channel)
         self.snapshots = snapshots_pb2_grpc.SnapshotsStub(self._channel)
@@ -118,6 +119,16 @@ class ContainerdClient:
     async def version(self, timeout: float | None = None) -> tuple[str, str]:
         resp = await self._call(self.version_svc.Version, empty_pb2.Empty(), timeout)
         return resp.version, resp.revision
+
+    async def resolve_snapshotter(self, wanted: str) -> str:
+        """Use `wanted` if containerd loaded it, else native (a filesystem without overlay support)."""
+        from protos.containerd.services.introspection.v1 import introspection_pb2, introspection_pb2_grpc
+        stub = introspection_pb2_grpc.IntrospectionStub(self._channel)
+        resp = await self._call(stub.Plugins, introspection_pb2.PluginsRequest(
+            filters=['type=="io.containerd.snapshotter.v1"']))
+        ok = {p.id for p in resp.plugins if not p.init_err.message}
+        self.snapshotter = wanted if wanted in ok or "native" not in ok else "native"
+        return self.snapshotter
 
     async def wait_ready(self, timeout: float) -> None:
         """Poll Version until the server answers (it may still be starting)."""
@@ -226,17 +237,17 @@ class ContainerdClient:
         from datetime import datetime, timezone
         labels = {"containerd.io/gc.root": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         resp = await self._call(self.snapshots.Prepare, snapshots_pb2.PrepareSnapshotRequest(
-            snapshotter=SNAPSHOTTER, key=key, parent=parent, labels=labels))
+            snapshotter=self.snapshotter, key=key, parent=parent, labels=labels))
         return list(resp.mounts)
 
     async def snapshot_mounts(self, key: str) -> list[Any]:
         resp = await self._call(self.snapshots.Mounts, snapshots_pb2.MountsRequest(
-            snapshotter=SNAPSHOTTER, key=key))
+            snapshotter=self.snapshotter, key=key))
         return list(resp.mounts)
 
     async def remove_snapshot(self, key: str) -> None:
         await self._call(self.snapshots.Remove, snapshots_pb2.RemoveSnapshotRequest(
-            snapshotter=SNAPSHOTTER, key=key))
+            snapshotter=self.snapshotter, key=key))
 
     # --- containers ---------------------------------------------------------------------------
     async def create_container(self, cid: str, image: str, spec: dict[str, Any], snapshot_key: str,
@@ -249,7 +260,7 @@ class ContainerdClient:
         container = containers_pb2.Container(
             id=cid, image=image, labels=labels or {}, runtime=runtime,
             spec=any_pb2.Any(type_url=SPEC_TYPE_URL, value=json.dumps(spec).encode()),
-            snapshotter=SNAPSHOTTER, snapshot_key=snapshot_key)
+            snapshotter=self.snapshotter, snapshot_key=snapshot_key)
         await self._call(self.containers.Create, containers_pb2.CreateContainerRequest(container=container))
 
     async def delete_container(self, cid: str) -> None:
@@ -308,14 +319,12 @@ class ContainerdClient:
             call.cancel()
 
     async def metrics(self, cid: str) -> Any:
-        """The task's cgroup metrics (io.containerd.cgroups.v1.Metrics), or None when it has none."""
-        from protos.containerd.types.cgroups.v1 import metrics_pb2 as cg_metrics_pb2  # noqa: PLC0415
+        """The task's cgroup metrics: Metric.data, an Any holding io.containerd.cgroups.v1 or .v2 Metrics
+        (stats.build tells them apart by type URL), or None when it has none."""
         resp = await self._call(self.tasks.Metrics, tasks_pb2.MetricsRequest(filters=[f'id=="{cid}"']))
         for m in resp.metrics:
             if m.id == cid:
-                data = cg_metrics_pb2.Metrics()
-                data.ParseFromString(m.data.value)
-                return data
+                return m.data
         return None
 
     async def update_task(self, cid: str, resources: dict[str, Any]) -> None:
