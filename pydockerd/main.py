@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--exec-root", default="/run/pydocker", help="Root directory for execution state files")
     p.add_argument("-p", "--pidfile", default="/run/pydocker.pid", help="Path to use for daemon PID file")
     p.add_argument("--containerd", default="", help="containerd grpc address (default: start our own)")
+    p.add_argument("-s", "--storage-driver", default="overlayfs", choices=["overlayfs", "native"],
+                   help="snapshotter for images and containers (native where the filesystem has no overlay)")
     p.add_argument("--default-runtime", default="", help="Default OCI runtime for containers")
     p.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH",
                    help="Register an additional OCI compatible runtime")
@@ -180,11 +182,14 @@ async def run(args: argparse.Namespace) -> int:
                 address=os.path.join(args.exec_root, "containerd", "containerd.sock"),
                 root=os.path.join(args.data_root, "containerd", "daemon"),
                 state=os.path.join(args.exec_root, "containerd", "daemon"),
-                runtime=runtimes[default_runtime], debug=args.debug, extra_args=network_args(args))
+                runtime=runtimes[default_runtime], debug=args.debug,
+                extra_args=network_args(args) + ["--snapshotter", args.storage_driver])
             await supervisor.start()
             address = supervisor.address
         client = ContainerdClient(address)
         await client.wait_ready(timeout=30)
+        if await client.resolve_snapshotter(args.storage_driver) != args.storage_driver:
+            log.warning("storage driver %s is not available: using %s", args.storage_driver, client.snapshotter)
         daemon = Daemon(DaemonConfig(data_root=args.data_root, exec_root=args.exec_root,
                                      cgroup_parent=args.cgroup_parent, default_runtime=default_runtime,
                                      runtimes=runtimes, debug=args.debug,

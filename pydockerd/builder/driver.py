@@ -71,6 +71,9 @@ class Output(Protocol):
     async def stderr(self, text: str) -> None: ...
     async def aux(self, obj: object) -> None: ...
 
+    async def progress(self, message: bytes) -> None:
+        """One Docker JSON message of another operation (a FROM image's pull), written as it is."""
+
 
 @dataclass
 class BaseImage:
@@ -87,8 +90,9 @@ class Container:
 class BuildBackend(Protocol):
     """Primitive operations on images, containers and layers."""
 
-    async def get_base(self, ref: FromRef) -> BaseImage:
-        """The image for FROM (pulling as the `pull` option says; scratch gives image_id '')."""
+    async def get_base(self, ref: FromRef, progress: Callable[[bytes], Awaitable[None]]) -> BaseImage:
+        """The image for FROM (pulling as the `pull` option says; scratch gives image_id ''); a pull's
+        JSON messages go to `progress`, into the build output as moby's classic builder shows them."""
 
     async def probe_cache(self, parent_id: str, cache_key: str) -> str | None:
         """An image built before from `parent_id` with this key, if any."""
@@ -250,6 +254,9 @@ class _Quiet:
     async def aux(self, obj: object) -> None:
         pass
 
+    async def progress(self, message: bytes) -> None:
+        pass
+
 
 class BuildDriver:
     def __init__(self, ctx: BuildContext, backend: BuildBackend, out: Output,
@@ -290,7 +297,7 @@ class BuildDriver:
                 continue
             if step.kind == "from":
                 ref = b.resolve_from(step.stage)
-                base = await self.backend.get_base(ref)
+                base = await self.backend.get_base(ref, self.out.progress)
                 state = b.begin_stage(step.stage, base.image_id, base.config, ref)
                 if state.triggers:
                     triggers = b.take_triggers(state)

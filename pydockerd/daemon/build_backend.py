@@ -113,7 +113,7 @@ class DaemonBuildBackend:
         if parent_chain:
             from protos.containerd.services.snapshots.v1 import snapshots_pb2
             resp = await client._call(client.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
-                snapshotter="overlayfs", key=view_key, parent=parent_chain))
+                snapshotter=self.d.client.snapshotter, key=view_key, parent=parent_chain))
             left = list(resp.mounts)
         try:
             stub = diff_pb2_grpc.DiffStub(client._channel)
@@ -156,7 +156,7 @@ class DaemonBuildBackend:
             else:
                 try:
                     await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
-                        snapshotter="overlayfs", name=chain_id(diff_ids), key=key))
+                        snapshotter=self.d.client.snapshotter, name=chain_id(diff_ids), key=key))
                 except AlreadyExists:
                     pass
         manifest_bytes = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
@@ -176,7 +176,7 @@ class DaemonBuildBackend:
         client = self.d.client
         try:
             await client._call(client.snapshots.Stat, snapshots_pb2.StatSnapshotRequest(
-                snapshotter="overlayfs", key=new_chain))
+                snapshotter=self.d.client.snapshotter, key=new_chain))
             return
         except NotFound:
             pass
@@ -187,7 +187,7 @@ class DaemonBuildBackend:
             await client._call(stub.Apply, diff_pb2.ApplyRequest(diff=layer, mounts=mounts))
             try:
                 await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
-                    snapshotter="overlayfs", name=new_chain, key=key))
+                    snapshotter=self.d.client.snapshotter, name=new_chain, key=key))
             except AlreadyExists:
                 pass
         finally:
@@ -200,26 +200,29 @@ class DaemonBuildBackend:
                                            keep_key=True, comment=comment)
 
     # --- BuildBackend ---------------------------------------------------------------------------
-    async def get_base(self, ref: FromRef) -> BaseImage:
+    async def get_base(self, ref: FromRef, progress: Callable[[bytes], Awaitable[None]]) -> BaseImage:
         if ref.kind == "scratch":
             return BaseImage("", None)
         if ref.kind == "stage":
             img = await self._image(ref.image_id)
             return BaseImage(img.id, img.container_config)
-        img = await self._image_or_pull(ref, force=self.pull)
+        img = await self._image_or_pull(ref, force=self.pull, progress=progress)
         return BaseImage(img.id, img.container_config)
 
-    async def _image_or_pull(self, ref: FromRef, force: bool = False):
+    async def _image_or_pull(self, ref: FromRef, force: bool = False,
+                             progress: Callable[[bytes], Awaitable[None]] | None = None):
         """A local image, else pulled (the classic builder's PullOptionPreferLocal: FROM, COPY --from);
-        `force` (build --pull, PullOptionForcePull): pulled in any case."""
+        `force` (build --pull, PullOptionForcePull): pulled in any case. The pull's messages go to
+        `progress` (moby passes the build's progress writer to the pull)."""
         try:
             if force:
                 raise NotFound(ref.name)
             return await self._image(ref.name)
         except NotFound:
-            async for _line, _recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",
-                                                         self.d.cfg.insecure_registries):
-                pass
+            async for line, _recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",
+                                                        self.d.cfg.insecure_registries):
+                if line and progress is not None:
+                    await progress(line)
             return await self._image(ref.name)
 
     async def probe_cache(self, parent_id: str, cache_key: str) -> str | None:
@@ -278,7 +281,7 @@ class DaemonBuildBackend:
         client = self.d.client
         key = f"build-src-{secrets.token_hex(8)}"
         resp = await client._call(client.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
-            snapshotter="overlayfs", key=key, parent=img.chain_id))
+            snapshotter=self.d.client.snapshotter, key=key, parent=img.chain_id))
         target = await self._mount(list(resp.mounts), readonly=True)
         self._mounts.append((target, key))
         return Source(target)

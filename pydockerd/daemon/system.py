@@ -80,7 +80,7 @@ async def info(d: "Daemon", images_count: int) -> dict[str, Any]:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
     return {
         "ID": engine_id(d.cfg.data_root), **counts, "Images": images_count,
-        "Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
+        "Driver": d.client.snapshotter, "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none", "null"],
                     "Authorization": None, "Log": ["json-file"]},
         "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),

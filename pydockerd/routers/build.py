@@ -27,6 +27,9 @@ class _StreamOutput:
     async def aux(self, obj: object) -> None:
         await self.resp.write(driver.json_aux(obj))
 
+    async def progress(self, message: bytes) -> None:
+        await self.resp.write(message + b"\r\n")
+
 
 def setup(router, d: Daemon) -> None:
     async def build(request: web.Request) -> web.StreamResponse:

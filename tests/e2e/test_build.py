@@ -574,7 +574,14 @@ def test_pull_refreshes_the_base_image(bstack, tmp_path, tags, registry):
     bstack.docker("tag", old_id, base, check=True)
     ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {base}\nRUN cat /marker\n"})
     assert "\nold\n" in build(bstack, ctx, "-t", built).stdout     # present locally: used as it is
-    assert "\nnew\n" in build(bstack, ctx, "-t", built, "--pull").stdout  # --pull: the registry's
+    pulled = build(bstack, ctx, "-t", built, "--pull").stdout
+    assert "\nnew\n" in pulled  # --pull: the registry's
+    # the pull's own lines inside the build output, between the FROM step and its image ID, as Docker's
+    repo, tag = base.rsplit(":", 1)
+    from_step = pulled[pulled.index(f"Step 1/2 : FROM {base}\n"):pulled.index(" ---> ")]
+    assert f"{tag}: Pulling from {repo.split('/', 1)[1]}\n" in from_step, pulled
+    assert re.search(r"^Digest: sha256:[0-9a-f]{64}$", from_step, re.M), pulled
+    assert f"Status: Downloaded newer image for {base}\n" in from_step, pulled
 
 
 def test_rmi_takes_the_build_steps_along(bstack, tmp_path):

@@ -56,7 +56,7 @@ class FakeBackend:
             os.makedirs(d)
         return d
 
-    async def get_base(self, ref):
+    async def get_base(self, ref, progress):
         if ref.kind == "scratch":
             return BaseImage("", None)
         iid = ref.image_id if ref.kind == "stage" else self.by_ref.get(ref.name)
@@ -138,6 +138,9 @@ class Recorder:
 
     async def aux(self, obj):
         self.lines.append(json_aux(obj))
+
+    async def progress(self, message):
+        self.lines.append(message + b"\r\n")
 
 
 def mask(lines: list[bytes]) -> list[str]:
