@@ -499,7 +499,10 @@ def test_wait_conditions_logs_since_until_and_health_events(stack, cleanup):
 
 
 def _in_pty(argv: list[str], env: dict, rows: int, cols: int, resize_to: tuple[int, int] | None = None) -> str:
-    """Run argv on a pty of rows x cols (optionally resized once output starts); its output."""
+    """Run argv on a pty of rows x cols (optionally resized once "ready" is printed); its output.
+
+    The resize is signalled again until the program prints "size=": the CLI may still be
+    installing its SIGWINCH handler when "ready" arrives, and a signal then is lost."""
     import fcntl
     import os
     import pty
@@ -513,7 +516,7 @@ def _in_pty(argv: list[str], env: dict, rows: int, cols: int, resize_to: tuple[i
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         os.execvpe(argv[0], argv, env)
     out = b""
-    resized = False
+    last_resize = 0.0
     deadline = time.monotonic() + 30
     try:
         while time.monotonic() < deadline:
@@ -526,10 +529,11 @@ def _in_pty(argv: list[str], env: dict, rows: int, cols: int, resize_to: tuple[i
                 if not data:
                     break
                 out += data
-                if resize_to and not resized and b"ready" in out:
-                    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *resize_to, 0, 0))
-                    os.kill(pid, 28)  # SIGWINCH: the CLI forwards the new size
-                    resized = True
+            if (resize_to and b"ready" in out and b"size=" not in out
+                    and time.monotonic() - last_resize > 0.3):
+                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *resize_to, 0, 0))
+                os.kill(pid, 28)  # SIGWINCH: the CLI forwards the new size
+                last_resize = time.monotonic()
     finally:
         os.close(fd)
         os.waitpid(pid, 0)
