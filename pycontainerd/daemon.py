@@ -225,6 +225,7 @@ class Daemon:
         for t in list(self.tasks.tasks.values()):
             for m in t.monitors.values():
                 m.cancel()
+        self.tasks.close()  # the shim zygote goes now rather than when it notices its socket closed
         self.meta.close()
         try:
             os.unlink(self.cfg.address)
