@@ -293,7 +293,8 @@ def direct_init(sock, ctx: dict) -> None:
 
 def _direct_cgroups(sock, ctx: dict) -> None:
     """Stage 1's cgroup steps, in the direct init: join the v1 dirs once the parent has made
-    them (it does while we set up the keyring and ``lo``), then a new cgroup namespace."""
+    them (it does while we set up the keyring, ``lo`` and the first mounts), then a new
+    cgroup namespace."""
     preload_for(ctx["spec"])  # a no-op: create imported it all before the fork
     if not _self_join(sock, ctx["self_join"]):
         os._exit(1)
@@ -373,14 +374,22 @@ def _init(sock, ctx: dict) -> None:
                 raise
     if ctx["new_net"]:
         namespaces.loopback_up()
-    if ctx.get("direct"):
-        _direct_cgroups(sock, ctx)  # before any mount: the cgroup dirs get bound in
+    # the direct init joins its v1 cgroups (made by the parent meanwhile) before anything
+    # else only with go_early; otherwise right before the cgroup filesystem is mounted (it
+    # binds those dirs, and a new cgroup namespace must be rooted there first)
+    cg_pending = bool(ctx.get("direct"))
+    if cg_pending and ctx["go_early"]:
+        _direct_cgroups(sock, ctx)
+        cg_pending = False
     new_mnt = ctx["new_mount"]
     if new_mnt:
         mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
         dev_tmpfs = False
         ro_later: list[tuple[str, int]] = []
         for m in spec.get("mounts") or []:
+            if cg_pending and m.get("type") in ("cgroup", "cgroup2"):
+                _direct_cgroups(sock, ctx)
+                cg_pending = False
             try:
                 delayed = mounts.mount_one(rootfs, m, ctx)
                 if delayed:
@@ -391,6 +400,9 @@ def _init(sock, ctx: dict) -> None:
             if os.path.normpath(m["destination"]) == "/dev":
                 opts = m.get("options") or []
                 dev_tmpfs = m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts
+        if cg_pending:
+            _direct_cgroups(sock, ctx)
+            cg_pending = False
         _await_go(sock, ctx)
         try:
             devices.create_all(rootfs, linux.get("devices") or [], ctx["in_userns"], dev_tmpfs)
@@ -398,6 +410,8 @@ def _init(sock, ctx: dict) -> None:
                 devices.setup_ptmx_and_links(rootfs)
         except OSError as e:
             raise RuncError(f"error creating device nodes: {errtext(e)}") from None
+    if cg_pending:
+        _direct_cgroups(sock, ctx)
     _await_go(sock, ctx)  # no mount namespace: no device nodes either
     hooks = spec.get("hooks") or {}
     if any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
