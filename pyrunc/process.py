@@ -382,34 +382,35 @@ def _init(sock, ctx: dict) -> None:
         _direct_cgroups(sock, ctx)
         cg_pending = False
     new_mnt = ctx["new_mount"]
-    if new_mnt:
-        mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
-        dev_tmpfs = False
-        ro_later: list[tuple[str, int]] = []
-        for m in spec.get("mounts") or []:
-            if cg_pending and m.get("type") in ("cgroup", "cgroup2"):
-                _direct_cgroups(sock, ctx)
-                cg_pending = False
-            try:
-                delayed = mounts.mount_one(rootfs, m, ctx)
-                if delayed:
-                    ro_later.append((m["destination"], delayed))
-            except OSError as e:
-                raise RuncError(f'error mounting "{m.get("source", "")}" to rootfs at '
-                                f'"{m["destination"]}": {errtext(e)}') from None
-            if os.path.normpath(m["destination"]) == "/dev":
-                opts = m.get("options") or []
-                dev_tmpfs = m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts
-        if cg_pending:
+    # runc sets the rootfs up whatever the namespaces; only the jail differs (pivot_root or,
+    # without a mount namespace, chroot)
+    mounts.prepare_root(rootfs, linux.get("rootfsPropagation"))
+    dev_tmpfs = False
+    ro_later: list[tuple[str, int]] = []
+    for m in spec.get("mounts") or []:
+        if cg_pending and m.get("type") in ("cgroup", "cgroup2"):
             _direct_cgroups(sock, ctx)
             cg_pending = False
-        _await_go(sock, ctx)
         try:
-            devices.create_all(rootfs, linux.get("devices") or [], ctx["in_userns"], dev_tmpfs)
-            if dev_tmpfs:
-                devices.setup_ptmx_and_links(rootfs)
+            delayed = mounts.mount_one(rootfs, m, ctx)
+            if delayed:
+                ro_later.append((m["destination"], delayed))
         except OSError as e:
-            raise RuncError(f"error creating device nodes: {errtext(e)}") from None
+            raise RuncError(f'error mounting "{m.get("source", "")}" to rootfs at '
+                            f'"{m["destination"]}": {errtext(e)}') from None
+        if os.path.normpath(m["destination"]) == "/dev":
+            opts = m.get("options") or []
+            dev_tmpfs = m.get("type") != "bind" and "bind" not in opts and "rbind" not in opts
+    if cg_pending:
+        _direct_cgroups(sock, ctx)
+        cg_pending = False
+    _await_go(sock, ctx)
+    try:
+        devices.create_all(rootfs, linux.get("devices") or [], ctx["in_userns"], dev_tmpfs)
+        if dev_tmpfs:
+            devices.setup_ptmx_and_links(rootfs)
+    except OSError as e:
+        raise RuncError(f"error creating device nodes: {errtext(e)}") from None
     if cg_pending:
         _direct_cgroups(sock, ctx)
     _await_go(sock, ctx)  # no mount namespace: no device nodes either
@@ -451,11 +452,10 @@ def _init(sock, ctx: dict) -> None:
         os.close(master)
         csock.close()
         console.become_ctty(slave)
-    if new_mnt:
-        for dest, flags in ro_later:
-            mounts.remount(dest, flags)
-        if (spec.get("root") or {}).get("readonly"):
-            mounts.readonly_root()
+    for dest, flags in ro_later:
+        mounts.remount(dest, flags)
+    if (spec.get("root") or {}).get("readonly"):
+        mounts.readonly_root()
     if spec.get("hostname"):
         sc.sethostname(spec["hostname"])
     if spec.get("domainname"):
