@@ -213,7 +213,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             except RuncError:
                 pass
         if direct and linux.get("seccomp"):
-            _send_seccomp(sock_p, linux["seccomp"])  # while the init builds its rootfs
+            _send_seccomp(sock_p, linux["seccomp"], root)  # while the init builds its rootfs
         # the child has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
         kind, payload = sync.recv(sock_p)
         if kind != "cg":
@@ -301,11 +301,38 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
                 s.close()
 
 
-def _send_seccomp(sock, profile: dict) -> None:
-    """Compile the seccomp profile here, in parallel with the direct init's mounts, and send
-    it the BPF program (libseccomp's export) with the filter flags to load it with."""
-    from . import seccomp, sync
+# Compiled programs by profile, under the state root: Docker's default profile costs ~10 ms of
+# CPU to compile and export on every create and exec, and is the same for every container.
+# '~' cannot appear in a container id, so the dir never shows up as one.
+SECCOMP_CACHE = "~seccomp"
+
+
+def _send_seccomp(sock, profile: dict, root: str | None = None) -> None:
+    """Send the init the profile's BPF program (libseccomp's export) with the flags to load it
+    with: from the cache under ``root`` when this profile was compiled before on this kernel,
+    else compiled here, in parallel with the direct init's mounts."""
+    from . import sync
     from .syscalls import SECCOMP_FILTER_FLAGS
+    flags = 0
+    for name in profile.get("flags") or []:
+        flags |= SECCOMP_FILTER_FLAGS.get(name, 0)
+    path = _seccomp_cache_path(root, profile) if root else None
+    prog = None
+    if path:
+        try:
+            with open(path, "rb") as f:
+                prog = f.read()
+        except OSError:
+            pass
+    if not prog:
+        prog = _compile_seccomp(profile)
+        if path:
+            _store_seccomp(path, prog)
+    sync.send_bytes(sock, "seccomp", str(flags).encode() + b"\n" + prog)
+
+
+def _compile_seccomp(profile: dict) -> bytes:
+    from . import seccomp
     try:
         filt = seccomp.compile_filter(profile, runlog.warn)
     except RuncError as e:
@@ -315,15 +342,36 @@ def _send_seccomp(sock, profile: dict) -> None:
         try:
             filt.export_bpf(fd)
             size = os.lseek(fd, 0, os.SEEK_END)
-            prog = os.pread(fd, size, 0)
+            return os.pread(fd, size, 0)
         finally:
             os.close(fd)
     finally:
         filt.release()
-    flags = 0
-    for name in profile.get("flags") or []:
-        flags |= SECCOMP_FILTER_FLAGS.get(name, 0)
-    sync.send_bytes(sock, "seccomp", str(flags).encode() + b"\n" + prog)
+
+
+def _seccomp_cache_path(root: str, profile: dict) -> str:
+    """Keyed by the profile (as parsed), the kernel and the compiler (seccomp.py): the program
+    libseccomp emits depends on nothing else on one machine."""
+    import _sha256
+    from . import seccomp
+    st = os.stat(seccomp.__file__)
+    key = f"{os.uname().release}\0{st.st_mtime_ns}\0{st.st_size}\0{profile!r}".encode()
+    return os.path.join(root, SECCOMP_CACHE, _sha256.sha256(key).hexdigest())
+
+
+def _store_seccomp(path: str, prog: bytes) -> None:
+    """Best effort, atomic (a concurrent create reads a whole program or none)."""
+    try:
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, prog)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        pass
 
 
 def _make_dirs(mgr, path: str) -> None:

@@ -181,7 +181,7 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
         sync.send(sock_p, "go")
         if ctx.get("seccomp"):
             # compiled here while stage 1 joins the namespaces; read by stage 2 before "run"
-            _send_seccomp(sock_p, ctx["seccomp"])
+            _send_seccomp(sock_p, ctx["seccomp"], opts["root"])
         pid = int(sync.expect(sock_p, "pid"))
         os.waitpid(stage1, 0)
         _set_rlimits(pid, proc.get("rlimits"))
