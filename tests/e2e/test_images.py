@@ -10,10 +10,8 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "registry"))
 from registry_helpers import PASSWORD, USER, start_registry  # noqa: E402
+
+from peer_dockerd import DOCKERD, private_dockerd  # noqa: E402
 
 
 def uname(prefix: str = "img") -> str:
@@ -166,44 +166,21 @@ def test_history_and_inspect(stack, busybox_rootfs_tar):
 
 # --- a tarball made by real Docker ---------------------------------------------------------------------
 
-DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
-
-
-def _mounts_under(path: str) -> list[str]:
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4]
-            if mp == path or mp.startswith(path + "/"):
-                out.append(mp)
-    return sorted(out, key=len, reverse=True)
-
-
 def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_path):
     if not os.path.exists(DOCKERD) or not os.path.exists("/usr/bin/docker"):
         pytest.skip("docker.io is not installed")
-    base = Path(tempfile.mkdtemp(prefix="pyd-realdocker-", dir="/tmp"))
-    sock = base / "d.sock"
-    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(base / "cfg"))
-    log = open(base / "dockerd.log", "wb")
-    proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
-                             "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
-                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
-                            stdout=log, stderr=log)
     tag = f"{uname('fromdocker')}:v1"
     ours = f"{uname('frompydocker')}:v2"
     stack.docker("import", "-c", 'CMD ["echo", "made-by-pydocker"]', str(busybox_rootfs_tar), ours, check=True)
     ours_info = json.loads(stack.docker("image", "inspect", ours, check=True).stdout)[0]
     stack.docker("save", "-o", str(tmp_path / "ours.tar"), ours, check=True)
     stack.docker("rmi", ours, check=True)
-    try:
+    with private_dockerd("pyd-realdocker-") as peer:
+        env = dict(os.environ, DOCKER_HOST=f"unix://{peer.sock}", DOCKER_CONFIG=str(peer.base / "cfg"))
+
         def real(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run(["/usr/bin/docker", *args], env=env, capture_output=True, text=True, timeout=120)
 
-        deadline = time.monotonic() + 40
-        while real("version").returncode != 0:
-            assert proc.poll() is None and time.monotonic() < deadline, (base / "dockerd.log").read_text()[-3000:]
-            time.sleep(0.2)
         cp = real("import", "-c", 'CMD ["echo", "made-by-docker"]', str(busybox_rootfs_tar), tag)
         assert cp.returncode == 0, cp.stderr
         archive = tmp_path / "real.tar"
@@ -215,17 +192,6 @@ def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_
         theirs = json.loads(real("image", "inspect", ours).stdout)[0]
         assert theirs["Id"] == ours_info["Id"] and theirs["RootFS"]["Layers"] == ours_info["RootFS"]["Layers"]
         assert theirs["Config"]["Cmd"] == ["echo", "made-by-pydocker"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        for mp in _mounts_under(str(base)):
-            subprocess.run(["umount", "-l", mp], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
     try:
         cp = stack.docker("load", "-i", str(archive), check=True)
         assert f"Loaded image: {tag}" in cp.stdout

@@ -14,9 +14,7 @@ import os
 import pty
 import re
 import select
-import shutil
 import struct
-import tempfile
 import termios
 import subprocess
 import sys
@@ -27,6 +25,8 @@ from pathlib import Path
 
 import docker
 import pytest
+
+from peer_dockerd import DOCKERD, private_dockerd
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = "/usr/local/bin/docker"
@@ -174,15 +174,6 @@ def test_cli_load_shows_layer_bars_on_a_terminal(stack, tmp_path, client):
         stack.docker("rmi", "-f", tag)
 
 
-DOCKERD = "/usr/sbin/dockerd"
-
-
-def _mounts_under(path: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        mps = [line.split()[4] for line in f]
-    return sorted((m for m in mps if m == path or m.startswith(path + "/")), key=len, reverse=True)
-
-
 @pytest.mark.skipif(not os.path.exists(DOCKERD), reason="docker.io (dockerd 20.10) is not installed")
 def test_same_messages_as_debian_dockerd(stack, api, tmp_path):
     """The same archive loaded by a private Debian dockerd 20.10 and by pydockerd: the same layer ids, the same
@@ -190,36 +181,10 @@ def test_same_messages_as_debian_dockerd(stack, api, tmp_path):
     tag = f"loadcmp-{uuid.uuid4().hex[:8]}:v1"
     tar = tmp_path / "img.tar"
     write_archive(tar, tag)
-    base = Path(tempfile.mkdtemp(prefix="pyd-loadcmp-", dir="/tmp"))
-    sock = base / "d.sock"
-    log = open(base / "dockerd.log", "wb")
-    proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
-                             "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
-                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
-                            stdout=log, stderr=log)
-    try:
-        real = docker.APIClient(base_url=f"unix://{sock}", timeout=120, version="1.41")
-        deadline = time.monotonic() + 40
-        while True:
-            try:
-                real.ping()
-                break
-            except Exception:
-                assert proc.poll() is None and time.monotonic() < deadline, (base / "dockerd.log").read_text()[-3000:]
-                time.sleep(0.2)
+    with private_dockerd("pyd-loadcmp-") as peer:
+        real = docker.APIClient(base_url=f"unix://{peer.sock}", timeout=120, version="1.41")
         theirs = list(real.load_image(tar.read_bytes(), quiet=False))
         real.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        for mp in _mounts_under(str(base)):
-            subprocess.run(["umount", "-l", mp], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
     try:
         ours = list(api.load_image(tar.read_bytes(), quiet=False))
     finally:

@@ -1,0 +1,74 @@
+"""A private Debian dockerd 20.10 for tests that compare with real Docker (own socket, data-root,
+exec-root and pidfile; no bridge, no iptables; vfs storage), stopped and cleaned up on exit."""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
+
+
+@dataclass
+class PeerDockerd:
+    base: Path
+    sock: Path
+    proc: subprocess.Popen
+
+    def log_tail(self) -> str:
+        return (self.base / "dockerd.log").read_text(errors="replace")[-3000:]
+
+
+def _answers(sock: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(str(sock))
+            s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b" 200 " in s.recv(64)
+    except OSError:
+        return False
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points at or below path, deepest first (what to unmount before removing it)."""
+    with open("/proc/self/mountinfo") as f:
+        mps = [line.split()[4] for line in f]
+    return sorted((m for m in mps if m == path or m.startswith(path + "/")), key=len, reverse=True)
+
+
+@contextlib.contextmanager
+def private_dockerd(prefix: str, ready_timeout: float = 40) -> Iterator[PeerDockerd]:
+    """Start dockerd in a fresh /tmp dir, wait until it answers /_ping, yield it; at exit stop it
+    (SIGTERM, then SIGKILL after 30 s), unmount whatever it left below its dir and remove the dir."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    sock = base / "d.sock"
+    log = open(base / "dockerd.log", "wb")
+    proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
+                             "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
+                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+                            stdout=log, stderr=log)
+    peer = PeerDockerd(base, sock, proc)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while not _answers(sock):
+            assert proc.poll() is None and time.monotonic() < deadline, peer.log_tail()
+            time.sleep(0.2)
+        yield peer
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        for mp in mounts_under(str(base)):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
