@@ -5,9 +5,7 @@ exec-root, sockets and cgroup parent, and its finalizer checks that nothing was 
 """
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from scripts.busybox_rootfs import make_rootfs, write_rootfs_tar  # noqa: E402
-from stacklib import (DOCKER, DOCKER20, Stack, host_snapshot, inspect, start_stack,  # noqa: E402,F401
+from stacklib import (DOCKER, DOCKER20, Stack, host_snapshot, inspect, stack_session, start_stack,  # noqa: E402,F401
                       teardown_stack, unique)
 
 
@@ -47,17 +45,7 @@ def busybox_rootfs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def stack(busybox_rootfs_tar) -> Stack:
     """An isolated pydockerd + pycontainerd stack with busybox:latest imported."""
-    base = Path(tempfile.mkdtemp(prefix="pydocker-test-"))
-    st = None
-    try:
-        st = start_stack(base, busybox_rootfs_tar)
-        yield st
-    finally:
-        leaks = teardown_stack(st) if st else []
-        if st is None:
-            shutil.rmtree(base, ignore_errors=True)
-        if leaks:
-            pytest.fail("the stack left things behind: " + "; ".join(leaks), pytrace=False)
+    yield from stack_session("pydocker-test-", busybox_rootfs_tar)
 
 
 @pytest.fixture(scope="session", autouse=True)

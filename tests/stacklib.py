@@ -235,6 +235,26 @@ def teardown_stack(stack: Stack) -> list[str]:
     return leaks
 
 
+def stack_session(prefix: str, busybox_tar: Path | None = None, extra_args: list[str] | None = None,
+                  env: dict[str, str] | None = None):
+    """Generator for a pytest fixture: a stack in a fresh /tmp/<prefix>* dir (extra environment for its
+    clients in ``env``), torn down afterwards; the fixture fails if the stack left anything behind."""
+    import pytest
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    st = None
+    try:
+        st = start_stack(base, busybox_tar, extra_args)
+        st.env.update(env or {})
+        yield st
+    finally:
+        leaks = teardown_stack(st) if st else []
+        if st is None:
+            shutil.rmtree(base, ignore_errors=True)
+        if leaks:
+            pytest.fail(f"the stack in {base} left things behind: " + "; ".join(leaks), pytrace=False)
+
+
 def term_with_parent() -> None:
     """In the daemon's child before exec: SIGTERM it when the test process dies.
 

@@ -12,30 +12,18 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import threading
 from pathlib import Path
 
 import docker
 import pytest
 
-from stacklib import DOCKER, DOCKER20, start_stack, teardown_stack, unique
+from stacklib import DOCKER, DOCKER20, stack_session, unique
 
 
 @pytest.fixture(scope="module")
 def bstack(busybox_rootfs_tar):
-    base = Path(tempfile.mkdtemp(prefix="pydocker-build-"))
-    st = None
-    try:
-        st = start_stack(base, busybox_rootfs_tar)
-        st.env["DOCKER_BUILDKIT"] = "0"
-        yield st
-    finally:
-        leaks = teardown_stack(st) if st else []
-        if st is None:
-            shutil.rmtree(base, ignore_errors=True)
-        if leaks:
-            pytest.fail("the build stack left things behind: " + "; ".join(leaks), pytrace=False)
+    yield from stack_session("pydocker-build-", busybox_rootfs_tar, env={"DOCKER_BUILDKIT": "0"})
 
 
 @pytest.fixture

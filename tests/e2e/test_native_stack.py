@@ -3,16 +3,14 @@ back to where overlay mounts fail): run with a write, commit, a build whose RUN 
 in the layer, a deletion when applied), and a clean removal."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
-from stacklib import REPO, start_stack, teardown_stack
+from stacklib import REPO, stack_session
 
 
 def _has_storage_driver_flag() -> bool:
@@ -27,16 +25,7 @@ pytestmark = pytest.mark.skipif(not _has_storage_driver_flag(),
 
 @pytest.fixture(scope="module")
 def native_stack(busybox_rootfs_tar):
-    base = Path(tempfile.mkdtemp(prefix="pydocker-native-"))
-    st = None
-    try:
-        st = start_stack(base, busybox_rootfs_tar, extra_args=["--storage-driver", "native"])
-        yield st
-    finally:
-        leaks = teardown_stack(st) if st else []
-        if st is None:
-            shutil.rmtree(base, ignore_errors=True)
-        assert not leaks, leaks
+    yield from stack_session("pydocker-native-", busybox_rootfs_tar, ["--storage-driver", "native"])
 
 
 def test_run_commit_build_and_remove_on_native(native_stack, tmp_path):

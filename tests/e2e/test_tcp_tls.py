@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stacklib import DOCKER, DOCKER20, REPO, start_stack, teardown_stack
+from stacklib import DOCKER, DOCKER20, REPO, stack_session
 from tls_test_certs import PKI, make_pki
 
 
@@ -33,18 +33,7 @@ def pki() -> PKI:
 
 
 def _stack(extra: list[str], busybox_tar: Path | None):
-    base = Path(tempfile.mkdtemp(prefix="pydocker-test-"))
-    st = None
-    try:
-        st = start_stack(base, busybox_tar, extra)
-        yield st
-    finally:
-        leaks = teardown_stack(st) if st else []
-        if st is None:
-            import shutil
-            shutil.rmtree(base, ignore_errors=True)
-        if leaks:
-            pytest.fail("the stack left things behind: " + "; ".join(leaks), pytrace=False)
+    yield from stack_session("pydocker-test-", busybox_tar, extra)
 
 
 @pytest.fixture(scope="module")
