@@ -90,3 +90,26 @@ async def test_clean_shutdown_removes_rules_and_start_restores_them(env):
     save = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     assert f"-A {env.prefix}-POSTROUTING -s {sub} ! -o {net.bridge} -j MASQUERADE" in save
     assert m2.get_network(net.name).id == net.id
+
+
+async def test_crash_before_background_release_completes(env):
+    """The daemon dies right after DeleteSandbox answered, before the veth and the port rules
+    were deleted in the background: the next start removes both."""
+    m1 = await env.manager()
+    (sub,) = free_subnets(1)
+    net = await m1.create_network(f"pdtb{env.tag}", ipam_configs=[IPAMConfig(subnet=sub)])
+    sb = await m1.create_sandbox(f"b1{env.tag}")
+    ep = await m1.connect(net.id, sb.container_id, name="b1", ports=[PortBinding(80, "tcp", "127.0.0.1", 0)])
+    await m1.delete_sandbox(sb.container_id)
+    for t in list(m1.release_tasks):   # dies before the background deletion ran
+        t.cancel()
+    crash(m1)
+    assert links.link_exists(ep.host_ifname)
+    save = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    assert f"--to-destination {ep.ipv4}:80" in save
+
+    m2 = await env.manager()
+    assert not links.link_exists(ep.host_ifname) and links.bridge_ports(net.bridge) == []
+    save = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert ep.ipv4 not in save
+    assert m2.get_network(net.id).endpoints == {} and not m2.sandboxes
