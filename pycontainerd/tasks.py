@@ -89,6 +89,10 @@ class Task:
     hurried: asyncio.Event = field(default_factory=asyncio.Event)
     oom_watch: asyncio.Task | None = None
     deleting: bool = False
+    init_exited: bool = False  # the shim reported the init's exit
+    # The rootfs may be unmounted as soon as the init has exited: its own pid namespace took every
+    # process of the container with it, and no poststop hook will look at the rootfs.
+    early_unmount: bool = False
 
 
 class TaskManager:
@@ -141,7 +145,7 @@ class TaskManager:
             if c.spec is None:
                 raise FailedPrecondition(f"container {cid} has no spec", raw=True)
             try:
-                json.loads(c.spec.value)
+                spec = json.loads(c.spec.value)
             except ValueError as exc:
                 raise InvalidArgument(f"container {cid}: spec is not JSON: {exc}", raw=True) from None
             binary, rroot, systemd = self._runtime_for(c, runtime_path, ns, options)
@@ -174,7 +178,7 @@ class TaskManager:
                     # with the shim's ": unknown" kind, and Docker shows it verbatim
                     raise Unknown(f"failed to create shim task: {exc.message}", raw=True) from None
                 raise
-            task = Task(ns, cid, bundle, shim, reply["pid"])
+            task = Task(ns, cid, bundle, shim, reply["pid"], early_unmount=_early_unmount(spec))
             self.tasks[(ns, cid)] = task
             self._monitor(task, "")
             self._watch_oom(task)
@@ -205,6 +209,8 @@ class TaskManager:
             except ContainerdError as exc:
                 log.warning("task %s/%s: waiting for %s failed: %s", task.ns, task.id, exec_id or "init", exc)
                 return
+            if not exec_id:
+                task.init_exited = True
             started = task.starts.get(exec_id)
             if started is not None:  # never report an exit before its Start has answered
                 await started.wait()
@@ -256,21 +262,33 @@ class TaskManager:
     async def delete(self, ns: str, cid: str) -> dict[str, Any]:
         async with self.lock(ns, cid):
             task = self.get(ns, cid)
+            rootfs = os.path.join(task.bundle, "rootfs")
+            unmount: asyncio.Future | None = None
+            if task.init_exited and task.early_unmount:
+                # Nothing runs in the rootfs any more and no hook will look at it: unmount it while the
+                # runtime deletes the container (one runtime process start, the slowest step here).
+                unmount = asyncio.ensure_future(asyncio.to_thread(unmount_all, rootfs))
             try:
                 r = await task.shim.call("delete", exec_id="")
             except ShimGone:
                 # The shim died: clean up after it as containerd does, reporting exit status 255.
                 log.warning("task %s/%s: shim is gone, cleaning up", ns, cid)
                 task.deleting = True
+                if unmount is not None:
+                    await asyncio.wait([unmount])
                 await self._cleanup_dead(ns, cid, task.bundle)
                 self._forget(task)
                 return {"pid": task.pid, "exit_status": 255, "exited_at": time.time()}
+            except BaseException:
+                if unmount is not None:
+                    await asyncio.wait([unmount])
+                raise
             # Let the monitors deliver the exit they are being told about before the shim goes.
             await self._flush_exits(task, list(task.monitors))
             task.deleting = True
             # The shim lives in the bundle but not in its rootfs: unmount while it exits.
-            rootfs = os.path.join(task.bundle, "rootfs")
-            await asyncio.gather(self._stop_shim(task.shim), asyncio.to_thread(unmount_all, rootfs))
+            await asyncio.gather(self._stop_shim(task.shim),
+                                 unmount if unmount is not None else asyncio.to_thread(unmount_all, rootfs))
             await self._cleanup_bundle(task.bundle)
             self._forget(task)
             return r
@@ -384,6 +402,15 @@ class TaskManager:
         except OSError as exc:
             log.warning("cannot run %s to delete %s: %s", choice["binary"], cid, exc)
         await self._cleanup_bundle(bundle)
+
+
+def _early_unmount(spec: Any) -> bool:
+    """Whether the init's exit ends everything that runs in the rootfs (a private pid namespace) and
+    nothing runs after it that may use the rootfs (no poststop hooks)."""
+    if not isinstance(spec, dict) or (spec.get("hooks") or {}).get("poststop"):
+        return False
+    namespaces = (spec.get("linux") or {}).get("namespaces") or []
+    return any(n.get("type") == "pid" and not n.get("path") for n in namespaces if isinstance(n, dict))
 
 
 def _prepare_bundle(bundle: str, spec: bytes, runtime: bytes, mounts: list[Mount]) -> None:

@@ -713,8 +713,9 @@ class Daemon:
             raise
         if lv.fifos is not None:
             await lv.fifos.wait_drained(timeout=5)
-        await self._cleanup_task(c.ID)
-        await self._teardown_network(c)
+        # The task's deletion (runtime delete, unmount, shim exit) and the sandbox's do not depend on
+        # each other once the process is gone: overlap them.
+        await asyncio.gather(self._cleanup_task(c.ID), self._teardown_network(c))
         if lv.stdin_task is not None:
             lv.stdin_task.cancel()
             lv.stdin_task = None
@@ -722,7 +723,11 @@ class Daemon:
             lv.fifos.close()
             lv.fifos = None
         c.State.set_stopped(code)
-        self.store.save(c)
+        auto_remove = bool(c.HostConfig.get("AutoRemove")) and not self._should_restart(c, code)
+        if not auto_remove:
+            # An auto-removed record is deleted next: a synced write of it would only cost time (after
+            # a crash in between, restore finds it running, reaps the task and removes it all the same).
+            self.store.save(c)
         self.container_event(c, "die", exitCode=str(code))
         lv.hub.end_run()
         fut = lv.exit_future()
@@ -733,13 +738,15 @@ class Daemon:
             delay = min(0.1 * (2 ** min(c.RestartCount, 10)), 60.0)
             self._background(self._restart_later(c, delay))
             return
-        if c.HostConfig.get("AutoRemove"):
+        if auto_remove:
             try:
                 async with lv.lock:
                     if c.ID in self.containers and not lv.removing:
                         await self._remove(c)
             except DockerError as exc:
                 log.warning("auto-remove of %s failed: %s", c.ID[:12], exc.message)
+                if c.ID in self.containers:
+                    self.store.save(c)
 
     def _should_restart(self, c: Container, code: int) -> bool:
         """Restart policies: always, unless-stopped, on-failure[:max] (never after docker stop/kill)."""
