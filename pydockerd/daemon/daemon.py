@@ -66,6 +66,9 @@ class Live:
     monitor: asyncio.Task | None = None
     stdin_task: asyncio.Task | None = None
     removing: bool = False
+    # The rootfs mounts Snapshots.Prepare answered at create: the first start uses them instead of asking
+    # again (a snapshot's mounts stay what they were until it is removed).
+    mounts: list[Any] | None = None
     oom: asyncio.Event = field(default_factory=asyncio.Event)  # set by a /tasks/oom of this run
 
     def exit_future(self) -> asyncio.Future:
@@ -344,7 +347,7 @@ class Daemon:
                 VolumeMounts=[asdict(v) for v in volume_mounts],
             )
             os.makedirs(cdir, mode=0o710, exist_ok=True)
-            await self.client.prepare_snapshot(cid, img.chain_id if img else "")
+            mounts = await self.client.prepare_snapshot(cid, img.chain_id if img else "")
             created_snapshot = True
             self.store.save(c)
         except BaseException:
@@ -359,7 +362,7 @@ class Daemon:
             shutil.rmtree(cdir, ignore_errors=True)
             raise
         self.containers[cid] = c
-        self._live(c)
+        self._live(c).mounts = mounts
         self.container_event(c, "create")
         return cid, []
 
@@ -441,10 +444,12 @@ class Daemon:
                 raise
 
     async def _start_locked(self, c: Container, lv: Live) -> None:
-        try:
-            mounts = await self.client.snapshot_mounts(c.ID)
-        except NotFound:
-            mounts = await self.client.prepare_snapshot(c.ID, c.ChainID)
+        mounts, lv.mounts = lv.mounts, None
+        if mounts is None:
+            try:
+                mounts = await self.client.snapshot_mounts(c.ID)
+            except NotFound:
+                mounts = await self.client.prepare_snapshot(c.ID, c.ChainID)
         netns = await self._setup_network(c)
         try:
             await self._create_and_start(c, lv, mounts, netns)
