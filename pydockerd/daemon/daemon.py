@@ -69,6 +69,7 @@ class Live:
     # The rootfs mounts Snapshots.Prepare answered at create: the first start uses them instead of asking
     # again (a snapshot's mounts stay what they were until it is removed).
     mounts: list[Any] | None = None
+    snapshot_removed: bool = False  # the exit of a --rm container took its writable layer already
     oom: asyncio.Event = field(default_factory=asyncio.Event)  # set by a /tasks/oom of this run
 
     def exit_future(self) -> asyncio.Future:
@@ -696,9 +697,26 @@ class Daemon:
                 out.append(gid)
         return out
 
-    async def _cleanup_task(self, cid: str) -> None:
+    async def _cleanup_task(self, cid: str, remove_snapshot: bool = False) -> None:
+        """Delete the task, then its containerd container (and with `remove_snapshot`, in parallel, the
+        snapshot: the task's deletion unmounted it)."""
         await self.ignore_missing(self.client.delete_task(cid))
-        await self.ignore_missing(self.client.delete_container(cid))
+        if not remove_snapshot:
+            await self.ignore_missing(self.client.delete_container(cid))
+            return
+        async def snapshot() -> None:
+            try:
+                await self.client.remove_snapshot(cid)
+            except NotFound:
+                pass
+            except DockerError as exc:
+                log.warning("cleanup: %s", exc.message)
+                return  # the removal of the container tries again
+            lv = self.live.get(cid)
+            if lv is not None:
+                lv.snapshot_removed = True
+
+        await asyncio.gather(self.ignore_missing(self.client.delete_container(cid)), snapshot())
 
     # --- exit handling --------------------------------------------------------------------------
     async def _monitor(self, c: Container, lv: Live, waiter: asyncio.Task) -> None:
@@ -718,9 +736,12 @@ class Daemon:
             raise
         if lv.fifos is not None:
             await lv.fifos.wait_drained(timeout=5)
+        # --rm (no restart policy can go with it): the writable layer goes with the container, so it is
+        # removed as soon as the task is gone, beside the containerd container record.
+        auto_remove = bool(c.HostConfig.get("AutoRemove"))
         # The task's deletion (runtime delete, unmount, shim exit) and the sandbox's do not depend on
         # each other once the process is gone: overlap them.
-        await asyncio.gather(self._cleanup_task(c.ID), self._teardown_network(c))
+        await asyncio.gather(self._cleanup_task(c.ID, remove_snapshot=auto_remove), self._teardown_network(c))
         if lv.stdin_task is not None:
             lv.stdin_task.cancel()
             lv.stdin_task = None
@@ -728,7 +749,6 @@ class Daemon:
             lv.fifos.close()
             lv.fifos = None
         c.State.set_stopped(code)
-        auto_remove = bool(c.HostConfig.get("AutoRemove")) and not self._should_restart(c, code)
         if not auto_remove:
             # An auto-removed record is deleted next: a synced write of it would only cost time (after
             # a crash in between, restore finds it running, reaps the task and removes it all the same).
@@ -875,7 +895,8 @@ class Daemon:
         c.State.Status = "removing"
         self.container_event(c, "destroy")
         try:
-            await self.ignore_missing(self.client.remove_snapshot(c.ID))
+            if not lv.snapshot_removed:
+                await self.ignore_missing(self.client.remove_snapshot(c.ID))
         except BaseException:
             lv.removing = False
             raise
