@@ -286,10 +286,18 @@ class TaskManager:
             # Let the monitors deliver the exit they are being told about before the shim goes.
             await self._flush_exits(task, list(task.monitors))
             task.deleting = True
-            # The shim lives in the bundle but not in its rootfs: unmount while it exits.
-            await asyncio.gather(self._stop_shim(task.shim),
-                                 unmount if unmount is not None else asyncio.to_thread(unmount_all, rootfs))
-            await self._cleanup_bundle(task.bundle)
+            # The shim lives in the bundle but not in its rootfs: unmount while it is told to exit, then
+            # remove the bundle while it exits (its socket has answered; it touches no file of it after).
+            pidfd, unmounted = await asyncio.gather(
+                self._ask_shim_to_exit(task.shim),
+                unmount if unmount is not None else asyncio.to_thread(unmount_all, rootfs),
+                return_exceptions=True)
+            if isinstance(pidfd, BaseException):
+                pidfd = -1
+            if isinstance(unmounted, BaseException):
+                await self._shim_gone(task.shim, pidfd)
+                raise unmounted
+            await asyncio.gather(self._shim_gone(task.shim, pidfd), self._cleanup_bundle(task.bundle))
             self._forget(task)
             return r
 
@@ -324,6 +332,11 @@ class TaskManager:
 
     async def _stop_shim(self, shim: ShimClient, timeout: float = 5.0) -> None:
         """Ask the shim to exit and wait until it has, so nothing of the task outlives the call."""
+        await self._shim_gone(shim, await self._ask_shim_to_exit(shim), timeout)
+
+    @staticmethod
+    async def _ask_shim_to_exit(shim: ShimClient) -> int:
+        """Send the shim `shutdown`; return a pidfd of it (-1 if its pid is unknown)."""
         pidfd = -1
         try:
             with open(os.path.join(shim.bundle, "shim.pid")) as f:
@@ -334,6 +347,11 @@ class TaskManager:
             await shim.call("shutdown", force=True)
         except ContainerdError:
             pass
+        return pidfd
+
+    @staticmethod
+    async def _shim_gone(shim: ShimClient, pidfd: int, timeout: float = 5.0) -> None:
+        """Wait (up to `timeout`) until the shim behind `pidfd` has exited; closes the pidfd."""
         if pidfd < 0:
             return
         # A pidfd turns readable when the process exits: no polling, no latency.
