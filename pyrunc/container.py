@@ -377,18 +377,11 @@ def _store_seccomp(path: str, prog: bytes) -> None:
 def _make_dirs(mgr, path: str) -> None:
     """mkdir -p ``path``, recording what was made in ``mgr.created`` (as mgr.create() does,
     which then finds it there): destroy removes exactly the dirs create made."""
-    missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o755)
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise RuncError(f"mkdir {d}: {(e.strerror or str(e)).lower()}") from None
-        mgr.created.append(d)
+    from .cgroups import make_dirs
+    try:
+        make_dirs(path, mgr.created)
+    except OSError as e:
+        raise RuncError(f"mkdir {e.filename}: {(e.strerror or str(e)).lower()}") from None
 
 
 def _fork_first(mgr, rest: list, ns_flags: int) -> tuple[int, bool, bool]:

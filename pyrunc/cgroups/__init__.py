@@ -110,6 +110,21 @@ def read_pids(path: str) -> list[int]:
     return pids
 
 
+def make_dirs(path: str, created: list[str]) -> None:
+    """mkdir -p ``path``, appending each dir made to ``created`` (what destroy removes: a
+    pre-existing cgroup is left alone). OSError as os.mkdir raises it."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        created.append(d)
+
+
 def rmdir_tree(path: str) -> None:
     """Remove a cgroup dir and its children, retrying EBUSY while exiting tasks leave."""
     import time

@@ -5,7 +5,7 @@ import os
 import time
 
 from ..errors import RuncError
-from . import device_rule_text, read_file, read_pids, rmdir_tree, write_file
+from . import device_rule_text, make_dirs, read_file, read_pids, rmdir_tree, write_file
 
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -69,17 +69,7 @@ class V1Manager:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _mkdirs(self, ctl: str, path: str) -> None:
-        missing = []
-        p = path
-        while not os.path.isdir(p):
-            missing.append(p)
-            p = os.path.dirname(p)
-        for d in reversed(missing):
-            try:
-                os.mkdir(d, 0o755)
-            except FileExistsError:
-                continue
-            self.created.append(d)
+        make_dirs(path, self.created)
         if ctl == "cpuset":
             self._fill_cpuset(path)
 
