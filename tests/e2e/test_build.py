@@ -9,8 +9,8 @@ import http.server
 import io
 import json
 import re
-import shutil
 import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -525,27 +525,13 @@ def test_run_steps_get_network_hosts_and_shm(bstack, tmp_path):
 @pytest.fixture
 def registry(tmp_path):
     """Debian's docker-registry on 127.0.0.1 with a throwaway storage dir."""
-    import socket
-    import time
-    if not shutil.which("docker-registry"):
-        pytest.skip("docker-registry is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (tmp_path / "config.yml").write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
-                                         f"{tmp_path}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "registry"))
+    from registry_helpers import start_registry
+    reg = start_registry(tmp_path / "reg")
     try:
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        yield reg.host
     finally:
-        proc.terminate()
-        proc.wait(10)
+        reg.stop()
 
 
 def test_pull_refreshes_the_base_image(bstack, tmp_path, tags, registry):

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -616,30 +618,13 @@ def test_save_rmi_load_roundtrip(stack, busybox_rootfs_tar, tmp_path):
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """Debian's docker-registry on 127.0.0.1 with a throwaway storage dir."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-    if not shutil.which("docker-registry"):
-        pytest.skip("docker-registry is not installed")
-    base = tmp_path_factory.mktemp("registry")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (base / "config.yml").write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {base}/data\n"
-                                     f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(base / "config.yml")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "registry"))
+    from registry_helpers import start_registry
+    reg = start_registry(tmp_path_factory.mktemp("registry"))
     try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        yield reg.host
     finally:
-        proc.terminate()
-        proc.wait(10)
+        reg.stop()
 
 
 def test_push_pull_and_pull_on_run(stack, registry, busybox_rootfs_tar):

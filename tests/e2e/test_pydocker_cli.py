@@ -374,29 +374,13 @@ def test_detach_keys_leave_the_container_running(target, cname):
 @pytest.fixture
 def registry(tmp_path):
     """Debian's docker-registry on a free 127.0.0.1 port (loopback registries are insecure by default)."""
-    import shutil
-    import socket
-    import time
-    if not shutil.which("docker-registry"):
-        pytest.skip("docker-registry is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = tmp_path / "registry.yml"
-    cfg.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path}/data\n"
-                   f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
+    from registry_helpers import start_registry
+    reg = start_registry(tmp_path / "reg")
     try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        yield reg.host
     finally:
-        proc.terminate()
-        proc.wait(10)
+        reg.stop()
 
 
 def test_push_and_pull(target, registry):
