@@ -10,20 +10,16 @@ import _ctypes
 import os
 
 
-class c_int(_ctypes._SimpleCData):
-    _type_ = "i"
+def _simple(name: str, code: str) -> type:
+    """A ctypes simple type (what ctypes' own c_int etc. are) by its struct code."""
+    return type(name, (_ctypes._SimpleCData,), {"_type_": code})
 
 
-class c_uint32(_ctypes._SimpleCData):
-    _type_ = "I"
-
-
-class c_long(_ctypes._SimpleCData):
-    _type_ = "l"
-
-
-class c_ulong(_ctypes._SimpleCData):
-    _type_ = "L"
+c_int, c_uint32, c_long, c_ulong = _simple("c_int", "i"), _simple("c_uint32", "I"), \
+    _simple("c_long", "l"), _simple("c_ulong", "L")
+c_char, c_uint64, c_void_p, c_char_p = _simple("c_char", "c"), _simple("c_uint64", "Q"), \
+    _simple("c_void_p", "P"), _simple("c_char_p", "z")
+c_ushort = _simple("c_ushort", "H")
 
 
 c_size_t = c_ulong
@@ -185,30 +181,10 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check(_libc.capset(_ctypes.byref(hdr), data), "capset")
 
 
-class c_char(_ctypes._SimpleCData):
-    _type_ = "c"
-
-
-class c_uint64(_ctypes._SimpleCData):
-    _type_ = "Q"
-
-
-class c_void_p(_ctypes._SimpleCData):
-    _type_ = "P"
-
-
-class c_char_p(_ctypes._SimpleCData):
-    _type_ = "z"
-
-
 c_uint = c_uint32
 POINTER = _ctypes.POINTER
 Structure = _ctypes.Structure
 open_library = _Libc
-
-
-class c_ushort(_ctypes._SimpleCData):
-    _type_ = "H"
 
 
 class _RLimit(_ctypes.Structure):
