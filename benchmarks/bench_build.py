@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import table, timed  # noqa: E402
+from benchmarks.common import arg, table, timed  # noqa: E402
 from benchmarks.peers import Daemon, host_state, report_host_diff, start_dockerd, start_pydocker, stop  # noqa: E402
 
 DOCKERFILE = """\
@@ -43,7 +43,7 @@ def make_context(base: Path) -> Path:
 
 
 def main() -> None:
-    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 5
+    runs = arg("--runs", 5)
     before = host_state()
     base = Path(tempfile.mkdtemp(prefix="bbuild-"))
     ctx = make_context(base)

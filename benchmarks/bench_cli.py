@@ -25,21 +25,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks.common import alternate, table, timed  # noqa: E402
+from benchmarks.common import alternate, arg, free_port, table, timed  # noqa: E402
 from benchmarks.peers import free_subnet, host_state, report_host_diff, start_pydocker, stop  # noqa: E402
 
 PYDOCKER = str(REPO / ".venv" / "bin" / "pydocker")
 COMPOSE = "/usr/bin/docker-compose"
-
-
-def arg(name: str, default: int) -> int:
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Relay:

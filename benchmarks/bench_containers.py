@@ -21,13 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import alternate, table  # noqa: E402
+from benchmarks.common import alternate, arg, table  # noqa: E402
 from benchmarks.peers import (Daemon, all_procs, host_state, mounts_under, pss_kb,  # noqa: E402
                               report_host_diff, rss_kb, start_dockerd, start_pydocker, stop)
-
-
-def arg(name: str, default: int) -> int:
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
 def run_true(d: Daemon):

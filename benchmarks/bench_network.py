@@ -27,14 +27,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import alternate, table  # noqa: E402
+from benchmarks.common import alternate, arg, table  # noqa: E402
 from benchmarks.peers import (DOCKERD, OUR_NAMES, Daemon, _DOCKER_CHAIN, free_subnet,  # noqa: E402
                               host_state, remove_network_state, report_host_diff, start_dockerd,
                               start_pydocker, stop)
-
-
-def arg(name: str, default: int) -> int:
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
 def make_bridge(cidr: str) -> str:

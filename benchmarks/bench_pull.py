@@ -29,21 +29,11 @@ import shutil
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import table, timed  # noqa: E402
+from benchmarks.common import arg, free_port, table, timed  # noqa: E402
 from benchmarks.peers import Daemon, descendants, host_state, report_host_diff, rss_kb, start_dockerd, start_pydocker, stop  # noqa: E402
 
 REGISTRY = "/usr/bin/docker-registry"
 CTR = "/usr/bin/ctr"
-
-
-def arg(name: str, default: int) -> int:
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_layer(i: int, mb: int, files: int = 4) -> tuple[bytes, str]:

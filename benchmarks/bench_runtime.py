@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks.common import alternate, table  # noqa: E402
+from benchmarks.common import alternate, arg, table  # noqa: E402
 from scripts.busybox_rootfs import make_rootfs  # noqa: E402
 
 PYRUNC = str(REPO / "bin" / "pyrunc")
@@ -46,7 +46,7 @@ def _loadavg() -> str:
 
 
 def main() -> None:
-    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 20
+    runs = arg("--runs", 20)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: reap the orphaned inits like a shim
     base = Path(tempfile.mkdtemp(prefix="bench-runtime-"))

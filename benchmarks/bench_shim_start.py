@@ -24,10 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
-
-
-def arg(name: str, default: int) -> int:
-    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+sys.path.insert(0, str(REPO))
+from benchmarks.common import arg  # noqa: E402
 
 
 def pss_kb(pid: int) -> int:

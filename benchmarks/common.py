@@ -1,7 +1,9 @@
 """Small helpers shared by the benchmarks: timing, medians, side-by-side tables."""
 from __future__ import annotations
 
+import socket
 import statistics
+import sys
 import time
 from typing import Callable
 
@@ -33,3 +35,15 @@ def table(title: str, rows: list[tuple[str, list[float], list[float], str, str]]
         mo, mt = statistics.median(ours), statistics.median(theirs)
         lines.append(f"{what:34} {mo:9.1f} {mt:9.1f} {mo / mt:6.2f}x  (n={len(ours)}, {on} vs {tn})")
     return "\n".join(lines)
+
+
+def arg(name: str, default: int) -> int:
+    """The integer after ``name`` on the command line (``--runs 20``), else ``default``."""
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
