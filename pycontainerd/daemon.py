@@ -142,8 +142,8 @@ class Daemon:
         `released`: targets of deleted images, whose content skips the young-object grace."""
         lock = self._gc_locks.setdefault(ns, asyncio.Lock())
         async with lock:
-            for sn in self.snapshotters.values():
-                await asyncio.to_thread(gc.collect, ns, self.content, sn, self.images, self.leases, None, released)
+            await asyncio.to_thread(gc.collect, ns, self.content, list(self.snapshotters.values()), self.images,
+                                    self.leases, None, released)
 
     def gc_soon(self, ns: str) -> None:
         """Schedule a collection, as containerd does after deletes that are not `sync`."""

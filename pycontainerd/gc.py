@@ -103,9 +103,10 @@ def _reachable(cs: ContentStore, ns: str, roots: set[str], infos: dict) -> tuple
     return content, snaps
 
 
-def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStore, leases: LeaseManager,
+def collect(ns: str, cs: ContentStore, sn: "OverlaySnapshotter | list", images: ImageStore, leases: LeaseManager,
             now: float | None = None, released: set[str] | frozenset[str] = frozenset()) -> Collected:
-    """``released``: targets of images just deleted; what they reached loses the young-object grace
+    """One collection: content once, then the snapshots of ``sn`` (a snapshotter or a list of them).
+    ``released``: targets of images just deleted; what they reached loses the young-object grace
     (it was named by an image, so it is no unnamed in-flight write) and goes now unless still referenced."""
     now = time.time() if now is None else now
     infos = {i.digest: i for i in cs.list(ns)}
@@ -141,6 +142,14 @@ def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStor
                 out.content.append(d)
             except NotFound:
                 pass
+    for one in (sn if isinstance(sn, list) else [sn]):
+        _collect_snapshots(ns, one, keep_snaps, freed_snaps, now, out)
+    if out.content or out.snapshots:
+        log.info("gc %s: removed %d blobs, %d snapshots", ns, len(out.content), len(out.snapshots))
+    return out
+
+def _collect_snapshots(ns: str, sn: OverlaySnapshotter, keep_snaps: set[str], freed_snaps: set[str], now: float,
+                       out: Collected) -> None:
     # Snapshots: keep referenced ones, every active/view snapshot, and all their ancestors.
     snaps = {s.name: s for s in sn.list(ns)}
     stack = [k for k in keep_snaps if k in snaps] + [k for k, s in snaps.items()
@@ -167,6 +176,3 @@ def collect(ns: str, cs: ContentStore, sn: OverlaySnapshotter, images: ImageStor
                 progressed = True
         if not progressed:
             break
-    if out.content or out.snapshots:
-        log.info("gc %s: removed %d blobs, %d snapshots", ns, len(out.content), len(out.snapshots))
-    return out

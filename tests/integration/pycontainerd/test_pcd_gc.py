@@ -71,3 +71,21 @@ def test_expired_leases_are_dropped(stores):
     later = time.time() + 2 * gc.GRACE
     assert gc.collect(ns, cs, sn, ims, leases, now=later).content == [blob]
     assert [x.id for x in leases.list(ns)] == [new.id]
+
+
+def test_released_image_frees_its_snapshots_in_every_snapshotter(stores, rootfs_tar, tmp_path):
+    """One collection over several snapshotters: a deleted image's young snapshots go at once in the
+    second snapshotter too (a pass per snapshotter lost `released` after the first removed the content)."""
+    from pycontainerd.snapshots.native import NativeSnapshotter
+    cs, sn, ims, leases, _ = stores
+    native = NativeSnapshotter(str(tmp_path / "native"), sn.meta)
+    ns = "gcn"
+    (img,), _cfg = Importer(cs, native, ims, str(tmp_path / "tmp")).import_rootfs(
+        ns, str(rootfs_tar), "busybox:native", None)
+    chain = resolve(cs, ns, img.target).chain_ids[-1]
+    native.stat(ns, chain)
+    ims.delete(ns, img.name)
+    out = gc.collect(ns, cs, [sn, native], ims, leases, released=frozenset({img.target.digest}))
+    assert out.snapshots == [chain]
+    with pytest.raises(NotFound):
+        native.stat(ns, chain)
