@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errdefs import NotFound, NotImplementedErr
+from .errdefs import NotFound
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PROC_ROOT = "/proc"
@@ -119,14 +119,6 @@ def _blkio(d: str, name: str) -> list[dict[str, Any]]:
                 dev = "/dev/" + uline.split("=", 1)[1]
         out.append({"op": parts[1], "device": dev, "major": major, "minor": minor, "value": int(parts[2])})
     return out
-
-
-def v1_metrics(pid: int) -> dict[str, Any]:
-    """The v1 Metrics of the cgroups `pid` is in (controllers that are not mounted are left out)."""
-    paths = cgroup_paths(pid)
-    if is_v2(paths):
-        raise NotImplementedErr("cgroup v1 metrics of a process in the unified hierarchy")
-    return _v1_metrics(paths)
 
 
 def _v1_metrics(paths: dict[str, str]) -> dict[str, Any]:
@@ -283,17 +275,6 @@ def v2_metrics_of(d: str) -> dict[str, Any]:
     m["rdma"] = {"current": _rdma(f"{d}/rdma.current"), "limit": _rdma(f"{d}/rdma.max")}
     m["hugetlb"] = _hugetlb(d)
     return m
-
-
-def v2_metrics(pid: int) -> dict[str, Any]:
-    """The v2 Metrics of the unified-hierarchy cgroup `pid` is in."""
-    paths = cgroup_paths(pid)
-    if "" not in paths:
-        raise NotFound(f"cgroup v2 path of process {pid}")
-    d = os.path.join(unified_root(), paths[""].lstrip("/"))
-    if not os.path.isdir(d):
-        raise NotFound(f"cgroup {paths['']} of process {pid}")
-    return v2_metrics_of(d)
 
 
 def task_metrics(pid: int) -> tuple[str, dict[str, Any]]:

@@ -411,9 +411,6 @@ def _init(sock, ctx: dict) -> None:
             devices.setup_ptmx_and_links(rootfs)
     except OSError as e:
         raise RuncError(f"error creating device nodes: {errtext(e)}") from None
-    if cg_pending:
-        _direct_cgroups(sock, ctx)
-    _await_go(sock, ctx)  # no mount namespace: no device nodes either
     hooks = spec.get("hooks") or {}
     if any(hooks.get(k) for k in ("prestart", "createRuntime", "createContainer",
                                   "startContainer")):

@@ -134,12 +134,8 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
                     if unpacking and unpacking[0].done() and not unpacking[0].cancelled() and unpacking[0].exception():
                         raise unpacking[0].exception() from None
                     raise
-                if unpacking:
-                    await asyncio.shield(unpacking[0])
-                else:
-                    await asyncio.get_running_loop().run_in_executor(_unpack_pool(), functools.partial(
-                        unpack, self.d.content, self.d.snapshotter, ns, _resolved(result), self.d.tmp_dir,
-                        lambda line: None, extracted))
+                # the client hands the layers over (on_layers) before any download, so this is set
+                await asyncio.shield(unpacking[0])
             finally:
                 # Never leave a thread writing a snapshot: after a failed pull its reader raised the pull's
                 # error and the unpacker removed the snapshot it was filling.

@@ -3,6 +3,7 @@ Metrics of the task (v1 or v2, told apart by the Any's type URL as moby's stats_
 the host's /proc/stat and the container's /proc/<pid>/net/dev."""
 from __future__ import annotations
 
+import functools
 import os
 from datetime import datetime, timezone
 from typing import Any
@@ -31,7 +32,9 @@ def system_cpu_usage() -> int:
     return 0
 
 
+@functools.cache
 def machine_memory() -> int:
+    """MemTotal in bytes (read once: it bounds every sample's limit)."""
     with open("/proc/meminfo") as f:
         for line in f:
             if line.startswith("MemTotal:"):

@@ -124,10 +124,7 @@ class FifoSet:
             os.mkfifo(path, 0o600)
             setattr(fs, name, path)
         # Readers open now (non-blocking open of a FIFO read end never waits for a writer).
-        for name in ("stdout", "stderr"):
-            path = getattr(fs, name)
-            if path:
-                fs._fds[name] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fs._open_readers()
         return fs
 
     @classmethod
@@ -139,11 +136,14 @@ class FifoSet:
             path = os.path.join(directory, f"{prefix}-{name}")
             if os.path.exists(path):
                 setattr(fs, name, path)
-        for name in ("stdout", "stderr"):
-            path = getattr(fs, name)
-            if path:
-                fs._fds[name] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fs._open_readers()
         return fs
+
+    def _open_readers(self) -> None:
+        for name in ("stdout", "stderr"):
+            path = getattr(self, name)
+            if path:
+                self._fds[name] = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
 
     async def start_copy(self, hub: StreamHub) -> None:
         """Call after Tasks.Create: attach the read ends to the loop."""
