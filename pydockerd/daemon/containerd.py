@@ -213,12 +213,13 @@ class ContainerdClient:
             server=server, username=username, password=password, insecure_registries=insecure))
         return resp.server
 
-    async def import_archive(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "",
-                             config: bytes = b"") -> AsyncIterator[tuple[str, list[ImageRecord]]]:
-        """Stream a tar to the Importer; yields (status line, images) as the server reports them."""
+    async def import_archive(self, chunks: AsyncIterator[bytes], fmt: str, ref: str = "", config: bytes = b"",
+                             quiet: bool = False) -> AsyncIterator[tuple[str, bytes, list[ImageRecord]]]:
+        """Stream a tar to the Importer; yields (result line, Docker JSON progress message, images) as the
+        server reports them, one of them set per message; `quiet`: no per-layer progress (docker load -q)."""
 
         async def requests() -> AsyncIterator[Any]:
-            yield importer_pb2.ImportRequest(format=fmt, ref=ref, config=config)
+            yield importer_pb2.ImportRequest(format=fmt, ref=ref, config=config, quiet=quiet)
             async for chunk in chunks:
                 if chunk:
                     yield importer_pb2.ImportRequest(data=chunk)
@@ -226,7 +227,7 @@ class ContainerdClient:
         call = self.importer.Import(requests(), metadata=self._md)
         try:
             async for resp in call:
-                yield resp.status, [_image_record(i) for i in resp.images]
+                yield resp.status, resp.json, [_image_record(i) for i in resp.images]
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from None
 

@@ -12,11 +12,9 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-import grpc
-
 from ..errors import Conflict, DockerError, InvalidParameter, NotFound, no_such_image
 from . import reference
-from .containerd import ContainerdClient, Descriptor, ImageRecord, _image_record, translate
+from .containerd import ContainerdClient, Descriptor, ImageRecord
 
 INDEX_TYPES = {"application/vnd.docker.distribution.manifest.list.v2+json",
                "application/vnd.oci.image.index.v1+json"}
@@ -174,23 +172,10 @@ class ImageService:
                               quiet: bool = False) -> AsyncIterator[tuple[str, bytes, list[ImageRecord]]]:
         """Importer.Import: (result line, Docker JSON progress message, images), one of them set per message;
         `quiet`: no per-layer progress messages (docker load -q)."""
-        from protos.pycontainerd.services.importer.v1 import importer_pb2
-
-        async def requests() -> AsyncIterator[Any]:
-            yield importer_pb2.ImportRequest(format=fmt, ref=ref, config=config, quiet=quiet)
-            async for chunk in chunks:
-                if chunk:
-                    yield importer_pb2.ImportRequest(data=chunk)
-
-        call = self.client.importer.Import(requests(), metadata=(("containerd-namespace", self.client.namespace),))
-        try:
-            async for resp in call:
-                images = [_image_record(i) for i in resp.images]
-                for rec in images:
-                    self._blobs.pop(rec.target.digest, None)
-                yield resp.status, resp.json, images
-        except grpc.aio.AioRpcError as exc:
-            raise translate(exc) from None
+        async for status, progress, images in self.client.import_archive(chunks, fmt, ref, config, quiet):
+            for rec in images:
+                self._blobs.pop(rec.target.digest, None)
+            yield status, progress, images
 
 
 def _short(image_id: str) -> str:
