@@ -168,8 +168,10 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         direct = "user" not in kinds and not any(kinds.values())
         # what the child runs is imported here, before the fork: importing it in the child
         # costs ~250 more page faults (copy-on-write of the import machinery's objects)
+        # (without libseccomp: the direct init gets the program from us, compiled or cached, and
+        # stage 1 loads it itself)
         from . import process
-        process.preload_for(spec)
+        process.preload(False, bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
         child, direct, born_in_cg = _fork_first(mgr, rest, namespaces.unshare_flags(spec_ns)
                                                 & ~sc.CLONE_NEWCGROUP if direct else -1)
         if child == 0:

@@ -295,7 +295,6 @@ def _direct_cgroups(sock, ctx: dict) -> None:
     """Stage 1's cgroup steps, in the direct init: join the v1 dirs once the parent has made
     them (it does while we set up the keyring, ``lo`` and the first mounts), then a new
     cgroup namespace."""
-    preload_for(ctx["spec"])  # a no-op: create imported it all before the fork
     if not _self_join(sock, ctx["self_join"]):
         os._exit(1)
     if ctx["go_early"]:
@@ -499,7 +498,8 @@ def exec_stage1(sock, ctx: dict) -> None:
     """Join the init's namespaces (user first, mount last), then fork into its pid namespace."""
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        preload(bool(ctx.get("seccomp")), bool(ctx["process"].get("terminal")), False, False)
+        # no libseccomp: the parent compiles the filter and sends the program (_seccomp_filter)
+        preload(False, bool(ctx["process"].get("terminal")), False, False)
         # the v1 cgroups by ourselves; the v2 one we were born in, or the parent adds us
         if not _self_join(sock, ctx.get("self_join") or [], wait_dirs=False):
             os._exit(1)
