@@ -11,7 +11,7 @@ def pair() -> tuple:
 
 
 def send(sock, kind: str, payload: str = "") -> None:
-    sock.send(kind.encode() + b"\n" + payload.encode())
+    send_bytes(sock, kind, payload.encode())
 
 
 def send_bytes(sock, kind: str, payload: bytes) -> None:
@@ -32,14 +32,8 @@ def recv_bytes(sock) -> tuple[str, bytes]:
 
 def recv(sock) -> tuple[str, str]:
     """Next message; ("eof", "") when the peer closed its end."""
-    try:
-        data = sock.recv(65536)
-    except ConnectionResetError:
-        return "eof", ""
-    if not data:
-        return "eof", ""
-    kind, _, payload = data.decode(errors="replace").partition("\n")
-    return kind, payload
+    kind, payload = recv_bytes(sock)
+    return kind, payload.decode(errors="replace")
 
 
 def expect(sock, want: str) -> str:
