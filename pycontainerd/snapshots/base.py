@@ -96,27 +96,33 @@ class DirSnapshotter:
         if not key:
             raise InvalidArgument("key must not be empty")
         with self.meta.tx():
-            if self._get(ns, key) is not None:
-                raise AlreadyExists(f"snapshot {key}")
-            if parent:
-                p = self._get(ns, parent)
-                if p is None:
-                    raise NotFound(f"parent snapshot {parent} does not exist")
-                if p.kind != KIND_COMMITTED:
-                    raise InvalidArgument(f"parent {parent} is not committed snapshot", raw=True)
+            self._check_new(ns, key, parent)
             sid = self._next_id()
             path = os.path.join(self.dir, str(sid))
             os.makedirs(os.path.join(path, "fs"), mode=0o755)
-            try:
-                now = time.time()
-                info = Info(key, sid, kind, parent, dict(labels), now, now)
-                self._populate(ns, info, self._chain(ns, parent))
+        try:
+            now = time.time()
+            info = Info(key, sid, kind, parent, dict(labels), now, now)
+            # outside the store's lock: a native snapshot copies its parent's whole tree here
+            self._populate(ns, info, self._chain(ns, parent))
+            with self.meta.tx():
+                self._check_new(ns, key, parent)  # again: the lock was let go meanwhile
                 self.meta.ensure_namespace(ns)
                 self.meta.put(ns, self.record_kind, key, info.to_dict())
-            except BaseException:
-                shutil.rmtree(path, ignore_errors=True)
-                raise
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return self._mounts(ns, info)
+
+    def _check_new(self, ns: str, key: str, parent: str) -> None:
+        if self._get(ns, key) is not None:
+            raise AlreadyExists(f"snapshot {key}")
+        if parent:
+            p = self._get(ns, parent)
+            if p is None:
+                raise NotFound(f"parent snapshot {parent} does not exist")
+            if p.kind != KIND_COMMITTED:
+                raise InvalidArgument(f"parent {parent} is not committed snapshot", raw=True)
 
     def mounts(self, ns: str, key: str) -> list[Mount]:
         info = self.stat(ns, key)
@@ -126,13 +132,13 @@ class DirSnapshotter:
         return self._mounts(ns, info)
 
     def commit(self, ns: str, name: str, key: str, labels: dict[str, str] | None = None) -> Info:
+        size, inodes = disk_usage(self._fs(self.stat(ns, key).id))  # a walk: not under the store's lock
         with self.meta.tx():
             info = self.stat(ns, key)
             if info.kind != KIND_ACTIVE:
                 raise FailedPrecondition(f"snapshot {key} is not active", raw=True)
             if self._get(ns, name) is not None:
                 raise AlreadyExists(f"snapshot {name}")
-            size, inodes = disk_usage(self._fs(info.id))
             now = time.time()
             new = Info(name, info.id, KIND_COMMITTED, info.parent, dict(labels or info.labels), now, now, size, inodes)
             self.meta.delete(ns, self.record_kind, key)
