@@ -7,8 +7,9 @@
   (throughput in containers/s, target >= 2x Docker), then a leak check (containers, shims, mounts);
 - idle RSS of pydockerd + pycontainerd vs dockerd + containerd, and memory per running container:
   the RSS/PSS of the processes a container adds (shim + container process), plus the daemons' growth,
-  over 10 running containers. pycontainerd's shim zygote (the process shims are forked from) counts
-  with the daemons: it is a fixed cost, and the pages it shares with the shims are split by PSS.
+  over 10 running containers. pycontainerd's shim zygote (the process shims are forked from) and its
+  runtime server (`pyrunc serve`) count with the daemons: they are a fixed cost, and the pages the zygote
+  shares with the shims are split by PSS.
 
 Both daemons run privately under /tmp with `--bridge none` (networking is bench_network.py).
 """
@@ -55,10 +56,12 @@ def batch(d: Daemon, n: int) -> tuple[float, float, list[str]]:
 
 
 def daemon_pids(d: Daemon) -> list[int]:
-    """The engine, its containerd and (ours) the shim zygote pycontainerd keeps."""
-    root = str(d.root)
-    return d.daemon_pids() + [pid for pid, (_, cmd) in all_procs().items()
-                              if "pycontainerd.zygote" in cmd and root in cmd]
+    """The engine, its containerd and (ours) the shim zygote and the runtime server pycontainerd keeps."""
+    root, procs = str(d.root), all_procs()
+    engine = d.daemon_pids()
+    return engine + [pid for pid, (ppid, cmd) in procs.items()
+                     if ("pycontainerd.zygote" in cmd and root in cmd)
+                     or (ppid in engine and "pyrunc" in cmd and " serve " in cmd)]
 
 
 def memory(d: Daemon, n: int = 10) -> dict[str, float]:

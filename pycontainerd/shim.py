@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # annotations only: importing typing costs an exec'd shim sta
     from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+# Commands a runtime server may run for us: none starts a process (those must be our children).
+SERVED = frozenset({"start", "kill", "delete", "state", "pause", "resume", "update", "ps"})
 DRAIN_TIMEOUT = 2.0  # how long to wait for stdio EOF after a process exits (daemonised children keep pipes)
 
 
@@ -379,6 +381,7 @@ class Shim:
         self.oom_count = 0
         self.oom_waiters: list[socket.socket] = []  # parked `oom_wait` connections
         self.log_path = os.path.join(args.bundle, "log.json")
+        self.devnull: int | None = None  # /dev/null for a served command's stdio (opened once)
 
     # -- runtime invocation
 
@@ -395,15 +398,17 @@ class Shim:
         in_w = None
         if input_data is not None:
             stdin, in_w = os.pipe()
-        try:
-            p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.a.bundle,
-                                 start_new_session=False)
-        except OSError as exc:
-            for fd in (out_r, stdout if capture else None, stdin if input_data is not None else None, in_w):
-                if fd is not None:
-                    os.close(fd)
-            raise ShimError("unknown", f"exec: {self.a.runtime!r}: {exc.strerror}") from None
-        self.reaper.wake()
+        served = self._send_to_server(cmd[1:], stdin, stdout, stderr) if argv[0] in SERVED else None
+        if served is None:
+            try:
+                p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.a.bundle,
+                                     start_new_session=False)
+            except OSError as exc:
+                for fd in (out_r, stdout if capture else None, stdin if input_data is not None else None, in_w):
+                    if fd is not None:
+                        os.close(fd)
+                raise ShimError("unknown", f"exec: {self.a.runtime!r}: {exc.strerror}") from None
+            self.reaper.wake()
         output = b""
         if input_data is not None:
             os.close(stdin)
@@ -416,9 +421,32 @@ class Shim:
             os.close(stdout)
             with os.fdopen(out_r, "rb") as f:  # type: ignore[arg-type]
                 output = f.read()
+        if served is not None:
+            return _served_exit(served, output)
         code = self.reaper.wait(p.pid)
         p.returncode = code  # the reaper waited for it; stop Popen from trying
         return code, output
+
+    def _send_to_server(self, argv: list[str], *stdio: Any) -> socket.socket | None:
+        """Hand a command that starts no process to the runtime's server (`pyrunc serve`, see
+        pyrunc/server.py): the same command line and stdio without an interpreter start. None when there
+        is no server or it does not answer (then the command is exec'd, as always for runc)."""
+        if not self.a.runtime_server:
+            return None
+        fds = [self._devnull() if fd == subprocess.DEVNULL else fd for fd in stdio]
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(self.a.runtime_server)
+            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle}).encode()], fds)
+        except OSError:
+            conn.close()  # not started yet, or gone with a pycontainerd that died: exec it
+            return None
+        return conn
+
+    def _devnull(self) -> int:
+        if self.devnull is None:
+            self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        return self.devnull
 
     def _runtime_error(self, offset: int, code: int, output: bytes = b"") -> str:
         """The last "level":"error" message the runtime logged since `offset` (runc's contract)."""
@@ -880,6 +908,26 @@ class Shim:
             h.join(max(0.0, deadline - time.monotonic()))
 
 
+def _served_exit(conn: socket.socket, output: bytes) -> tuple[int, bytes]:
+    """The exit code the runtime server sends when its child ends (and why, if it refused the command)."""
+    reply = b""
+    try:
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        pass
+    finally:
+        conn.close()
+    code, _, why = reply.decode(errors="replace").partition(" ")
+    if not code.lstrip("-").isdigit():
+        return 255, output or b"runtime server closed the connection before the command ended"
+    n = int(code)
+    return (128 - n if n < 0 else n), output or why.encode()
+
+
 def _answer(conn: socket.socket, reply: dict[str, Any]) -> None:
     """Send the one reply of a connection and close it."""
     try:
@@ -911,15 +959,17 @@ class ShimArgs:
     """The shim's command line: `start --namespace NS --id ID --bundle B --runtime R --runtime-root ROOT
     [--systemd-cgroup]` (parsed by hand: argparse would cost an exec'd shim ~8 ms of imports)."""
 
-    __slots__ = ("namespace", "id", "bundle", "runtime", "runtime_root", "systemd_cgroup")
+    __slots__ = ("namespace", "id", "bundle", "runtime", "runtime_root", "systemd_cgroup", "runtime_server")
     _VALUED = {"--namespace": "namespace", "--id": "id", "--bundle": "bundle", "--runtime": "runtime",
                "--runtime-root": "runtime_root"}
+    _OPTIONAL = {"--runtime-server": "runtime_server"}  # the socket of `RUNTIME serve`, if it has one
 
     def __init__(self, namespace: str, id: str, bundle: str, runtime: str, runtime_root: str,
-                 systemd_cgroup: bool = False) -> None:
+                 systemd_cgroup: bool = False, runtime_server: str = "") -> None:
         self.namespace, self.id, self.runtime, self.runtime_root = namespace, id, runtime, runtime_root
         self.bundle = os.path.abspath(bundle)
         self.systemd_cgroup = systemd_cgroup
+        self.runtime_server = runtime_server
 
     @classmethod
     def parse(cls, argv: list[str]) -> ShimArgs:
@@ -933,13 +983,14 @@ class ShimArgs:
             if name == "--systemd-cgroup" and not eq:
                 got["systemd_cgroup"] = True
                 continue
-            if name not in cls._VALUED:
+            key = cls._VALUED.get(name) or cls._OPTIONAL.get(name)
+            if key is None:
                 raise ValueError(f"unrecognized argument: {opt}")
             if not eq:
                 value = next(it, None)
                 if value is None:
                     raise ValueError(f"argument {name}: expected one argument")
-            got[cls._VALUED[name]] = value
+            got[key] = value
         missing = [o for o, k in cls._VALUED.items() if k not in got]
         if missing:
             raise ValueError(f"the following arguments are required: {', '.join(missing)}")
@@ -948,6 +999,8 @@ class ShimArgs:
     def argv(self) -> list[str]:
         out = ["start", "--namespace", self.namespace, "--id", self.id, "--bundle", self.bundle,
                "--runtime", self.runtime, "--runtime-root", self.runtime_root]
+        if self.runtime_server:
+            out += ["--runtime-server", self.runtime_server]
         return out + (["--systemd-cgroup"] if self.systemd_cgroup else [])
 
 

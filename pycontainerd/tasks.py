@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .containers import AnyValue, ContainerStore
 from .errdefs import AlreadyExists, ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unknown
 from .mount import Mount, mount_all, unmount_all
+from .runtimeserver import RuntimeServer
 from .shimlaunch import ShimLauncher, ShimStartError
 
 log = logging.getLogger("pycontainerd.tasks")
@@ -107,6 +108,7 @@ class TaskManager:
         self.tasks: dict[tuple[str, str], Task] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.launcher = ShimLauncher(state, use_zygote=os.environ.get("PYCONTAINERD_SHIM_ZYGOTE", "1") != "0")
+        self.runtime_server = RuntimeServer(state, runtime)
 
     def lock(self, ns: str, cid: str) -> asyncio.Lock:
         return self._locks.setdefault((ns, cid), asyncio.Lock())
@@ -189,6 +191,9 @@ class TaskManager:
                 "--runtime-root", rroot]
         if systemd:
             argv.append("--systemd-cgroup")
+        served = self.runtime_server.socket_for(binary)
+        if served:
+            argv += ["--runtime-server", served]
         try:
             await self.launcher.launch(argv)
         except ShimStartError as exc:
@@ -372,11 +377,13 @@ class TaskManager:
     def close(self) -> None:
         """Stop the shim zygote (shims and their tasks live on, as after a crash)."""
         self.launcher.close()
+        self.runtime_server.close()
 
     async def restore(self) -> None:
         """Start the shim zygote; reconnect to shims that survived a restart; clean up bundles whose shim
         is gone."""
         self.launcher.start()
+        self.runtime_server.start()
         if not os.path.isdir(self.root):
             return
         for ns in sorted(os.listdir(self.root)):

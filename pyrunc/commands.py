@@ -259,6 +259,16 @@ def cmd_features(opts: dict, pos: list[str]) -> int:
     return 0
 
 
+def cmd_serve(opts: dict, pos: list[str]) -> int:
+    """pyrunc's own: serve the commands that start no process over the socket at --fd N."""
+    _args("serve", pos, 0)
+    fd = opts.get("fd")
+    if not fd or not fd.isdigit():
+        raise RuncError("serve: --fd N (an inherited listening unix socket) is required")
+    from .server import serve
+    return serve(int(fd))
+
+
 def cmd_events(opts: dict, pos: list[str]) -> int:
     """runc events: stats every --interval, an {"type":"oom"} line whenever the container's
     memory cgroup reports an OOM; ends when the container stops (or its cgroup goes)."""

@@ -34,6 +34,7 @@ _FLAGS: dict[str, dict] = {
                "blkio-weight": _V, "l3-cache-schema": _V, "mem-bw-schema": _V},
     "spec": {"bundle": _V, "b": "bundle", "rootless": _B},
     "events": {"interval": _V, "stats": _B},
+    "serve": {"fd": _V},
 }
 _GLOBAL = {"root": _V, "log": _V, "log-format": _V, "systemd-cgroup": _B, "debug": _B,
            "criu": _V, "rootless": _V}
@@ -50,7 +51,9 @@ _ABOUT = {
     "ps": "ps displays the processes running inside a container",
     "restore": "restore a container from a previous checkpoint (not supported by pyrunc)",
     "resume": "resumes all processes that have been previously paused",
-    "run": "create and run a container", "spec": "create a new specification file",
+    "run": "create and run a container",
+    "serve": "run start/kill/delete/state/... commands sent over an inherited unix socket (pyrunc only)",
+    "spec": "create a new specification file",
     "start": "executes the user defined process in a created container",
     "state": "output the state of a container", "update": "update container resource constraints",
 }
@@ -70,8 +73,8 @@ USAGE:
    pyrunc [global options] command [command options] [arguments...]
 
 COMMANDS:
-   create, delete, events, exec, features, kill, list, pause, ps, resume, run, spec, start,
-   state, update
+   create, delete, events, exec, features, kill, list, pause, ps, resume, run, serve, spec,
+   start, state, update
 
 GLOBAL OPTIONS:
    --debug, --log value, --log-format value, --root value (default: "/run/pyrunc"),

@@ -101,5 +101,7 @@ def features() -> dict:
         },
         "annotations": {"org.opencontainers.runc.version": f"pyrunc {VERSION}",
                         "io.github.seccomp.libseccomp.version": "2.5.4",
-                        "org.opencontainers.runc.checkpoint.enabled": "false"},
+                        "org.opencontainers.runc.checkpoint.enabled": "false",
+                        # `pyrunc serve` exists (pyrunc/server.py): pycontainerd looks for this
+                        "org.pydocker.pyrunc.serve": "1"},
     }

@@ -1,0 +1,185 @@
+"""`pyrunc serve`: shims send start/kill/delete to the runtime's server and exec only create (and exec).
+
+The daemon here runs pyrunc through a wrapper that records every exec of the runtime, so the tests see
+which commands were exec'd and which the server ran.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pcd_helpers import PYRUNC, Daemon, cleanup_leftovers
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                stat = open(f"/proc/{p}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
+                out.append(int(p))
+    return out
+
+
+def _server_pid(daemon) -> int | None:
+    for pid in _children(daemon.proc.pid):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in argv:
+            return pid
+    return None
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    base = Path(tempfile.mkdtemp(prefix="pcd-", dir="/tmp"))
+    wrapper = base / "rt"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {base}/execs\nexec {PYRUNC} "$@"\n')
+    wrapper.chmod(0o755)
+    d = Daemon(base, runtime=str(wrapper))
+    d.start()
+    yield d
+    d.stop()
+    leaks = cleanup_leftovers(d)
+    shutil.rmtree(base, ignore_errors=True)
+    assert not leaks, f"left behind: {leaks}"
+
+
+def _execs(daemon) -> list[list[str]]:
+    """The runtime commands exec'd so far (global flags dropped)."""
+    try:
+        lines = (daemon.base / "execs").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        words = line.split()
+        while words and words[0].startswith("--"):
+            words = words[2:] if words[0] in ("--root", "--log", "--log-format") else words[1:]
+        out.append(words)
+    return out
+
+
+def _lifecycle(tasks) -> tuple[str, int]:
+    t = tasks("default", ["sleep", "100"])
+    fut = t.wait_future()
+    t.start()
+    from protos.containerd.services.tasks.v1 import tasks_pb2
+    t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=9), metadata=t.md)
+    code = fut.result().exit_status
+    t.delete()
+    return t.id, code
+
+
+def test_start_kill_delete_are_served_and_only_create_is_execd(daemon, tasks):
+    assert _server_pid(daemon), "pycontainerd started no `serve` for a runtime whose features offer it"
+    sock = daemon.state / "runtime.sock"
+    assert sock.is_socket() and (sock.stat().st_mode & 0o777) == 0o600
+    cid, code = _lifecycle(tasks)
+    assert code == 137
+    ran = [w for w in _execs(daemon) if cid in w]
+    assert [w[0] for w in ran] == ["create"], ran
+
+
+def test_commands_are_execd_when_the_server_is_gone(daemon, tasks):
+    pid = _server_pid(daemon)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    cid, code = _lifecycle(tasks)
+    assert code == 137
+    ran = [w[0] for w in _execs(daemon) if cid in w]
+    assert ran == ["create", "start", "kill", "delete"], ran
+
+
+def _serve(tmp_path):
+    """A `pyrunc serve` on a socket of our own: (process, socket path)."""
+    path = str(tmp_path / "s.sock")
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(8)
+    proc = subprocess.Popen([PYRUNC, "serve", "--fd", str(ls.fileno())], stdin=subprocess.PIPE,
+                            pass_fds=(ls.fileno(),))
+    ls.close()
+    return proc, path
+
+
+def _ask(path: str, argv: list[str]) -> tuple[str, bytes, bytes]:
+    import json
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDONLY)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    socket.send_fds(c, [json.dumps({"argv": argv, "cwd": "/"}).encode()], [null, out_w, err_w])
+    for fd in (null, out_w, err_w):
+        os.close(fd)
+    reply = b""
+    while chunk := c.recv(4096):
+        reply += chunk
+    c.close()
+    with os.fdopen(out_r, "rb") as o, os.fdopen(err_r, "rb") as e:
+        return reply.decode(), o.read(), e.read()
+
+
+def test_a_served_command_answers_as_the_execd_one(tmp_path):
+    proc, path = _serve(tmp_path)
+    try:
+        root = str(tmp_path / "root")
+        execd = subprocess.run([PYRUNC, "--root", root, "state", "nosuch"], capture_output=True)
+        code, out, err = _ask(path, ["--root", root, "state", "nosuch"])
+        assert (int(code), out, err) == (execd.returncode, execd.stdout, execd.stderr)
+        assert execd.returncode == 1 and b"container does not exist" in err
+        features = subprocess.run([PYRUNC, "features"], capture_output=True).stdout
+        assert _ask(path, ["features"]) == ("0", features, b"")
+        # create/run/exec start processes the client must be the parent of: refused, never run
+        code, out, err = _ask(path, ["--root", root, "create", "--bundle", str(tmp_path), "x"])
+        assert code.startswith("255 ") and "not served" in code and not os.path.exists(f"{root}/x")
+    finally:
+        proc.stdin.close()  # EOF on stdin: the server ends
+        assert proc.wait(10) == 0
+    assert not os.path.exists(path) or _refused(path)
+
+
+def _refused(path: str) -> bool:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect(path)
+    except ConnectionRefusedError:
+        return True
+    finally:
+        c.close()
+    return False
+
+
+def test_the_server_ends_with_the_daemon(tmp_path_factory, rootfs_tar):
+    base = Path(tempfile.mkdtemp(prefix="pcd-", dir="/tmp"))
+    d = Daemon(base, runtime=PYRUNC)
+    try:
+        d.start()
+        pid = _server_pid(d)
+        assert pid
+        d.proc.kill()  # not even a chance to clean up
+        d.proc.wait()
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    finally:
+        d.stop()
+        cleanup_leftovers(d)
+        shutil.rmtree(base, ignore_errors=True)
