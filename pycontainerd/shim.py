@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # annotations only: importing typing costs an exec'd shim sta
     from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
+# (runtime, pid, socket) of the `RUNTIME serve --once` the spare we were started ahead of time
+STANDBY: Any = None
 # Commands a runtime server may run for us: none starts a process (those must be our children).
 SERVED = frozenset({"start", "kill", "delete", "state", "pause", "resume", "update", "ps"})
 DRAIN_TIMEOUT = 2.0  # how long to wait for stdio EOF after a process exits (daemonised children keep pipes)
@@ -382,6 +384,12 @@ class Shim:
         self.oom_waiters: list[socket.socket] = []  # parked `oom_wait` connections
         self.log_path = os.path.join(args.bundle, "log.json")
         self.devnull: int | None = None  # /dev/null for a served command's stdio (opened once)
+        global STANDBY
+        standby, STANDBY = STANDBY, None
+        if standby is not None and standby[0] != args.runtime:
+            standby[2].close()  # started for the default runtime; this task runs another (it exits on EOF)
+            standby = None
+        self.standby: tuple[str, int, socket.socket] | None = standby
 
     # -- runtime invocation
 
@@ -399,7 +407,9 @@ class Shim:
         if input_data is not None:
             stdin, in_w = os.pipe()
         served = self._send_to_server(cmd[1:], stdin, stdout, stderr) if argv[0] in SERVED else None
-        if served is None:
+        pid = self._send_to_standby(cmd[1:], stdin, stdout, stderr) if argv[0] == "create" else None
+        p = None
+        if served is None and pid is None:
             try:
                 p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.a.bundle,
                                      start_new_session=False)
@@ -408,6 +418,7 @@ class Shim:
                     if fd is not None:
                         os.close(fd)
                 raise ShimError("unknown", f"exec: {self.a.runtime!r}: {exc.strerror}") from None
+            pid = p.pid
             self.reaper.wake()
         output = b""
         if input_data is not None:
@@ -423,9 +434,27 @@ class Shim:
                 output = f.read()
         if served is not None:
             return _served_exit(served, output)
-        code = self.reaper.wait(p.pid)
-        p.returncode = code  # the reaper waited for it; stop Popen from trying
+        code = self.reaper.wait(pid)
+        if p is not None:
+            p.returncode = code  # the reaper waited for it; stop Popen from trying
         return code, output
+
+    def _send_to_standby(self, argv: list[str], *stdio: Any) -> int | None:
+        """Give `create` to the runtime standby the spare shim started (zygote.py), once: its pid (our
+        child, reaped like an exec'd runtime), or None when there is none or it is gone (then exec)."""
+        standby, self.standby = self.standby, None
+        if standby is None:
+            return None
+        _, pid, conn = standby
+        fds = [self._devnull() if fd == subprocess.DEVNULL else fd for fd in stdio]
+        try:
+            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle}).encode()], fds)
+        except OSError:
+            return None  # it died while the zygote still auto-reaped its children: nothing to wait for
+        finally:
+            conn.close()
+        self.reaper.wake()
+        return pid
 
     def _send_to_server(self, argv: list[str], *stdio: Any) -> socket.socket | None:
         """Hand a command that starts no process to the runtime's server (`pyrunc serve`, see

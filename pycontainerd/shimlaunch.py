@@ -45,6 +45,7 @@ class ShimLauncher:
     def __init__(self, state: str, use_zygote: bool = True) -> None:
         self.state = state
         self.use_zygote = use_zygote
+        self.standby = ""  # a runtime with `serve`: each spare shim starts a standby of it (zygote.py)
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._started_at = 0.0
@@ -60,7 +61,7 @@ class ShimLauncher:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-S", "-m", "pycontainerd.zygote", "--fd", str(theirs.fileno()),
-                 "--state", self.state],
+                 "--state", self.state, *(["--standby", self.standby] if self.standby else [])],
                 stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),), env=_env(), cwd="/")
         except OSError as exc:
             log.warning("cannot start the shim zygote (shims will be exec'd): %s", exc)

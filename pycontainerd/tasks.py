@@ -382,8 +382,10 @@ class TaskManager:
     async def restore(self) -> None:
         """Start the shim zygote; reconnect to shims that survived a restart; clean up bundles whose shim
         is gone."""
-        self.launcher.start()
         self.runtime_server.start()
+        if self.runtime_server.socket_for(self.runtime) and os.environ.get("PYCONTAINERD_RUNTIME_STANDBY") != "0":
+            self.launcher.standby = self.runtime
+        self.launcher.start()
         if not os.path.isdir(self.root):
             return
         for ns in sorted(os.listdir(self.root)):

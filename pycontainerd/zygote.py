@@ -11,7 +11,9 @@ there, as an exec'd `python -m pycontainerd.shim start …` reports on its stder
 
 Even a fork is slow on a busy machine, so it happens ahead of time: a spare child, forked while nothing
 waits, reads the next request itself and becomes that shim (new session, command line rewritten to the
-exec'd shim's); the zygote then forks the next spare. Shims are the zygote's children only until it
+exec'd shim's); the zygote then forks the next spare. With `--standby RUNTIME` (a runtime that has
+`serve`, see pycontainerd/runtimeserver.py) the spare also starts `RUNTIME serve --once` beside it, so
+the shim's `create` finds the runtime already started and imported. Shims are the zygote's children only until it
 exits (they are auto-reaped meanwhile); it exits when pycontainerd's end of the socket closes (the
 daemon stopped or died), and the shims live on. Standard library only.
 """
@@ -49,8 +51,26 @@ def _tell(fd: int, what: bytes) -> None:
     os.close(fd)
 
 
-def _spare(sock: socket.socket, took: int) -> None:
+def _spawn_standby(runtime: str) -> tuple[str, int, socket.socket] | None:
+    """Start `runtime serve --once` on one end of a socketpair: the shim this spare becomes sends it its
+    `create`, which then costs no interpreter start on the critical path (pyrunc/server.py)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        theirs.set_inheritable(True)
+        # we ignore SIGCHLD (auto-reap); the runtime must not inherit that: it waits for its own children
+        pid = os.posix_spawnp(runtime, [runtime, "serve", "--once", "--fd", str(theirs.fileno())], os.environ,
+                             setsigdef=(signal.SIGCHLD,))
+    except OSError:
+        ours.close()
+        return None
+    finally:
+        theirs.close()
+    return runtime, pid, ours
+
+
+def _spare(sock: socket.socket, took: int, standby_runtime: str = "") -> None:
     """A pre-forked child: take the next request and become its shim. Never returns."""
+    standby = _spawn_standby(standby_runtime) if standby_runtime else None
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
@@ -62,7 +82,7 @@ def _spare(sock: socket.socket, took: int) -> None:
             break
     if not data and not fds:
         _tell(took, PEER_GONE)
-        os._exit(0)
+        os._exit(0)  # the standby reads EOF and exits
     _tell(took, TOOK)
     sock.close()
     # The zygote ignores SIGCHLD (its children are reaped by the kernel); the shim reaps its own.
@@ -77,6 +97,7 @@ def _spare(sock: socket.socket, took: int) -> None:
     except Exception as exc:  # malformed JSON, not a list, bad options
         os.write(status, f"shim start failed: {exc}\n".encode())
         os._exit(1)
+    shim.STANDBY = standby  # the shim takes it if it runs the same runtime
     gc.enable()  # the shim collects its own garbage; what the zygote froze stays out of reach
     try:
         os.setsid()
@@ -86,7 +107,7 @@ def _spare(sock: socket.socket, took: int) -> None:
     shim.become_shim(args, status, title=[sys.executable, "-m", "pycontainerd.shim", *args.argv()])
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, standby_runtime: str = "") -> None:
     """Keep one spare waiting for a request until the other end of `sock` closes."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # spares and shims are reaped by the kernel
     while True:
@@ -103,7 +124,7 @@ def serve(sock: socket.socket) -> None:
         if pid == 0:
             try:
                 os.close(r)
-                _spare(sock, w)
+                _spare(sock, w, standby_runtime)
             finally:
                 os._exit(1)
         os.close(w)
@@ -118,11 +139,12 @@ def serve(sock: socket.socket) -> None:
 def main() -> int:
     argv = sys.argv[1:]
     if len(argv) < 2 or argv[0] != "--fd":
-        sys.stderr.write("usage: python -m pycontainerd.zygote --fd N [--state DIR]\n")
+        sys.stderr.write("usage: python -m pycontainerd.zygote --fd N [--state DIR] [--standby RUNTIME]\n")
         return 2
     sock = socket.socket(fileno=int(argv[1]))
+    standby = argv[argv.index("--standby") + 1] if "--standby" in argv[:-1] else ""
     _warm()
-    serve(sock)
+    serve(sock, standby)
     return 0
 
 

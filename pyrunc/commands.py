@@ -260,13 +260,14 @@ def cmd_features(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_serve(opts: dict, pos: list[str]) -> int:
-    """pyrunc's own: serve the commands that start no process over the socket at --fd N."""
+    """pyrunc's own: serve the commands that start no process over the socket at --fd N
+    (or, with --once, run the one command sent on the connected socket N: a standby)."""
     _args("serve", pos, 0)
     fd = opts.get("fd")
     if not fd or not fd.isdigit():
         raise RuncError("serve: --fd N (an inherited listening unix socket) is required")
-    from .server import serve
-    return serve(int(fd))
+    from .server import serve, serve_once
+    return serve_once(int(fd)) if opts.get("once") else serve(int(fd))
 
 
 def cmd_events(opts: dict, pos: list[str]) -> int:

@@ -34,7 +34,7 @@ _FLAGS: dict[str, dict] = {
                "blkio-weight": _V, "l3-cache-schema": _V, "mem-bw-schema": _V},
     "spec": {"bundle": _V, "b": "bundle", "rootless": _B},
     "events": {"interval": _V, "stats": _B},
-    "serve": {"fd": _V},
+    "serve": {"fd": _V, "once": _B},
 }
 _GLOBAL = {"root": _V, "log": _V, "log-format": _V, "systemd-cgroup": _B, "debug": _B,
            "criu": _V, "rootless": _V}

@@ -15,15 +15,19 @@ Protocol, one command per connection on a SOCK_STREAM unix socket: the client se
 answers with the exit code as decimal ASCII and closes. The listening socket is inherited (`--fd N`;
 pycontainerd binds it with mode 0600); the server ends when its stdin reaches EOF (the process that
 started it holds the other end) and after the commands in flight.
+
+`pyrunc serve --once --fd N` is a standby for the one exec that cannot be served: N is a connected
+socket, the same request arrives on it, and the standby runs that command itself (see serve_once).
 """
 from __future__ import annotations
 
-import json
 import os
-import selectors
-import socket
+import _socket
+import struct
 import sys
 
+# Not json and socket: they import re and enum (~8 ms), which a standby would pay for on every create.
+from . import jsonlite as json
 from .errors import RuncError
 
 # What a child of the server may run: commands that start no process of their own.
@@ -47,6 +51,31 @@ def check(argv: list) -> None:
         raise RuncError(f"serve: {rest[0] if rest else 'no command'!s} is not served (exec pyrunc for it)")
 
 
+def _recv_request(conn) -> tuple[list[str], str, list[int]]:
+    """One request: (argv, cwd, [stdin, stdout, stderr]); ValueError when malformed, ([], "", []) at EOF."""
+    data, anc, _, _ = conn.recvmsg(MAX_REQUEST, _socket.CMSG_SPACE(3 * 4))
+    fds: list[int] = []
+    for level, kind, raw in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += struct.unpack(f"{len(raw) // 4}i", raw[:len(raw) - len(raw) % 4])
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return [], "", []
+    try:
+        req = json.loads(data)
+        argv, cwd = req["argv"], req.get("cwd") or "/"
+        if len(fds) != 3:
+            raise ValueError("a request carries stdin, stdout and stderr")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(cwd, str):
+            raise ValueError("argv must be a list of strings")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"bad request: {exc}") from None
+    return argv, cwd, fds
+
+
 def _run(argv: list[str], cwd: str, fds: list[int]) -> None:
     """In the forked child: become `pyrunc argv` with the client's stdio. Never returns."""
     try:
@@ -61,11 +90,13 @@ def _run(argv: list[str], cwd: str, fds: list[int]) -> None:
 
 
 class _Server:
-    def __init__(self, listener: socket.socket) -> None:
+    def __init__(self, listener) -> None:
+        import selectors
         self.listener = listener
         self.sel = selectors.DefaultSelector()
-        self.sel.register(listener, selectors.EVENT_READ, self._accept)
-        self.sel.register(0, selectors.EVENT_READ, self._parent)
+        self.read = selectors.EVENT_READ
+        self.sel.register(listener, self.read, self._accept)
+        self.sel.register(0, self.read, self._parent)
         self.closing = False
         self.children = 0
 
@@ -86,27 +117,28 @@ class _Server:
         self.sel.unregister(self.listener)
         self.listener.close()
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self, listener) -> None:
         try:
             conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return
-        self.sel.register(conn, selectors.EVENT_READ, self._request)
+        self.sel.register(conn, self.read, self._request)
 
-    def _request(self, conn: socket.socket) -> None:
+    def _request(self, conn) -> None:
         self.sel.unregister(conn)
-        fds: list[int] = []
         try:
-            data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
-            req = json.loads(data)
-            argv, cwd = req["argv"], req.get("cwd") or "/"
-            if len(fds) != 3:
-                raise RuncError("serve: a request carries stdin, stdout and stderr")
+            argv, cwd, fds = _recv_request(conn)
+        except (OSError, ValueError) as exc:
+            self._reply(conn, f"255 serve: {exc}")
+            return
+        if not argv:
+            conn.close()
+            return
+        try:
             check(argv)
             pid = os.fork()
-        except (OSError, ValueError, KeyError, TypeError, RuncError) as exc:
-            msg = exc.msg if isinstance(exc, RuncError) else f"serve: bad request: {exc}"
-            self._reply(conn, f"255 {msg}")
+        except (OSError, RuncError) as exc:
+            self._reply(conn, f"255 {exc.msg if isinstance(exc, RuncError) else exc}")
             for fd in fds:
                 os.close(fd)
             return
@@ -116,9 +148,9 @@ class _Server:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
         self.children += 1
-        self.sel.register(pidfd, selectors.EVENT_READ, lambda fd, pid=pid, conn=conn: self._done(fd, pid, conn))
+        self.sel.register(pidfd, self.read, lambda fd, pid=pid, conn=conn: self._done(fd, pid, conn))
 
-    def _done(self, pidfd: int, pid: int, conn: socket.socket) -> None:
+    def _done(self, pidfd: int, pid: int, conn) -> None:
         self.sel.unregister(pidfd)
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
@@ -126,7 +158,7 @@ class _Server:
         self._reply(conn, str(os.waitstatus_to_exitcode(status)))
 
     @staticmethod
-    def _reply(conn: socket.socket, text: str) -> None:
+    def _reply(conn, text: str) -> None:
         try:
             conn.sendall(text.encode())
         except OSError:
@@ -134,8 +166,39 @@ class _Server:
         conn.close()
 
 
+def _preload_create() -> None:
+    """Import what `create` imports, so the command starts as soon as it arrives."""
+    from . import (capabilities, cgroups, commands, config, container, devices, jsonlite, mounts,  # noqa: F401
+                   namespaces, process, seccomp, sigs, state, sync, syscalls)
+    if cgroups.is_v2_host():
+        from .cgroups import v2  # noqa: F401
+    else:
+        from .cgroups import v1  # noqa: F401
+    import _sha256  # noqa: F401  (the seccomp cache key)
+
+
+def serve_once(fd: int) -> int:
+    """A standby: started ahead of need (by pycontainerd's spare shim), imported, it runs the one command
+    that arrives on the connected socket `fd` in this very process, `create` included: this process is a
+    child of the shim, so the processes it starts are handed to the shim as an exec'd pyrunc's are. Its
+    exit code is the command's. EOF before a command (the shim went away or uses another runtime): exit 0."""
+    _preload_create()
+    conn = _socket.socket(fileno=fd)
+    try:
+        argv, cwd, fds = _recv_request(conn)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"pyrunc serve --once: {exc}\n")
+        return 255
+    conn.close()
+    if not argv:
+        return 0
+    _run(argv, cwd, fds)
+    return 255  # not reached
+
+
 def serve(listen_fd: int) -> int:
     """Serve commands on the inherited listening socket until stdin closes."""
+    import socket  # the server is long-lived: the full module is fine here
     listener = socket.socket(fileno=listen_fd)
     listener.setblocking(False)
     _preload()

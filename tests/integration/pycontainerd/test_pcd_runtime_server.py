@@ -1,7 +1,8 @@
-"""`pyrunc serve`: shims send start/kill/delete to the runtime's server and exec only create (and exec).
+"""`pyrunc serve`: shims send start/kill/delete to the runtime's server, and create to the standby their
+spare started (`pyrunc serve --once`); they exec the runtime when neither is there.
 
 The daemon here runs pyrunc through a wrapper that records every exec of the runtime, so the tests see
-which commands were exec'd and which the server ran.
+which commands were exec'd and which the server or a standby ran.
 """
 from __future__ import annotations
 
@@ -84,14 +85,16 @@ def _lifecycle(tasks) -> tuple[str, int]:
     return t.id, code
 
 
-def test_start_kill_delete_are_served_and_only_create_is_execd(daemon, tasks):
+def test_start_kill_delete_are_served_and_create_goes_to_the_standby(daemon, tasks):
     assert _server_pid(daemon), "pycontainerd started no `serve` for a runtime whose features offer it"
     sock = daemon.state / "runtime.sock"
     assert sock.is_socket() and (sock.stat().st_mode & 0o777) == 0o600
     cid, code = _lifecycle(tasks)
     assert code == 137
     ran = [w for w in _execs(daemon) if cid in w]
-    assert [w[0] for w in ran] == ["create"], ran
+    assert ran == [], ran  # create ran in a standby, the rest in the server: nothing exec'd for it
+    standbys = [w for w in _execs(daemon) if w[:2] == ["serve", "--once"]]
+    assert standbys, "no spare shim started a standby"
 
 
 def test_commands_are_execd_when_the_server_is_gone(daemon, tasks):
@@ -103,7 +106,7 @@ def test_commands_are_execd_when_the_server_is_gone(daemon, tasks):
     cid, code = _lifecycle(tasks)
     assert code == 137
     ran = [w[0] for w in _execs(daemon) if cid in w]
-    assert ran == ["create", "start", "kill", "delete"], ran
+    assert ran == ["start", "kill", "delete"], ran
 
 
 def _serve(tmp_path):
@@ -153,6 +156,31 @@ def test_a_served_command_answers_as_the_execd_one(tmp_path):
         proc.stdin.close()  # EOF on stdin: the server ends
         assert proc.wait(10) == 0
     assert not os.path.exists(path) or _refused(path)
+
+
+def test_a_standby_runs_the_one_command_it_is_sent(tmp_path):
+    import json
+    root = str(tmp_path / "root")
+    execd = subprocess.run([PYRUNC, "--root", root, "state", "nosuch"], capture_output=True)
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([PYRUNC, "serve", "--once", "--fd", str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+    theirs.close()
+    err_r, err_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR)
+    socket.send_fds(ours, [json.dumps({"argv": ["--root", root, "state", "nosuch"], "cwd": "/"}).encode()],
+                    [null, null, err_w])
+    for fd in (null, err_w):
+        os.close(fd)
+    ours.close()
+    assert proc.wait(10) == execd.returncode == 1  # the command's exit code is the standby's
+    with os.fdopen(err_r, "rb") as e:
+        assert e.read() == execd.stderr
+    # a standby nobody needed (its socket closed) just exits
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([PYRUNC, "serve", "--once", "--fd", str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+    theirs.close()
+    ours.close()
+    assert proc.wait(10) == 0
 
 
 def _refused(path: str) -> bool:
