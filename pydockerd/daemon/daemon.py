@@ -251,6 +251,7 @@ class Daemon:
                     await asyncio.wait_for(asyncio.shield(lv.monitor), 5)
                 except (asyncio.TimeoutError, Exception):
                     pass
+        await asyncio.to_thread(self.store.flush)
         self._remove_cgroup_parent()
 
     def _remove_cgroup_parent(self) -> None:
