@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -21,19 +20,12 @@ if os.geteuid() != 0:
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pcd_helpers import REPO, RUNC, Client, Daemon, Task, cleanup_leftovers  # noqa: E402
+from pcd_helpers import REPO, RUNC, Client, Task, daemon_fixture  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    base = Path(tempfile.mkdtemp(prefix="pcd-", dir="/tmp"))
-    d = Daemon(base)
-    d.start()
-    yield d
-    d.stop()
-    leaks = cleanup_leftovers(d)
-    shutil.rmtree(base, ignore_errors=True)
-    assert not leaks, f"left behind: {leaks}"
+    yield from daemon_fixture()
 
 
 @pytest.fixture

@@ -142,6 +142,34 @@ class Client:
         return list(self.importer.Import(reqs(), metadata=self.md))
 
 
+def children(ppid: int) -> list[int]:
+    """The pids whose parent is `ppid`."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                stat = open(f"/proc/{p}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
+                out.append(int(p))
+    return out
+
+
+def daemon_fixture(prefix: str = "pcd-", **kw):
+    """Generator body of a module fixture: a private daemon (Daemon's keyword arguments), stopped and
+    checked for leftovers afterwards."""
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    d = Daemon(base, **{k: v(base) if callable(v) else v for k, v in kw.items()})
+    d.start()
+    yield d
+    d.stop()
+    leaks = cleanup_leftovers(d)
+    shutil.rmtree(base, ignore_errors=True)
+    assert not leaks, f"left behind: {leaks}"
+
+
 def cleanup_leftovers(d: Daemon) -> list[str]:
     """Kill shims, force-delete containers and unmount what a test left; describe each leak."""
     leaks = []

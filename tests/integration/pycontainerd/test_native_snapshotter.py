@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pcd_helpers import REPO, Daemon, cleanup_leftovers, mounts_under
+from pcd_helpers import REPO, Daemon, cleanup_leftovers, daemon_fixture, mounts_under
 
 sys.path.insert(0, str(REPO))
 from protos.containerd.services.introspection.v1 import introspection_pb2, introspection_pb2_grpc  # noqa: E402
@@ -149,14 +149,7 @@ def _plugins(d: Daemon) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def native_daemon():
-    base = Path(tempfile.mkdtemp(prefix="pcd-native-", dir="/tmp"))
-    d = Daemon(base, extra=["--snapshotter", "native"])
-    d.start()
-    yield d
-    d.stop()
-    leaks = cleanup_leftovers(d)
-    shutil.rmtree(base, ignore_errors=True)
-    assert not leaks, f"left behind: {leaks}"
+    yield from daemon_fixture("pcd-native-", extra=["--snapshotter", "native"])
 
 
 def ctr(daemon: Daemon, ns: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

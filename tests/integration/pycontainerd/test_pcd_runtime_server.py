@@ -17,24 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from pcd_helpers import PYRUNC, Daemon, cleanup_leftovers
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                stat = open(f"/proc/{p}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
-                out.append(int(p))
-    return out
+from pcd_helpers import PYRUNC, Daemon, children, cleanup_leftovers, daemon_fixture
 
 
 def _server_pid(daemon) -> int | None:
-    for pid in _children(daemon.proc.pid):
+    for pid in children(daemon.proc.pid):
         try:
             argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
         except OSError:
@@ -44,19 +31,16 @@ def _server_pid(daemon) -> int | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
-    base = Path(tempfile.mkdtemp(prefix="pcd-", dir="/tmp"))
+def _recording_runtime(base: Path) -> str:
     wrapper = base / "rt"
     wrapper.write_text(f'#!/bin/sh\necho "$@" >> {base}/execs\nexec {PYRUNC} "$@"\n')
     wrapper.chmod(0o755)
-    d = Daemon(base, runtime=str(wrapper))
-    d.start()
-    yield d
-    d.stop()
-    leaks = cleanup_leftovers(d)
-    shutil.rmtree(base, ignore_errors=True)
-    assert not leaks, f"left behind: {leaks}"
+    return str(wrapper)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    yield from daemon_fixture(runtime=_recording_runtime)
 
 
 def _execs(daemon) -> list[list[str]]:

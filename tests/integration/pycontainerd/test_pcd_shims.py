@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pcd_helpers import REPO, RUNC, zygote_pids
+from pcd_helpers import REPO, RUNC, children, zygote_pids
 
 from protos.containerd.events import task_pb2 as task_events
 from protos.containerd.services.events.v1 import events_pb2
@@ -26,19 +26,6 @@ from protos.containerd.types.task import task_pb2
 
 def _cmdline(pid: int) -> list[str]:
     return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\0")[:-1]
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                stat = open(f"/proc/{p}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
-                out.append(int(p))
-    return out
 
 
 def _wait_for(cond, timeout: float = 10.0):
@@ -68,7 +55,7 @@ def _bundle(daemon, t) -> Path:
 
 def _zygote(daemon) -> list[int]:
     """The daemon's zygote (its spare child shares the command line until it becomes a shim)."""
-    return [p for p in zygote_pids(daemon.state) if p in _children(daemon.proc.pid)]
+    return [p for p in zygote_pids(daemon.state) if p in children(daemon.proc.pid)]
 
 
 def test_shim_is_forked_by_the_zygote_and_shows_the_shim_command_line(tasks, daemon):
@@ -84,9 +71,9 @@ def test_shim_is_forked_by_the_zygote_and_shows_the_shim_command_line(tasks, dae
     assert not _arg_area_in_stack(shim_pid)  # forked (its command line was rewritten), not exec'd
     # not the daemon's child, in a session of its own (signals to the daemon's group miss it), parent of
     # the container (it outlives the zygote: see the kill -9 test)
-    assert shim_pid not in _children(daemon.proc.pid)
+    assert shim_pid not in children(daemon.proc.pid)
     assert os.getsid(shim_pid) == shim_pid != os.getsid(daemon.proc.pid)
-    assert pid in _children(shim_pid)
+    assert pid in children(shim_pid)
     fut = t.wait_future()
     t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=signal.SIGKILL), metadata=t.md)
     assert fut.result().exit_status == 128 + signal.SIGKILL
