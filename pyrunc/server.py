@@ -37,8 +37,14 @@ MAX_REQUEST = 1 << 20
 
 def _preload() -> None:
     """Import what the served commands import, once, so that a forked child imports nothing."""
-    from . import commands, container, jsonlite, state, stats  # noqa: F401
+    import select  # noqa: F401  (start)
+
+    from . import cgroups, commands, container, hooks, jsonlite, state, stats  # noqa: F401
     from .cgroups import oom  # noqa: F401
+    if cgroups.is_v2_host():
+        from .cgroups import v2  # noqa: F401
+    else:
+        from .cgroups import v1  # noqa: F401
 
 
 def check(argv: list) -> None:
