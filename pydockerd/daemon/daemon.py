@@ -294,7 +294,7 @@ class Daemon:
             raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
         if name:
             name = self.names.validate(name)
-        img = await self.images.resolve(image_ref) if image_ref else None
+        img = await self.images.resolve(image_ref, all_names=False) if image_ref else None
         merged = merge_image_config(config, img.container_config if img else {})
         entrypoint = list(merged.get("Entrypoint") or [])
         if entrypoint == [""]:

@@ -127,8 +127,9 @@ class ImageService:
                 by_id[img.id] = img
         return list(by_id.values())
 
-    async def resolve(self, ref_or_id: str) -> Image:
-        """Find an image by name (`busybox`, `docker.io/library/busybox:latest`) or (short) ID."""
+    async def resolve(self, ref_or_id: str, all_names: bool = True) -> Image:
+        """Find an image by name (`busybox`, `docker.io/library/busybox:latest`) or (short) ID; with
+        `all_names` (what inspect shows as RepoTags) every name of its ID, which costs a listing."""
         candidate = ref_or_id
         id_like = reference.HEX_ID.match(ref_or_id) is not None
         if ref_or_id.startswith("sha256:") or (id_like and len(ref_or_id) == 64):
@@ -147,6 +148,8 @@ class ImageService:
                 return await self._by_id(ref_or_id, candidate)
             raise no_such_image(candidate) from None
         img = await self.from_record(rec)
+        if not all_names:
+            return img
         # All names of that ID, for inspect's RepoTags.
         for other in await self.list():
             if other.id == img.id:
