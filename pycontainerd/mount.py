@@ -98,6 +98,13 @@ def _mountpoints_under(target: str) -> list[str]:
 
 def unmount_all(target: str) -> None:
     """Unmount everything mounted at or below `target`, deepest first (no error if nothing is)."""
+    if os.path.ismount(target):
+        # The common case, one mount (a rootfs): no scan of the mount table to find it. With 50
+        # containers that table holds 50 overlay mounts with long options: the kernel formats it all.
+        try:
+            unmount(target)
+        except OSError:
+            pass  # busy, or mounts below it: the scan finds them
     for _ in range(64):
         points = _mountpoints_under(target)
         if not points:

@@ -302,7 +302,8 @@ class TaskManager:
             if isinstance(unmounted, BaseException):
                 await self._shim_gone(task.shim, pidfd)
                 raise unmounted
-            await asyncio.gather(self._shim_gone(task.shim, pidfd), self._cleanup_bundle(task.bundle))
+            await asyncio.gather(self._shim_gone(task.shim, pidfd),
+                                 asyncio.to_thread(_remove_bundle, task.bundle, unmounted=True))
             self._forget(task)
             return r
 
@@ -452,9 +453,10 @@ def _prepare_bundle(bundle: str, spec: bytes, runtime: bytes, mounts: list[Mount
         mount_all(mounts, rootfs)
 
 
-def _remove_bundle(bundle: str) -> None:
-    """Unmount the rootfs (whatever is mounted there) and remove the bundle (in a thread)."""
+def _remove_bundle(bundle: str, unmounted: bool = False) -> None:
+    """Unmount the rootfs (whatever is mounted there, unless the caller just did) and remove the bundle
+    (in a thread)."""
     rootfs = os.path.join(bundle, "rootfs")
-    if os.path.isdir(rootfs):
+    if not unmounted and os.path.isdir(rootfs):
         unmount_all(rootfs)
     shutil.rmtree(bundle, ignore_errors=True)
