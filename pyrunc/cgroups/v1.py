@@ -10,8 +10,16 @@ from . import device_rule_text, make_dirs, read_file, read_pids, rmdir_tree, wri
 MOUNTINFO = "/proc/self/mountinfo"
 
 
+_MOUNTS: dict[str, tuple[str, str]] | None = None
+
+
 def mounts(mountinfo: str = MOUNTINFO) -> dict[str, tuple[str, str]]:
-    """controller -> (mount point, root inside the hierarchy) for every v1 hierarchy."""
+    """controller -> (mount point, root inside the hierarchy) for every v1 hierarchy. This process's
+    own table is read once: create reads it, and the init it forks (the same mounts until it mounts the
+    container's cgroups) reuses it; with many containers running, each read formats all their mounts."""
+    global _MOUNTS
+    if mountinfo == MOUNTINFO and _MOUNTS is not None:
+        return _MOUNTS
     out: dict[str, tuple[str, str]] = {}
     with open(mountinfo) as f:
         for line in f:
@@ -27,6 +35,8 @@ def mounts(mountinfo: str = MOUNTINFO) -> dict[str, tuple[str, str]]:
                     out.setdefault(opt, (fields[4], fields[3]))
             elif rfields[0] == "cgroup2":
                 out.setdefault("unified", (fields[4], fields[3]))
+    if mountinfo == MOUNTINFO:
+        _MOUNTS = out
     return out
 
 
