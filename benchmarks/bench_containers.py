@@ -5,6 +5,7 @@
 - `docker run --rm busybox true`, alternating, medians (target <= 0.5x Docker);
 - 50 concurrent `docker run -d busybox sleep 300`, then one `docker rm -f` of all of them
   (throughput in containers/s, target >= 2x Docker), then a leak check (containers, shims, mounts);
+- the CPU each phase of that batch costs per container, by process kind (benchmarks/cpuacct.py);
 - idle RSS of pydockerd + pycontainerd vs dockerd + containerd, and memory per running container:
   the RSS/PSS of the processes a container adds (shim + container process), plus the daemons' growth,
   over 10 running containers. pycontainerd's shim zygote (the process shims are forked from) and its
@@ -23,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import alternate, arg, table  # noqa: E402
+from benchmarks.cpuacct import MACHINE, CpuGroups, per_container  # noqa: E402
 from benchmarks.peers import (Daemon, all_procs, host_state, mounts_under, pss_kb,  # noqa: E402
                               report_host_diff, rss_kb, start_dockerd, start_pydocker, stop)
 
@@ -33,14 +35,26 @@ def run_true(d: Daemon):
     return go
 
 
-def batch(d: Daemon, n: int) -> tuple[float, float, list[str]]:
-    """n concurrent run -d, then rm -f of all; (start ms, rm ms, leaks)."""
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(n) as ex:
-        ids = list(ex.map(lambda _: d.docker("run", "-d", "busybox", "sleep", "300").stdout.strip(), range(n)))
-    t1 = time.perf_counter()
-    d.docker("rm", "-f", *ids)
-    t2 = time.perf_counter()
+def batch(d: Daemon, n: int, cpu: dict[str, list[dict[str, float]]] | None = None) -> tuple[float, float, list[str]]:
+    """n concurrent run -d, then rm -f of all; (start ms, rm ms, leaks). With `cpu`, the CPU per
+    container by process kind of each phase is appended to cpu["run"] and cpu["rm"]."""
+    groups = CpuGroups(d) if cpu is not None else None
+    try:
+        s0 = groups.snapshot() if groups and groups.usable else None
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(n) as ex:
+            ids = list(ex.map(lambda _: d.docker("run", "-d", "busybox", "sleep", "300").stdout.strip(),
+                              range(n)))
+        t1 = time.perf_counter()
+        s1 = groups.snapshot() if s0 is not None else None
+        d.docker("rm", "-f", *ids)
+        t2 = time.perf_counter()
+        if s0 is not None:
+            cpu["run"].append(per_container(s0, s1, n))
+            cpu["rm"].append(per_container(s1, groups.snapshot(), n))
+    finally:
+        if groups is not None:
+            groups.close()
     leaks = []
     left = d.docker("ps", "-aq").stdout.split()
     if left:
@@ -84,6 +98,22 @@ def memory(d: Daemon, n: int = 10) -> dict[str, float]:
             "processes per container": len(procs) / n}
 
 
+def print_cpu(cpu: dict[str, dict[str, list[dict[str, float]]]]) -> None:
+    """Median CPU ms per container by process kind, per phase (where a throughput gap comes from)."""
+    if not cpu["py"]["run"] or not cpu["dk"]["run"]:
+        print("(no CPU breakdown: no cgroup v1 cpuacct hierarchy)")
+        return
+    for phase in ("run", "rm"):
+        print(f"== CPU per container, {'50x run -d' if phase == 'run' else 'rm -f'} phase "
+              f"(ms, median over batches; cpuacct groups)")
+        kinds = sorted({k for e in ("py", "dk") for snap in cpu[e][phase] for k in snap} - {MACHINE})
+        print(f"{'process kind':44} {'pydocker':>9} {'docker':>9}")
+        for kind in kinds + [MACHINE]:
+            vals = [statistics.median(s.get(kind, 0.0) for s in cpu[e][phase]) for e in ("py", "dk")]
+            ratio = f"   ratio {vals[0] / vals[1]:.2f}x" if kind == MACHINE and vals[1] else ""
+            print(f"{kind:44} {vals[0]:9.1f} {vals[1]:9.1f}{ratio}")
+
+
 def main() -> None:
     runs, n, batch_runs = arg("--runs", 20), arg("--batch", 50), arg("--batch-runs", 3)
     before = host_state()
@@ -98,9 +128,11 @@ def main() -> None:
             ("run --rm true", res["py"], res["dk"], "pydockerd", "dockerd")], target="<= 0.5x"), flush=True)
 
         bres: dict[str, list[tuple[float, float]]] = {"py": [], "dk": []}
+        cpu: dict[str, dict[str, list[dict[str, float]]]] = {"py": {"run": [], "rm": []},
+                                                            "dk": {"run": [], "rm": []}}
         for i in range(batch_runs):
             for k, d in (("py", py), ("dk", dk)):
-                s, r, leaks = batch(d, n)
+                s, r, leaks = batch(d, n, cpu[k])
                 bres[k].append((s, r))
                 if leaks:
                     print(f"LEAK after batch {i} on {d.name}: {leaks}", flush=True)
@@ -115,6 +147,8 @@ def main() -> None:
             tot = statistics.median(sum(x) for x in bres[k]) / 1000
             print(f"  {d.name}: {n / tot:.1f} containers/s (start+remove), "
                   f"{n / (statistics.median(x[0] for x in bres[k]) / 1000):.1f} starts/s")
+
+        print_cpu(cpu)
 
         mem = {"py": memory(py), "dk": memory(dk)}
         print("== memory (10 running busybox sleep containers)")
