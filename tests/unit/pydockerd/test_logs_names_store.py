@@ -58,6 +58,27 @@ def test_store_atomic_roundtrip(tmp_path):
     assert not list(tmp_path.glob("*/.config.v2.json.tmp"))
 
 
+def test_store_saves_are_readable_at_once_and_deletes_stay_deleted(tmp_path):
+    """Records are renamed into place before save returns (a restarted daemon reads them) and the
+    background fsync never brings back a record deleted before it got to it."""
+    store = ContainerStore(str(tmp_path))
+    made = []
+    for i in range(40):
+        c = Container(ID=f"{i:064x}", Name=f"/n{i}", Created=now_rfc3339(), Path="sh", Args=[], Config={},
+                      HostConfig={}, Image="sha256:" + "c" * 64)
+        store.save(c)
+        made.append(c)
+    assert sorted(c.ID for c in ContainerStore(str(tmp_path)).load_all()) == [c.ID for c in made]
+    for c in made[:20]:
+        store.delete(c.ID)
+    store.flush()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [c.ID for c in made[20:]]
+    made[20].State.set_running(7)
+    store.save(made[20])
+    store.flush()
+    assert {c.ID: c.State.Pid for c in ContainerStore(str(tmp_path)).load_all()}[made[20].ID] == 7
+
+
 def test_filters_both_forms():
     assert parse_filters('{"label":{"a=b":true}}') == {"label": ["a=b"]}
     assert parse_filters('{"label":["a=b"],"status":["exited"]}') == {"label": ["a=b"], "status": ["exited"]}
