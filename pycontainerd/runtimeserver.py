@@ -80,6 +80,8 @@ class RuntimeServer:
 
     def close(self, timeout: float = 5.0) -> None:
         """Let the server finish the commands in flight and exit; shims exec the runtime meanwhile."""
+        if self._proc is not None:
+            self._unlink()  # first: a shim that connects from now on finds no socket and execs
         if self._hold is not None:
             os.close(self._hold)
             self._hold = None

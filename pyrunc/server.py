@@ -105,9 +105,10 @@ class _Server:
         self.sel.register(0, self.read, self._parent)
         self.closing = False
         self.children = 0
+        self.pending = 0  # connections accepted whose request has not been read yet
 
     def loop(self) -> None:
-        while not self.closing or self.children:
+        while not self.closing or self.children or self.pending:
             for key, _ in self.sel.select():
                 key.data(key.fileobj)
 
@@ -117,21 +118,27 @@ class _Server:
                 return
         except OSError:
             pass
-        # the daemon that started us is gone: take no new commands, finish those in flight
+        # The daemon that started us is gone (it removed the socket's path first, so new clients exec
+        # the runtime): take the connections already queued, answer them and those in flight, then end.
         self.closing = True
         self.sel.unregister(0)
+        while self._accept(self.listener):
+            pass
         self.sel.unregister(self.listener)
         self.listener.close()
 
-    def _accept(self, listener) -> None:
+    def _accept(self, listener) -> bool:
         try:
             conn, _ = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return
+            return False
+        self.pending += 1
         self.sel.register(conn, self.read, self._request)
+        return True
 
     def _request(self, conn) -> None:
         self.sel.unregister(conn)
+        self.pending -= 1
         try:
             argv, cwd, fds = _recv_request(conn)
         except (OSError, ValueError) as exc:

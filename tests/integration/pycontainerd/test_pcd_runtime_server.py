@@ -142,6 +142,35 @@ def test_a_served_command_answers_as_the_execd_one(tmp_path):
     assert not os.path.exists(path) or _refused(path)
 
 
+def test_requests_queued_when_the_server_is_told_to_end_are_still_answered(tmp_path):
+    import json
+    proc, path = _serve(tmp_path)
+    root = str(tmp_path / "root")
+    clients = []
+    try:
+        os.kill(proc.pid, signal.SIGSTOP)  # requests pile up in the listen queue meanwhile
+        null = os.open(os.devnull, os.O_RDWR)
+        for _ in range(3):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(path)
+            socket.send_fds(c, [json.dumps({"argv": ["--root", root, "state", "nosuch"], "cwd": "/"}).encode()],
+                            [null, null, null])
+            clients.append(c)
+        os.close(null)
+        proc.stdin.close()  # EOF, seen together with the queued clients
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    replies = []
+    for c in clients:
+        reply = b""
+        while chunk := c.recv(64):
+            reply += chunk
+        c.close()
+        replies.append(reply)
+    assert replies == [b"1"] * 3  # `state` of a missing container: exit status 1, each one answered
+    assert proc.wait(10) == 0
+
+
 def test_a_standby_runs_the_one_command_it_is_sent(tmp_path):
     import json
     root = str(tmp_path / "root")
