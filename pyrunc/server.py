@@ -32,7 +32,7 @@ from .errors import RuncError
 
 # What a child of the server may run: commands that start no process of their own.
 SERVED = frozenset({"start", "kill", "delete", "state", "pause", "resume", "update", "ps", "features"})
-MAX_REQUEST = 1 << 20
+MAX_REQUEST = 1 << 16  # a command line with its paths; recvmsg allocates this much per request
 
 
 def _preload() -> None:
@@ -47,11 +47,9 @@ def _preload() -> None:
         from .cgroups import v1  # noqa: F401
 
 
-def check(argv: list) -> None:
+def check(argv: list[str]) -> None:
     """Refuse what is not a served command line (the subcommand follows the global flags)."""
     from .main import _GLOBAL, parse_flags
-    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-        raise RuncError("serve: argv must be a list of strings")
     _, rest = parse_flags(argv, _GLOBAL)
     if not rest or rest[0] not in SERVED:
         raise RuncError(f"serve: {rest[0] if rest else 'no command'!s} is not served (exec pyrunc for it)")
