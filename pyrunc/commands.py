@@ -4,7 +4,6 @@ Heavy modules are imported inside each function, so ``start``/``kill``/``delete`
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from .errors import RuncError
@@ -127,7 +126,7 @@ def cmd_list(opts: dict, pos: list[str]) -> int:
         sys.stdout.write(json.dumps(out if out else None, compact=True) + "\n")
         return 0
     if fmt != "table":
-        raise RuncError(f"invalid format option")
+        raise RuncError("invalid format option")
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for s in states:
         o = s.oci_state()
@@ -153,7 +152,7 @@ def cmd_ps(opts: dict, pos: list[str]) -> int:
         sys.stdout.write(json.dumps(pids, compact=True) + "\n")
         return 0
     if fmt != "table":
-        raise RuncError(f"invalid format option")
+        raise RuncError("invalid format option")
     import subprocess
     ps_args = pos[1:] or ["-ef"]
     try:

@@ -524,9 +524,9 @@ class Daemon:
         c = self.get(ref)
         mode = network.mode_of(c.HostConfig)
         if mode in ("host", "none") or mode.startswith("container:"):
-            raise Forbidden(f"container cannot be disconnected from host network or connected to host network"
-                            if mode == "host" else f"container sharing network namespace with another container "
-                            f"or host cannot be connected to any other network")
+            raise Forbidden("container cannot be disconnected from host network or connected to host network"
+                            if mode == "host" else "container sharing network namespace with another container "
+                            "or host cannot be connected to any other network")
         lv = self._live(c)
         async with lv.lock:
             if c.State.Running and self.networks_enabled:
@@ -1080,7 +1080,7 @@ class Daemon:
             return {"Titles": [], "Processes": []}
         titles = lines[0].split()
         if "PID" not in titles:
-            raise SystemError_(f"Couldn't find PID field in ps output")
+            raise SystemError_("Couldn't find PID field in ps output")
         col = titles.index("PID")
         procs = []
         for line in lines[1:]:
