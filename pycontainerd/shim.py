@@ -390,6 +390,7 @@ class Shim:
             standby[2].close()  # started for the default runtime; this task runs another (it exits on EOF)
             standby = None
         self.standby: tuple[str, int, socket.socket] | None = standby
+        self.kept: tuple[int, socket.socket] | None = None  # the standby after create, waiting for start
 
     # -- runtime invocation
 
@@ -406,9 +407,16 @@ class Shim:
         in_w = None
         if input_data is not None:
             stdin, in_w = os.pipe()
-        served = self._send_to_server(cmd[1:], stdin, stdout, stderr) if argv[0] in SERVED else None
-        pid = self._send_to_standby(cmd[1:], stdin, stdout, stderr) if argv[0] == "create" else None
+        pid = None
+        if argv[0] == "start" and self.kept is not None:
+            pid = self._send_start_to_standby(cmd[1:])
+        served = None
+        if argv[0] in SERVED and pid is None:
+            served = self._send_to_server(cmd[1:], stdin, stdout, stderr)
+        standby = self._send_to_standby(cmd[1:], stdin, stdout, stderr) if argv[0] == "create" else None
         p = None
+        if standby is not None:
+            pid = standby[0]
         if served is None and pid is None:
             try:
                 p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.a.bundle,
@@ -434,27 +442,66 @@ class Shim:
                 output = f.read()
         if served is not None:
             return _served_exit(served, output)
+        if standby is not None:
+            return self._standby_create_exit(*standby), output
         code = self.reaper.wait(pid)
         if p is not None:
             p.returncode = code  # the reaper waited for it; stop Popen from trying
         return code, output
 
-    def _send_to_standby(self, argv: list[str], *stdio: Any) -> int | None:
-        """Give `create` to the runtime standby the spare shim started (zygote.py), once: its pid (our
-        child, reaped like an exec'd runtime), or None when there is none or it is gone (then exec)."""
+    def _send_to_standby(self, argv: list[str], *stdio: Any) -> tuple[int, socket.socket] | None:
+        """Give `create` to the runtime standby the spare shim started (zygote.py), asking it to run the
+        `start` that follows too: (its pid, the connection), or None when there is none or it is gone
+        (then exec). The standby is our child, reaped like an exec'd runtime."""
         standby, self.standby = self.standby, None
         if standby is None:
             return None
         _, pid, conn = standby
         fds = [self._devnull() if fd == subprocess.DEVNULL else fd for fd in stdio]
         try:
-            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle}).encode()], fds)
+            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle, "then": "start"}).encode()],
+                            fds)
         except OSError:
+            conn.close()
             return None  # it died while the zygote still auto-reaped its children: nothing to wait for
+        self.reaper.wake()
+        return pid, conn
+
+    def _standby_create_exit(self, pid: int, conn: socket.socket) -> int:
+        """create's exit code, which the standby sends and then waits for our `start` (kept in self.kept);
+        a standby that failed or died just exits with it."""
+        try:
+            reply = conn.recv(16)
+        except OSError:
+            reply = b""
+        if reply.isdigit() and int(reply) == 0:
+            self.kept = (pid, conn)
+            return 0
+        conn.close()
+        code = self.reaper.wait(pid)
+        return int(reply) if reply.isdigit() else code
+
+    def _send_start_to_standby(self, argv: list[str]) -> int | None:
+        """The init's `start` to the standby that created it: its pid (its exit code is start's), or None."""
+        pid, conn = self.kept  # type: ignore[misc]
+        self.kept = None
+        null = self._devnull()
+        try:
+            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle}).encode()], [null, null, null])
+        except OSError:
+            self.reaper.on_exit(pid, lambda code: None)
+            return None
         finally:
             conn.close()
-        self.reaper.wake()
         return pid
+
+    def release_standby(self) -> None:
+        """Anything but the init's start comes first: let the standby go, so the init (its child until
+        it exits) comes to us, its subreaper."""
+        kept, self.kept = self.kept, None
+        if kept is not None:
+            kept[1].close()
+            self.reaper.on_exit(kept[0], lambda code: None)
 
     def _send_to_server(self, argv: list[str], *stdio: Any) -> socket.socket | None:
         """Hand a command that starts no process to the runtime's server (`pyrunc serve`, see
@@ -895,6 +942,8 @@ class Shim:
                 return
             req = json.loads(line)
             op = str(req.get("op"))
+            if op not in ("create", "start", "wait", "oom_wait", "state") or (op == "start" and req.get("exec_id")):
+                self.release_standby()
             park = getattr(self, "park_" + op, None)
             if park is not None:
                 result = park(req, conn)

@@ -57,6 +57,12 @@ def check(argv: list[str]) -> None:
 
 def _recv_request(conn) -> tuple[list[str], str, list[int]]:
     """One request: (argv, cwd, [stdin, stdout, stderr]); ValueError when malformed, ([], "", []) at EOF."""
+    argv, cwd, fds, _ = _recv_request_then(conn)
+    return argv, cwd, fds
+
+
+def _recv_request_then(conn) -> tuple[list[str], str, list[int], str]:
+    """_recv_request, plus the request's "then" (what the standby is to run next, see serve_once)."""
     data, anc, _, _ = conn.recvmsg(MAX_REQUEST, _socket.CMSG_SPACE(3 * 4))
     fds: list[int] = []
     for level, kind, raw in anc:
@@ -65,10 +71,10 @@ def _recv_request(conn) -> tuple[list[str], str, list[int]]:
     if not data:
         for fd in fds:
             os.close(fd)
-        return [], "", []
+        return [], "", [], ""
     try:
         req = json.loads(data)
-        argv, cwd = req["argv"], req.get("cwd") or "/"
+        argv, cwd, then = req["argv"], req.get("cwd") or "/", req.get("then") or ""
         if len(fds) != 3:
             raise ValueError("a request carries stdin, stdout and stderr")
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or not isinstance(cwd, str):
@@ -77,7 +83,7 @@ def _recv_request(conn) -> tuple[list[str], str, list[int]]:
         for fd in fds:
             os.close(fd)
         raise ValueError(f"bad request: {exc}") from None
-    return argv, cwd, fds
+    return argv, cwd, fds, then
 
 
 def _run(argv: list[str], cwd: str, fds: list[int]) -> None:
@@ -91,6 +97,40 @@ def _run(argv: list[str], cwd: str, fds: list[int]) -> None:
         main(argv, fast_exit=True)
     finally:
         os._exit(255)
+
+
+def _run_here(argv: list[str], cwd: str, fds: list[int]) -> int:
+    """Run `pyrunc argv` in this process with the client's stdio; its exit code. Our stdio comes back."""
+    saved = [os.dup(i) for i in range(3)]
+    try:
+        for i, fd in enumerate(fds):
+            os.dup2(fd, i)
+            os.close(fd)
+        os.chdir(cwd)
+        from .main import main
+        try:
+            main(argv)
+        except SystemExit as e:  # main always ends this way without fast_exit
+            return e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        return 0
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        for i, fd in enumerate(saved):
+            os.dup2(fd, i)
+            os.close(fd)
+
+
+def _subcommand(argv: list[str]) -> str:
+    from .main import _GLOBAL, parse_flags
+    try:
+        _, rest = parse_flags(argv, _GLOBAL)
+    except RuncError:
+        return ""
+    return rest[0] if rest else ""
 
 
 class _Server:
@@ -192,17 +232,41 @@ def serve_once(fd: int) -> int:
     """A standby: started ahead of need (by pycontainerd's spare shim), imported, it runs the one command
     that arrives on the connected socket `fd` in this very process, `create` included: this process is a
     child of the shim, so the processes it starts are handed to the shim as an exec'd pyrunc's are. Its
-    exit code is the command's. EOF before a command (the shim went away or uses another runtime): exit 0."""
+    exit code is the command's. EOF before a command (the shim went away or uses another runtime): exit 0.
+
+    A `create` sent with "then": "start" is answered on the socket instead (its exit code), and the
+    standby, if it succeeded, waits for that `start` and runs it too (its exit code is then the standby's):
+    one process for both calls. Meanwhile the init is still our child, so the client closes the socket
+    instead when anything else comes first: we exit, and the init goes to the client, its subreaper."""
     _preload_create()
     conn = _socket.socket(fileno=fd)
     try:
-        argv, cwd, fds = _recv_request(conn)
+        argv, cwd, fds, then = _recv_request_then(conn)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"pyrunc serve --once: {exc}\n")
         return 255
-    conn.close()
     if not argv:
         return 0
+    if then != "start" or _subcommand(argv) != "create":
+        conn.close()
+        _run(argv, cwd, fds)
+    code = _run_here(argv, cwd, fds)
+    try:
+        conn.sendall(str(code).encode())
+    except OSError:
+        return code
+    if code != 0:
+        return code
+    try:
+        argv, cwd, fds = _recv_request(conn)
+    except (OSError, ValueError):
+        return 0
+    conn.close()
+    if not argv:
+        return 0  # released: the init goes to the client as we exit
+    if _subcommand(argv) != "start":
+        os.write(fds[2], b"pyrunc serve --once: only start may follow create\n")
+        return 255
     _run(argv, cwd, fds)
     return 255  # not reached
 

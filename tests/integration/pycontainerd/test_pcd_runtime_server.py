@@ -1,5 +1,5 @@
-"""`pyrunc serve`: shims send start/kill/delete to the runtime's server, and create to the standby their
-spare started (`pyrunc serve --once`); they exec the runtime when neither is there.
+"""`pyrunc serve`: shims send kill/delete/... to the runtime's server, and create (then start) to the
+standby their spare started (`pyrunc serve --once`); they exec the runtime when neither is there.
 
 The daemon here runs pyrunc through a wrapper that records every exec of the runtime, so the tests see
 which commands were exec'd and which the server or a standby ran.
@@ -69,7 +69,7 @@ def _lifecycle(tasks) -> tuple[str, int]:
     return t.id, code
 
 
-def test_start_kill_delete_are_served_and_create_goes_to_the_standby(daemon, tasks):
+def test_nothing_is_execd_for_a_task_with_a_server_and_a_standby(daemon, tasks):
     assert _server_pid(daemon), "pycontainerd started no `serve` for a runtime whose features offer it"
     sock = daemon.state / "runtime.sock"
     assert sock.is_socket() and (sock.stat().st_mode & 0o777) == 0o600
@@ -90,7 +90,18 @@ def test_commands_are_execd_when_the_server_is_gone(daemon, tasks):
     cid, code = _lifecycle(tasks)
     assert code == 137
     ran = [w[0] for w in _execs(daemon) if cid in w]
-    assert ran == ["start", "kill", "delete"], ran
+    assert ran == ["kill", "delete"], ran  # start went to the standby that ran create
+
+
+def test_a_task_killed_before_its_start_is_reaped_by_its_shim(daemon, tasks):
+    """Until start, the init is a child of the standby that created it; anything else lets the standby
+    go, so the init's exit reaches the shim."""
+    from protos.containerd.services.tasks.v1 import tasks_pb2
+    t = tasks("default", ["sleep", "100"])
+    fut = t.wait_future()
+    t.c.tasks.Kill(tasks_pb2.KillRequest(container_id=t.id, signal=9), metadata=t.md)
+    assert fut.result().exit_status == 137
+    assert t.delete().exit_status == 137
 
 
 def _serve(tmp_path):
