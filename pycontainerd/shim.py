@@ -407,16 +407,18 @@ class Shim:
         in_w = None
         if input_data is not None:
             stdin, in_w = os.pipe()
-        pid = None
+        # where the command goes: the standby that ran create (the init's start), a standby (create), the
+        # runtime's server (commands that start no process), else an exec of the runtime
+        pid: int | None = None
+        standby = served = None
         if argv[0] == "start" and self.kept is not None:
-            pid = self._send_start_to_standby(cmd[1:])
-        served = None
-        if argv[0] in SERVED and pid is None:
+            pid = self._send_start_to_standby(cmd[1:], stdin, stdout, stderr)
+        elif argv[0] == "create":
+            standby = self._send_to_standby(cmd[1:], stdin, stdout, stderr)
+            pid = standby[0] if standby is not None else None
+        if pid is None and argv[0] in SERVED:
             served = self._send_to_server(cmd[1:], stdin, stdout, stderr)
-        standby = self._send_to_standby(cmd[1:], stdin, stdout, stderr) if argv[0] == "create" else None
         p = None
-        if standby is not None:
-            pid = standby[0]
         if served is None and pid is None:
             try:
                 p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=self.a.bundle,
@@ -449,6 +451,12 @@ class Shim:
             p.returncode = code  # the reaper waited for it; stop Popen from trying
         return code, output
 
+    def _send_request(self, conn: socket.socket, argv: list[str], stdio: tuple[Any, ...], **extra: str) -> None:
+        """One request to `RUNTIME serve` (pyrunc/server.py): the command line without the program, the
+        directory to run in, and our stdin, stdout and stderr attached. OSError if it is gone."""
+        fds = [self._devnull() if fd == subprocess.DEVNULL else fd for fd in stdio]
+        socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle, **extra}).encode()], fds)
+
     def _send_to_standby(self, argv: list[str], *stdio: Any) -> tuple[int, socket.socket] | None:
         """Give `create` to the runtime standby the spare shim started (zygote.py), asking it to run the
         `start` that follows too: (its pid, the connection), or None when there is none or it is gone
@@ -457,10 +465,8 @@ class Shim:
         if standby is None:
             return None
         _, pid, conn = standby
-        fds = [self._devnull() if fd == subprocess.DEVNULL else fd for fd in stdio]
         try:
-            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle, "then": "start"}).encode()],
-                            fds)
+            self._send_request(conn, argv, stdio, then="start")
         except OSError:
             conn.close()
             return None  # it died while the zygote still auto-reaped its children: nothing to wait for
@@ -474,22 +480,21 @@ class Shim:
             reply = conn.recv(16)
         except OSError:
             reply = b""
-        if reply.isdigit() and int(reply) == 0:
+        if reply == b"0":
             self.kept = (pid, conn)
             return 0
         conn.close()
         code = self.reaper.wait(pid)
         return int(reply) if reply.isdigit() else code
 
-    def _send_start_to_standby(self, argv: list[str]) -> int | None:
+    def _send_start_to_standby(self, argv: list[str], *stdio: Any) -> int | None:
         """The init's `start` to the standby that created it: its pid (its exit code is start's), or None."""
         pid, conn = self.kept  # type: ignore[misc]
         self.kept = None
-        null = self._devnull()
         try:
-            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle}).encode()], [null, null, null])
+            self._send_request(conn, argv, stdio)
         except OSError:
-            self.reaper.on_exit(pid, lambda code: None)
+            self.reaper.on_exit(pid, _ignore)
             return None
         finally:
             conn.close()
@@ -501,7 +506,7 @@ class Shim:
         kept, self.kept = self.kept, None
         if kept is not None:
             kept[1].close()
-            self.reaper.on_exit(kept[0], lambda code: None)
+            self.reaper.on_exit(kept[0], _ignore)
 
     def _send_to_server(self, argv: list[str], *stdio: Any) -> socket.socket | None:
         """Hand a command that starts no process to the runtime's server (`pyrunc serve`, see
@@ -509,11 +514,10 @@ class Shim:
         is no server or it does not answer (then the command is exec'd, as always for runc)."""
         if not self.a.runtime_server:
             return None
-        fds = [self._devnull() if fd == subprocess.DEVNULL else fd for fd in stdio]
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(self.a.runtime_server)
-            socket.send_fds(conn, [json.dumps({"argv": argv, "cwd": self.a.bundle}).encode()], fds)
+            self._send_request(conn, argv, stdio)
         except OSError:
             conn.close()  # not started yet, or gone with a pycontainerd that died: exec it
             return None
@@ -984,6 +988,10 @@ class Shim:
         deadline = time.monotonic() + 1.0
         for h in handlers:
             h.join(max(0.0, deadline - time.monotonic()))
+
+
+def _ignore(code: int) -> None:
+    """For a child whose exit nobody waits for (a standby let go)."""
 
 
 def _served_exit(conn: socket.socket, output: bytes) -> tuple[int, bytes]:

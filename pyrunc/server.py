@@ -48,21 +48,15 @@ def _preload() -> None:
 
 
 def check(argv: list[str]) -> None:
-    """Refuse what is not a served command line (the subcommand follows the global flags)."""
-    from .main import _GLOBAL, parse_flags
-    _, rest = parse_flags(argv, _GLOBAL)
-    if not rest or rest[0] not in SERVED:
-        raise RuncError(f"serve: {rest[0] if rest else 'no command'!s} is not served (exec pyrunc for it)")
+    """Refuse what is not a served command line."""
+    cmd = _subcommand(argv)
+    if cmd not in SERVED:
+        raise RuncError(f"serve: {cmd or 'no command'} is not served (exec pyrunc for it)")
 
 
-def _recv_request(conn) -> tuple[list[str], str, list[int]]:
-    """One request: (argv, cwd, [stdin, stdout, stderr]); ValueError when malformed, ([], "", []) at EOF."""
-    argv, cwd, fds, _ = _recv_request_then(conn)
-    return argv, cwd, fds
-
-
-def _recv_request_then(conn) -> tuple[list[str], str, list[int], str]:
-    """_recv_request, plus the request's "then" (what the standby is to run next, see serve_once)."""
+def _recv_request(conn) -> tuple[list[str], str, list[int], str]:
+    """One request: (argv, cwd, [stdin, stdout, stderr], what the standby is to run next, see serve_once);
+    ValueError when malformed, ([], "", [], "") at EOF."""
     data, anc, _, _ = conn.recvmsg(MAX_REQUEST, _socket.CMSG_SPACE(3 * 4))
     fds: list[int] = []
     for level, kind, raw in anc:
@@ -125,6 +119,7 @@ def _run_here(argv: list[str], cwd: str, fds: list[int]) -> int:
 
 
 def _subcommand(argv: list[str]) -> str:
+    """The subcommand, after the global flags ("" if none or they do not parse)."""
     from .main import _GLOBAL, parse_flags
     try:
         _, rest = parse_flags(argv, _GLOBAL)
@@ -178,7 +173,7 @@ class _Server:
         self.sel.unregister(conn)
         self.pending -= 1
         try:
-            argv, cwd, fds = _recv_request(conn)
+            argv, cwd, fds, _ = _recv_request(conn)
         except (OSError, ValueError) as exc:
             self._reply(conn, f"255 serve: {exc}")
             return
@@ -241,7 +236,7 @@ def serve_once(fd: int) -> int:
     _preload_create()
     conn = _socket.socket(fileno=fd)
     try:
-        argv, cwd, fds, then = _recv_request_then(conn)
+        argv, cwd, fds, then = _recv_request(conn)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"pyrunc serve --once: {exc}\n")
         return 255
@@ -258,7 +253,7 @@ def serve_once(fd: int) -> int:
     if code != 0:
         return code
     try:
-        argv, cwd, fds = _recv_request(conn)
+        argv, cwd, fds, _ = _recv_request(conn)
     except (OSError, ValueError):
         return 0
     conn.close()
