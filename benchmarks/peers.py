@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 from scripts.busybox_rootfs import write_rootfs_tar  # noqa: E402
-from stacklib import (term_with_parent, cgroups_named, host_snapshot, mounts_under,  # noqa: E402
+from stacklib import (answers_ping, term_with_parent, cgroups_named, host_snapshot, mounts_under,  # noqa: E402
                       pids_with_cwd_or_exe_under, remove_cgroup_tree, remove_network_state, start_stack,
                       teardown_stack)
 
@@ -187,17 +186,6 @@ def start_pydocker(extra: list[str] | None = None, bridge: str | None = "none") 
     return d
 
 
-def _ping(sock: Path) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(2)
-            s.connect(str(sock))
-            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-            return s.recv(64).startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
-
-
 def start_dockerd(bridge: str | None = "none", extra: list[str] | None = None) -> Daemon:
     """Debian's dockerd with its own containerd, bridge `none` or docker0 on the --bip given."""
     base = Path(tempfile.mkdtemp(prefix="bdk-", dir="/tmp"))
@@ -228,7 +216,7 @@ def start_dockerd(bridge: str | None = "none", extra: list[str] | None = None) -
     d.tag = tag  # type: ignore[attr-defined]
     d.bridge = bridge  # type: ignore[attr-defined]
     deadline = time.monotonic() + 60
-    while not _ping(root / "d.sock"):
+    while not answers_ping(root / "d.sock"):
         if proc.poll() is not None or time.monotonic() > deadline:
             log = (root / "dockerd.log").read_text(errors="replace")[-3000:]
             stop(d)

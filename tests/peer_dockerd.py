@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from stacklib import answers_ping, mounts_under
 
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 
@@ -23,24 +24,6 @@ class PeerDockerd:
 
     def log_tail(self) -> str:
         return (self.base / "dockerd.log").read_text(errors="replace")[-3000:]
-
-
-def _answers(sock: Path) -> bool:
-    try:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(2)
-            s.connect(str(sock))
-            s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-            return b" 200 " in s.recv(64)
-    except OSError:
-        return False
-
-
-def mounts_under(path: str) -> list[str]:
-    """Mount points at or below path, deepest first (what to unmount before removing it)."""
-    with open("/proc/self/mountinfo") as f:
-        mps = [line.split()[4] for line in f]
-    return sorted((m for m in mps if m == path or m.startswith(path + "/")), key=len, reverse=True)
 
 
 @contextlib.contextmanager
@@ -57,7 +40,7 @@ def private_dockerd(prefix: str, ready_timeout: float = 40) -> Iterator[PeerDock
     peer = PeerDockerd(base, sock, proc)
     try:
         deadline = time.monotonic() + ready_timeout
-        while not _answers(sock):
+        while not answers_ping(sock):
             assert proc.poll() is None and time.monotonic() < deadline, peer.log_tail()
             time.sleep(0.2)
         yield peer

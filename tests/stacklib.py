@@ -75,6 +75,18 @@ def pids_with_cwd_or_exe_under(prefix: str) -> list[int]:
     return pids
 
 
+def answers_ping(sock: Path | str) -> bool:
+    """Whether an Engine API daemon (pydockerd, dockerd) answers GET /_ping on the unix socket `sock`."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(str(sock))
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
 @dataclass
 class Stack:
     """An isolated pydockerd (with its own pycontainerd) for a test session."""
@@ -134,14 +146,7 @@ class Stack:
         raise RuntimeError(f"pydockerd did not answer within {timeout}s:\n{self.log_tail()}")
 
     def ping(self) -> bool:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.settimeout(2)
-                s.connect(str(self.sock))
-                s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-                return s.recv(64).startswith(b"HTTP/1.1 200")
-        except OSError:
-            return False
+        return answers_ping(self.sock)
 
     def stop(self, timeout: float = 30) -> int | None:
         """Stop pydockerd the way an operator would (SIGTERM) and wait for it."""

@@ -142,6 +142,26 @@ class Client:
         return list(self.importer.Import(reqs(), metadata=self.md))
 
 
+def subscribe(c: "Client", filters: list[str], timeout: float = 30):
+    """Subscribe to `filters` on the daemon's event stream: (the stream, to cancel; a queue of envelopes)."""
+    import queue
+    import threading
+    from protos.containerd.services.events.v1 import events_pb2
+    got: queue.Queue = queue.Queue()
+    stream = c.events.Subscribe(events_pb2.SubscribeRequest(filters=filters), timeout=timeout)
+
+    def consume() -> None:
+        try:
+            for env in stream:
+                got.put(env)
+        except grpc.RpcError:
+            pass  # cancelled at the end of the test
+
+    threading.Thread(target=consume, daemon=True).start()
+    time.sleep(0.2)  # the subscription is registered when the first message could flow
+    return stream, got
+
+
 def children(ppid: int) -> list[int]:
     """The pids whose parent is `ppid`."""
     out = []

@@ -3,23 +3,19 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
 import pytest
 
-from pcd_helpers import REPO, RUNC, children, zygote_pids
+from pcd_helpers import REPO, RUNC, children, subscribe, zygote_pids
 
 from protos.containerd.events import task_pb2 as task_events
-from protos.containerd.services.events.v1 import events_pb2
 from protos.containerd.services.tasks.v1 import tasks_pb2
 from protos.containerd.types.task import task_pb2
 
@@ -210,20 +206,8 @@ def test_exit_event_comes_before_delete_of_a_task_that_exited_at_once(tasks, dae
     """Delete publishes the pending exit first (it does not wait out the delay after Start), as containerd
     orders /tasks/exit before /tasks/delete."""
     t = tasks(runtime, ["sh", "-c", "exit 5"])
-    got: queue.Queue = queue.Queue()
-    stream = t.c.events.Subscribe(events_pb2.SubscribeRequest(filters=[
-        f'topic=="/tasks/exit",namespace=="{t.c.ns}"', f'topic=="/tasks/delete",namespace=="{t.c.ns}"']),
-        timeout=30)
-
-    def consume():
-        try:
-            for env in stream:
-                got.put(env)
-        except grpc.RpcError:
-            pass
-
-    threading.Thread(target=consume, daemon=True).start()
-    time.sleep(0.2)  # the subscription is registered when the first message could flow
+    stream, got = subscribe(t.c, [f'topic=="/tasks/exit",namespace=="{t.c.ns}"',
+                                  f'topic=="/tasks/delete",namespace=="{t.c.ns}"'])
     fut = t.wait_future()
     t.start()
     assert fut.result().exit_status == 5

@@ -5,21 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import os
-import queue
 import signal
-import threading
-import time
 
 import grpc
 import pytest
 from google.protobuf import any_pb2
 
 from protos.containerd.events import task_pb2 as task_events
-from protos.containerd.services.events.v1 import events_pb2
 from protos.containerd.services.tasks.v1 import tasks_pb2
 from protos.containerd.types.task import task_pb2
 
-from pcd_helpers import Task, mounts_under
+from pcd_helpers import Task, mounts_under, subscribe
 
 RUNTIMES = ["runc", "pyrunc"]
 
@@ -178,19 +174,7 @@ def _shim_processes(cid: str) -> list[int]:
 
 def test_task_exit_event(tasks, daemon):
     t = tasks("runc", ["sh", "-c", "exit 7"])
-    got: queue.Queue = queue.Queue()
-    stream = t.c.events.Subscribe(events_pb2.SubscribeRequest(filters=['topic=="/tasks/exit"']), timeout=30)
-
-    def consume():
-        try:
-            for env in stream:
-                got.put(env)
-        except grpc.RpcError:
-            pass
-
-    th = threading.Thread(target=consume, daemon=True)
-    th.start()
-    time.sleep(0.2)  # the subscription is registered when the first message could flow
+    stream, got = subscribe(t.c, ['topic=="/tasks/exit"'])
     assert t.run() == 7
     env = got.get(timeout=10)
     stream.cancel()
@@ -272,18 +256,7 @@ def test_oom_kill_is_published(busybox, base_spec, tmp_path):
         pytest.skip("no cgroup v1 memory controller")
     spec = copy.deepcopy(base_spec)
     spec["linux"].setdefault("resources", {})["memory"] = {"limit": 8 << 20, "swap": 8 << 20}
-    got: queue.Queue = queue.Queue()
-    stream = busybox.events.Subscribe(events_pb2.SubscribeRequest(filters=['topic=="/tasks/oom"']), timeout=60)
-
-    def consume():
-        try:
-            for env in stream:
-                got.put(env)
-        except grpc.RpcError:
-            pass  # cancelled at the end of the test
-
-    threading.Thread(target=consume, daemon=True).start()
-    time.sleep(0.2)
+    stream, got = subscribe(busybox, ['topic=="/tasks/oom"'], timeout=60)
     t = Task(busybox, spec, "runc", tmp_path, ["dd", "if=/dev/zero", "of=/dev/null", "bs=32M", "count=1"])
     try:
         assert t.run() == 137
