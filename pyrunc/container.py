@@ -193,7 +193,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             # the init would freeze on entry and create would hang: refuse, as runc does
             raise RuncError("container's cgroup unexpectedly frozen")
         # a cgroup made just now is empty: only one that existed may hold processes
-        if any(p not in mgr.created for p in mgr.paths.values()) and mgr.pids():
+        if any(p not in mgr.created for p in mgr.paths.values()) and set(mgr.pids()) - {child}:
             runlog.warn("container's cgroup is not empty: other processes share it")
         sync.send(sock_p, "dirs")
         resources = linux.get("resources") or {}
@@ -352,12 +352,14 @@ def _compile_seccomp(profile: dict) -> bytes:
 
 
 def _seccomp_cache_path(root: str, profile: dict) -> str:
-    """Keyed by the profile (as parsed), the kernel and the compiler (seccomp.py): the program
-    libseccomp emits depends on nothing else on one machine."""
+    """Keyed by the profile (as parsed), the kernel, the compiler (seccomp.py) and the libseccomp
+    file: the program libseccomp emits depends on nothing else on one machine (an upgraded
+    libseccomp knows more syscall names)."""
     import _sha256
     from . import seccomp
     st = os.stat(seccomp.__file__)
-    key = f"{os.uname().release}\0{st.st_mtime_ns}\0{st.st_size}\0{profile!r}".encode()
+    key = (f"{os.uname().release}\0{st.st_mtime_ns}\0{st.st_size}\0{seccomp.library_identity()}\0"
+           f"{profile!r}").encode()
     return os.path.join(root, SECCOMP_CACHE, _sha256.sha256(key).hexdigest())
 
 

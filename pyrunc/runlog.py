@@ -17,6 +17,12 @@ def setup(path: str | None, fmt: str, debug: bool) -> None:
     global _fd, _json, _debug
     _json = fmt == "json"
     _debug = debug
+    if _fd is not None:  # a second command in one process (pyrunc serve's standby): its own log only
+        try:
+            os.close(_fd)
+        except OSError:
+            pass  # closed already (the standby closes every inherited fd before its second command)
+        _fd = None
     if path and path != "/dev/stderr":
         _fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
 

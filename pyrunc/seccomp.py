@@ -2,6 +2,8 @@
 the ctypes package: ~3 ms less start-up), loaded as late as runc does."""
 from __future__ import annotations
 
+import os
+
 from . import syscalls as ctypes
 from .errors import RuncError
 
@@ -37,13 +39,29 @@ class _ArgCmp(ctypes.Structure):
 
 
 _lib = None
+LIBRARY = "libseccomp.so.2"
+
+
+def library_identity() -> str:
+    """Which libseccomp the loader would open (inode, size, mtime of the file the soname points at),
+    without loading it: a cached program is only as good as the library that compiled it. "" if it is
+    in none of the usual places."""
+    import sys
+    arch = getattr(sys.implementation, "_multiarch", "")
+    for d in (f"/usr/lib/{arch}", f"/lib/{arch}", "/usr/lib64", "/lib64", "/usr/lib", "/lib"):
+        try:
+            st = os.stat(os.path.join(d, LIBRARY))
+        except OSError:
+            continue
+        return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    return ""
 
 
 def _libseccomp():
     global _lib
     if _lib is None:
         try:
-            lib = ctypes.open_library("libseccomp.so.2")
+            lib = ctypes.open_library(LIBRARY)
         except OSError as e:
             raise RuncError(f"seccomp: libseccomp not available: {e}") from None
         lib.seccomp_init.restype = ctypes.c_void_p

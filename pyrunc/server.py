@@ -35,16 +35,21 @@ SERVED = frozenset({"start", "kill", "delete", "state", "pause", "resume", "upda
 MAX_REQUEST = 1 << 16  # a command line with its paths; recvmsg allocates this much per request
 
 
-def _preload() -> None:
-    """Import what the served commands import, once, so that a forked child imports nothing."""
-    import select  # noqa: F401  (start)
-
-    from . import cgroups, commands, container, hooks, jsonlite, state, stats  # noqa: F401
-    from .cgroups import oom  # noqa: F401
+def _preload_cgroup_driver() -> None:
+    from . import cgroups
     if cgroups.is_v2_host():
         from .cgroups import v2  # noqa: F401
     else:
         from .cgroups import v1  # noqa: F401
+
+
+def _preload() -> None:
+    """Import what the served commands import, once, so that a forked child imports nothing."""
+    import select  # noqa: F401  (start)
+
+    from . import commands, container, hooks, jsonlite, state, stats  # noqa: F401
+    from .cgroups import oom  # noqa: F401
+    _preload_cgroup_driver()
 
 
 def check(argv: list[str]) -> None:
@@ -192,8 +197,14 @@ class _Server:
             _run(argv, cwd, fds)
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
         self.children += 1
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:  # out of fds (or no pidfds): wait for this one here rather than lose track of it
+            _, status = os.waitpid(pid, 0)
+            self.children -= 1
+            self._reply(conn, str(os.waitstatus_to_exitcode(status)))
+            return
         self.sel.register(pidfd, self.read, lambda fd, pid=pid, conn=conn: self._done(fd, pid, conn))
 
     def _done(self, pidfd: int, pid: int, conn) -> None:
@@ -214,12 +225,9 @@ class _Server:
 
 def _preload_create() -> None:
     """Import what `create` imports, so the command starts as soon as it arrives."""
-    from . import (capabilities, cgroups, commands, config, container, devices, jsonlite, mounts,  # noqa: F401
+    from . import (capabilities, commands, config, container, devices, jsonlite, mounts,  # noqa: F401
                    namespaces, process, seccomp, sigs, state, sync, syscalls)
-    if cgroups.is_v2_host():
-        from .cgroups import v2  # noqa: F401
-    else:
-        from .cgroups import v1  # noqa: F401
+    _preload_cgroup_driver()
     import _sha256  # noqa: F401  (the seccomp cache key)
 
 
