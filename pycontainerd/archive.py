@@ -11,7 +11,6 @@ Whiteouts (`.wh.NAME`, `.wh..wh..opq`) delete from the target, so applying onto 
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import json
 import os
@@ -44,13 +43,6 @@ class Applied:
 def is_gzip(path: str) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == GZIP_MAGIC
-
-
-def uncompressed_reader(f: BinaryIO) -> BinaryIO:
-    """Wrap `f` in a gzip reader when it starts with the gzip magic (layers may say either)."""
-    head = f.read(2)
-    f.seek(0)
-    return gzip.GzipFile(fileobj=f, mode="rb") if head == GZIP_MAGIC else f  # type: ignore[return-value]
 
 
 READ_SIZE = 1 << 18   # compressed bytes read at a time

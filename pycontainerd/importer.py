@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import images as im
+from .archive import is_gzip
 from .content import ContentStore
 from .errdefs import InvalidArgument, NotFound
 from .images import Descriptor, Image, ImageStore
@@ -255,7 +256,7 @@ class Importer:
                 bar = LayerProgress(job.messages, diff_id, _follow(tf, lm).size) \
                     if missing and job.messages is not None else None
                 digest = self._extract_blob(ns, tf, lm, bar=bar)
-                mt = im.MT_DOCKER_LAYER_GZIP if _blob_is_gzip(self.cs.blob_path(digest)) else im.MT_DOCKER_LAYER
+                mt = im.MT_DOCKER_LAYER_GZIP if is_gzip(self.cs.blob_path(digest)) else im.MT_DOCKER_LAYER
                 layers.append(Descriptor(mt, digest, os.path.getsize(self.cs.blob_path(digest))))
                 if missing:
                     # Applied before the next layer is read, so a bar is full only once its layer is a
@@ -329,11 +330,6 @@ def _follow(tf: tarfile.TarFile, member: tarfile.TarInfo) -> tarfile.TarInfo:
                                     if m.issym() else m.linkname)
         m = tf.getmember(target)
     return m
-
-
-def _blob_is_gzip(path: str) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
 
 
 def _familiar(name: str) -> str:

@@ -4,14 +4,16 @@ A shim runs the runtime four times per container (create, start, kill, delete); 
 call costs an interpreter start for about a millisecond of work. A runtime whose `features` carry the
 annotation below can instead serve the commands that start no process (start, kill, delete, state,
 pause, resume, update, ps) on a unix socket: the shim sends the same command line and stdio there
-(`--runtime-server PATH`), and execs the runtime when nobody answers. `create` and `exec` are always
-exec'd, since the shim must be the parent of the processes they start. runc has no server: with it,
-every command is exec'd, as before.
+(`--runtime-server PATH`), and execs the runtime when nobody answers. `create` and `exec` cannot be
+served, since the shim must be the parent of the processes they start: `create` (then `start`) goes to
+a standby (`serve --once`) that the spare shim started as its child (zygote.py), `exec` is exec'd.
+runc has no server: with it, every command is exec'd, as before.
 
 The socket is bound here (mode 0600, `<state>/runtime.sock`) and handed over as an inherited fd, so no
 client can arrive before the server listens; the server's stdin is a pipe whose other end only this
 process holds, so it ends with pycontainerd, even after a SIGKILL. Shims that outlive pycontainerd keep
-the path and reach the next daemon's server. PYCONTAINERD_RUNTIME_SERVER=0 turns it off.
+the path and reach the next daemon's server. PYCONTAINERD_RUNTIME_SERVER=0 turns both off,
+PYCONTAINERD_RUNTIME_STANDBY=0 only the standbys.
 """
 from __future__ import annotations
 
@@ -45,11 +47,8 @@ class RuntimeServer:
                 os.unlink(self.path)  # a previous daemon's
             except FileNotFoundError:
                 pass
-            old = os.umask(0o177)
-            try:
-                listener.bind(self.path)
-            finally:
-                os.umask(old)
+            listener.bind(self.path)
+            os.chmod(self.path, 0o600)  # before listen: until then a connect is refused
             listener.listen(256)
             r, w = os.pipe2(os.O_CLOEXEC)
             self._proc = subprocess.Popen([self.runtime, "serve", "--fd", str(listener.fileno())],
@@ -78,10 +77,15 @@ class RuntimeServer:
             return ""
         return self.path
 
+    def standby_runtime(self) -> str:
+        """The runtime each spare shim should start a standby of (`serve --once`), or ""."""
+        if os.environ.get("PYCONTAINERD_RUNTIME_STANDBY") == "0" or not self.socket_for(self.runtime):
+            return ""
+        return self.runtime
+
     def close(self, timeout: float = 5.0) -> None:
         """Let the server finish the commands in flight and exit; shims exec the runtime meanwhile."""
-        if self._proc is not None:
-            self._unlink()  # first: a shim that connects from now on finds no socket and execs
+        self._unlink()  # first: a shim that connects from now on finds no socket and execs
         if self._hold is not None:
             os.close(self._hold)
             self._hold = None
@@ -92,7 +96,6 @@ class RuntimeServer:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
-        self._unlink()
 
     def _unlink(self) -> None:
         try:

@@ -386,11 +386,12 @@ class Shim:
         self.devnull: int | None = None  # /dev/null for a served command's stdio (opened once)
         global STANDBY
         standby, STANDBY = STANDBY, None
-        if standby is not None and standby[0] != args.runtime:
-            standby[2].close()  # started for the default runtime; this task runs another (it exits on EOF)
-            standby = None
-        self.standby: tuple[str, int, socket.socket] | None = standby
+        self.standby: tuple[str, int, socket.socket] | None = None
         self.kept: tuple[int, socket.socket] | None = None  # the standby after create, waiting for start
+        if standby is not None and standby[0] != args.runtime:
+            self._drop_standby(standby[1], standby[2])  # started for the default runtime; this task runs another
+        else:
+            self.standby = standby
 
     # -- runtime invocation
 
@@ -411,9 +412,15 @@ class Shim:
         # runtime's server (commands that start no process), else an exec of the runtime
         pid: int | None = None
         standby = served = None
-        if argv[0] == "start" and self.kept is not None:
-            pid = self._send_start_to_standby(cmd[1:], stdin, stdout, stderr)
-        elif argv[0] == "create":
+        with self.lock:
+            kept, self.kept = self.kept, None
+        if kept is not None and argv[0] == "start":
+            pid = self._send_start_to_standby(kept, cmd[1:], stdin, stdout, stderr)
+        elif kept is not None:
+            # No other runtime command while the standby still holds the init as its child: let it go,
+            # and the init comes to us, its subreaper.
+            self._drop_standby(*kept)
+        if argv[0] == "create":
             standby = self._send_to_standby(cmd[1:], stdin, stdout, stderr)
             pid = standby[0] if standby is not None else None
         if pid is None and argv[0] in SERVED:
@@ -487,26 +494,21 @@ class Shim:
         code = self.reaper.wait(pid)
         return int(reply) if reply.isdigit() else code
 
-    def _send_start_to_standby(self, argv: list[str], *stdio: Any) -> int | None:
+    def _send_start_to_standby(self, kept: tuple[int, socket.socket], argv: list[str], *stdio: Any) -> int | None:
         """The init's `start` to the standby that created it: its pid (its exit code is start's), or None."""
-        pid, conn = self.kept  # type: ignore[misc]
-        self.kept = None
+        pid, conn = kept
         try:
             self._send_request(conn, argv, stdio)
         except OSError:
-            self.reaper.on_exit(pid, _ignore)
+            self._drop_standby(pid, conn)
             return None
-        finally:
-            conn.close()
+        conn.close()
         return pid
 
-    def release_standby(self) -> None:
-        """Anything but the init's start comes first: let the standby go, so the init (its child until
-        it exits) comes to us, its subreaper."""
-        kept, self.kept = self.kept, None
-        if kept is not None:
-            kept[1].close()
-            self.reaper.on_exit(kept[0], _ignore)
+    def _drop_standby(self, pid: int, conn: socket.socket) -> None:
+        """Close a standby's socket (it exits on EOF) and reap it without waiting for it."""
+        conn.close()
+        self.reaper.on_exit(pid, _ignore)
 
     def _send_to_server(self, argv: list[str], *stdio: Any) -> socket.socket | None:
         """Hand a command that starts no process to the runtime's server (`pyrunc serve`, see
@@ -946,8 +948,6 @@ class Shim:
                 return
             req = json.loads(line)
             op = str(req.get("op"))
-            if op not in ("create", "start", "wait", "oom_wait", "state") or (op == "start" and req.get("exec_id")):
-                self.release_standby()
             park = getattr(self, "park_" + op, None)
             if park is not None:
                 result = park(req, conn)

@@ -162,11 +162,13 @@ class TaskManager:
             # mounts the rootfs (file system calls that would otherwise hold up the event loop).
             launch = asyncio.ensure_future(self._start_shim(ns, cid, bundle, binary, rroot, systemd))
             runtime = json.dumps({"binary": binary, "root": rroot, "systemd_cgroup": systemd}).encode()
+            prep = asyncio.ensure_future(asyncio.to_thread(_prepare_bundle, bundle, c.spec.value, runtime, mounts))
             try:
                 try:
-                    await asyncio.to_thread(_prepare_bundle, bundle, c.spec.value, runtime, mounts)
+                    await asyncio.shield(prep)  # cancelling us must not forget the thread, which goes on
                 finally:
-                    await asyncio.wait([launch])  # never leave a shim starting behind our back
+                    # never leave a shim starting, or a thread mounting, behind our back (cancelled)
+                    await asyncio.wait([launch, prep])
                 launch.result()
                 reply = await shim.call("create", stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal)
             except BaseException as exc:
@@ -384,8 +386,7 @@ class TaskManager:
         """Start the shim zygote; reconnect to shims that survived a restart; clean up bundles whose shim
         is gone."""
         self.runtime_server.start()
-        if self.runtime_server.socket_for(self.runtime) and os.environ.get("PYCONTAINERD_RUNTIME_STANDBY") != "0":
-            self.launcher.standby = self.runtime
+        self.launcher.standby = self.runtime_server.standby_runtime()
         self.launcher.start()
         if not os.path.isdir(self.root):
             return

@@ -13,9 +13,9 @@ Even a fork is slow on a busy machine, so it happens ahead of time: a spare chil
 waits, reads the next request itself and becomes that shim (new session, command line rewritten to the
 exec'd shim's); the zygote then forks the next spare. With `--standby RUNTIME` (a runtime that has
 `serve`, see pycontainerd/runtimeserver.py) the spare also starts `RUNTIME serve --once` beside it, so
-the shim's `create` finds the runtime already started and imported. Shims are the zygote's children only until it
-exits (they are auto-reaped meanwhile); it exits when pycontainerd's end of the socket closes (the
-daemon stopped or died), and the shims live on. Standard library only.
+the shim's `create` (and `start`) find the runtime already started and imported. Shims are the zygote's
+children only until it exits (they are auto-reaped meanwhile); it exits when pycontainerd's end of the
+socket closes (the daemon stopped or died), and the shims live on. Standard library only.
 """
 import gc
 
