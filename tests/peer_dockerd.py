@@ -33,10 +33,12 @@ def private_dockerd(prefix: str, ready_timeout: float = 40) -> Iterator[PeerDock
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     sock = base / "d.sock"
     log = open(base / "dockerd.log", "wb")
+    (base / "daemon.json").write_text("{}")  # not the host's /etc/docker/daemon.json (its "hosts" would clash)
     proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
                              "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
+                             "--config-file", str(base / "daemon.json"),
                              "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
-                            stdout=log, stderr=log)
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     peer = PeerDockerd(base, sock, proc)
     try:
         deadline = time.monotonic() + ready_timeout

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -9,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+log = logging.getLogger("pydockerd.container")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -114,15 +116,15 @@ class ContainerStore:
     after SIGKILL, reads the new record from the page cache), and leaves the fsync to a background thread
     that syncs what was saved since its last round in one batch: an fsync takes milliseconds, and on the
     event loop it held up every other request (≈13 ms per container in `run -d` + `rm -f`). `flush()`
-    waits for that thread (shutdown calls it). After a power loss a record saved in the last moments may
-    be the previous one, as with any group commit."""
+    waits for that thread (shutdown calls it). After a power loss (not a process kill) a record saved in
+    the last moments before its fsync may be the previous one, or on some filesystems empty: restore
+    then skips it, and says so in the log."""
 
     FILENAME = "config.v2.json"
 
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, mode=0o710, exist_ok=True)
-        self._dirs: set[str] = set()  # container dirs known to exist (a makedirs per save costs stat calls)
         self._dirty: set[str] = set()  # container dirs whose record is written but not yet fsync'd
         self._cond = threading.Condition()
         self._syncing = False
@@ -133,12 +135,14 @@ class ContainerStore:
 
     def save(self, c: Container) -> None:
         d = self.dir_of(c.ID)
-        if c.ID not in self._dirs:
-            os.makedirs(d, mode=0o710, exist_ok=True)
-            self._dirs.add(c.ID)
         tmp = os.path.join(d, f".{self.FILENAME}.tmp")
         data = json.dumps(c.to_json(), separators=(",", ":")).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileNotFoundError:  # the first record of a container (no makedirs, and its stats, every save)
+            os.makedirs(d, mode=0o710, exist_ok=True)
+            fd = os.open(tmp, flags, 0o600)
         try:
             os.write(fd, data)
         finally:
@@ -190,11 +194,12 @@ class ContainerStore:
             try:
                 with open(path, "rb") as f:
                     out.append(Container.from_json(json.load(f)))
-            except (FileNotFoundError, ValueError, TypeError):
+            except FileNotFoundError:
                 continue  # a half-created directory: nothing to restore
+            except (ValueError, TypeError) as exc:
+                log.warning("container %s: unreadable record %s skipped: %s", cid, path, exc)
         return out
 
     def delete(self, cid: str) -> None:
         import shutil
-        self._dirs.discard(cid)
         shutil.rmtree(self.dir_of(cid), ignore_errors=True)

@@ -447,6 +447,7 @@ class Daemon:
 
     async def _start_locked(self, c: Container, lv: Live) -> None:
         mounts, lv.mounts = lv.mounts, None
+        lv.snapshot_removed = False  # a start makes (or finds) the writable layer again
         if mounts is None:
             try:
                 mounts = await self.client.snapshot_mounts(c.ID)
