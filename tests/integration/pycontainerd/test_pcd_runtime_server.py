@@ -144,6 +144,21 @@ def test_a_served_command_answers_as_the_execd_one(tmp_path):
         assert execd.returncode == 1 and b"container does not exist" in err
         features = subprocess.run([PYRUNC, "features"], capture_output=True).stdout
         assert _ask(path, ["features"]) == ("0", features, b"")
+        # kill without --all runs in the server's own process: the same answer, its --log written and
+        # closed again, and the server serves on
+        log = tmp_path / "log.json"
+        argv = ["--root", root, "--log", str(log), "--log-format", "json", "kill", "nosuch", "KILL"]
+        execd = subprocess.run([PYRUNC, *argv], capture_output=True)
+        execd_log = log.read_text()
+        log.unlink()
+        code, out, err = _ask(path, argv)
+        assert (int(code), out, err) == (execd.returncode, execd.stdout, execd.stderr)
+        assert execd.returncode == 1 and b"container does not exist" in err
+        assert '"msg":"container does not exist"' in log.read_text() and '"msg":"container does not exist"' in execd_log
+        assert not [fd for fd in os.listdir(f"/proc/{proc.pid}/fd")
+                    if os.readlink(f"/proc/{proc.pid}/fd/{fd}") == str(log)]
+        assert os.readlink(f"/proc/{proc.pid}/cwd") == "/"
+        assert _ask(path, ["features"]) == ("0", features, b"")
         # create/run/exec start processes the client must be the parent of: refused, never run
         code, out, err = _ask(path, ["--root", root, "create", "--bundle", str(tmp_path), "x"])
         assert code.startswith("255 ") and "not served" in code and not os.path.exists(f"{root}/x")
