@@ -50,6 +50,7 @@ class ShimLauncher:
         self._sock: socket.socket | None = None
         self._started_at = 0.0
         self._quick_deaths = 0
+        self._send_lock: asyncio.Lock | None = None  # one sender waits for room at a time (one writer per fd)
 
     # -- the zygote
 
@@ -78,9 +79,13 @@ class ShimLauncher:
         return self._proc is not None and self._proc.poll() is None and self._sock is not None
 
     def _lost(self) -> None:
-        """The zygote failed a request: stop it, and start another unless zygotes keep dying young."""
+        """The zygote failed a request: stop it, and start another unless zygotes keep dying young.
+        Called on the event loop: the failed zygote is killed, not waited for (subprocess reaps it)."""
         if time.monotonic() - self._started_at < QUICK:
             self._quick_deaths += 1
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self._proc = None
         self.close()
         if self._quick_deaths >= MAX_QUICK_DEATHS:
             log.warning("the shim zygote keeps dying: shims will be exec'd")
@@ -125,16 +130,7 @@ class ShimLauncher:
     async def _fork(self, sock: socket.socket, shim_args: list[str]) -> None:
         r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            try:
-                socket.send_fds(sock, [json.dumps(shim_args).encode()], [w])
-            except BlockingIOError:  # a burst filled the socket: wait for room once, then give up
-                await asyncio.sleep(0.05)
-                try:
-                    socket.send_fds(sock, [json.dumps(shim_args).encode()], [w])
-                except OSError as exc:
-                    raise _ZygoteFailed(f"send: {exc}") from None
-            except OSError as exc:
-                raise _ZygoteFailed(f"send: {exc}") from None
+            await self._send(sock, json.dumps(shim_args).encode(), w)
             os.close(w)
             w = -1
             status = await _read_to_eof(r, START_TIMEOUT)
@@ -147,6 +143,32 @@ class ShimLauncher:
         if not status:
             raise _ZygoteFailed("no status from the forked shim")
         raise ShimStartError(status.decode(errors="replace").strip())
+
+    async def _send(self, sock: socket.socket, request: bytes, fd: int) -> None:
+        """Hand the zygote a request; a burst that fills its socket waits for room (the zygote reads
+        as fast as it forks), only a zygote that takes nothing for START_TIMEOUT has failed."""
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT
+        sock_fd = sock.fileno()
+        async with self._send_lock:
+            while True:
+                try:
+                    socket.send_fds(sock, [request], [fd])
+                    return
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise _ZygoteFailed(f"send: {exc}") from None
+                room = loop.create_future()
+                loop.add_writer(sock_fd, lambda: room.done() or room.set_result(None))
+                try:
+                    await asyncio.wait_for(room, max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    raise _ZygoteFailed("send: the zygote takes no requests") from None
+                finally:
+                    loop.remove_writer(sock_fd)
 
     async def _exec(self, shim_args: list[str]) -> None:
         proc = await asyncio.create_subprocess_exec(
