@@ -158,6 +158,12 @@ class Response:
             self._done = True
         return data
 
+    def wait_readable(self, timeout: float) -> bool:
+        """Whether more of the body is at hand within `timeout` seconds: bytes the reader buffered
+        already (e.g. an event that came with the head) or bytes arriving on the socket."""
+        import select
+        return bool(self.fp.buf) or bool(select.select([self.sock], [], [], timeout)[0])
+
     def read(self) -> bytes:
         parts = []
         while True:

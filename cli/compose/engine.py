@@ -192,7 +192,6 @@ class Engine:
         Rather than sleep-polling, it listens to the daemon's events for that container (health_status, die)
         and inspects when one arrives, so it notices the change at once; the stream is opened before the
         first inspect, so no change can fall between the two."""
-        import select
         bound = timeout if timeout is not None else (
             self.health_bound(self.project.services[dep]) if condition == "service_healthy" else 3600)
         deadline = time.monotonic() + bound
@@ -225,9 +224,9 @@ class Engine:
                     time.sleep(min(left, 0.1))
                     continue
                 # an event for the container (or, as a safety net, a second without one) means: inspect again
-                if select.select([events.sock], [], [], min(left, 1.0))[0]:
+                if events.wait_readable(min(left, 1.0)):
                     try:
-                        live = bool(events.sock.recv(65536))
+                        live = bool(events.read_chunk())
                     except OSError:
                         live = False
         finally:
@@ -435,7 +434,7 @@ class Convergence:
 
     def service(self, s: Service) -> None:
         eng, name, deps = self.eng, s.container_name, s.depends_on()
-        cid, new, running = "", False, False
+        cid, running = "", False
         try:
             self._after(self.created, list(deps))
             cont = self.current.get(s.name)
@@ -449,7 +448,7 @@ class Convergence:
                     eng.event("Container", name, "Recreate")
                     eng.remove(cont, self.stop_timeout)
                     eng.event("Container", name, "Recreated")
-                cid, new = eng.create(s), True
+                cid = eng.create(s)
             self.cids[s.name] = (cid, name)
             self.created[s.name].set()
             self._after(self.started, list(deps))
@@ -460,19 +459,15 @@ class Convergence:
                 dep_cont = self.container_of(dep)
                 if dep_cont is not None:
                     eng.wait_condition(dep, dep_cont[0], dep_cont[1], condition)
-            new = False  # from here on, the container is the service's, whatever start says
             if not running:
                 eng.start(cid, name)
             self.ok[s.name] = True
         except BaseException as e:
+            # A container created for a start its dependencies never allowed stays Created, as in
+            # compose v2 (`ps -a` shows it; the next `up` starts or recreates it).
             self.ok[s.name] = False
             if not isinstance(e, _DependencyFailed):
                 self.errors.append(e)
-            if new:  # created for a start its dependencies never allowed: leave nothing half-up
-                try:
-                    eng.client.request("DELETE", f"/containers/{cid}", {"force": 1}).read()
-                except CLIError:
-                    pass
         finally:
             self.created[s.name].set()
             self.started[s.name].set()

@@ -253,7 +253,9 @@ def test_dependency_that_never_becomes_healthy(proj):
     up = p.py("up", "-d", timeout=120)
     assert up.returncode == 1
     assert f"dependency failed to start: container {p.name}-db-1 is unhealthy" in up.stderr
-    assert p.ids("com.docker.compose.service=app") == []  # the dependent service is never created
+    # as compose v2: the dependent was created alongside, is never started, and stays for `ps -a`
+    (app,) = p.ids("com.docker.compose.service=app")
+    assert ok(p.pydocker("inspect", "--format", "{{.State.Status}}", app)).stdout == "created\n"
 
 
 def test_wait_is_bounded_for_a_health_that_never_settles(proj):

@@ -133,3 +133,27 @@ def test_a_connection_the_daemon_dropped_is_replaced(daemon):
     for i in range(5):
         assert c.post_json("/containers/create", None, {"n": i}) == {"Id": '{"n": %d}' % i}
     assert [r.method for r in daemon.requests].count("POST") == 5  # each sent once
+
+
+def test_stream_bytes_that_came_with_the_head_are_at_hand(daemon):
+    """An event sent together with the response head sits in the reader's buffer, not on the socket:
+    wait_readable must see it at once (compose's dependency wait once looked at the socket only)."""
+    import threading
+    done = threading.Event()
+    event = b'{"status":"die"}\n'
+
+    def events(r):
+        r.conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + b"%x\r\n" % len(event) + event + b"\r\n")
+        done.wait(10)  # the stream stays open, with nothing more to say
+        return b""
+    daemon.routes[("GET", "/events")] = events
+    resp = Client(daemon.host).request("GET", "/events")
+    try:
+        assert resp.fp.buf  # the event came in the same read as the head
+        assert resp.wait_readable(0)
+        assert json.loads(resp.read_chunk()) == {"status": "die"}
+        assert not resp.wait_readable(0.2)
+    finally:
+        done.set()
+        resp.sock.close()
