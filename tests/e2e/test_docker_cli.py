@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import sys
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -174,6 +176,37 @@ def test_rm_running_needs_force(stack, cleanup):
             "or force remove") in cp.stderr
     stack.docker("rm", "-f", n, check=True)
     assert stack.docker("inspect", n).returncode == 1
+
+
+def _host_processes_with(arg: str) -> list[int]:
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if arg.encode() in f.read().split(b"\0"):
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.parametrize("how", ["rm -f", "stop -t 1"])
+def test_host_pid_container_leaves_no_process_behind(stack, cleanup, how):
+    """rm -f and stop's SIGKILL go to the init only (as Docker): in the host's pid namespace its other
+    processes do not die with it, and the runtime's delete must kill them."""
+    n = uname()
+    cleanup.append(n)
+    tag = str(7000 + uuid.uuid4().int % 1000)  # `sleep <tag>`: findable among the host's processes
+    stack.docker("run", "-d", "--pid", "host", "--name", n, "busybox", "sh", "-c",
+                 f"trap '' TERM; sleep {tag} & sleep {tag}", check=True)
+    deadline = time.monotonic() + 10
+    while len(_host_processes_with(tag)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_host_processes_with(tag)) == 2
+    stack.docker(*how.split(), n, check=True)
+    assert _host_processes_with(tag) == []
+    if how.startswith("stop"):
+        assert json.loads(stack.docker("inspect", n, check=True).stdout)[0]["State"]["ExitCode"] == 137
 
 
 def test_name_conflict(stack, cleanup):
