@@ -235,6 +235,13 @@ chmod 755 "$PRIV"
 
 runtime_bin() { case "$1" in runc) echo "$RUNC" ;; pyrunc) echo "$PYRUNC" ;; *) echo "$1" ;; esac; }
 
+# cgroups made by the tests, deepest first: rtsuite/<id> (absolute or under the runtime's cgroup),
+# rtsuite-cgrouptest-*, and the cgrouptest/testdir ones of the upstream cgroup tests
+rt_cgroup_dirs() {
+    find /sys/fs/cgroup -mindepth 1 -depth -type d \( -name 'rtsuite*' -o -path '*/rtsuite/*' \
+        -o -name cgrouptest -o -path '*/cgrouptest/*' -o -name testdir \) 2>/dev/null
+}
+
 # delete every container left in a private root, then our cgroups
 sweep() {
     local bin="$1" root="$2" id
@@ -244,10 +251,8 @@ sweep() {
         "$bin" --root "$root" kill "$id" KILL >/dev/null 2>&1 || true
         timeout 30 "$bin" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
     done
-    # cgroups made by the tests: rtsuite/<id> (absolute or under the runtime's cgroup) and
-    # rtsuite-cgrouptest-*; deepest first, only empty ones can go
-    find /sys/fs/cgroup -mindepth 1 -depth -type d \( -name 'rtsuite*' -o -path '*/rtsuite/*' -o -name 'cgrouptest' -o -path '*/cgrouptest/*' -o -name testdir \) \
-        -exec rmdir {} \; 2>/dev/null || true
+    local cg
+    for cg in $(rt_cgroup_dirs); do rmdir "$cg" 2>/dev/null || true; done  # only empty ones can go
 }
 
 # remove a dir without ever crossing into a mount: a container without its own mount
@@ -339,7 +344,7 @@ fi
 # ------------------------------------------------------------------ leftovers check
 left=""
 mount | grep -E 'ocitest|pydocker-conformance' >/dev/null && left="$left mounts"
-find /sys/fs/cgroup -mindepth 1 -type d \( -name 'rtsuite*' -o -path '*/rtsuite/*' -o -name cgrouptest -o -path '*/cgrouptest/*' \) 2>/dev/null | grep -q . && left="$left cgroups"
+[ -n "$(rt_cgroup_dirs)" ] && left="$left cgroups"
 [ -n "$left" ] && log "WARNING: leftovers after the run:$left"
 
 "$PY" "$HERE/report.py" "$RESULTS"
