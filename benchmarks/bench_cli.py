@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks.common import alternate, arg, free_port, table, timed  # noqa: E402
+from benchmarks.common import alternate, arg, free_port, loadavg, table, timed  # noqa: E402
 from benchmarks.peers import free_subnet, host_state, report_host_diff, start_pydocker, stop  # noqa: E402
 
 PYDOCKER = str(REPO / ".venv" / "bin" / "pydocker")
@@ -185,7 +185,7 @@ def main() -> None:
             target="<= 1.0x"), flush=True)
         # the machine is shared: every sample, and the best of each (what a quiet machine gives)
         print(f"  samples ms: ours {[round(t) for t in up['py']]}  peer {[round(t) for t in up['dk']]}  "
-              f"best/best {min(up['py']) / min(up['dk']):.2f}x  load {open('/proc/loadavg').read().split()[0]}",
+              f"best/best {min(up['py']) / min(up['dk']):.2f}x  load {loadavg(1)}",
               flush=True)
         if "--trace" in sys.argv or "--trace-all" in sys.argv:
             trace_up(env, ups, downs, str(py.base))

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import alternate, arg, table  # noqa: E402
+from benchmarks.common import alternate, arg, loadavg, table  # noqa: E402
 from benchmarks.peers import (DOCKERD, OUR_NAMES, Daemon, _DOCKER_CHAIN, free_subnet,  # noqa: E402
                               host_state, remove_network_state, report_host_diff, start_dockerd,
                               start_pydocker, stop)
@@ -141,7 +141,7 @@ def download(port: int, size: int) -> float:
 
 def main() -> None:
     runs, mb, xruns = arg("--runs", 20), arg("--mb", 100), arg("--xfer-runs", 5)
-    print(f"loadavg at the start: {open('/proc/loadavg').read().strip()}")
+    print(f"loadavg at the start: {loadavg()}")
     size = mb << 20
     before = host_state()
     daemons: list[Daemon] = []
@@ -194,7 +194,7 @@ def main() -> None:
                 print(f"{d.name} teardown leaks: {leaks}")
         if dk_bridge:
             remove_dockerd_bridge(dk_bridge)
-        print(f"loadavg at the end: {open('/proc/loadavg').read().strip()}")
+        print(f"loadavg at the end: {loadavg()}")
         report_host_diff(before, host_state())
 
 

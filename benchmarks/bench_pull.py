@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import arg, free_port, table, timed  # noqa: E402
+from benchmarks.common import arg, free_port, loadavg, table, timed  # noqa: E402
 from benchmarks.peers import Daemon, descendants, host_state, report_host_diff, rss_kb, start_dockerd, start_pydocker, stop  # noqa: E402
 
 REGISTRY = "/usr/bin/docker-registry"
@@ -132,11 +132,6 @@ class PeakRSS:
                 pass
 
 
-def _loadavg() -> str:
-    """Other work on the machine skews every figure: the runs print what it was."""
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def main() -> None:
     runs, mb, layers = arg("--runs", 3), arg("--mb", 200), arg("--layers", 5)
     before = host_state()
@@ -220,7 +215,7 @@ def main() -> None:
         cases = [("py", pull_py, rm_py, [("pycontainerd", dpy["pycontainerd"]), ("pydockerd", dpy["pydockerd"])]),
                  ("dk", pull_dk, rm_dk, [("dockerd", ddk["dockerd"])]),
                  ("ctr", pull_ctr, rm_ctr, [("containerd (ctr pull)", ddk["containerd"])])]
-        load_before = _loadavg()
+        load_before = loadavg()
         for i in range(runs + 1):
             for k, pull, rm, watch in cases:
                 mons = [(name, PeakRSS([pid])) for name, pid in watch]
@@ -234,7 +229,7 @@ def main() -> None:
                 rm()
                 if i:  # the first round is a warm-up
                     res[k].append(t)
-        print(f"load average (1/5/15 min) before the runs: {load_before}, after: {_loadavg()}")
+        print(f"load average (1/5/15 min) before the runs: {load_before}, after: {loadavg()}")
         print(table(f"pull + unpack of a {total / 1e6:.0f} MB, {layers}-layer image from a local registry", [
             ("pull (vs dockerd)", res["py"], res["dk"], "pydocker", "dockerd"),
             ("pull (vs ctr pull)", res["py"], res["ctr"], "pydocker", "ctr/containerd"),

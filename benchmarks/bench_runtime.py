@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from benchmarks.common import alternate, arg, table  # noqa: E402
+from benchmarks.common import alternate, arg, loadavg, table  # noqa: E402
 from scripts.busybox_rootfs import make_rootfs  # noqa: E402
 
 PYRUNC = str(REPO / "bin" / "pyrunc")
@@ -39,10 +39,6 @@ def make_bundle(base: Path) -> Path:
     (bundle / "config.json").write_text(json.dumps(cfg))
     return bundle
 
-
-def _loadavg() -> str:
-    with open("/proc/loadavg") as f:
-        return f.read().split()[0]
 
 
 def main() -> None:
@@ -78,7 +74,7 @@ def main() -> None:
                 subprocess.run([*g, "delete", cid], check=True, capture_output=True)
             return go
 
-        load0 = _loadavg()
+        load0 = loadavg(1)
         res = alternate({"pyrunc run": run("pyrunc"), "runc run": run("runc"),
                          "pyrunc seq": shim_sequence("pyrunc"), "runc seq": shim_sequence("runc")}, runs)
         print(table("OCI runtime: pyrunc vs runc (busybox bundle, process `true`)", [
@@ -90,7 +86,7 @@ def main() -> None:
             v = sorted(vals)
             print(f"  {name:12} min {v[0]:6.1f}  p25 {v[len(v) // 4]:6.1f}  "
                   f"p75 {v[3 * len(v) // 4]:6.1f}  max {v[-1]:6.1f} ms")
-        print(f"  load average (1 min) before {load0}, after {_loadavg()}")
+        print(f"  load average (1 min) before {load0}, after {loadavg(1)}")
     finally:
         for rt in ("pyrunc", "runc"):
             subprocess.run([PYRUNC if rt == "pyrunc" else RUNC, "--root", str(base / f"state-{rt}"), "list"],

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 sys.path.insert(0, str(REPO))
-from benchmarks.common import arg  # noqa: E402
+from benchmarks.common import arg, loadavg  # noqa: E402
 
 
 def pss_kb(pid: int) -> int:
@@ -130,7 +130,7 @@ def measure(name: str, way, runs: int, keep: int) -> None:
 
 def main() -> None:
     runs, keep = arg("--runs", 20), arg("--keep", 10)
-    print(f"load: {open('/proc/loadavg').read().strip()}")
+    print(f"load: {loadavg()}")
     for name, make in (("exec", lambda: Exec(lean=False)), ("lean exec", lambda: Exec(lean=True)),
                        ("zygote", Zygote)):
         way = make()
@@ -138,7 +138,7 @@ def main() -> None:
             measure(name, way, runs, keep)
         finally:
             way.close()
-    print(f"load: {open('/proc/loadavg').read().strip()}")
+    print(f"load: {loadavg()}")
 
 
 if __name__ == "__main__":
