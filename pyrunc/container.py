@@ -172,8 +172,10 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
         # stage 1 loads it itself)
         from . import process
         process.preload(False, bool(spec["process"].get("terminal")), bool(spec.get("hooks")))
-        child, direct, born_in_cg = _fork_first(mgr, rest, namespaces.unshare_flags(spec_ns)
-                                                & ~sc.CLONE_NEWCGROUP if direct else -1)
+        # the init itself when it can be cloned into its namespaces (direct), else stage 1
+        child, direct, born_in_cg = sc.fork_into(mgr.paths["unified"] if rest == ["unified"] else None,
+                                                 namespaces.unshare_flags(spec_ns) & ~sc.CLONE_NEWCGROUP
+                                                 if direct else -1)
         if child == 0:
             sock_p.close()
             # "go" before anything else when the parent still has to add us by pid and a
@@ -215,7 +217,8 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             except RuncError:
                 pass
         if direct and linux.get("seccomp"):
-            _send_seccomp(sock_p, linux["seccomp"], root)  # while the init builds its rootfs
+            from .seccompprog import send_program
+            send_program(sock_p, linux["seccomp"], root)  # while the init builds its rootfs
         # the child has moved itself into the v1 hierarchies (see V1Manager.self_join_files)
         kind, payload = sync.recv(sock_p)
         if kind != "cg":
@@ -290,7 +293,7 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
             prctl(PR_SET_CHILD_SUBREAPER, 0)
         os.close(fifo_fd)
         return state
-    except BaseException as e:
+    except BaseException:
         for fn in reversed(undo):
             try:
                 fn()
@@ -303,81 +306,6 @@ def _create(opts: dict, cid: str, for_run: bool, device_rules, new_manager) -> S
                 s.close()
 
 
-# Compiled programs by profile, under the state root: Docker's default profile costs ~10 ms of
-# CPU to compile and export on every create and exec, and is the same for every container.
-# '~' cannot appear in a container id, so the dir never shows up as one.
-SECCOMP_CACHE = "~seccomp"
-
-
-def _send_seccomp(sock, profile: dict, root: str | None = None) -> None:
-    """Send the init the profile's BPF program (libseccomp's export) with the flags to load it
-    with: from the cache under ``root`` when this profile was compiled before on this kernel,
-    else compiled here, in parallel with the direct init's mounts."""
-    from . import sync
-    from .syscalls import SECCOMP_FILTER_FLAGS
-    flags = 0
-    for name in profile.get("flags") or []:
-        flags |= SECCOMP_FILTER_FLAGS.get(name, 0)
-    path = _seccomp_cache_path(root, profile) if root else None
-    prog = None
-    if path:
-        try:
-            with open(path, "rb") as f:
-                prog = f.read()
-        except OSError:
-            pass
-    if not prog:
-        prog = _compile_seccomp(profile)
-        if path:
-            _store_seccomp(path, prog)
-    sync.send_bytes(sock, "seccomp", str(flags).encode() + b"\n" + prog)
-
-
-def _compile_seccomp(profile: dict) -> bytes:
-    from . import seccomp
-    try:
-        filt = seccomp.compile_filter(profile, runlog.warn)
-    except RuncError as e:
-        raise InitError(e.msg) from None  # the words it had when the init compiled it
-    try:
-        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
-        try:
-            filt.export_bpf(fd)
-            size = os.lseek(fd, 0, os.SEEK_END)
-            return os.pread(fd, size, 0)
-        finally:
-            os.close(fd)
-    finally:
-        filt.release()
-
-
-def _seccomp_cache_path(root: str, profile: dict) -> str:
-    """Keyed by the profile (as parsed), the kernel, the compiler (seccomp.py) and the libseccomp
-    file: the program libseccomp emits depends on nothing else on one machine (an upgraded
-    libseccomp knows more syscall names)."""
-    import _sha256
-    from . import seccomp
-    st = os.stat(seccomp.__file__)
-    key = (f"{os.uname().release}\0{st.st_mtime_ns}\0{st.st_size}\0{seccomp.library_identity()}\0"
-           f"{profile!r}").encode()
-    return os.path.join(root, SECCOMP_CACHE, _sha256.sha256(key).hexdigest())
-
-
-def _store_seccomp(path: str, prog: bytes) -> None:
-    """Best effort, atomic (a concurrent create reads a whole program or none)."""
-    try:
-        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, prog)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except OSError:
-        pass
-
-
 def _make_dirs(mgr, path: str) -> None:
     """mkdir -p ``path``, recording what was made in ``mgr.created`` (as mgr.create() does,
     which then finds it there): destroy removes exactly the dirs create made."""
@@ -386,38 +314,6 @@ def _make_dirs(mgr, path: str) -> None:
         make_dirs(path, mgr.created)
     except OSError as e:
         raise RuncError(f"mkdir {e.filename}: {(e.strerror or str(e)).lower()}") from None
-
-
-def _fork_first(mgr, rest: list, ns_flags: int) -> tuple[int, bool, bool]:
-    """Fork the first child of create: (pid, 0 in the child; direct; born in its cgroup).
-
-    With ``ns_flags`` >= 0 the child is the init itself, cloned into its new namespaces
-    (direct); otherwise, or when clone3 refuses, it is stage 1 (a plain fork). When the only
-    cgroup left to join by pid is a v2 dir (the unified hierarchy of a hybrid host, or any v2
-    host), the child is born in it (CLONE_INTO_CGROUP): no cgroup.procs write, so no RCU
-    grace period (~10-15 ms) to wait out. Every refusal falls back to the plain path, whose
-    unshare and cgroup.procs writes then report the error in runc's words."""
-    from .syscalls import clone_fork
-    cg_fd = -1
-    if rest == ["unified"]:
-        try:
-            cg_fd = os.open(mgr.paths["unified"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            pass
-    attempts = [(ns_flags, cg_fd)] if ns_flags >= 0 else []
-    if cg_fd >= 0:
-        attempts.append((-1, cg_fd))  # stage 1, born in the cgroup
-    try:
-        for flags, fd in attempts:
-            try:
-                pid = clone_fork(max(flags, 0), fd)
-            except OSError:
-                continue  # old kernel, or the kernel refuses: the plain path reports why
-            return pid, flags >= 0, fd >= 0
-    finally:
-        if cg_fd >= 0:
-            os.close(cg_fd)  # in both processes
-    return os.fork(), False, False
 
 
 def _kill_reap(pid: int) -> None:

@@ -8,7 +8,8 @@ import _signal as signal
 from . import jsonlite as json
 from . import runlog, sync
 from .config import validate_process
-from .container import _manager, _send_seccomp, _set_rlimits, write_pid_file
+from .container import _manager, _set_rlimits, write_pid_file
+from .seccompprog import send_program
 from .errors import RuncError
 from .namespaces import ns_inode
 from .state import State
@@ -92,27 +93,6 @@ def join_cgroups(targets: dict[str, str], pid: int) -> None:
             raise RuncError(f"error adding pid {pid} to cgroups: {e.msg}") from None
 
 
-def _fork_stage1(targets: dict[str, str]) -> tuple[int, bool]:
-    """Fork stage 1, born in the v2 (unified) target when the kernel lets us (clone3 with
-    CLONE_INTO_CGROUP: no cgroup.procs write, so no RCU grace period to wait out); returns
-    (pid, 0 in the child; born in it)."""
-    if "unified" in targets:
-        from .syscalls import clone_fork
-        try:
-            fd = os.open(targets["unified"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            try:
-                pid = clone_fork(0, fd)
-            except OSError:
-                pid = -1  # old kernel, seccomp, refusal: cgroup.procs says why below
-            os.close(fd)  # in both processes
-            if pid >= 0:
-                return pid, True
-    return os.fork(), False
-
-
 def exec_(opts: dict, cid: str, args: list[str]) -> int:
     from . import capabilities
     state = State.load(opts["root"], cid)
@@ -155,7 +135,7 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
         subs = parse_cgroup_flags(opts["cgroup"], ctls)
     targets = cgroup_targets(mgr, subs) if mgr is not None and mgr.exists() else {}
     # stage 1 moves itself into the v1 dirs ("0" in tasks: no RCU wait, see V1Manager)
-    ctx["seccomp_from_parent"] = True  # see _send_seccomp
+    ctx["seccomp_from_parent"] = True  # see seccompprog
     ctx["self_join"] = sorted({os.path.join(t, "tasks") for ctl, t in targets.items()
                                if ctl != "unified"})
     sock_p, sock_c = sync.pair()
@@ -163,7 +143,8 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
     if not detach:
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # the process is re-parented to us so we can wait
     from . import process  # before the fork: importing in the child costs more (COW)
-    stage1, born_in_cg = _fork_stage1(targets)
+    from .syscalls import fork_into
+    stage1, _, born_in_cg = fork_into(targets.get("unified"))
     if stage1 == 0:
         sock_p.close()
         process.exec_stage1(sock_c, ctx)
@@ -181,7 +162,7 @@ def exec_(opts: dict, cid: str, args: list[str]) -> int:
         sync.send(sock_p, "go")
         if ctx.get("seccomp"):
             # compiled here while stage 1 joins the namespaces; read by stage 2 before "run"
-            _send_seccomp(sock_p, ctx["seccomp"], opts["root"])
+            send_program(sock_p, ctx["seccomp"], opts["root"])
         pid = int(sync.expect(sock_p, "pid"))
         os.waitpid(stage1, 0)
         _set_rlimits(pid, proc.get("rlimits"))

@@ -287,7 +287,7 @@ def direct_init(sock, ctx: dict) -> None:
     to join, no user namespace to map): the init itself, which also does stage 1's cgroup
     steps (see _direct_cgroups)."""
     ctx["direct"] = True
-    ctx["seccomp_from_parent"] = True  # see container._send_seccomp
+    ctx["seccomp_from_parent"] = True  # see seccompprog
     init(sock, ctx)
 
 

@@ -249,7 +249,7 @@ class _Server:
 def _preload_create() -> None:
     """Import what `create` imports, so the command starts as soon as it arrives."""
     from . import (capabilities, commands, config, container, devices, jsonlite, mounts,  # noqa: F401
-                   namespaces, process, seccomp, sigs, state, sync, syscalls)
+                   namespaces, process, seccomp, seccompprog, sigs, state, sync, syscalls)
     _preload_cgroup_driver()
     import _sha256  # noqa: F401  (the seccomp cache key)
 

@@ -271,6 +271,35 @@ def clone_fork(flags: int = 0, cgroup_fd: int = -1) -> int:
     return pid
 
 
+def fork_into(cgroup_dir: str | None = None, ns_flags: int = -1) -> tuple[int, bool, bool]:
+    """``os.fork()``, better where the kernel lets us: with ``ns_flags`` >= 0 the child is cloned
+    straight into its new namespaces, and with ``cgroup_dir`` (a v2 dir: the unified hierarchy of a
+    hybrid host, or any v2 host) it is born in that cgroup, so nobody writes cgroup.procs and waits
+    out its RCU grace period. Returns (pid, 0 in the child; in its namespaces; born in the cgroup).
+    Every refusal falls back to the plain fork, whose unshare and cgroup.procs writes then report
+    the error in runc's words."""
+    cg_fd = -1
+    if cgroup_dir:
+        try:
+            cg_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
+    attempts = [(ns_flags, cg_fd)] if ns_flags >= 0 else []
+    if cg_fd >= 0:
+        attempts.append((-1, cg_fd))  # no namespaces (or they were refused), born in the cgroup
+    try:
+        for flags, fd in attempts:
+            try:
+                pid = clone_fork(max(flags, 0), fd)
+            except OSError:
+                continue  # old kernel, seccomp, refusal: the plain path reports why
+            return pid, flags >= 0, fd >= 0
+    finally:
+        if cg_fd >= 0:
+            os.close(cg_fd)  # in both processes
+    return os.fork(), False, False
+
+
 # --- install a seccomp program built elsewhere (create compiles it while the init mounts) -------
 
 class _SockFprog(_ctypes.Structure):
@@ -288,8 +317,5 @@ def seccomp_set_filter(prog: bytes, flags: int = 0) -> None:
     with the program seccomp_export_bpf wrote (its NNP attribute off, as ours is)."""
     buf = (c_char * len(prog)).from_buffer_copy(prog)
     fprog = _SockFprog(len(prog) // 8, _ctypes.addressof(buf))
-    ret = _libc.syscall(c_long(_SYS_SECCOMP), c_long(_SECCOMP_SET_MODE_FILTER), c_long(flags),
-                        _ctypes.byref(fprog))
-    if ret < 0:
-        err = _ctypes.get_errno()
-        raise OSError(err, f"error loading seccomp filter into kernel: {os.strerror(err)}")
+    _check(_libc.syscall(c_long(_SYS_SECCOMP), c_long(_SECCOMP_SET_MODE_FILTER), c_long(flags),
+                         _ctypes.byref(fprog)), "error loading seccomp filter into kernel")

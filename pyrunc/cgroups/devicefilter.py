@@ -193,11 +193,7 @@ class _Bpf:
     def call(self, cmd: int, attr: bytearray) -> int:
         sc = self.sc
         buf = (sc.c_char * len(attr)).from_buffer(attr)
-        ret = sc._libc.syscall(sc.c_long(self.nr), sc.c_int(cmd), buf, sc.c_uint(len(attr)))
-        if ret < 0:
-            err = _ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        return ret
+        return sc._check(sc._libc.syscall(sc.c_long(self.nr), sc.c_int(cmd), buf, sc.c_uint(len(attr))), "bpf")
 
     def buffer(self, data: bytes | int):
         """A C char buffer: a copy of ``data``, or ``data`` zero bytes."""
