@@ -35,8 +35,6 @@ if TYPE_CHECKING:  # annotations only: importing typing costs an exec'd shim sta
     from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
-# (runtime, pid, socket) of the `RUNTIME serve --once` the spare we were started ahead of time
-STANDBY: Any = None
 # Commands a runtime server may run for us: none starts a process (those must be our children).
 SERVED = frozenset({"start", "kill", "delete", "state", "pause", "resume", "update", "ps"})
 DRAIN_TIMEOUT = 2.0  # how long to wait for stdio EOF after a process exits (daemonised children keep pipes)
@@ -373,7 +371,9 @@ class Proc:
 
 
 class Shim:
-    def __init__(self, args: ShimArgs) -> None:
+    def __init__(self, args: ShimArgs, standby: tuple[str, int, socket.socket] | None = None) -> None:
+        """`standby`: (runtime, pid, socket) of the `RUNTIME serve --once` the zygote's spare started
+        ahead of time for the shim it became (used if this task runs that runtime)."""
         self.a = args
         self.reaper = Reaper()
         self.procs: dict[str, Proc] = {}
@@ -384,8 +384,6 @@ class Shim:
         self.oom_waiters: list[socket.socket] = []  # parked `oom_wait` connections
         self.log_path = os.path.join(args.bundle, "log.json")
         self.devnull: int | None = None  # /dev/null for a served command's stdio (opened once)
-        global STANDBY
-        standby, STANDBY = STANDBY, None
         self.standby: tuple[str, int, socket.socket] | None = None
         self.kept: tuple[int, socket.socket] | None = None  # the standby after create, waiting for start
         if standby is not None and standby[0] != args.runtime:
@@ -1091,43 +1089,13 @@ class ShimArgs:
 
 
 _LIBC: Any = None
-_TITLE: Any = None  # the buffer /proc/self/cmdline points at after set_cmdline (must stay alive)
 
 
 def libc() -> Any:
     global _LIBC
     if _LIBC is None:
         _LIBC = ctypes.CDLL(None, use_errno=True)
-        _LIBC.sbrk.restype = ctypes.c_void_p
-        _LIBC.sbrk.argtypes = [ctypes.c_long]
     return _LIBC
-
-
-class _MmMap(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_uint64) for n in ("start_code", "end_code", "start_data", "end_data", "start_brk",
-                                               "brk", "start_stack", "arg_start", "arg_end", "env_start",
-                                               "env_end", "auxv")] + [("auxv_size", ctypes.c_uint32),
-                                                                      ("exe_fd", ctypes.c_uint32)]
-
-
-def set_cmdline(argv: list[str]) -> None:
-    """Point /proc/self/cmdline at `argv`, so a shim forked by the zygote shows (to ps, and to tools that
-    find shims by their command line) the command line an exec'd shim has. prctl(PR_SET_MM_MAP) with
-    only the argument area changed needs no capability (PR_SET_MM_ARG_START would need CAP_SYS_RESOURCE)."""
-    global _TITLE
-    raw = b"\0".join(os.fsencode(a) for a in argv) + b"\0"
-    buf = ctypes.create_string_buffer(raw, len(raw))
-    with open("/proc/self/stat", "rb") as f:
-        st = f.read().rsplit(b")", 1)[1].split()
-    field = lambda n: int(st[n - 3])  # noqa: E731  (proc(5) numbers the fields from 1; we split after comm)
-    lc = libc()
-    m = _MmMap(start_code=field(26), end_code=field(27), start_data=field(45), end_data=field(46),
-               start_brk=field(47), brk=lc.sbrk(0), start_stack=field(28), arg_start=ctypes.addressof(buf),
-               arg_end=ctypes.addressof(buf) + len(raw), env_start=field(50), env_end=field(51), auxv=0,
-               auxv_size=0, exe_fd=0xFFFFFFFF)
-    if lc.prctl(35, 14, ctypes.byref(m), ctypes.sizeof(m), 0) != 0:  # PR_SET_MM, PR_SET_MM_MAP
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_MM_MAP)")
-    _TITLE = buf
 
 
 def _start(args: ShimArgs) -> int:
@@ -1147,7 +1115,7 @@ def _start(args: ShimArgs) -> int:
     daemonize(args, w)
 
 
-def daemonize(args: ShimArgs, status_fd: int, title: list[str] | None = None) -> None:
+def daemonize(args: ShimArgs, status_fd: int) -> None:
     """In a child of whoever starts the shim: a new session, then fork the shim and exit so that it is
     reparented (it must outlive pycontainerd). The shim writes "ok" (or why it failed) to `status_fd`
     once it listens, then closes it. Never returns."""
@@ -1158,15 +1126,13 @@ def daemonize(args: ShimArgs, status_fd: int, title: list[str] | None = None) ->
     except BaseException as exc:
         os.write(status_fd, f"shim start failed: {exc}\n".encode())
         os._exit(1)
-    become_shim(args, status_fd, title)
+    become_shim(args, status_fd)
 
 
-def become_shim(args: ShimArgs, status_fd: int, title: list[str] | None = None) -> None:
+def become_shim(args: ShimArgs, status_fd: int, standby: tuple[str, int, socket.socket] | None = None) -> None:
     """Turn this process (a session leader nobody waits for) into the shim: listen on the bundle's
     socket, report "ok" on `status_fd`, serve until shut down, exit. Never returns."""
     try:
-        if title:
-            set_cmdline(title)
         if libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
         # Our threads only block in poll/accept/waitpid and small handlers: 256 KiB stacks are plenty,
@@ -1192,7 +1158,7 @@ def become_shim(args: ShimArgs, status_fd: int, title: list[str] | None = None) 
         os.chdir(args.bundle)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` → thread stacks in shim.log
-        shim = Shim(args)
+        shim = Shim(args, standby)
         with open(os.path.join(args.bundle, "shim.pid"), "w") as f:
             f.write(str(os.getpid()))
         os.write(status_fd, b"ok\n")

@@ -21,6 +21,7 @@ import gc
 
 gc.disable()  # collections while importing would leave holes in pages the shims are meant to share
 
+import ctypes  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
@@ -31,6 +32,35 @@ import time  # noqa: E402
 from pycontainerd import shim  # noqa: E402
 
 TOOK, PEER_GONE = b"T", b"E"  # what a spare tells the zygote
+_TITLE = None  # the buffer /proc/self/cmdline points at after set_cmdline (must stay alive)
+
+
+class _MmMap(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("start_code", "end_code", "start_data", "end_data", "start_brk",
+                                               "brk", "start_stack", "arg_start", "arg_end", "env_start",
+                                               "env_end", "auxv")] + [("auxv_size", ctypes.c_uint32),
+                                                                      ("exe_fd", ctypes.c_uint32)]
+
+
+def set_cmdline(argv: list[str]) -> None:
+    """Point /proc/self/cmdline at `argv`, so a shim forked here shows (to ps, and to tools that find
+    shims by their command line) the command line an exec'd shim has. prctl(PR_SET_MM_MAP) with only
+    the argument area changed needs no capability (PR_SET_MM_ARG_START would need CAP_SYS_RESOURCE)."""
+    global _TITLE
+    raw = b"\0".join(os.fsencode(a) for a in argv) + b"\0"
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    with open("/proc/self/stat", "rb") as f:
+        st = f.read().rsplit(b")", 1)[1].split()
+    field = lambda n: int(st[n - 3])  # noqa: E731  (proc(5) numbers the fields from 1; we split after comm)
+    lc = shim.libc()
+    lc.sbrk.restype, lc.sbrk.argtypes = ctypes.c_void_p, [ctypes.c_long]
+    m = _MmMap(start_code=field(26), end_code=field(27), start_data=field(45), end_data=field(46),
+               start_brk=field(47), brk=lc.sbrk(0), start_stack=field(28), arg_start=ctypes.addressof(buf),
+               arg_end=ctypes.addressof(buf) + len(raw), env_start=field(50), env_end=field(51), auxv=0,
+               auxv_size=0, exe_fd=0xFFFFFFFF)
+    if lc.prctl(35, 14, ctypes.byref(m), ctypes.sizeof(m), 0) != 0:  # PR_SET_MM, PR_SET_MM_MAP
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_MM_MAP)")
+    _TITLE = buf
 
 
 def _warm() -> None:
@@ -40,7 +70,7 @@ def _warm() -> None:
     # A no-op rewrite proves prctl(PR_SET_MM_MAP) works here (a forked shim must show the shim's
     # command line); if it does not, the zygote fails to start and pycontainerd execs shims.
     with open("/proc/self/cmdline", "rb") as f:
-        shim.set_cmdline([os.fsdecode(a) for a in f.read().split(b"\0")[:-1]])
+        set_cmdline([os.fsdecode(a) for a in f.read().split(b"\0")[:-1]])
 
 
 def _tell(fd: int, what: bytes) -> None:
@@ -97,14 +127,14 @@ def _spare(sock: socket.socket, took: int, standby_runtime: str = "") -> None:
     except Exception as exc:  # malformed JSON, not a list, bad options
         os.write(status, f"shim start failed: {exc}\n".encode())
         os._exit(1)
-    shim.STANDBY = standby  # the shim takes it if it runs the same runtime
     gc.enable()  # the shim collects its own garbage; what the zygote froze stays out of reach
     try:
         os.setsid()
+        set_cmdline([sys.executable, "-m", "pycontainerd.shim", *args.argv()])
     except OSError as exc:
-        os.write(status, f"shim start failed: setsid: {exc}\n".encode())
+        os.write(status, f"shim start failed: {exc}\n".encode())
         os._exit(1)
-    shim.become_shim(args, status, title=[sys.executable, "-m", "pycontainerd.shim", *args.argv()])
+    shim.become_shim(args, status, standby)  # the shim takes the standby if it runs the same runtime
 
 
 def serve(sock: socket.socket, standby_runtime: str = "") -> None:
