@@ -223,7 +223,7 @@ class Daemon:
             nc = self.cfg.networks
             await self.networks.close(remove_rules=True, remove_bridges=bool(nc and nc.remove_bridges_on_exit))
         for t in list(self.tasks.tasks.values()):
-            for m in t.monitors.values():
+            for m in t.monitors():
                 m.cancel()
         self.tasks.close()  # the shim zygote goes now rather than when it notices its socket closed
         self.meta.close()

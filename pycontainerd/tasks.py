@@ -77,23 +77,34 @@ class ShimClient:
 
 
 @dataclass
+class Watch:
+    """How one process of a task (the init is exec id "") has its exit reported."""
+    monitor: asyncio.Task | None = None  # waits for the exit in the shim and reports it
+    started: asyncio.Event | None = None  # made by Start, set once it answered (no exit reported before)
+    started_at: float = 0.0  # loop time Start answered
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)  # being deleted: report the exit at once
+
+
+@dataclass
 class Task:
     ns: str
     id: str
     bundle: str
     shim: ShimClient
     pid: int = 0
-    monitors: dict[str, asyncio.Task] = field(default_factory=dict)
-    starts: dict[str, asyncio.Event] = field(default_factory=dict)  # exec id → set once its Start returned
-    started_at: dict[str, float] = field(default_factory=dict)  # exec id → loop time its Start returned
-    hurry: set[str] = field(default_factory=set)  # exec ids being deleted: report their exit without delay
-    hurried: asyncio.Event = field(default_factory=asyncio.Event)
+    watches: dict[str, Watch] = field(default_factory=dict)  # by exec id
     oom_watch: asyncio.Task | None = None
     deleting: bool = False
     init_exited: bool = False  # the shim reported the init's exit
     # The rootfs may be unmounted as soon as the init has exited: its own pid namespace took every
     # process of the container with it, and no poststop hook will look at the rootfs.
     early_unmount: bool = False
+
+    def watch(self, exec_id: str) -> Watch:
+        return self.watches.setdefault(exec_id, Watch())
+
+    def monitors(self) -> list[asyncio.Task]:
+        return [w.monitor for w in self.watches.values() if w.monitor is not None]
 
 
 class TaskManager:
@@ -218,20 +229,18 @@ class TaskManager:
                 return
             if not exec_id:
                 task.init_exited = True
-            started = task.starts.get(exec_id)
-            if started is not None:  # never report an exit before its Start has answered
-                await started.wait()
-                loop = asyncio.get_running_loop()
-                deadline = task.started_at.get(exec_id, 0.0) + EXIT_AFTER_START
-                while exec_id not in task.hurry and loop.time() < deadline:
-                    task.hurried.clear()
+            w = task.watches.get(exec_id)
+            if w is not None and w.started is not None:  # never report an exit before its Start has answered
+                await w.started.wait()
+                left = w.started_at + EXIT_AFTER_START - asyncio.get_running_loop().time()
+                if left > 0:
                     try:
-                        await asyncio.wait_for(task.hurried.wait(), deadline - loop.time())
+                        await asyncio.wait_for(w.hurry.wait(), left)
                     except asyncio.TimeoutError:
-                        break
+                        pass
             self.on_exit(task.ns, task.id, exec_id, r["pid"], r["exit_status"], r["exited_at"])
 
-        task.monitors[exec_id] = asyncio.ensure_future(watch())
+        task.watch(exec_id).monitor = asyncio.ensure_future(watch())
 
     def _watch_oom(self, task: Task) -> None:
         async def watch() -> None:
@@ -256,12 +265,13 @@ class TaskManager:
 
     async def start(self, ns: str, cid: str, exec_id: str) -> int:
         task = self.get(ns, cid)
-        started = task.starts[exec_id] = asyncio.Event()
+        w = task.watch(exec_id)
+        w.started = asyncio.Event()
         try:
             r = await task.shim.call("start", exec_id=exec_id)
         finally:
-            task.started_at[exec_id] = asyncio.get_running_loop().time()
-            started.set()
+            w.started_at = asyncio.get_running_loop().time()
+            w.started.set()
         if exec_id:
             self._monitor(task, exec_id)
         return r["pid"]
@@ -291,7 +301,7 @@ class TaskManager:
                     await asyncio.wait([unmount])
                 raise
             # Let the monitors deliver the exit they are being told about before the shim goes.
-            await self._flush_exits(task, list(task.monitors))
+            await self._flush_exits(task, list(task.watches))
             task.deleting = True
             # The shim lives in the bundle but not in its rootfs: unmount while it is told to exit, then
             # remove the bundle while it exits (its socket has answered; it touches no file of it after).
@@ -314,27 +324,24 @@ class TaskManager:
         task = self.get(ns, cid)
         r = await task.shim.call("delete", exec_id=exec_id)
         await self._flush_exits(task, [exec_id])
-        task.monitors.pop(exec_id, None)
-        task.starts.pop(exec_id, None)
-        task.started_at.pop(exec_id, None)
-        task.hurry.discard(exec_id)
+        task.watches.pop(exec_id, None)
         return r
 
     @staticmethod
     async def _flush_exits(task: Task, exec_ids: list[str]) -> None:
         """Let the monitors of processes being deleted publish their exits now (the shim has them)."""
-        task.hurry.update(exec_ids)
-        task.hurried.set()
-        pending = [m for e, m in task.monitors.items() if e in exec_ids and not m.done()]
+        watches = [w for e, w in task.watches.items() if e in exec_ids]
+        for w in watches:
+            w.hurry.set()
+        pending = [w.monitor for w in watches if w.monitor is not None and not w.monitor.done()]
         if pending:
             await asyncio.wait(pending, timeout=1)
-        for e in exec_ids:
-            m = task.monitors.get(e)
-            if m is not None and not m.done():
+        for m in pending:
+            if not m.done():
                 m.cancel()
 
     def _forget(self, task: Task) -> None:
-        for m in list(task.monitors.values()) + ([task.oom_watch] if task.oom_watch else []):
+        for m in task.monitors() + ([task.oom_watch] if task.oom_watch else []):
             m.cancel()
         self.tasks.pop((task.ns, task.id), None)
 
