@@ -70,6 +70,35 @@ def _copy_winsize(src: int, dst: int) -> None:
         pass
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    import select
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+def _drain(master: int) -> None:
+    """Copy what is queued on the pty to our stdout, without waiting for more: once every slave fd
+    is closed the master reads EIO after the queued data; a slave still held (a process left in the
+    container) just has nothing ready."""
+    import select
+    while True:
+        try:
+            if not select.select([master], [], [], 0)[0]:
+                return
+            data = os.read(master, 65536)
+        except (OSError, InterruptedError):
+            return  # EIO: the slave side is gone and nothing is left
+        if not data:
+            return
+        try:
+            _write_all(1, data)
+        except OSError:
+            return
+
+
 def proxy(master: int, pid: int) -> int:
     """Copy our stdin to the pty and the pty to our stdout until ``pid`` exits; return its
     wait status. Our terminal (if any) is raw meanwhile, and follows window size changes."""
@@ -98,21 +127,22 @@ def proxy(master: int, pid: int) -> int:
                 except OSError:
                     data = b""
                 if data:
-                    os.write(1, data)
+                    _write_all(1, data)
                 elif status is not None:
                     break
             if 0 in r:
                 data = os.read(0, 65536)
                 if data:
-                    os.write(master, data)
+                    _write_all(master, data)
                 else:
                     stdin_open = False
             if status is None:
                 got, st = os.waitpid(pid, os.WNOHANG)
                 if got == pid:
                     status = st
-            if status is not None and master not in r:
-                break
+                    # its last output may have been queued after our select: copy what is left
+                    _drain(master)
+                    break
     finally:
         if termios_saved is not None:
             import termios

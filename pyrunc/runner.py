@@ -87,15 +87,7 @@ def run(opts: dict, cid: str) -> int:
 
 def proxy_and_wait(master: int, pid: int) -> int:
     from .console import proxy
-    # console.proxy may stop as soon as it has reaped the process, while the process's last
-    # output is still queued on the pty (it exits within a ms of being fed its input, e.g.
-    # between proxy's select and its waitpid): keep a copy of the master to drain afterwards
-    keep = os.dup(master)
-    try:
-        status = proxy(master, pid)
-        _drain(keep)
-    finally:
-        os.close(keep)
+    status = proxy(master, pid)
     # reap orphans re-parented to us (we are their subreaper)
     while True:
         try:
@@ -105,30 +97,6 @@ def proxy_and_wait(master: int, pid: int) -> int:
         if got == 0:
             break
     return status
-
-
-def _drain(master: int) -> None:
-    """Copy what is left on the pty to our stdout, without waiting for more: once every slave
-    fd is closed the master reads EIO after the queued data; a slave still held (a process
-    left in the container) just has nothing ready."""
-    import select
-    while True:
-        try:
-            ready, _, _ = select.select([master], [], [], 0)
-            if not ready:
-                return
-            data = os.read(master, 65536)
-        except (OSError, InterruptedError):
-            return  # EIO: the slave side is gone and nothing is left
-        if not data:
-            return
-        while data:
-            try:
-                data = data[os.write(1, data):]
-            except BlockingIOError:
-                select.select([], [1], [])
-            except OSError:
-                return
 
 
 def _forward(pid: int, signum: int) -> None:
