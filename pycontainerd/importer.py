@@ -25,7 +25,7 @@ from .errdefs import InvalidArgument, NotFound
 from .images import Descriptor, Image, ImageStore
 from .reference import normalize
 from .snapshots import Snapshotter
-from .unpack import unpack
+from .unpack import Appliers, unpack
 
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
@@ -230,6 +230,11 @@ class Importer:
     def _import_docker(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
                        job: "_Job") -> list[Image]:
         entries = json.load(tf.extractfile(members["manifest.json"]))  # type: ignore[arg-type]
+        with Appliers() as appliers:  # one applier process for every layer of the archive
+            return self._import_docker_entries(ns, tf, members, job, entries, appliers)
+
+    def _import_docker_entries(self, ns: str, tf: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
+                               job: "_Job", entries: list[dict[str, Any]], appliers: Appliers) -> list[Image]:
         out = []
         ids: list[str] = []
         tagged = False
@@ -264,7 +269,7 @@ class Importer:
                     # layers and diff IDs of the image it is given.)
                     unpack(self.cs, job.sn, ns, im.ResolvedImage(cfg_desc, cfg_desc, layers,
                                                                  diff_ids[:len(layers)], cfg_json),
-                           self.tmp_root)
+                           self.tmp_root, appliers=appliers)
                     if bar is not None:
                         bar.done()
             manifest = {"schemaVersion": 2, "mediaType": im.MT_DOCKER_MANIFEST,

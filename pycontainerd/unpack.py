@@ -21,25 +21,38 @@ LayerSource = Callable[[Descriptor], BinaryIO]
 def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage, tmp_root: str,
            progress: Callable[[str], None] = lambda s: None,
            on_extracted: Callable[[Descriptor], None] = lambda d: None, *,
-           source: LayerSource | None = None) -> str:
+           source: LayerSource | None = None, appliers: "Appliers | None" = None) -> str:
     """Make sure every layer of `img` is a committed snapshot; return the top chain ID ("" for no layers).
     `on_extracted` is told about each layer this call extracted (layers already unpacked are skipped).
     `source` opens a layer's blob (default: the content store); a pull passes one that reads each layer
-    while it downloads, so extraction keeps pace with the download instead of following it."""
+    while it downloads, so extraction keeps pace with the download instead of following it. `appliers`
+    lets a caller that unpacks layer by layer (a load) share one applier process across its calls."""
     open_layer = source or (lambda layer: open(cs.blob_path(layer.digest), "rb"))
-    started: list[archive.ApplierServer] = []
+    if appliers is not None:
+        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, appliers.get)
+    with Appliers() as own:
+        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, own.get)
 
-    def applier() -> archive.ApplierServer:
-        """One process forks every layer's chrooted applier (started when the first layer needs it)."""
-        if not started:
-            started.append(archive.ApplierServer())
-        return started[0]
 
-    try:
-        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, applier)
-    finally:
-        for server in started:
-            server.close()
+class Appliers:
+    """One process that forks every layer's chrooted applier, started when the first layer needs it
+    and ended with the `with` block."""
+
+    def __init__(self) -> None:
+        self._server: archive.ApplierServer | None = None
+
+    def get(self) -> archive.ApplierServer:
+        if self._server is None:
+            self._server = archive.ApplierServer()
+        return self._server
+
+    def __enter__(self) -> "Appliers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
 
 def _unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage, tmp_root: str,
