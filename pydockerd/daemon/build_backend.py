@@ -47,6 +47,7 @@ class DaemonBuildBackend:
         self.host_config = dict(host_config or {"NetworkMode": "default"})
         self._mounts: list[tuple[str, str]] = []  # (mountpoint, view snapshot key) to release
         self._tmp: list[str] = []
+        self.written: list[Descriptor] = []  # images this build committed or pulled (their layers to measure)
 
     # --- helpers --------------------------------------------------------------------------------
     async def _mount(self, mounts: list[Any], readonly: bool) -> str:
@@ -88,11 +89,6 @@ class DaemonBuildBackend:
                 raise
         return digest
 
-    async def _content_labels(self, digest: str) -> dict[str, str]:
-        from protos.containerd.services.content.v1 import content_pb2
-        resp = await self.d.client._call(self.d.client.content.Info, content_pb2.InfoRequest(digest=digest))
-        return dict(resp.info.labels)
-
     async def _commit_snapshot(self, key: str, parent_id: str, config: dict, container_config: dict,
                                author: str | None, cache_key: str, keep_key: bool = False,
                                comment: str = "") -> str:
@@ -122,7 +118,7 @@ class DaemonBuildBackend:
         finally:
             if parent_chain:
                 await self.d.ignore_missing(client.remove_snapshot(view_key))
-        diff_id = (await self._content_labels(layer.digest)).get("containerd.io/uncompressed", "")
+        diff_id = (await client.blob_labels(layer.digest)).get("containerd.io/uncompressed", "")
         empty = diff_id == EMPTY_TAR_DIFF_ID or not diff_id
         now = now_rfc3339()
         diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
@@ -164,9 +160,11 @@ class DaemonBuildBackend:
                                                 "size": len(config_bytes)},
                                      "layers": layers}, separators=(",", ":")).encode()
         manifest_digest = await self._write_blob(manifest_bytes)
-        await client.put_image(f"moby-dangling@{manifest_digest}",
-                               Descriptor(MANIFEST, manifest_digest, len(manifest_bytes)),
+        target = Descriptor(MANIFEST, manifest_digest, len(manifest_bytes))
+        await client.put_image(f"moby-dangling@{manifest_digest}", target,
                                {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
+        if not empty:
+            self.written.append(target)
         return config_digest
 
     async def _unpack_layer(self, layer: Any, parent_chain: str, new_chain: str) -> None:
@@ -219,8 +217,9 @@ class DaemonBuildBackend:
                 raise NotFound(ref.name)
             return await self._image(ref.name)
         except NotFound:
-            async for line, _recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",
-                                                        self.d.cfg.insecure_registries):
+            async for line, recs in self.d.client.pull(str(reference.parse(ref.name)), ref.platform, "",
+                                                       self.d.cfg.insecure_registries):
+                self.written.extend(rec.target for rec in recs)
                 if line and progress is not None:
                     await progress(line)
             return await self._image(ref.name)

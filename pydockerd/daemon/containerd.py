@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import grpc
-from google.protobuf import any_pb2, empty_pb2
+from google.protobuf import any_pb2, empty_pb2, field_mask_pb2
 
 from protos.containerd.events import task_pb2 as task_events_pb2
 from protos.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
@@ -186,6 +186,18 @@ class ContainerdClient:
     async def blob_size(self, digest: str) -> int:
         resp = await self._call(self.content.Info, content_pb2.InfoRequest(digest=digest))
         return resp.info.size
+
+    async def blob_labels(self, digest: str) -> dict[str, str]:
+        """Content.Info's labels of a blob."""
+        resp = await self._call(self.content.Info, content_pb2.InfoRequest(digest=digest))
+        return dict(resp.info.labels)
+
+    async def set_blob_label(self, digest: str, key: str, value: str) -> None:
+        """Content.Update of one label of a blob; the update mask `labels.<key>` keeps the others
+        (containerd's GC references among them)."""
+        await self._call(self.content.Update, content_pb2.UpdateRequest(
+            info=content_pb2.Info(digest=digest, labels={key: value}),
+            update_mask=field_mask_pb2.FieldMask(paths=[f"labels.{key}"])))
 
     async def pull(self, ref: str, platform: str, auth: str,
                    insecure: list[str]) -> AsyncIterator[tuple[bytes, list[ImageRecord]]]:

@@ -18,14 +18,14 @@ import signal as _signal
 import socket
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
 from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound, NotModified,
                       SystemError_, no_such_container)
 from . import etcfiles, network, oci, reference
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
-from .containerd import ContainerdClient
+from .containerd import ContainerdClient, Descriptor
 from .events import EventBus
 from .execs import ExecManager
 from .health import HealthMonitor
@@ -795,6 +795,13 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def measure_later(self, targets: Iterable[Descriptor]) -> None:
+        """Measure new images' layer sizes in the background (after a pull, load, import, build or
+        commit), so that the `docker images` that follows need not stream their blobs."""
+        targets = list(targets)
+        if targets and not self.shutting_down:
+            self._background(self.images.measure(targets))
+
     async def _restart_later(self, c: Container, delay: float) -> None:
         await asyncio.sleep(delay)
         if c.ID not in self.containers or c.State.Running or c.ManuallyStopped or self.shutting_down:
@@ -976,11 +983,13 @@ class Daemon:
         if pause and c.State.Running and not c.State.Paused:
             await self.client.pause_task(c.ID)
             paused = True
+        backend = DaemonBuildBackend(self)
         try:
-            image_id = await DaemonBuildBackend(self).commit_container(c.ID, config, author, comment)
+            image_id = await backend.commit_container(c.ID, config, author, comment)
         finally:
             if paused:
                 await self.ignore_missing(self.client.resume_task(c.ID))
+        self.measure_later(backend.written)
         if target:
             img = await self.images.resolve(image_id)
             assert img.target is not None
@@ -1207,6 +1216,7 @@ class Daemon:
         async for _status, images in self.images.import_stream(chunks, "rootfs", ref, config):
             for rec in images:
                 image_id = (await self.images.from_record(rec)).id
+            self.measure_later(rec.target for rec in images)
         if not image_id:
             raise SystemError_("import did not create an image")
         return image_id

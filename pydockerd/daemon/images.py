@@ -3,16 +3,23 @@
 An image record points at a manifest (or an index, from which we pick linux/<host arch>); the
 image ID users see is the config digest, and the snapshot a container starts from is the chain ID
 of the config's diff_ids.
+
+An image's size is Docker's (overlay2): the sum of its layers' DiffSizes, the unpacked files' sizes,
+not the compressed blobs'. A layer's DiffSize is measured once by streaming its blob and kept as the
+label `io.pydocker.diffsize` on that blob in the content store, so it survives restarts.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import platform
+import zlib
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
-from ..errors import Conflict, DockerError, InvalidParameter, NotFound, no_such_image
+from ..errors import Conflict, DockerError, InvalidParameter, NotFound, SystemError_, no_such_image
 from . import reference
 from .containerd import ContainerdClient, Descriptor, ImageRecord
 
@@ -22,6 +29,9 @@ MANIFEST_TYPES = {"application/vnd.docker.distribution.manifest.v2+json",
                   "application/vnd.oci.image.manifest.v1+json"}
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 HOST_ARCH = _ARCH.get(platform.machine(), platform.machine())
+DIFF_SIZE_LABEL = "io.pydocker.diffsize"  # on a layer blob: its DiffSize in bytes
+
+log = logging.getLogger("pydockerd.images")
 
 
 def chain_id(diff_ids: list[str]) -> str:
@@ -37,7 +47,7 @@ class Image:
     id: str  # sha256:<config digest hex>
     config: dict[str, Any]
     manifest_digest: str
-    size: int
+    layers: list[str] = field(default_factory=list)  # the manifest's layer blob digests, base first
     names: list[str] = field(default_factory=list)  # fully qualified image names
     created_record: float = 0.0
     target: Descriptor | None = None  # what the image records point at (manifest or index)
@@ -46,6 +56,12 @@ class Image:
     @property
     def chain_id(self) -> str:
         return chain_id(self.config.get("rootfs", {}).get("diff_ids") or [])
+
+    @property
+    def layer_chain_ids(self) -> list[str]:
+        """The chain ID of each layer (how Docker's layer store tells layers apart), base first."""
+        diff_ids = self.config.get("rootfs", {}).get("diff_ids") or []
+        return [chain_id(diff_ids[:i + 1]) for i in range(len(diff_ids))]
 
     @property
     def container_config(self) -> dict[str, Any]:
@@ -81,6 +97,8 @@ class ImageService:
     def __init__(self, client: ContainerdClient) -> None:
         self.client = client
         self._blobs: dict[str, Any] = {}  # digest → parsed JSON; content is immutable
+        self._diff_sizes: dict[str, int] = {}  # layer digest → DiffSize; content is immutable
+        self._measuring: dict[str, asyncio.Task[int]] = {}  # layer digest → its measurement under way
 
     async def _json_blob(self, digest: str) -> Any:
         if digest not in self._blobs:
@@ -107,9 +125,71 @@ class ImageService:
         manifest, mdigest = await self._manifest(rec.target)
         config_digest = manifest["config"]["digest"]
         config = await self._json_blob(config_digest)
-        size = sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
-        return Image(id=config_digest, config=config, manifest_digest=mdigest, size=size,
+        layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
+        return Image(id=config_digest, config=config, manifest_digest=mdigest, layers=layers,
                      names=[rec.name], created_record=rec.created, target=rec.target, labels=dict(rec.labels))
+
+    # --- sizes ------------------------------------------------------------------------------------
+    async def size(self, img: Image) -> int:
+        """Docker's image Size (and VirtualSize): the sum of its layers' DiffSizes; -1 (the Engine API's
+        "unknown") when a layer's blob cannot be read, so that one broken image does not fail a listing."""
+        try:
+            return sum(await asyncio.gather(*(self.layer_diff_size(d) for d in img.layers)))
+        except DockerError as exc:
+            log.warning("cannot size image %s: %s", img.id, exc.message)
+            return -1
+
+    async def layer_diff_size(self, digest: str) -> int:
+        """A layer's size as Docker (overlay2's DiffSize) reports it: its files' sizes plus its symlinks'
+        target lengths. From memory, else the blob's label, else measured (once, however many ask)."""
+        if digest in self._diff_sizes:
+            return self._diff_sizes[digest]
+        task = self._measuring.get(digest)
+        if task is None:
+            task = asyncio.create_task(self._load_or_measure(digest))
+            self._measuring[digest] = task
+            task.add_done_callback(self._measured)
+        # shielded: a caller that goes away (a closed listing) does not waste the others' measurement
+        return await asyncio.shield(task)
+
+    def _measured(self, task: asyncio.Task[int]) -> None:
+        """A measurement ended: the next ask after a failure tries again."""
+        for digest, t in list(self._measuring.items()):
+            if t is task:
+                del self._measuring[digest]
+        if not task.cancelled():
+            task.exception()  # retrieved: its askers have it (or went away)
+
+    async def _load_or_measure(self, digest: str) -> int:
+        labels = await self.client.blob_labels(digest)
+        try:
+            size = int(labels[DIFF_SIZE_LABEL])
+        except (KeyError, ValueError):
+            size = -1
+        if size < 0:
+            try:
+                size = await measure_diff_size(self.client.read_blob_chunks(digest))
+            except (zlib.error, ValueError) as exc:  # a corrupt blob: an error like a missing one
+                raise SystemError_(f"layer {digest} is not a readable tar: {exc}") from None
+            try:
+                await self.client.set_blob_label(digest, DIFF_SIZE_LABEL, str(size))
+            except DockerError as exc:  # still right, only measured again after a restart
+                log.warning("cannot record the size of layer %s: %s", digest, exc.message)
+        self._diff_sizes[digest] = size
+        return size
+
+    async def measure(self, targets: Iterable[Descriptor]) -> None:
+        """Measure the layers of the images `targets` point at (after a pull, load, import, build or
+        commit), so that the listing that follows finds their sizes; a failure is only logged."""
+        for target in targets:
+            try:
+                manifest, _ = await self._manifest(target)
+                for layer in manifest.get("layers") or []:
+                    await self.layer_diff_size(str(layer["digest"]))
+            except DockerError as exc:
+                log.warning("cannot measure the layers of image %s: %s", target.digest, exc.message)
+            except Exception:  # a bug, not the content: still only logged, with its traceback
+                log.exception("cannot measure the layers of image %s", target.digest)
 
     async def list(self) -> list[Image]:
         """All images, one entry per image ID with every name pointing at it."""
@@ -257,17 +337,17 @@ def _looks_like_id(ref: str, img: Image) -> bool:
         reference.familiar_string(n).split(":")[0] == ref for n in img.names)
 
 
-def summary(img: Image, api_version: tuple[int, ...]) -> dict[str, Any]:
-    """An `image.Summary` for GET /images/json."""
+def summary(img: Image, size: int, api_version: tuple[int, ...]) -> dict[str, Any]:
+    """An `image.Summary` for GET /images/json; `size` is ImageService.size's."""
     tags, digests = img.repo_tags, img.repo_digests
     if api_version < (1, 43):
         tags = tags or ["<none>:<none>"]
         digests = digests or ["<none>@<none>"]
     out = {"Id": img.id, "ParentId": "", "RepoTags": tags, "RepoDigests": digests,
-           "Created": int(created_seconds(img)), "Size": img.size, "SharedSize": -1,
+           "Created": int(created_seconds(img)), "Size": size, "SharedSize": -1,
            "Labels": img.container_config.get("Labels") or None, "Containers": -1}
     if api_version < (1, 44):
-        out["VirtualSize"] = img.size
+        out["VirtualSize"] = size
     return out
 
 
@@ -277,8 +357,8 @@ def created_seconds(img: Image) -> float:
     return parse_rfc3339(created) if created else img.created_record
 
 
-def inspect(img: Image) -> dict[str, Any]:
-    """GET /images/{name}/json."""
+def inspect(img: Image, size: int) -> dict[str, Any]:
+    """GET /images/{name}/json; `size` is ImageService.size's."""
     cfg = dict(img.container_config)
     full_cfg = {"Hostname": "", "Domainname": "", "User": cfg.get("User", ""), "AttachStdin": False,
                 "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
@@ -296,7 +376,7 @@ def inspect(img: Image) -> dict[str, Any]:
         # compose 1.29 reads ContainerConfig when recreating services, whatever the API version.
         "ContainerConfig": full_cfg, "DockerVersion": "", "Author": img.config.get("author", ""),
         "Config": full_cfg, "Architecture": img.config.get("architecture", HOST_ARCH),
-        "Os": img.config.get("os", "linux"), "Size": img.size, "VirtualSize": img.size,
+        "Os": img.config.get("os", "linux"), "Size": size, "VirtualSize": size,
         "GraphDriver": {"Name": "overlayfs", "Data": None},
         "RootFS": {"Type": "layers", "Layers": list(img.config.get("rootfs", {}).get("diff_ids") or [])},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
@@ -308,23 +388,20 @@ def _history_comment(img: Image) -> str:
     return hist[-1].get("comment", "") if hist else ""
 
 
-_DIFF_SIZES: dict[str, int] = {}
-
-
-async def layer_diff_size(service: "ImageService", digest: str) -> int:
-    """A layer's size as Docker (overlay2's DiffSize) reports it: its files' sizes plus its symlinks'
-    target lengths, streamed from the blob."""
-    if digest in _DIFF_SIZES:
-        return _DIFF_SIZES[digest]
-    import zlib
+async def measure_diff_size(chunks: AsyncIterator[bytes]) -> int:
+    """overlay2's DiffSize of a layer tar (plain or gzip) read from `chunks`: its files' sizes plus its
+    symlinks' target lengths; hard links, directories and devices count nothing."""
     dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    plain = True
+    plain: bool | None = None  # decided on the first two bytes, whatever the chunks' sizes
+    head = b""
     buf = bytearray()
     skip = total = 0
-    first = True
-    async for chunk in service.client.read_blob_chunks(digest):
-        if first:
-            plain, first = not chunk.startswith(b"\x1f\x8b"), False
+    async for chunk in chunks:
+        if plain is None:
+            head += chunk
+            if len(head) < 2:
+                continue
+            plain, chunk = not head.startswith(b"\x1f\x8b"), head
         buf += chunk if plain else dec.decompress(chunk)
         while True:
             if skip:
@@ -348,7 +425,6 @@ async def layer_diff_size(service: "ImageService", digest: str) -> int:
             elif kind not in (b"x", b"g", b"L", b"K"):  # Go's reader folds these into the next
                 total += size
             skip = (size + 511) // 512 * 512
-    _DIFF_SIZES[digest] = total
     return total
 
 
@@ -357,15 +433,14 @@ async def history(service: "ImageService", img: Image) -> list[dict[str, Any]]:
     entry that made a layer has that layer's size."""
     from .container import parse_rfc3339
     entries = img.config.get("history") or [{"created": img.config.get("created", ""), "created_by": ""}]
-    manifest = await service._json_blob(img.manifest_digest)
-    layers = [layer["digest"] for layer in manifest.get("layers") or []]
+    layers = img.layers
     sizes: list[int] = []
     n = 0
     for h in entries:
         if h.get("empty_layer") or n >= len(layers):
             sizes.append(0)
         else:
-            sizes.append(await layer_diff_size(service, layers[n]))
+            sizes.append(await service.layer_diff_size(layers[n]))
             n += 1
     # as moby: the newest entries carry the IDs (and tags) of the image and its local parents in turn
     # (a build step's parent is recorded on its image), the rest are "<missing>"

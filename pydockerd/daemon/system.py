@@ -1,6 +1,8 @@
-"""`/version` and `/info` contents."""
+"""`/version`, `/info` and `/system/df` contents."""
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import platform
 import socket
@@ -8,11 +10,14 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..errors import DockerError
 from ..httputils import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from .images import HOST_ARCH
 
 if TYPE_CHECKING:
     from .daemon import Daemon
+
+log = logging.getLogger("pydockerd.system")
 
 GIT_COMMIT = "pydocker"
 BUILD_TIME = "2026-11-28T00:00:00.000000000+00:00"
@@ -111,19 +116,29 @@ async def info(d: "Daemon", images_count: int) -> dict[str, Any]:
     }
 
 
-async def disk_usage(d: "Daemon") -> dict[str, Any]:
-    """`docker system df`: sizes we know (image content sizes); container layers are not measured (-1)."""
+async def disk_usage(d: "Daemon", api_version: tuple[int, ...] = (1, 50)) -> dict[str, Any]:
+    """`docker system df` with moby's image figures: each image's Size, its SharedSize (the layers another
+    image has too) and LayersSize (every layer once; layers are told apart by chain ID, as in Docker's
+    layer store); container layers are not measured (0) and volumes show -1."""
     from .daemon import summary
     from .images import summary as image_summary
     images = await d.images.list()
     users: dict[str, int] = {}
     for c in d.containers.values():
         users[c.Image] = users.get(c.Image, 0) + 1
+    layer_of: dict[str, str] = {}  # chain ID → layer blob digest
+    refs: dict[str, int] = {}  # chain ID → how many images have that layer
+    for img in images:
+        for chain, digest in zip(img.layer_chain_ids, img.layers):
+            layer_of[chain] = digest
+            refs[chain] = refs.get(chain, 0) + 1
+    # one measurement per layer (ImageService dedups); a layer whose blob is unreadable counts as nothing
+    sizes = dict(zip(layer_of, await asyncio.gather(*(_layer_size(d, g) for g in layer_of.values()))))
     image_list = []
     for img in images:
-        s = image_summary(img, (1, 50))
+        s = image_summary(img, await d.images.size(img), api_version)
         s["Containers"] = users.get(img.id, 0)
-        s["SharedSize"] = 0
+        s["SharedSize"] = sum(sizes[ch] for ch in img.layer_chain_ids[:len(img.layers)] if refs[ch] > 1)
         image_list.append(s)
     containers = []
     for c in d.containers.values():
@@ -135,5 +150,15 @@ async def disk_usage(d: "Daemon") -> dict[str, Any]:
         j = d.volumes.to_json(v)
         j["UsageData"] = {"Size": -1, "RefCount": len(d.volume_users(v.Name))}
         volumes.append(j)
-    return {"LayersSize": sum(img.size for img in images), "Images": image_list, "Containers": containers,
+    return {"LayersSize": sum(sizes.values()), "Images": image_list, "Containers": containers,
             "Volumes": volumes, "BuildCache": []}
+
+
+async def _layer_size(d: "Daemon", digest: str) -> int:
+    """A layer's DiffSize for `system df`; 0 (and a warning in the log) when its blob cannot be read,
+    as moby leaves out a layer whose DiffSize fails."""
+    try:
+        return await d.images.layer_diff_size(digest)
+    except DockerError as exc:
+        log.warning("cannot size layer %s: %s", digest, exc.message)
+        return 0

@@ -66,6 +66,7 @@ def setup(router, d: Daemon) -> None:
         finally:
             await backend.cleanup()
             ctx.cleanup()
+            d.measure_later(backend.written)  # failed builds keep their steps' images too
         return resp
 
     async def prune(request: web.Request) -> web.Response:

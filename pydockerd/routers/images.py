@@ -1,6 +1,7 @@
 """/images/*: list, inspect, load (docker load), create from a tar (docker import)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, AsyncIterator
 
 from aiohttp import web
@@ -36,9 +37,9 @@ def setup(router, d: Daemon) -> None:
         ref_filters = filters.get("reference", []) + ([request.query["filter"]] if request.query.get("filter") else [])
         dangling = filters.get("dangling")
         label_filters = filters.get("label", [])
-        out = []
         ver = version_tuple(request_version(request))
         show_all = bool_value(request, "all")
+        shown: list[images_mod.Image] = []
         for key in filters:
             if key not in ("reference", "dangling", "label", "before", "since"):
                 raise InvalidParameter(f"invalid filter '{key}'")
@@ -62,13 +63,16 @@ def setup(router, d: Daemon) -> None:
             labels = img.container_config.get("Labels") or {}
             if label_filters and not all(_label_match(f, labels) for f in label_filters):
                 continue
-            out.append(images_mod.summary(img, ver))
+            shown.append(img)
+        # sizes only of what is shown; layers the background measurement has not reached are measured now
+        sizes = await asyncio.gather(*(d.images.size(img) for img in shown))
+        out = [images_mod.summary(img, size, ver) for img, size in zip(shown, sizes)]
         out.sort(key=lambda s: s["Created"], reverse=True)
         return json_response(out)
 
     async def inspect_image(request: web.Request) -> web.Response:
         img = await d.images.resolve(request.match_info["name"])
-        return json_response(images_mod.inspect(img))
+        return json_response(images_mod.inspect(img, await d.images.size(img)))
 
     async def load(request: web.Request) -> web.StreamResponse:
         """`docker load`: per-layer "Loading layer" progress (not with quiet=1, which the CLI sends when its
@@ -78,6 +82,7 @@ def setup(router, d: Daemon) -> None:
         try:
             async for status, progress, records in d.images.import_messages(_body_chunks(request), "archive",
                                                                               quiet=quiet):
+                d.measure_later(rec.target for rec in records)
                 for rec in records:
                     d.events.publish("image", "load", rec.name, {"name": reference.familiar_string(rec.name)})
                 if progress:
@@ -128,6 +133,7 @@ def setup(router, d: Daemon) -> None:
                     resp = await _json_stream(request)
                 if line:
                     await resp.write(line.rstrip(b"\n") + b"\r\n")
+                d.measure_later(rec.target for rec in records)
                 for rec in records:
                     d.events.publish("image", "pull", reference.familiar_string(rec.name),
                                      {"name": reference.familiar_string(rec.name)})

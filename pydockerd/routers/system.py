@@ -1,4 +1,4 @@
-"""/_ping, /version, /info, /events."""
+"""/_ping, /version, /info, /events, /system/df."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +9,7 @@ from aiohttp import web
 from ..daemon import system
 from ..daemon.daemon import Daemon
 from ..daemon.events import matches
-from ..httputils import API_VERSION, json_bytes, json_response, parse_filters
+from ..httputils import API_VERSION, json_bytes, json_response, parse_filters, request_version, version_tuple
 
 _PING_HEADERS = {
     "Api-Version": API_VERSION, "Ostype": "linux", "Docker-Experimental": "false", "Swarm": "inactive",
@@ -68,7 +68,7 @@ def setup(router, d: Daemon) -> None:
         return resp
 
     async def df(request: web.Request) -> web.Response:
-        return json_response(await system.disk_usage(d))
+        return json_response(await system.disk_usage(d, version_tuple(request_version(request))))
 
     router.add("GET", "/system/df", df)
     router.add("GET", "/events", events)
