@@ -1,5 +1,5 @@
 """A private Debian dockerd 20.10 for tests that compare with real Docker (own socket, data-root,
-exec-root and pidfile; no bridge, no iptables; vfs storage), stopped and cleaned up on exit."""
+exec-root and pidfile; no bridge, no iptables; vfs storage unless asked), stopped and cleaned up on exit."""
 from __future__ import annotations
 
 import contextlib
@@ -27,9 +27,11 @@ class PeerDockerd:
 
 
 @contextlib.contextmanager
-def private_dockerd(prefix: str, ready_timeout: float = 40) -> Iterator[PeerDockerd]:
+def private_dockerd(prefix: str, ready_timeout: float = 40, storage_driver: str = "vfs") -> Iterator[PeerDockerd]:
     """Start dockerd in a fresh /tmp dir, wait until it answers /_ping, yield it; at exit stop it
-    (SIGTERM, then SIGKILL after 30 s), unmount whatever it left below its dir and remove the dir."""
+    (SIGTERM, then SIGKILL after 30 s), unmount whatever it left below its dir and remove the dir.
+
+    `storage_driver` "overlay2" where sizes are compared: vfs's DiffSize leaves symlinks out."""
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     sock = base / "d.sock"
     log = open(base / "dockerd.log", "wb")
@@ -37,7 +39,7 @@ def private_dockerd(prefix: str, ready_timeout: float = 40) -> Iterator[PeerDock
     proc = subprocess.Popen([DOCKERD, "-H", f"unix://{sock}", "--data-root", str(base / "data"),
                              "--exec-root", str(base / "exec"), "--pidfile", str(base / "d.pid"),
                              "--config-file", str(base / "daemon.json"),
-                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+                             "--bridge", "none", "--iptables=false", "--ip-masq=false", "--storage-driver", storage_driver],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     peer = PeerDockerd(base, sock, proc)
     try:

@@ -167,6 +167,7 @@ def test_history_and_inspect(stack, busybox_rootfs_tar):
 # --- a tarball made by real Docker ---------------------------------------------------------------------
 
 def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_path):
+    """Both ways between pydocker and Debian's dockerd 20.10 (overlay2): same IDs, layers and sizes."""
     if not os.path.exists(DOCKERD) or not os.path.exists("/usr/bin/docker"):
         pytest.skip("docker.io is not installed")
     tag = f"{uname('fromdocker')}:v1"
@@ -175,7 +176,7 @@ def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_
     ours_info = json.loads(stack.docker("image", "inspect", ours, check=True).stdout)[0]
     stack.docker("save", "-o", str(tmp_path / "ours.tar"), ours, check=True)
     stack.docker("rmi", ours, check=True)
-    with private_dockerd("pyd-realdocker-") as peer:
+    with private_dockerd("pyd-realdocker-", storage_driver="overlay2") as peer:
         env = dict(os.environ, DOCKER_HOST=f"unix://{peer.sock}", DOCKER_CONFIG=str(peer.base / "cfg"))
 
         def real(*args: str) -> subprocess.CompletedProcess:
@@ -192,14 +193,105 @@ def test_real_docker_save_tarball_loads_and_runs(stack, busybox_rootfs_tar, tmp_
         theirs = json.loads(real("image", "inspect", ours).stdout)[0]
         assert theirs["Id"] == ours_info["Id"] and theirs["RootFS"]["Layers"] == ours_info["RootFS"]["Layers"]
         assert theirs["Config"]["Cmd"] == ["echo", "made-by-pydocker"]
+        # Docker's size is its layers' DiffSize (unpacked files + symlink targets), not the blobs' sizes
+        assert (ours_info["Size"], ours_info["VirtualSize"]) == (theirs["Size"], theirs["VirtualSize"])
+        real_size = real("image", "inspect", "-f", "{{.Size}}", tag).stdout
+        real_row = real("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", tag).stdout
+        assert real_size.strip().isdigit() and real_row.startswith(f"{tag} "), (real_size, real_row)
     try:
         cp = stack.docker("load", "-i", str(archive), check=True)
         assert f"Loaded image: {tag}" in cp.stdout
+        assert stack.docker("image", "inspect", "-f", "{{.Size}}", tag, check=True).stdout == real_size
+        for cli in (stack.docker, stack.docker20):  # CLI 28 and 20.10 print the same text as real Docker's
+            assert cli("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", tag).stdout == real_row
         assert stack.docker("run", "--rm", tag).stdout == "made-by-docker\n"
         # and back out of pydocker in a form the CLI 20.10 loads too
         assert stack.docker20("save", "-o", str(tmp_path / "again.tar"), tag).returncode == 0
     finally:
         stack.docker("rmi", "-f", tag)
+
+
+# --- sizes kept on the layer blobs -------------------------------------------------------------------
+
+def _diff_size(rootfs_tar: Path) -> int:
+    """overlay2's DiffSize of a layer: its files' sizes plus its symlinks' target lengths."""
+    import tarfile
+    with tarfile.open(rootfs_tar) as t:
+        return sum(len(m.linkname) if m.issym() else m.size if m.isreg() else 0 for m in t.getmembers())
+
+
+class _Content:
+    """pycontainerd's Images and Content services of a stack (namespace moby), over gRPC."""
+
+    def __init__(self, stack) -> None:
+        import grpc
+        from protos.containerd.services.content.v1 import content_pb2_grpc
+        from protos.containerd.services.images.v1 import images_pb2_grpc
+        self.channel = grpc.insecure_channel(f"unix://{stack.exec_root}/containerd/containerd.sock")
+        self.content = content_pb2_grpc.ContentStub(self.channel)
+        self.images = images_pb2_grpc.ImagesStub(self.channel)
+        self.md = (("containerd-namespace", "moby"),)
+
+    def layers(self, name: str) -> list[str]:
+        from protos.containerd.services.content.v1 import content_pb2
+        from protos.containerd.services.images.v1 import images_pb2
+        target = self.images.Get(images_pb2.GetImageRequest(name=name), metadata=self.md).image.target
+        data = b"".join(r.data for r in self.content.Read(content_pb2.ReadContentRequest(digest=target.digest),
+                                                          metadata=self.md))
+        return [layer["digest"] for layer in json.loads(data)["layers"]]
+
+    def labels(self, digest: str) -> dict[str, str]:
+        from protos.containerd.services.content.v1 import content_pb2
+        return dict(self.content.Info(content_pb2.InfoRequest(digest=digest), metadata=self.md).info.labels)
+
+    def set_label(self, digest: str, key: str, value: str) -> None:
+        from google.protobuf import field_mask_pb2
+        from protos.containerd.services.content.v1 import content_pb2
+        self.content.Update(content_pb2.UpdateRequest(info=content_pb2.Info(digest=digest, labels={key: value}),
+                                                      update_mask=field_mask_pb2.FieldMask(paths=[f"labels.{key}"])),
+                            metadata=self.md)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def test_layer_sizes_are_measured_after_import_and_kept_on_the_blob_across_restarts(busybox_rootfs_tar,
+                                                                                    tmp_path_factory):
+    """The import's layer is measured in the background (no listing asked for it) and its size kept as
+    the blob's label `io.pydocker.diffsize`; a restarted daemon takes the size from there."""
+    from stacklib import start_stack, teardown_stack
+    st = start_stack(tmp_path_factory.mktemp("sizestack"), busybox_rootfs_tar)
+    content = _Content(st)
+    try:
+        want = _diff_size(busybox_rootfs_tar)
+        [layer] = content.layers("docker.io/library/busybox:latest")
+        deadline = time.monotonic() + 30
+        while "io.pydocker.diffsize" not in content.labels(layer):
+            assert time.monotonic() < deadline, f"no size label on {layer}: {content.labels(layer)}"
+            time.sleep(0.1)
+        labels = content.labels(layer)
+        assert labels["io.pydocker.diffsize"] == str(want)
+        assert labels.get("containerd.io/uncompressed")  # the update kept the blob's other labels
+        assert st.docker("image", "inspect", "-f", "{{.Size}}", "busybox", check=True).stdout == f"{want}\n"
+        assert st.stop() == 0
+        st.start()
+        assert content.labels(layer) == labels
+        assert st.docker("image", "inspect", "-f", "{{.Size}}", "busybox", check=True).stdout == f"{want}\n"
+        # and it is read from there, not measured again: a restart believes what the label says
+        assert st.stop() == 0
+        st.start()
+        content.set_label(layer, "io.pydocker.diffsize", str(want + 1000))
+        import docker
+        api = docker.APIClient(base_url=st.host)
+        try:
+            assert [(i["RepoTags"], i["Size"]) for i in api.images()] == [(["busybox:latest"], want + 1000)]
+        finally:
+            api.close()
+        assert st.docker("image", "inspect", "-f", "{{.Size}}", "busybox", check=True).stdout == f"{want + 1000}\n"
+    finally:
+        content.close()
+        leaks = teardown_stack(st)
+    assert not leaks, leaks
 
 
 # --- bad input from a registry, GC -------------------------------------------------------------------
