@@ -161,14 +161,8 @@ class ShimLauncher:
                     pass
                 except OSError as exc:
                     raise _ZygoteFailed(f"send: {exc}") from None
-                room = loop.create_future()
-                loop.add_writer(sock_fd, lambda: room.done() or room.set_result(None))
-                try:
-                    await asyncio.wait_for(room, max(0.0, deadline - loop.time()))
-                except asyncio.TimeoutError:
-                    raise _ZygoteFailed("send: the zygote takes no requests") from None
-                finally:
-                    loop.remove_writer(sock_fd)
+                if not await _wait_fd(sock_fd, deadline, writable=True):
+                    raise _ZygoteFailed("send: the zygote takes no requests")
 
     async def _exec(self, shim_args: list[str]) -> None:
         proc = await asyncio.create_subprocess_exec(
@@ -179,23 +173,31 @@ class ShimLauncher:
             raise ShimStartError(err.decode(errors="replace").strip() or f"shim exited with {proc.returncode}")
 
 
+async def _wait_fd(fd: int, deadline: float, writable: bool = False) -> bool:
+    """Wait until `fd` is readable (or writable); False once the loop's clock passes `deadline`."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    add, remove = (loop.add_writer, loop.remove_writer) if writable else (loop.add_reader, loop.remove_reader)
+    add(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        remove(fd)
+
+
 async def _read_to_eof(fd: int, timeout: float) -> bytes:
     """Everything written to the non-blocking pipe `fd` until all writers closed it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = asyncio.get_running_loop().time() + timeout
     data = b""
     while True:
         try:
             chunk = os.read(fd, 4096)
         except BlockingIOError:
-            ready = loop.create_future()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-            try:
-                await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
-                raise ShimStartError("timed out waiting for the shim to start") from None
-            finally:
-                loop.remove_reader(fd)
+            if not await _wait_fd(fd, deadline):
+                raise ShimStartError("timed out waiting for the shim to start")
             continue
         if not chunk:
             return data
