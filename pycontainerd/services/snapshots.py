@@ -1,4 +1,11 @@
-"""Snapshots servicer: every loaded snapshotter (overlayfs, native) by name; an empty name is the default one."""
+"""Snapshots servicer: every loaded snapshotter (overlayfs, native) by name; an empty name is the default one.
+
+Usage answers in containerd's sense (allocated blocks of what the snapshot holds) unless the call carries
+the metadata `pycontainerd-usage-rule: diffsize`: then `size` is Docker's (overlay2's DiffSize, moby's
+pkg/directory.Size: file lengths and symlink target lengths, a hard link once, directories nothing), the
+number `docker ps -s` shows as a container's SIZE. A request field would have changed containerd's message;
+a header leaves the message as it is, and a real containerd, which ignores it, answers with its own rule.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +20,8 @@ from protos.containerd.services.snapshots.v1 import snapshots_pb2, snapshots_pb2
 from .. import filters
 from ..snapshots import Snapshotter, base
 from .common import hold, mounts_to_pb, namespace, rpc, ts
+
+USAGE_RULE_HEADER = "pycontainerd-usage-rule"
 
 
 _KINDS = {base.KIND_VIEW: snapshots_pb2.VIEW, base.KIND_ACTIVE: snapshots_pb2.ACTIVE,
@@ -104,7 +113,9 @@ class SnapshotsService(snapshots_pb2_grpc.SnapshotsServicer):
     @rpc
     async def Usage(self, request: snapshots_pb2.UsageRequest,
                     context: grpc.aio.ServicerContext) -> snapshots_pb2.UsageResponse:
-        size, inodes = await asyncio.to_thread(self._sn(request.snapshotter).usage, namespace(context), request.key)
+        rule = next((v for k, v in context.invocation_metadata() or () if k == USAGE_RULE_HEADER), "")
+        size, inodes = await asyncio.to_thread(self._sn(request.snapshotter).usage, namespace(context), request.key,
+                                               rule)
         return snapshots_pb2.UsageResponse(size=size, inodes=inodes)
 
     @rpc
