@@ -1185,7 +1185,7 @@ class Daemon:
                 continue
             if not container_matches(c, filters):
                 continue
-            out.append(summary(c))
+            out.append(summary(c, self._volume_points(c)))
             if limit > 0 and len(out) >= limit:
                 break
         return out
@@ -1370,7 +1370,9 @@ def _quote(arg: str) -> str:
     return arg if arg and all(ch.isalnum() or ch in "-_./=:,@%+" for ch in arg) else "'" + arg.replace("'", "'\\''") + "'"
 
 
-def summary(c: Container) -> dict[str, Any]:
+def summary(c: Container, volume_points: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A /containers/json entry; `volume_points` are its volumes' mount points (Daemon._volume_points),
+    listed with its other mounts as moby does (the CLI counts them as LOCAL VOLUMES)."""
     cmd = " ".join(_quote(a) for a in [c.Path, *c.Args])
     mode = c.HostConfig.get("NetworkMode") or "default"
     return {
@@ -1381,7 +1383,7 @@ def summary(c: Container) -> dict[str, Any]:
         "Status": status_text(c.State) + _health_suffix(c),
         "HostConfig": {"NetworkMode": "bridge" if mode == "default" else mode},
         "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
-        "Mounts": mount_points(c.HostConfig),
+        "Mounts": mount_points(c.HostConfig) + list(volume_points or []),
     }
 
 

@@ -337,6 +337,13 @@ def _looks_like_id(ref: str, img: Image) -> bool:
         reference.familiar_string(n).split(":")[0] == ref for n in img.names)
 
 
+def intermediates(images: list[Image]) -> set[str]:
+    """IDs of the images `docker images` (and `system df`) leave out without -a: untagged ones another
+    image builds on (earlier build steps), as moby's Images(all=false)."""
+    parents = {i.labels.get(_PARENT) for i in images}
+    return {i.id for i in images if not i.repo_tags and i.id in parents}
+
+
 def summary(img: Image, size: int, api_version: tuple[int, ...]) -> dict[str, Any]:
     """An `image.Summary` for GET /images/json; `size` is ImageService.size's."""
     tags, digests = img.repo_tags, img.repo_digests

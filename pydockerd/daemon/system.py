@@ -117,40 +117,43 @@ async def info(d: "Daemon", images_count: int) -> dict[str, Any]:
 
 
 async def disk_usage(d: "Daemon", api_version: tuple[int, ...] = (1, 50)) -> dict[str, Any]:
-    """`docker system df` with moby's image figures: each image's Size, its SharedSize (the layers another
-    image has too) and LayersSize (every layer once; layers are told apart by chain ID, as in Docker's
-    layer store); container layers are not measured (0) and volumes show -1."""
-    from .daemon import summary
-    from .images import summary as image_summary
+    """`docker system df` as moby 20.10 computes it: the images `docker images` lists (no intermediate
+    build steps), each with its Size, its containers and its SharedSize (layers, by chain ID, another
+    listed image has too); LayersSize counts every layer of every image once; every container with its
+    SizeRw/SizeRootFs; every local volume with its UsageData (size of its data, containers using it)."""
+    from . import sizes
+    from .images import intermediates, summary as image_summary
     images = await d.images.list()
+    hidden = intermediates(images)
     users: dict[str, int] = {}
     for c in d.containers.values():
         users[c.Image] = users.get(c.Image, 0) + 1
-    layer_of: dict[str, str] = {}  # chain ID → layer blob digest
-    refs: dict[str, int] = {}  # chain ID → how many images have that layer
+    layer_of: dict[str, str] = {}  # chain ID → layer blob digest, over all images (moby's getLayerRefs)
+    refs: dict[str, int] = {}  # chain ID → how many listed images have that layer (moby counts as it lists)
     for img in images:
         for chain, digest in zip(img.layer_chain_ids, img.layers):
             layer_of[chain] = digest
-            refs[chain] = refs.get(chain, 0) + 1
+            if img.id not in hidden:
+                refs[chain] = refs.get(chain, 0) + 1
     # one measurement per layer (ImageService dedups); a layer whose blob is unreadable counts as nothing
-    sizes = dict(zip(layer_of, await asyncio.gather(*(_layer_size(d, g) for g in layer_of.values()))))
+    layer_sizes = dict(zip(layer_of, await asyncio.gather(*(_layer_size(d, g) for g in layer_of.values()))))
     image_list = []
     for img in images:
+        if img.id in hidden:
+            continue
         s = image_summary(img, await d.images.size(img), api_version)
         s["Containers"] = users.get(img.id, 0)
-        s["SharedSize"] = sum(sizes[ch] for ch in img.layer_chain_ids[:len(img.layers)] if refs[ch] > 1)
+        s["SharedSize"] = sum(layer_sizes[ch] for ch in img.layer_chain_ids[:len(img.layers)] if refs[ch] > 1)
         image_list.append(s)
-    containers = []
-    for c in d.containers.values():
-        s = summary(c)
-        s["SizeRw"], s["SizeRootFs"] = 0, 0
-        containers.append(s)
-    volumes = []
-    for v in d.volumes.list():
-        j = d.volumes.to_json(v)
-        j["UsageData"] = {"Size": -1, "RefCount": len(d.volume_users(v.Name))}
-        volumes.append(j)
-    return {"LayersSize": sum(sizes.values()), "Images": image_list, "Containers": containers,
+    containers = d.list(True, -1, {})
+    measured = await sizes.container_sizes(d, [s["Id"] for s in containers])
+    for s in containers:
+        if s["Id"] in measured:
+            sizes.add_sizes(s, *measured[s["Id"]])
+    vols = d.volumes.list()
+    usage = await asyncio.gather(*(sizes.volume_usage(d, v) for v in vols))
+    volumes = [{**d.volumes.to_json(v), "UsageData": u} for v, u in zip(vols, usage)]
+    return {"LayersSize": sum(layer_sizes.values()), "Images": image_list, "Containers": containers,
             "Volumes": volumes, "BuildCache": []}
 
 

@@ -47,13 +47,13 @@ def setup(router, d: Daemon) -> None:
             raise InvalidParameter(f"invalid filter 'dangling={dangling[0]}'")
         before = [images_mod.created_seconds(await d.images.resolve(r)) for r in filters.get("before", [])]
         since = [images_mod.created_seconds(await d.images.resolve(r)) for r in filters.get("since", [])]
-        parents = {i.labels.get("io.pydocker.build.parent") for i in imgs}
+        hidden = set() if show_all else images_mod.intermediates(imgs)
         for img in imgs:
             created = images_mod.created_seconds(img)
             if any(created >= t for t in before) or any(created <= t for t in since):
                 continue
-            if not show_all and not img.repo_tags and img.id in parents:
-                continue  # intermediate images (an image builds on them), as `docker images` hides them
+            if img.id in hidden:
+                continue
             if ref_filters and not any(_ref_match(p, img) for p in ref_filters):
                 continue
             if dangling:

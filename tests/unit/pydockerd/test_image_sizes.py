@@ -197,7 +197,7 @@ async def test_system_df_shared_size_and_layers_size_as_moby():
     store.add_image("docker.io/library/one:latest", [base, layer_tar({"b": b"b" * 7})])
     store.add_image("docker.io/library/two:latest", [base, layer_tar({"c": b"c" * 9})])
     d = SimpleNamespace(images=ImageService(store), containers={},  # type: ignore[arg-type]
-                        volumes=SimpleNamespace(list=lambda: []))
+                        volumes=SimpleNamespace(list=lambda: []), list=lambda *_: [])
     df = await disk_usage(d)  # type: ignore[arg-type]
     by_tag = {i["RepoTags"][0]: i for i in df["Images"]}
     assert (by_tag["one:latest"]["Size"], by_tag["one:latest"]["SharedSize"]) == (107, 100)

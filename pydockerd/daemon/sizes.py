@@ -1,0 +1,107 @@
+"""Container and volume sizes as Docker (overlay2, local volumes) reports them: `docker ps -s`,
+`docker inspect --size`, `docker system df`. Each one walks a directory tree, so they are computed only
+when a request asks for them, never kept.
+
+- SizeRw: the container's writable layer, as overlay2's DiffSize measures its upper dir (moby's
+  pkg/directory.Size). pycontainerd owns that dir, so the number comes from its Snapshots.Usage, asked
+  for Docker's rule (ContainerdClient.snapshot_diff_size).
+- SizeRootFs: SizeRw plus the image's size (moby's GetContainerLayerSize: the writable layer's parent
+  chain, i.e. the image's Size).
+- A local volume's UsageData.Size: directory_size of its `_data` (pydockerd owns volumes and walks them
+  itself, in a thread); RefCount: how many containers use it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DockerError, NotFound
+from .container import Container
+from .images import Image
+from .volumes import Volume
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger("pydockerd.sizes")
+
+
+def directory_size(path: str) -> int:
+    """moby's pkg/directory.Size: every entry that is not a directory counts its st_size (a file its
+    length, a symlink its target's length, a device or fifo nothing), a hard-linked inode once (keyed by
+    inode number alone, as moby's); an entry that vanishes during the walk is skipped, a missing `path`
+    is an error."""
+    os.lstat(path)
+    size, seen = 0, set()
+    todo = [path]
+    while todo:
+        try:
+            it = os.scandir(todo.pop())
+        except FileNotFoundError:
+            continue
+        with it:
+            for entry in it:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    todo.append(entry.path)
+                elif st.st_size and st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    size += st.st_size
+    return size
+
+
+def root_fs_size(size_rw: int, image: Image | None, image_size: int) -> int:
+    """SizeRootFs by moby's GetContainerLayerSize: the image's size plus SizeRw (the image's alone when
+    SizeRw is -1, unknown); -1 when the image's size is unknown; 0 for an image without layers (no parent
+    layer: moby leaves it at 0)."""
+    if image is None or image_size < 0:
+        return -1
+    if not image.layers:
+        return 0
+    return image_size + max(size_rw, 0)
+
+
+async def container_size(d: "Daemon", c: Container, image: Image | None) -> tuple[int, int]:
+    """(SizeRw, SizeRootFs) of `c`; `image` is its image (None when it is gone)."""
+    try:
+        size_rw = await d.client.snapshot_diff_size(c.ID)
+    except NotFound:  # no writable layer (an --rm container being removed): moby answers 0, 0
+        return 0, 0
+    except DockerError as exc:  # moby logs it and reports -1
+        log.warning("cannot size the writable layer of container %s: %s", c.ID, exc.message)
+        size_rw = -1
+    image_size = await d.images.size(image) if image is not None else -1
+    return size_rw, root_fs_size(size_rw, image, image_size)
+
+
+async def container_sizes(d: "Daemon", ids: list[str]) -> dict[str, tuple[int, int]]:
+    """(SizeRw, SizeRootFs) of the containers `ids`, measured side by side; one image listing for all."""
+    by_id = {img.id: img for img in await d.images.list()}
+    cs = [d.containers[i] for i in ids if i in d.containers]
+    sizes = await asyncio.gather(*(container_size(d, c, by_id.get(c.Image)) for c in cs))
+    return {c.ID: s for c, s in zip(cs, sizes)}
+
+
+def add_sizes(summary: dict[str, Any], size_rw: int, size_root_fs: int) -> None:
+    """Into a /containers/json entry: moby's fields are `omitempty` there, so a 0 is left out."""
+    if size_rw:
+        summary["SizeRw"] = size_rw
+    if size_root_fs:
+        summary["SizeRootFs"] = size_root_fs
+
+
+async def volume_usage(d: "Daemon", v: Volume) -> dict[str, int]:
+    """A local volume's UsageData: its `_data` by directory_size (-1, logged, when that fails, as moby's)
+    and how many containers reference it."""
+    try:
+        size = await asyncio.to_thread(directory_size, d.volumes.mountpoint(v.Name))
+    except OSError as exc:
+        log.warning("failed to determine size of volume %s: %s", v.Name, exc)
+        size = -1
+    return {"Size": size, "RefCount": len(d.volume_users(v.Name))}
