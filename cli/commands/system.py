@@ -306,9 +306,13 @@ def run_df(ctx: Context, opts: Any, args: list[str]) -> int:
     def pct(part: float, total: float) -> str:
         return f" ({int(part * 100 / total)}%)" if total else ""
 
-    img_size = sum(i.get("Size", 0) for i in images)
+    # as the docker CLI: the images' size is LayersSize (a shared layer once); what is reclaimable is that
+    # minus what the images in use hold alone (Size - SharedSize, unknown ones left out)
+    img_size = du.get("LayersSize") or 0
     img_active = sum(1 for i in images if (i.get("Containers") or 0) > 0)
-    img_recl = sum(i.get("Size", 0) - max(i.get("SharedSize", 0), 0) for i in images if (i.get("Containers") or 0) <= 0)
+    img_recl = img_size - sum(i.get("Size", 0) - i.get("SharedSize", 0) for i in images
+                              if (i.get("Containers") or 0) != 0 and i.get("Size", 0) != -1
+                              and i.get("SharedSize", 0) != -1)
     c_size = sum(c.get("SizeRw", 0) or 0 for c in containers)
     c_active = sum(1 for c in containers if c.get("State") in ("running", "paused", "restarting"))
     c_recl = sum(c.get("SizeRw", 0) or 0 for c in containers if c.get("State") not in ("running", "paused", "restarting"))
