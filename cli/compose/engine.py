@@ -150,10 +150,10 @@ class Engine:
         display_stream(resp.iter_json(), self.ctx.out, terminal=False)
 
     def ensure_image(self, service: Service, build: bool = False) -> None:
-        if service.config.get("build") and (build or not self.image_exists(service.image)):
+        if service.config.get("build") and build:
             self.build(service)
         elif not self.image_exists(service.image):
-            self.pull(service)
+            self.build(service) if service.config.get("build") else self.pull(service)
 
     # -- containers ---------------------------------------------------------------------------
     def health_bound(self, service: Service) -> float:
@@ -166,15 +166,26 @@ class Engine:
         retries = hc.get("retries") or 3
         return start + (interval + timeout) * (int(retries) + 1) + 10
 
-    def wait_dependencies(self, service: Service, timeout: float | None = None) -> None:
-        """Wait until every dependency of service meets its depends_on condition (errors as compose's)."""
+    def wait_dependencies(self, service: Service, timeout: float | None = None,
+                          find: Callable[[str], tuple[str, str] | None] | None = None) -> None:
+        """Wait until every dependency of service meets its depends_on condition (errors as compose's).
+        `find` gives a dependency's (container id, name); by default, whatever container it has."""
         for dep, spec in service.depends_on().items():
             condition = spec.get("condition", "service_started")
             if condition == "service_started":
                 continue
-            cont = self.container_for(self.project.services[dep])
-            if cont is not None:
-                self.wait_condition(dep, cont["Id"], cont["Names"][0].lstrip("/"), condition, timeout)
+            found = (find or self._container_of)(dep)
+            if found is not None:
+                self.wait_condition(dep, found[0], found[1], condition, timeout)
+
+    def _container_of(self, service_name: str) -> tuple[str, str] | None:
+        cont = self.container_for(self.project.services[service_name])
+        return (cont["Id"], cont["Names"][0].lstrip("/")) if cont else None
+
+    @staticmethod
+    def needs_new_container(service: Service, cont: dict | None, force: bool) -> bool:
+        """Whether up creates the service's container anew: forced, none yet, or made from another config."""
+        return force or cont is None or cont.get("Labels", {}).get(LABEL + "config-hash") != service.config_hash()
 
     def wait_healthy(self, services: list[Service], timeout: float | None = None) -> None:
         """`up --wait`: every service's container healthy, waited for side by side."""
@@ -286,8 +297,7 @@ class Engine:
                                          for k in sorted({k for s in services for k in s.networks()})]
         jobs += [partial(self.ensure_volume, k) for k in sorted(used_volumes)]
         # which services get a new container, and so need their image
-        fresh = {s.name for s in services if force or s.name not in current
-                 or current[s.name].get("Labels", {}).get(LABEL + "config-hash") != s.config_hash()}
+        fresh = {s.name for s in services if self.needs_new_container(s, current.get(s.name), force)}
         to_build = [s for s in services if s.name in fresh and s.config.get("build") and build]
         images = sorted({s.image for s in services if s.name in fresh and s not in to_build})
         found: dict[str, bool] = {}
@@ -313,8 +323,7 @@ class Engine:
                    stop_timeout: int | None = None) -> None:
         """Create, recreate or start one service's container so it runs the current config."""
         cont = self.container_for(service)
-        fresh = {service.name} if (force or cont is None or cont.get("Labels", {}).get(LABEL + "config-hash")
-                                   != service.config_hash()) else set()
+        fresh = {service.name} if self.needs_new_container(service, cont, force) else set()
         if fresh:
             self.ensure_image(service, build)
         Convergence(self, [service], {service.name: cont} if cont else {}, fresh, stop_timeout).run()
@@ -452,13 +461,7 @@ class Convergence:
             self.cids[s.name] = (cid, name)
             self.created[s.name].set()
             self._after(self.started, list(deps))
-            for dep, spec in deps.items():
-                condition = spec.get("condition", "service_started")
-                if condition == "service_started":
-                    continue
-                dep_cont = self.container_of(dep)
-                if dep_cont is not None:
-                    eng.wait_condition(dep, dep_cont[0], dep_cont[1], condition)
+            eng.wait_dependencies(s, find=self.container_of)
             if not running:
                 eng.start(cid, name)
             self.ok[s.name] = True
@@ -474,7 +477,4 @@ class Convergence:
 
     def container_of(self, dep: str) -> tuple[str, str] | None:
         """(id, name) of a dependency's container: the one converged here, else whatever exists."""
-        if dep in self.cids:
-            return self.cids[dep]
-        cont = self.eng.container_for(self.eng.project.services[dep])
-        return (cont["Id"], cont["Names"][0].lstrip("/")) if cont else None
+        return self.cids[dep] if dep in self.cids else self.eng._container_of(dep)
