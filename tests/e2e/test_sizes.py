@@ -145,6 +145,8 @@ def observe(run: Run, sock: str, n: Names) -> dict[str, object]:
     assert isinstance(listed, list)
     api_ps = sorted((c["Names"], c.get("SizeRw"), c.get("SizeRootFs"))
                     for c in listed if c["Names"][0][1:] in (n.wrote, n.fresh))
+    # (images listed newest first: two made within one second may come in either order, on both daemons)
+    image_rows.sort(key=lambda r: r["REPOSITORY"])
     return {"ps": sorted(ps.splitlines()), "inspect": inspect, "unsized": unsized, "image_rows": image_rows,
             "container_rows": sorted(container_rows, key=lambda r: r["NAMES"]), "volume_rows": volume_rows,
             "api_images": api_images, "api_containers": api_containers, "api_volumes": api_volumes,
