@@ -397,28 +397,59 @@ def _history_comment(img: Image) -> str:
 
 async def measure_diff_size(chunks: AsyncIterator[bytes]) -> int:
     """overlay2's DiffSize of a layer tar (plain or gzip) read from `chunks`: its files' sizes plus its
-    symlinks' target lengths; hard links, directories and devices count nothing."""
-    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    plain: bool | None = None  # decided on the first two bytes, whatever the chunks' sizes
-    head = b""
-    buf = bytearray()
-    skip = total = 0
+    symlinks' target lengths; hard links, directories and devices count nothing. The decompression and
+    the tar walk run in a worker thread, a chunk at a time: a big layer does not hold up the event loop."""
+    walk = _DiffSizeWalk()
     async for chunk in chunks:
-        if plain is None:
-            head += chunk
-            if len(head) < 2:
-                continue
-            plain, chunk = not head.startswith(b"\x1f\x8b"), head
-        buf += chunk if plain else dec.decompress(chunk)
+        await asyncio.to_thread(walk.feed, chunk)
+    return walk.total
+
+
+class _DiffSizeWalk:
+    """The tar headers of a layer stream fed in pieces; `total` is its DiffSize so far."""
+
+    OUT_STEP = 1 << 20  # most decompressed bytes held at once: a gzip bomb never fills memory
+
+    def __init__(self) -> None:
+        self.dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.plain: bool | None = None  # decided on the first two bytes, whatever the chunks' sizes
+        self.head = b""
+        self.buf = bytearray()
+        self.skip = 0
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        if self.plain is None:
+            self.head += chunk
+            if len(self.head) < 2:
+                return
+            self.plain, chunk, self.head = not self.head.startswith(b"\x1f\x8b"), self.head, b""
+        if self.plain:
+            self._walk(chunk)
+            return
+        data = self.dec.decompress(chunk, self.OUT_STEP)
         while True:
-            if skip:
-                n = min(skip, len(buf))
+            self._walk(data)
+            if not self.dec.unconsumed_tail:
+                return
+            data = self.dec.decompress(self.dec.unconsumed_tail, self.OUT_STEP)
+
+    def _walk(self, data: bytes) -> None:
+        buf = self.buf
+        if self.skip and not buf:  # file content: skipped without copying
+            n = min(self.skip, len(data))
+            self.skip -= n
+            data = memoryview(data)[n:]
+        buf += data
+        while True:
+            if self.skip:
+                n = min(self.skip, len(buf))
                 del buf[:n]
-                skip -= n
-                if skip:
-                    break
+                self.skip -= n
+                if self.skip:
+                    return
             if len(buf) < 512:
-                break
+                return
             hdr = bytes(buf[:512])
             del buf[:512]
             if hdr == bytes(512):
@@ -428,11 +459,10 @@ async def measure_diff_size(chunks: AsyncIterator[bytes]) -> int:
                     else int(raw.rstrip(b"\0 ").strip() or b"0", 8))
             kind = hdr[156:157]
             if kind == b"2":  # overlay2's DiffSize counts a symlink as its target's length
-                total += len(hdr[157:257].rstrip(b"\0"))
+                self.total += len(hdr[157:257].rstrip(b"\0"))
             elif kind not in (b"x", b"g", b"L", b"K"):  # Go's reader folds these into the next
-                total += size
-            skip = (size + 511) // 512 * 512
-    return total
+                self.total += size
+            self.skip = (size + 511) // 512 * 512
 
 
 async def history(service: "ImageService", img: Image) -> list[dict[str, Any]]:

@@ -114,6 +114,25 @@ async def test_diff_size_counts_files_and_symlink_targets_only(compress, chunk):
     assert await measure_diff_size(chunks_of(tar, chunk)) == 1000 + 513 + len("/bin/busybox")
 
 
+async def test_diff_size_of_a_highly_compressed_layer_holds_little_memory():
+    # 256 MiB of zeros gzip to ~250 KB: one chunk must not be decompressed in one piece
+    import tracemalloc
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tf:
+        info = tarfile.TarInfo("zeros")
+        info.size = 256 << 20
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    tar = gzip.compress(raw.getvalue(), compresslevel=1)
+    del raw
+    tracemalloc.start()
+    try:
+        assert await measure_diff_size(chunks_of(tar, len(tar))) == 256 << 20
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+
+
 async def test_a_layer_is_measured_once_and_its_size_kept_as_a_blob_label():
     store = FakeContent()
     layer = layer_tar({"f": b"z" * 4000}, symlinks={"l": "f"})
