@@ -47,7 +47,7 @@ class DaemonBuildBackend:
         self.host_config = dict(host_config or {"NetworkMode": "default"})
         self._mounts: list[tuple[str, str]] = []  # (mountpoint, view snapshot key) to release
         self._tmp: list[str] = []
-        self.written: list[Descriptor] = []  # images this build committed or pulled (their layers to measure)
+        self.written: list[Descriptor] = []  # images this build pulled (their layers to measure; its own are measured at commit)
 
     # --- helpers --------------------------------------------------------------------------------
     async def _mount(self, mounts: list[Any], readonly: bool) -> str:
@@ -118,7 +118,10 @@ class DaemonBuildBackend:
         finally:
             if parent_chain:
                 await self.d.ignore_missing(client.remove_snapshot(view_key))
-        diff_id = (await client.blob_labels(layer.digest)).get("containerd.io/uncompressed", "")
+        # the layer's DiffSize is the snapshot's changes by Docker's rule: measured here, from the
+        # snapshot, rather than by streaming the new blob back afterwards
+        labels, diff_size = await asyncio.gather(client.blob_labels(layer.digest), client.snapshot_diff_size(key))
+        diff_id = labels.get("containerd.io/uncompressed", "")
         empty = diff_id == EMPTY_TAR_DIFF_ID or not diff_id
         now = now_rfc3339()
         diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
@@ -164,7 +167,7 @@ class DaemonBuildBackend:
         await client.put_image(f"moby-dangling@{manifest_digest}", target,
                                {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
         if not empty:
-            self.written.append(target)
+            await self.d.images.record_diff_size(layer.digest, diff_size)
         return config_digest
 
     async def _unpack_layer(self, layer: Any, parent_chain: str, new_chain: str) -> None:

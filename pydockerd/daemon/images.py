@@ -178,6 +178,15 @@ class ImageService:
         self._diff_sizes[digest] = size
         return size
 
+    async def record_diff_size(self, digest: str, size: int) -> None:
+        """Keep a layer's DiffSize measured where it was made (a build step's or commit's snapshot, as
+        Docker's layer store does at registration) instead of streaming its blob back later."""
+        self._diff_sizes[digest] = size
+        try:
+            await self.client.set_blob_label(digest, DIFF_SIZE_LABEL, str(size))
+        except DockerError as exc:  # still right, only measured again after a restart
+            log.warning("cannot record the size of layer %s: %s", digest, exc.message)
+
     async def measure(self, targets: Iterable[Descriptor]) -> None:
         """Measure the layers of the images `targets` point at (after a pull, load, import, build or
         commit), so that the listing that follows finds their sizes; a failure is only logged."""

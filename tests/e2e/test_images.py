@@ -273,6 +273,16 @@ def test_layer_sizes_are_measured_after_import_and_kept_on_the_blob_across_resta
         assert labels["io.pydocker.diffsize"] == str(want)
         assert labels.get("containerd.io/uncompressed")  # the update kept the blob's other labels
         assert st.docker("image", "inspect", "-f", "{{.Size}}", "busybox", check=True).stdout == f"{want}\n"
+        # a commit's layer is measured from its snapshot as it is made (as Docker's layer store does)
+        st.docker("run", "--name", "sz-commit", "busybox", "sh", "-c", "head -c 1048576 /dev/zero > /data.bin",
+                  check=True)
+        st.docker("commit", "sz-commit", "sizes-committed:1", check=True)
+        top = content.layers("docker.io/library/sizes-committed:1")[-1]
+        assert content.labels(top).get("io.pydocker.diffsize") == "1048576"  # at once: no background wait
+        assert st.docker("image", "inspect", "-f", "{{.Size}}", "sizes-committed:1",
+                         check=True).stdout == f"{want + 1048576}\n"
+        st.docker("rm", "sz-commit", check=True)
+        st.docker("rmi", "sizes-committed:1", check=True)
         assert st.stop() == 0
         st.start()
         assert content.labels(layer) == labels
