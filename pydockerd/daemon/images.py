@@ -134,19 +134,22 @@ class ImageService:
         """Docker's image Size (and VirtualSize): the sum of its layers' DiffSizes; -1 (the Engine API's
         "unknown") when a layer's blob cannot be read, so that one broken image does not fail a listing."""
         try:
-            return sum(await asyncio.gather(*(self.layer_diff_size(d) for d in img.layers)))
+            return sum(await asyncio.gather(*(self.layer_diff_size(d, chain)
+                                              for d, chain in zip(img.layers, _padded(img.layer_chain_ids, img.layers)))))
         except DockerError as exc:
             log.warning("cannot size image %s: %s", img.id, exc.message)
             return -1
 
-    async def layer_diff_size(self, digest: str) -> int:
+    async def layer_diff_size(self, digest: str, chain: str = "") -> int:
         """A layer's size as Docker (overlay2's DiffSize) reports it: its files' sizes plus its symlinks'
-        target lengths. From memory, else the blob's label, else measured (once, however many ask)."""
+        target lengths. From memory, else the blob's label, else measured (once, however many ask): on
+        its unpacked snapshot (`chain`, its chain ID) when there is one, as Docker walks a layer's
+        directory, else by streaming its blob."""
         if digest in self._diff_sizes:
             return self._diff_sizes[digest]
         task = self._measuring.get(digest)
         if task is None:
-            task = asyncio.create_task(self._load_or_measure(digest))
+            task = asyncio.create_task(self._load_or_measure(digest, chain))
             self._measuring[digest] = task
             task.add_done_callback(self._measured)
         # shielded: a caller that goes away (a closed listing) does not waste the others' measurement
@@ -160,7 +163,7 @@ class ImageService:
         if not task.cancelled():
             task.exception()  # retrieved: its askers have it (or went away)
 
-    async def _load_or_measure(self, digest: str) -> int:
+    async def _load_or_measure(self, digest: str, chain: str) -> int:
         labels = await self.client.blob_labels(digest)
         try:
             size = int(labels[DIFF_SIZE_LABEL])
@@ -168,9 +171,15 @@ class ImageService:
             size = -1
         if size < 0:
             try:
+                size = await self.client.snapshot_diff_size(chain) if chain else -1
+            except NotFound:
+                size = -1  # not unpacked (or gone meanwhile): the blob says it too
+        if size < 0:
+            try:
                 size = await measure_diff_size(self.client.read_blob_chunks(digest))
             except (zlib.error, ValueError) as exc:  # a corrupt blob: an error like a missing one
                 raise SystemError_(f"layer {digest} is not a readable tar: {exc}") from None
+        if DIFF_SIZE_LABEL not in labels or labels[DIFF_SIZE_LABEL] != str(size):
             try:
                 await self.client.set_blob_label(digest, DIFF_SIZE_LABEL, str(size))
             except DockerError as exc:  # still right, only measured again after a restart
@@ -193,8 +202,12 @@ class ImageService:
         for target in targets:
             try:
                 manifest, _ = await self._manifest(target)
-                for layer in manifest.get("layers") or []:
-                    await self.layer_diff_size(str(layer["digest"]))
+                config = await self._json_blob(manifest["config"]["digest"])
+                layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
+                diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+                chains = [chain_id(diff_ids[:i + 1]) for i in range(len(diff_ids))]
+                for digest, chain in zip(layers, _padded(chains, layers)):
+                    await self.layer_diff_size(digest, chain)
             except DockerError as exc:
                 log.warning("cannot measure the layers of image %s: %s", target.digest, exc.message)
             except Exception:  # a bug, not the content: still only logged, with its traceback
@@ -402,6 +415,11 @@ def inspect(img: Image, size: int) -> dict[str, Any]:
 def _history_comment(img: Image) -> str:
     hist = img.config.get("history") or []
     return hist[-1].get("comment", "") if hist else ""
+
+
+def _padded(chains: list[str], layers: list[str]) -> list[str]:
+    """The chain IDs to pair with `layers`, or "" for each when they do not match one to one."""
+    return chains if len(chains) == len(layers) else [""] * len(layers)
 
 
 async def measure_diff_size(chunks: AsyncIterator[bytes]) -> int:

@@ -58,6 +58,7 @@ class FakeContent:
         self.records: list[ImageRecord] = []
         self.streams: list[str] = []
         self.updates: list[tuple[str, str, str]] = []
+        self.snapshots: dict[str, int] = {}  # chain ID -> its Usage by Docker's rule (unpacked layers)
 
     def add(self, data: bytes, labels: dict[str, str] | None = None) -> str:
         d = digest_of(data)
@@ -91,6 +92,11 @@ class FakeContent:
     async def blob_labels(self, digest: str) -> dict[str, str]:
         await self.read_blob(digest)
         return dict(self.labels[digest])
+
+    async def snapshot_diff_size(self, key: str) -> int:
+        if key not in self.snapshots:
+            raise NotFound(f"snapshot {key} does not exist")
+        return self.snapshots[key]
 
     async def set_blob_label(self, digest: str, key: str, value: str) -> None:
         self.updates.append((digest, key, value))
@@ -223,3 +229,16 @@ async def test_system_df_shared_size_and_layers_size_as_moby():
     assert (by_tag["two:latest"]["Size"], by_tag["two:latest"]["SharedSize"]) == (109, 100)
     assert df["LayersSize"] == 100 + 7 + 9  # the shared base counted once
     assert "VirtualSize" in (await disk_usage(d, (1, 41)))["Images"][0]  # type: ignore[arg-type]
+
+
+async def test_an_unpacked_layer_is_measured_on_its_snapshot_not_its_blob():
+    store = FakeContent()
+    rec = store.add_image("docker.io/library/unpacked:latest", [layer_tar({"f": b"z" * 4000})])
+    svc = ImageService(store)  # type: ignore[arg-type]
+    img = await svc.from_record(rec)
+    [chain] = img.layer_chain_ids
+    store.snapshots[chain] = 4000  # what the snapshotter walked
+    await svc.measure([rec.target])
+    assert store.streams == []  # the blob was not read back
+    assert store.updates == [(img.layers[0], DIFF_SIZE_LABEL, "4000")]
+    assert await svc.size(img) == 4000
