@@ -35,6 +35,23 @@ IMAGES_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "D
                   "VirtualSize": "VIRTUAL SIZE"}
 
 
+def image_row(img: dict, repo: str, tag: str, digest: str, trunc: bool, now: float) -> fmt.Row:
+    """The values of one image row (`docker images`, `system df -v`), keyed by the --format field names."""
+    created = img.get("Created") or 0
+    shared = img.get("SharedSize", -1)
+    size = img.get("Size") or 0
+    containers = img.get("Containers", -1)
+    return fmt.Row(
+        Containers="N/A" if containers == -1 else str(containers),
+        CreatedAt=go_time_string(created), CreatedSince=since(created, now),
+        Digest=digest, ID=short_id(img.get("Id", "")) if trunc else img.get("Id", ""),
+        # (Size to three digits, the shared and unique sizes to four: units.HumanSize, as the CLI's)
+        Repository=repo, SharedSize="N/A" if shared == -1 else human_size(shared, 4),
+        Size=human_size(size), Tag=tag,
+        UniqueSize="N/A" if shared == -1 else human_size(size - shared, 4),
+        VirtualSize=human_size(img.get("VirtualSize") or size, 4))
+
+
 def image_rows(images: list[dict], trunc: bool, digests: bool, now: float) -> list[fmt.Row]:
     """One row per repository:tag (and per digest with --digests), like the CLI's imageFormat."""
     rows = []
@@ -55,18 +72,7 @@ def image_rows(images: list[dict], trunc: bool, digests: bool, now: float) -> li
             dgsts.setdefault(refs.familiar_name(name), []).append(dg)
 
         def row(repo: str, tag: str, digest: str) -> fmt.Row:
-            created = img.get("Created") or 0
-            shared = img.get("SharedSize", -1)
-            size = img.get("Size") or 0
-            containers = img.get("Containers", -1)
-            return fmt.Row(
-                Containers="N/A" if containers == -1 else str(containers),
-                CreatedAt=go_time_string(created), CreatedSince=since(created, now),
-                Digest=digest, ID=short_id(img.get("Id", "")) if trunc else img.get("Id", ""),
-                Repository=repo, SharedSize="N/A" if shared == -1 else human_size(shared),
-                Size=human_size(size), Tag=tag,
-                UniqueSize="N/A" if shared == -1 else human_size(size - shared),
-                VirtualSize=human_size(img.get("VirtualSize") or size, 4))
+            return image_row(img, repo, tag, digest, trunc, now)
         for repo in sorted(tags):
             ds = dgsts.pop(repo, [])  # digests of a tagged repo never get rows of their own
             if not digests:

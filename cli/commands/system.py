@@ -332,10 +332,53 @@ def run_df(ctx: Context, opts: Any, args: list[str]) -> int:
         fmt.Row(Type="Build Cache", TotalCount=str(len(cache)), Active=str(sum(1 for b in cache if b.get("InUse"))),
                 Size=hs(b_size), Reclaimable=hs(b_recl)),
     ]
+    if opts.verbose and not opts.format:
+        _df_verbose(ctx, du)
+        return 0
     form = opts.format or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
     ctx.write(fmt.render(form, rows, {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
                                       "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}))
     return 0
+
+
+def _df_verbose(ctx: Context, du: dict) -> None:
+    """`system df -v`: the docker CLI's four sections, each object a row (its verbose table formats)."""
+    from cli import refs
+    from cli.commands.container import container_row
+    from cli.commands.image import IMAGES_HEADERS, image_row
+    now = time.time()
+    images = []
+    for img in du.get("Images") or []:
+        repo = tag = "<none>"
+        tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
+        if tags:  # the first tag only
+            name, _, tag = tags[0].rpartition(":")
+            repo = refs.familiar_name(name)
+        images.append(image_row(img, repo, tag, "<none>", True, now))
+    ctx.write("Images space usage:\n\n")
+    ctx.write(fmt.render("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+                         "\t{{.UniqueSize}}\t{{.Containers}}", images, IMAGES_HEADERS))
+    # the CLI's verbose table leaves the virtual size out
+    containers = [container_row(dict(c, SizeRootFs=0), True, now) for c in du.get("Containers") or []]
+    ctx.write("\nContainers space usage:\n\n")
+    ctx.write(fmt.render("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}"
+                         "\t{{.Status}}\t{{.Names}}", containers,
+                         {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES",
+                          "Size": "SIZE", "RunningFor": "CREATED", "Status": "STATUS", "Names": "NAMES"}))
+    volumes = []
+    for v in du.get("Volumes") or []:
+        usage = v.get("UsageData") or {}
+        refcount, size = usage.get("RefCount", -1), usage.get("Size", -1)
+        volumes.append(fmt.Row(Name=v.get("Name", ""), Links="N/A" if refcount == -1 else str(refcount),
+                               Size="N/A" if size == -1 else human_size(size, 4)))
+    ctx.write("\nLocal Volumes space usage:\n\n")
+    ctx.write(fmt.render("table {{.Name}}\t{{.Links}}\t{{.Size}}", volumes,
+                         {"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}))
+    ctx.write(f"\nBuild cache usage: {human_size(du.get('BuilderSize') or 0, 4)}\n\n")
+    ctx.write(fmt.render("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}"
+                         "\t{{.UsageCount}}\t{{.Shared}}", [],
+                         {"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
+                          "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"}))
 
 
 DF = F.Command("df", "[OPTIONS]", "Show docker disk usage", [
