@@ -101,13 +101,28 @@ def _run(argv: list[str], cwd: str, fds: list[int]) -> None:
 
 
 def _run_here(argv: list[str], cwd: str, fds: list[int]) -> int:
-    """Run `pyrunc argv` in this process with the client's stdio; its exit code. Our stdio comes back."""
-    saved = [os.dup(i) for i in range(3)]
+    """Run `pyrunc argv` in this process with the client's stdio; its exit code. Our stdio and cwd come
+    back. Raises OSError, before running anything (the client's fds closed), when `cwd` is gone or no fd
+    is left to save ours: the caller answers that command alone."""
+    try:
+        os.chdir(cwd)  # first: a bundle deleted meanwhile fails here, with nothing swapped yet
+        saved: list[int] = []
+        try:
+            for i in range(3):
+                saved.append(os.dup(i))
+        except OSError:
+            for fd in saved:
+                os.close(fd)
+            raise
+    except OSError:
+        os.chdir("/")
+        for fd in fds:
+            os.close(fd)
+        raise
     try:
         for i, fd in enumerate(fds):
             os.dup2(fd, i)
             os.close(fd)
-        os.chdir(cwd)
         from .main import main
         try:
             main(argv)
@@ -206,7 +221,11 @@ class _Server:
             conn.close()
             return
         if _signals_init_only(argv):
-            self._reply(conn, str(_run_here(argv, cwd, fds)))
+            try:
+                code = str(_run_here(argv, cwd, fds))
+            except Exception as exc:  # noqa: BLE001 - this command fails, the server serves on
+                code = f"255 serve: {exc}"
+            self._reply(conn, code)
             return
         try:
             check(argv)

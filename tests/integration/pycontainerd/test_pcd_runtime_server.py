@@ -116,14 +116,14 @@ def _serve(tmp_path):
     return proc, path
 
 
-def _ask(path: str, argv: list[str]) -> tuple[str, bytes, bytes]:
+def _ask(path: str, argv: list[str], cwd: str = "/") -> tuple[str, bytes, bytes]:
     import json
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     null = os.open(os.devnull, os.O_RDONLY)
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.connect(path)
-    socket.send_fds(c, [json.dumps({"argv": argv, "cwd": "/"}).encode()], [null, out_w, err_w])
+    socket.send_fds(c, [json.dumps({"argv": argv, "cwd": cwd}).encode()], [null, out_w, err_w])
     for fd in (null, out_w, err_w):
         os.close(fd)
     reply = b""
@@ -151,13 +151,19 @@ def test_a_served_command_answers_as_the_execd_one(tmp_path):
         execd = subprocess.run([PYRUNC, *argv], capture_output=True)
         execd_log = log.read_text()
         log.unlink()
-        code, out, err = _ask(path, argv)
+        bundle = tmp_path / "bundle"
+        bundle.mkdir()
+        code, out, err = _ask(path, argv, cwd=str(bundle))
         assert (int(code), out, err) == (execd.returncode, execd.stdout, execd.stderr)
         assert execd.returncode == 1 and b"container does not exist" in err
         assert '"msg":"container does not exist"' in log.read_text() and '"msg":"container does not exist"' in execd_log
         assert not [fd for fd in os.listdir(f"/proc/{proc.pid}/fd")
                     if os.readlink(f"/proc/{proc.pid}/fd/{fd}") == str(log)]
-        assert os.readlink(f"/proc/{proc.pid}/cwd") == "/"
+        assert os.readlink(f"/proc/{proc.pid}/cwd") == "/"  # not the bundle it ran in
+        # a bundle deleted before its kill arrives fails that kill alone
+        bundle.rmdir()
+        code, out, err = _ask(path, argv, cwd=str(bundle))
+        assert code.startswith("255 serve: ") and "No such file or directory" in code, code
         assert _ask(path, ["features"]) == ("0", features, b"")
         # create/run/exec start processes the client must be the parent of: refused, never run
         code, out, err = _ask(path, ["--root", root, "create", "--bundle", str(tmp_path), "x"])
