@@ -70,8 +70,6 @@ class Live:
     # again (a snapshot's mounts stay what they were until it is removed).
     mounts: list[Any] | None = None
     snapshot_removed: bool = False  # the exit of a --rm container took its writable layer already
-    # rm -f killed it: its exit is not saved, the record is deleted next (saved if the removal fails)
-    removal_follows_exit: bool = False
     oom: asyncio.Event = field(default_factory=asyncio.Event)  # set by a /tasks/oom of this run
 
     def exit_future(self) -> asyncio.Future:
@@ -753,9 +751,11 @@ class Daemon:
             lv.fifos.close()
             lv.fifos = None
         c.State.set_stopped(code)
-        if not auto_remove and not lv.removal_follows_exit:
-            # An auto-removed or force-removed record is deleted next: a write of it would only cost time
-            # (after a crash in between, restore finds it running, reaps the task and goes on).
+        if not auto_remove:
+            # An auto-removed record is deleted next: a synced write of it would only cost time (after
+            # a crash in between, restore finds it running, reaps the task and removes it all the same).
+            # A force-removed one is still written: its ManuallyStopped must survive a crash before the
+            # removal, or a restart policy would start it again.
             self.store.save(c)
         self.container_event(c, "die", exitCode=str(code))
         lv.hub.end_run()
@@ -865,7 +865,7 @@ class Daemon:
             return
         log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
         try:
-            await self.client.kill_task(c.ID, _signal.SIGKILL)  # the init, as Docker (see remove)
+            await self.client.kill_task(c.ID, _signal.SIGKILL, all=self._shares_pid_namespace(c))
         except NotFound:
             pass
         except DockerError:
@@ -884,31 +884,28 @@ class Daemon:
         if lv.removing:
             raise Conflict(f"removal of container {ref} is already in progress")
         c.RemoveVolumes = c.RemoveVolumes or volumes
-        try:
-            if c.State.Running:
-                c.ManuallyStopped = True  # no restart policy for a container being removed
-                lv.removal_follows_exit = True
-                try:
-                    # the init only, as Docker: its pid namespace goes with it, and a task in the host's
-                    # is cleaned up whole by the runtime's delete
-                    await self.client.kill_task(c.ID, _signal.SIGKILL)
-                except NotFound:
-                    pass
-                await self._wait_exit(c, None)
-                if lv.monitor is not None:
-                    await asyncio.shield(lv.monitor)
-            async with lv.lock:
-                if c.ID not in self.containers:
-                    return  # auto-removed meanwhile
-                if lv.removing:
-                    raise Conflict(f"removal of container {ref} is already in progress")
-                await self._remove(c)
-        except BaseException:
-            if lv.removal_follows_exit and c.ID in self.containers and not c.State.Running:
-                self.store.save(c)  # the exit the monitor did not save
-            raise
-        finally:
-            lv.removal_follows_exit = False
+        if c.State.Running:
+            c.ManuallyStopped = True  # no restart policy for a container being removed
+            try:
+                await self.client.kill_task(c.ID, _signal.SIGKILL, all=self._shares_pid_namespace(c))
+            except NotFound:
+                pass
+            await self._wait_exit(c, None)
+            if lv.monitor is not None:
+                await asyncio.shield(lv.monitor)
+        async with lv.lock:
+            if c.ID not in self.containers:
+                return  # auto-removed meanwhile
+            if lv.removing:
+                raise Conflict(f"removal of container {ref} is already in progress")
+            await self._remove(c)
+
+    @staticmethod
+    def _shares_pid_namespace(c: Container) -> bool:
+        """SIGKILL goes to the init only, as Docker sends it: its own pid namespace dies with it. A container
+        in the host's or another container's pid namespace has every process killed at once (containerd's
+        shim does that when such an init exits; ours leaves it to the runtime's delete, after the drain)."""
+        return bool(c.HostConfig.get("PidMode"))
 
     async def _remove(self, c: Container) -> None:
         lv = self._live(c)
