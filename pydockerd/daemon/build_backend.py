@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -32,6 +33,7 @@ from .rootfs import _run, read_only_options
 if TYPE_CHECKING:
     from .daemon import Daemon
 
+log = logging.getLogger("pydockerd.build")
 CACHE_LABEL = "io.pydocker.build.cache-key"
 PARENT_LABEL = "io.pydocker.build.parent"
 EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -120,8 +122,7 @@ class DaemonBuildBackend:
                 await self.d.ignore_missing(client.remove_snapshot(view_key))
         # the layer's DiffSize is the snapshot's changes by Docker's rule: measured here, from the
         # snapshot, rather than by streaming the new blob back afterwards
-        labels, diff_size = await asyncio.gather(client.blob_labels(layer.digest), client.snapshot_diff_size(key))
-        diff_id = labels.get("containerd.io/uncompressed", "")
+        diff_id = (await client.blob_labels(layer.digest)).get("containerd.io/uncompressed", "")
         empty = diff_id == EMPTY_TAR_DIFF_ID or not diff_id
         now = now_rfc3339()
         diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
@@ -167,7 +168,10 @@ class DaemonBuildBackend:
         await client.put_image(f"moby-dangling@{manifest_digest}", target,
                                {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
         if not empty:
-            await self.d.images.record_diff_size(layer.digest, diff_size)
+            try:  # (a running container may change its tree under a `commit --pause=false` walk)
+                await self.d.images.record_diff_size(layer.digest, await client.snapshot_diff_size(key))
+            except DockerError as exc:  # only its size is not known yet: measured when first asked
+                log.warning("cannot size layer %s at commit: %s", layer.digest, exc.message)
         return config_digest
 
     async def _unpack_layer(self, layer: Any, parent_chain: str, new_chain: str) -> None:

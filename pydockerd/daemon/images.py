@@ -36,10 +36,8 @@ log = logging.getLogger("pydockerd.images")
 
 def chain_id(diff_ids: list[str]) -> str:
     """ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
-    chain = ""
-    for d in diff_ids:
-        chain = d if not chain else "sha256:" + hashlib.sha256(f"{chain} {d}".encode()).hexdigest()
-    return chain
+    chains = _chain_ids(diff_ids)
+    return chains[-1] if chains else ""
 
 
 @dataclass
@@ -60,8 +58,7 @@ class Image:
     @property
     def layer_chain_ids(self) -> list[str]:
         """The chain ID of each layer (how Docker's layer store tells layers apart), base first."""
-        diff_ids = self.config.get("rootfs", {}).get("diff_ids") or []
-        return [chain_id(diff_ids[:i + 1]) for i in range(len(diff_ids))]
+        return _chain_ids(self.config.get("rootfs", {}).get("diff_ids") or [])
 
     @property
     def container_config(self) -> dict[str, Any]:
@@ -204,8 +201,7 @@ class ImageService:
                 manifest, _ = await self._manifest(target)
                 config = await self._json_blob(manifest["config"]["digest"])
                 layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
-                diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-                chains = [chain_id(diff_ids[:i + 1]) for i in range(len(diff_ids))]
+                chains = _chain_ids((config.get("rootfs") or {}).get("diff_ids") or [])
                 for digest, chain in zip(layers, _padded(chains, layers)):
                     await self.layer_diff_size(digest, chain)
             except DockerError as exc:
@@ -417,6 +413,14 @@ def _history_comment(img: Image) -> str:
     return hist[-1].get("comment", "") if hist else ""
 
 
+def _chain_ids(diff_ids: list[str]) -> list[str]:
+    """Each layer's chain ID, base first: each one from its parent's (chain_id of every prefix, in one pass)."""
+    out: list[str] = []
+    for d in diff_ids:
+        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
 def _padded(chains: list[str], layers: list[str]) -> list[str]:
     """The chain IDs to pair with `layers`, or "" for each when they do not match one to one."""
     return chains if len(chains) == len(layers) else [""] * len(layers)
@@ -429,7 +433,7 @@ async def measure_diff_size(chunks: AsyncIterator[bytes]) -> int:
     walk = _DiffSizeWalk()
     async for chunk in chunks:
         await asyncio.to_thread(walk.feed, chunk)
-    return walk.total
+    return walk.finish()
 
 
 class _DiffSizeWalk:
@@ -454,12 +458,19 @@ class _DiffSizeWalk:
         if self.plain:
             self._walk(chunk)
             return
-        data = self.dec.decompress(chunk, self.OUT_STEP)
-        while True:
+        while chunk:
+            data = self.dec.decompress(chunk, self.OUT_STEP)
             self._walk(data)
-            if not self.dec.unconsumed_tail:
-                return
-            data = self.dec.decompress(self.dec.unconsumed_tail, self.OUT_STEP)
+            chunk = self.dec.unconsumed_tail
+            if self.dec.eof and self.dec.unused_data:  # a stream of several gzip members, as Go reads it
+                chunk = self.dec.unused_data
+                self.dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def finish(self) -> int:
+        """The DiffSize, once the whole stream was fed; ValueError when it ended inside a gzip member."""
+        if self.plain is False and not self.dec.eof:
+            raise ValueError("unexpected end of the gzip stream")
+        return self.total
 
     def _walk(self, data: bytes) -> None:
         buf = self.buf
@@ -498,13 +509,14 @@ async def history(service: "ImageService", img: Image) -> list[dict[str, Any]]:
     from .container import parse_rfc3339
     entries = img.config.get("history") or [{"created": img.config.get("created", ""), "created_by": ""}]
     layers = img.layers
+    chains = _padded(img.layer_chain_ids, layers)
     sizes: list[int] = []
     n = 0
     for h in entries:
         if h.get("empty_layer") or n >= len(layers):
             sizes.append(0)
         else:
-            sizes.append(await service.layer_diff_size(layers[n]))
+            sizes.append(await service.layer_diff_size(layers[n], chains[n]))
             n += 1
     # as moby: the newest entries carry the IDs (and tags) of the image and its local parents in turn
     # (a build step's parent is recorded on its image), the rest are "<missing>"

@@ -136,7 +136,7 @@ async def disk_usage(d: "Daemon", api_version: tuple[int, ...] = (1, 50)) -> dic
             if img.id not in hidden:
                 refs[chain] = refs.get(chain, 0) + 1
     # one measurement per layer (ImageService dedups); a layer whose blob is unreadable counts as nothing
-    layer_sizes = dict(zip(layer_of, await asyncio.gather(*(_layer_size(d, g) for g in layer_of.values()))))
+    layer_sizes = dict(zip(layer_of, await asyncio.gather(*(_layer_size(d, g, ch) for ch, g in layer_of.items()))))
     image_list = []
     for img in images:
         if img.id in hidden:
@@ -157,11 +157,11 @@ async def disk_usage(d: "Daemon", api_version: tuple[int, ...] = (1, 50)) -> dic
             "Volumes": volumes, "BuildCache": []}
 
 
-async def _layer_size(d: "Daemon", digest: str) -> int:
+async def _layer_size(d: "Daemon", digest: str, chain: str) -> int:
     """A layer's DiffSize for `system df`; 0 (and a warning in the log) when its blob cannot be read,
     as moby leaves out a layer whose DiffSize fails."""
     try:
-        return await d.images.layer_diff_size(digest)
+        return await d.images.layer_diff_size(digest, chain)
     except DockerError as exc:
         log.warning("cannot size layer %s: %s", digest, exc.message)
         return 0

@@ -120,6 +120,20 @@ async def test_diff_size_counts_files_and_symlink_targets_only(compress, chunk):
     assert await measure_diff_size(chunks_of(tar, chunk)) == 1000 + 513 + len("/bin/busybox")
 
 
+@pytest.mark.parametrize("chunk", [7, 1 << 20])
+async def test_diff_size_of_a_layer_in_several_gzip_members(chunk):
+    # as Go's gzip reader (and eStargz layers): members one after another make one stream
+    raw = layer_tar({"a": b"a" * 1000, "b": b"b" * 5000}, compress=False)
+    tar = gzip.compress(raw[:1536]) + gzip.compress(raw[1536:])
+    assert await measure_diff_size(chunks_of(tar, chunk)) == 6000
+
+
+async def test_diff_size_of_a_truncated_gzip_layer_is_an_error():
+    tar = layer_tar({"a": b"a" * 100_000}, compress=True)
+    with pytest.raises(ValueError):
+        await measure_diff_size(chunks_of(tar[:len(tar) // 2], 4096))
+
+
 async def test_diff_size_of_a_highly_compressed_layer_holds_little_memory():
     # 256 MiB of zeros gzip to ~250 KB: one chunk must not be decompressed in one piece
     import tracemalloc
