@@ -22,6 +22,7 @@ import time
 log = logging.getLogger("pycontainerd.shimlaunch")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT = 30.0  # a shim that has not reported by then is not coming
+SEND_TIMEOUT = 2.0  # a zygote that takes no request for this long has failed: the shim is exec'd
 MAX_QUICK_DEATHS = 3  # zygotes that died within QUICK seconds of starting before we stop trying
 QUICK = 10.0
 
@@ -51,6 +52,7 @@ class ShimLauncher:
         self._started_at = 0.0
         self._quick_deaths = 0
         self._send_lock: asyncio.Lock | None = None  # one sender waits for room at a time (one writer per fd)
+        self._killed: list[subprocess.Popen] = []  # failed zygotes, reaped once they are gone
 
     # -- the zygote
 
@@ -85,6 +87,7 @@ class ShimLauncher:
             self._quick_deaths += 1
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
+            self._killed.append(self._proc)
         self._proc = None
         self.close()
         if self._quick_deaths >= MAX_QUICK_DEATHS:
@@ -111,6 +114,8 @@ class ShimLauncher:
     async def launch(self, shim_args: list[str]) -> None:
         """Start a shim with `shim_args` (`start --namespace …`); return once it listens.
         Raises ShimStartError with the shim's own message when it cannot start."""
+        if self._killed:
+            self._killed = [p for p in self._killed if p.poll() is None]  # reap what _lost killed
         if self.use_zygote and not self._alive():
             if self._proc is not None:
                 self._lost()
@@ -146,13 +151,13 @@ class ShimLauncher:
 
     async def _send(self, sock: socket.socket, request: bytes, fd: int) -> None:
         """Hand the zygote a request; a burst that fills its socket waits for room (the zygote reads
-        as fast as it forks), only a zygote that takes nothing for START_TIMEOUT has failed."""
+        as fast as it forks), only a zygote that takes nothing for SEND_TIMEOUT has failed."""
         if self._send_lock is None:
             self._send_lock = asyncio.Lock()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + START_TIMEOUT
         sock_fd = sock.fileno()
         async with self._send_lock:
+            deadline = loop.time() + SEND_TIMEOUT  # from our turn: the senders before us had theirs
             while True:
                 try:
                     socket.send_fds(sock, [request], [fd])
