@@ -382,13 +382,17 @@ def test_build_push_and_down_rmi_all(proj, tmp_path):
 
 
 def test_run_brings_up_its_dependencies_and_waits_for_their_health(proj):
-    """`compose run` starts what the service depends on and waits for its depends_on condition first."""
-    p = proj({"compose.yml": "services:\n  db:\n    image: busybox:latest\n    command: [sh, -c, 'sleep 1; touch /ready; exec sleep 600']\n"
-                             "    stop_grace_period: 1s\n"
-                             "    healthcheck:\n      test: [CMD, test, -e, /ready]\n      interval: 1s\n      retries: 30\n"
-                             "  app:\n    image: busybox:latest\n"
-                             "    depends_on:\n      db:\n        condition: service_healthy\n"})
-    cp = p.py("run", "--rm", "-T", "app", "echo", "ran-after-db", timeout=120)
+    """`compose run` starts what the service depends on and waits for its depends_on condition first: db
+    marks itself ready a second after it starts, and the one-off container checks the mark as it runs."""
+    p = proj({"compose.yml": "services:\n  db:\n    image: busybox:latest\n"
+                             "    command: [sh, -c, 'sleep 1; touch /shared/ready; exec sleep 600']\n"
+                             "    volumes: [shared:/shared]\n    stop_grace_period: 1s\n"
+                             "    healthcheck:\n      test: [CMD, test, -e, /shared/ready]\n      interval: 1s\n"
+                             "      retries: 30\n"
+                             "  app:\n    image: busybox:latest\n    volumes: [shared:/shared]\n"
+                             "    depends_on:\n      db:\n        condition: service_healthy\n"
+                             "volumes:\n  shared: {}\n"})
+    cp = p.py("run", "--rm", "-T", "app", "sh", "-c", "test -e /shared/ready && echo ran-after-db", timeout=120)
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert cp.stdout.splitlines()[-1] == "ran-after-db"
     (db,) = p.ids("com.docker.compose.service=db")
