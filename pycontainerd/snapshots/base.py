@@ -229,7 +229,8 @@ def diff_size(path: str) -> tuple[int, int]:
     pkg/directory.Size): every entry that is not a directory counts its st_size (a file its length, a
     symlink its target's length, a whiteout or other device nothing), a hard-linked inode once, by inode
     number alone as moby keys it; entries that vanish during the walk are skipped (a running container
-    writes meanwhile). inodes: the tree's distinct inodes, as containerd's disk_usage counts them."""
+    writes meanwhile). inodes: the tree's distinct inodes, as containerd's disk_usage counts them.
+    (pydockerd's sizes.directory_size applies the same rule to volumes: the layers share no code.)"""
     os.lstat(path)  # a missing root is an error (moby's too), a missing entry below it is not
     size, counted, inodes = 0, set(), set()
     todo = [path]

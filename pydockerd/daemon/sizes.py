@@ -33,7 +33,8 @@ def directory_size(path: str) -> int:
     """moby's pkg/directory.Size: every entry that is not a directory counts its st_size (a file its
     length, a symlink its target's length, a device or fifo nothing), a hard-linked inode once (keyed by
     inode number alone, as moby's); an entry that vanishes during the walk is skipped, a missing `path`
-    is an error."""
+    is an error. (pycontainerd's snapshots/base.py diff_size walks by the same rule: each process owns
+    its trees, and the layers share no code but the protos.)"""
     os.lstat(path)
     size, seen = 0, set()
     todo = [path]
