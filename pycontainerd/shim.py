@@ -699,6 +699,13 @@ class Shim:
 
     def _finish(self, p: Proc, code: int) -> None:
         """Drain stdio (bounded), close our FIFO ends, then publish the exit."""
+        if not p.id and self._kills_all_on_exit():
+            # containerd's ShouldKillAllOnExit: without a pid namespace of its own the init's end is not
+            # its processes' end; they go now, not at delete, and stop holding its stdio open
+            try:
+                self._runtime("kill", "--all", self.a.id, "9")
+            except Exception as exc:  # noqa: BLE001 - the exit is published regardless; delete kills them too
+                sys.stderr.write(f"kill --all after the init's exit: {exc}\n")
         deadline = time.monotonic() + DRAIN_TIMEOUT
         for c in p.copiers:
             c.join(max(0.0, deadline - time.monotonic()))
@@ -723,6 +730,16 @@ class Shim:
             _answer(conn, {"ok": True, **self._wait_reply(p)})
 
     # -- operations
+
+    def _kills_all_on_exit(self) -> bool:
+        """Whether the bundle's spec lacks a new pid namespace (none, or one joined by path)."""
+        try:
+            with open(os.path.join(self.a.bundle, "config.json")) as f:
+                spec = json.load(f)
+        except (OSError, ValueError):
+            return False
+        return not any(ns.get("type") == "pid" and not ns.get("path")
+                       for ns in (spec.get("linux") or {}).get("namespaces") or [])
 
     def _proc(self, exec_id: str) -> Proc:
         p = self.procs.get(exec_id)

@@ -865,7 +865,7 @@ class Daemon:
             return
         log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
         try:
-            await self.client.kill_task(c.ID, _signal.SIGKILL, all=self._shares_pid_namespace(c))
+            await self.client.kill_task(c.ID, _signal.SIGKILL)  # the init, as Docker (see remove)
         except NotFound:
             pass
         except DockerError:
@@ -887,7 +887,9 @@ class Daemon:
         if c.State.Running:
             c.ManuallyStopped = True  # no restart policy for a container being removed
             try:
-                await self.client.kill_task(c.ID, _signal.SIGKILL, all=self._shares_pid_namespace(c))
+                # the init only, as Docker: its pid namespace ends with it, and the shim kills what an
+                # init in the host's namespace leaves (containerd's ShouldKillAllOnExit)
+                await self.client.kill_task(c.ID, _signal.SIGKILL)
             except NotFound:
                 pass
             await self._wait_exit(c, None)
@@ -900,12 +902,6 @@ class Daemon:
                 raise Conflict(f"removal of container {ref} is already in progress")
             await self._remove(c)
 
-    @staticmethod
-    def _shares_pid_namespace(c: Container) -> bool:
-        """SIGKILL goes to the init only, as Docker sends it: its own pid namespace dies with it. A container
-        in the host's or another container's pid namespace has every process killed at once (containerd's
-        shim does that when such an init exits; ours leaves it to the runtime's delete, after the drain)."""
-        return bool(c.HostConfig.get("PidMode"))
 
     async def _remove(self, c: Container) -> None:
         lv = self._live(c)

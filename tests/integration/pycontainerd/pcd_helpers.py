@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import copy
 
@@ -262,10 +263,13 @@ class Task:
     """One container + task with FIFOs, torn down by `close()`."""
 
     def __init__(self, c, base_spec: dict, runtime: str, tmp_path, args: list[str], *, stdin: bool = False,
-                 terminal: bool = False, binary: str | None = None, create: bool = True) -> None:
+                 terminal: bool = False, binary: str | None = None, create: bool = True,
+                 edit: Callable[[dict], None] | None = None) -> None:
         self.c, self.md = c, c.md
         self.id = f"t{uuid.uuid4().hex[:8]}"
         spec = copy.deepcopy(base_spec)
+        if edit is not None:
+            edit(spec)
         spec["process"]["args"] = args
         spec["process"]["terminal"] = terminal
         spec["linux"]["cgroupsPath"] = f"/pcdtest-{self.id}"

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import signal
+import uuid
 
 import grpc
 import pytest
@@ -276,3 +277,29 @@ def test_terminal_runtime_error_leaves_nothing_behind(tasks, daemon):
     assert not _bundle(daemon, t).exists()
     assert not _shim_processes(t.id)
     assert {d for d in os.listdir("/tmp") if d.startswith("pyshim-")} <= before  # console socket dir removed
+
+
+def _cmdline(pid: str) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def test_an_init_without_its_own_pid_namespace_takes_its_processes_with_it(tasks):
+    """containerd's ShouldKillAllOnExit: when an init in the host's pid namespace exits, the shim kills
+    what it left in its cgroup before it reports the exit (not only at Delete), and stdio gets its EOF."""
+    tag = str(9000 + uuid.uuid4().int % 1000)
+
+    def host_pid(spec: dict) -> None:
+        spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "pid"]
+
+    t = tasks("pyrunc", ["sh", "-c", f"sleep {tag} & exit 3"], edit=host_pid)
+    fut = t.wait_future()
+    t.start()
+    assert fut.result().exit_status == 3
+    left = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p) == ["sleep", tag]]
+    assert left == []  # before any Delete
+    assert t.read("stdout") == b""  # EOF: the background sleep no longer holds the FIFO
+    assert t.delete().exit_status == 3
