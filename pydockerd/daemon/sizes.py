@@ -89,12 +89,31 @@ async def container_sizes(d: "Daemon", ids: list[str]) -> dict[str, tuple[int, i
     return {c.ID: s for c, s in zip(cs, sizes)}
 
 
-def add_sizes(summary: dict[str, Any], size_rw: int, size_root_fs: int) -> None:
-    """Into a /containers/json entry: moby's fields are `omitempty` there, so a 0 is left out."""
-    if size_rw:
-        summary["SizeRw"] = size_rw
-    if size_root_fs:
-        summary["SizeRootFs"] = size_root_fs
+async def add_sizes(d: "Daemon", summaries: list[dict[str, Any]]) -> None:
+    """Measure the containers of these /containers/json entries and put their sizes in (moby's fields are
+    `omitempty` there, so a 0 is left out): `ps -s` and `system df`."""
+    measured = await container_sizes(d, [s["Id"] for s in summaries])
+    for s in summaries:
+        size_rw, size_root_fs = measured.get(s["Id"], (0, 0))
+        if size_rw:
+            s["SizeRw"] = size_rw
+        if size_root_fs:
+            s["SizeRootFs"] = size_root_fs
+
+
+async def inspect_with_sizes(d: "Daemon", info: dict[str, Any]) -> dict[str, Any]:
+    """`docker inspect --size`: the inspect document with SizeRw and SizeRootFs after GraphDriver, where
+    moby puts them, present even when 0."""
+    c = d.containers[info["Id"]]
+    try:
+        image = await d.images.resolve(c.Image, all_names=False)
+    except NotFound:
+        image = None
+    size_rw, size_root_fs = await container_size(d, c, image)
+    keys = list(info)
+    at = keys.index("GraphDriver") + 1
+    return {**{k: info[k] for k in keys[:at]}, "SizeRw": size_rw, "SizeRootFs": size_root_fs,
+            **{k: info[k] for k in keys[at:]}}
 
 
 async def volume_usage(d: "Daemon", v: Volume) -> dict[str, int]:

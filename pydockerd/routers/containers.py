@@ -8,7 +8,7 @@ from aiohttp import web
 from ..daemon import archive, sizes, validate
 from ..daemon.daemon import Daemon
 from ..daemon.logs import LogEntry, LogQuery, parse_time_param
-from ..errors import Forbidden, InvalidParameter, NotFound
+from ..errors import Forbidden, InvalidParameter
 from ..hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection
 from ..httputils import bool_value, int_value, json_bytes, json_response, parse_filters, read_json
 from ..stdcopy import STDERR, STDOUT, frame
@@ -37,25 +37,13 @@ def setup(router, d: Daemon) -> None:
         limit = int_value(request, "limit", -1) or -1
         out = d.list(bool_value(request, "all"), limit, filters)
         if bool_value(request, "size"):  # `docker ps -s`: a walk of each writable layer, so only when asked
-            measured = await sizes.container_sizes(d, [s["Id"] for s in out])
-            for s in out:
-                if s["Id"] in measured:
-                    sizes.add_sizes(s, *measured[s["Id"]])
+            await sizes.add_sizes(d, out)
         return json_response(out)
 
     async def inspect(request: web.Request) -> web.Response:
         info = d.inspect(request.match_info["id"])
-        if bool_value(request, "size"):  # `docker inspect --size`: present even when 0, after GraphDriver
-            c = d.containers[info["Id"]]
-            try:
-                image = await d.images.resolve(c.Image, all_names=False)
-            except NotFound:
-                image = None
-            size_rw, size_root_fs = await sizes.container_size(d, c, image)
-            keys = list(info)
-            at = keys.index("GraphDriver") + 1
-            info = {**{k: info[k] for k in keys[:at]}, "SizeRw": size_rw, "SizeRootFs": size_root_fs,
-                    **{k: info[k] for k in keys[at:]}}
+        if bool_value(request, "size"):  # `docker inspect --size`
+            info = await sizes.inspect_with_sizes(d, info)
         return json_response(info)
 
     async def start(request: web.Request) -> web.Response:
