@@ -54,9 +54,9 @@ def _preload() -> None:
     _preload_cgroup_driver()
 
 
-def check(argv: list[str]) -> None:
-    """Refuse what is not a served command line."""
-    cmd = _subcommand(argv)
+def check(command: list[str]) -> None:
+    """Refuse what is not a served command (`command` as _command gives it)."""
+    cmd = command[0] if command else ""
     if cmd not in SERVED:
         raise RuncError(f"serve: {cmd or 'no command'} is not served (exec pyrunc for it)")
 
@@ -143,26 +143,28 @@ def _run_here(argv: list[str], cwd: str, fds: list[int]) -> int:
         runlog.setup(None, "text", False)  # closes the command's --log
 
 
-def _subcommand(argv: list[str]) -> str:
-    """The subcommand, after the global flags ("" if none or they do not parse)."""
+def _command(argv: list[str]) -> list[str]:
+    """The subcommand and its arguments, after the global flags ([] if none or they do not parse)."""
     from .main import _GLOBAL, parse_flags
     try:
-        _, rest = parse_flags(argv, _GLOBAL)
+        return parse_flags(argv, _GLOBAL)[1]
     except RuncError:
-        return ""
-    return rest[0] if rest else ""
+        return []
 
 
-def _signals_init_only(argv: list[str]) -> bool:
-    """`kill` without --all: one signal to the init (and a thaw for SIGKILL of a paused one), nothing to
-    wait for. The server runs it in its own process: a forked child costs ~1.4 ms of CPU for ~0.1 ms
-    of work, and this is what every `docker stop` and `rm -f` sends."""
-    from .main import _FLAGS, _GLOBAL, parse_flags
+def _subcommand(argv: list[str]) -> str:
+    return (_command(argv) or [""])[0]
+
+
+def _signals_init_only(command: list[str]) -> bool:
+    """`kill` without --all (`command` as _command gives it): one signal to the init (and a thaw for
+    SIGKILL of a paused one), nothing to wait for. The server runs it in its own process: a forked child
+    costs ~1.4 ms of CPU for ~0.1 ms of work, and this is what every `docker stop` and `rm -f` sends."""
+    if not command or command[0] != "kill":
+        return False
+    from .main import _FLAGS, parse_flags
     try:
-        _, rest = parse_flags(argv, _GLOBAL)
-        if not rest or rest[0] != "kill":
-            return False
-        opts, _ = parse_flags(rest[1:], _FLAGS["kill"], "kill", interleaved=True)
+        opts, _ = parse_flags(command[1:], _FLAGS["kill"], "kill", interleaved=True)
     except RuncError:
         return False
     return not opts.get("all")
@@ -220,7 +222,8 @@ class _Server:
         if not argv:
             conn.close()
             return
-        if _signals_init_only(argv):
+        command = _command(argv)
+        if _signals_init_only(command):
             try:
                 code = str(_run_here(argv, cwd, fds))
             except Exception as exc:  # noqa: BLE001 - this command fails, the server serves on
@@ -228,7 +231,7 @@ class _Server:
             self._reply(conn, code)
             return
         try:
-            check(argv)
+            check(command)
             pid = os.fork()
         except (OSError, RuncError) as exc:
             self._reply(conn, f"255 {exc.msg if isinstance(exc, RuncError) else exc}")
