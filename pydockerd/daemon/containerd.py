@@ -111,9 +111,10 @@ class ContainerdClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], req: Any, timeout: float | None = None) -> T:
+    async def _call(self, fn: Callable[..., Awaitable[T]], req: Any, timeout: float | None = None,
+                    metadata: tuple[tuple[str, str], ...] = ()) -> T:
         try:
-            return await fn(req, metadata=self._md, timeout=timeout)
+            return await fn(req, metadata=self._md + metadata, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from None
 
@@ -264,12 +265,8 @@ class ContainerdClient:
         """Snapshots.Usage of `key` by Docker's rule (what `docker ps -s` calls SizeRw: file lengths and
         symlink target lengths, a hard link once), asked with pycontainerd's `pycontainerd-usage-rule`
         header; a real containerd ignores the header and answers in its own sense (allocated blocks)."""
-        try:
-            resp = await self.snapshots.Usage(
-                snapshots_pb2.UsageRequest(snapshotter=self.snapshotter, key=key),
-                metadata=self._md + ((USAGE_RULE_HEADER, USAGE_RULE_DIFFSIZE),))
-        except grpc.aio.AioRpcError as exc:
-            raise translate(exc) from None
+        resp = await self._call(self.snapshots.Usage, snapshots_pb2.UsageRequest(snapshotter=self.snapshotter, key=key),
+                                metadata=((USAGE_RULE_HEADER, USAGE_RULE_DIFFSIZE),))
         return resp.size
 
     async def remove_snapshot(self, key: str) -> None:

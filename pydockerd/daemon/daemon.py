@@ -976,13 +976,11 @@ class Daemon:
         if pause and c.State.Running and not c.State.Paused:
             await self.client.pause_task(c.ID)
             paused = True
-        backend = DaemonBuildBackend(self)
-        try:
-            image_id = await backend.commit_container(c.ID, config, author, comment)
+        try:  # (its layer is sized as it is committed)
+            image_id = await DaemonBuildBackend(self).commit_container(c.ID, config, author, comment)
         finally:
             if paused:
                 await self.ignore_missing(self.client.resume_task(c.ID))
-        self.measure_later(backend.written)
         if target:
             img = await self.images.resolve(image_id)
             assert img.target is not None

@@ -148,15 +148,14 @@ class ImageService:
         if task is None:
             task = asyncio.create_task(self._load_or_measure(digest, chain))
             self._measuring[digest] = task
-            task.add_done_callback(self._measured)
+            task.add_done_callback(lambda t, d=digest: self._measured(d, t))
         # shielded: a caller that goes away (a closed listing) does not waste the others' measurement
         return await asyncio.shield(task)
 
-    def _measured(self, task: asyncio.Task[int]) -> None:
+    def _measured(self, digest: str, task: asyncio.Task[int]) -> None:
         """A measurement ended: the next ask after a failure tries again."""
-        for digest, t in list(self._measuring.items()):
-            if t is task:
-                del self._measuring[digest]
+        if self._measuring.get(digest) is task:
+            del self._measuring[digest]
         if not task.cancelled():
             task.exception()  # retrieved: its askers have it (or went away)
 
@@ -176,17 +175,14 @@ class ImageService:
                 size = await measure_diff_size(self.client.read_blob_chunks(digest))
             except (zlib.error, ValueError) as exc:  # a corrupt blob: an error like a missing one
                 raise SystemError_(f"layer {digest} is not a readable tar: {exc}") from None
-        if DIFF_SIZE_LABEL not in labels or labels[DIFF_SIZE_LABEL] != str(size):
-            try:
-                await self.client.set_blob_label(digest, DIFF_SIZE_LABEL, str(size))
-            except DockerError as exc:  # still right, only measured again after a restart
-                log.warning("cannot record the size of layer %s: %s", digest, exc.message)
+        if labels.get(DIFF_SIZE_LABEL) != str(size):
+            await self.record_diff_size(digest, size)
         self._diff_sizes[digest] = size
         return size
 
     async def record_diff_size(self, digest: str, size: int) -> None:
-        """Keep a layer's DiffSize measured where it was made (a build step's or commit's snapshot, as
-        Docker's layer store does at registration) instead of streaming its blob back later."""
+        """Keep a layer's DiffSize, in memory and as its blob's label: measured here, or where it was made
+        (a build step's or commit's snapshot, as Docker's layer store does at registration)."""
         self._diff_sizes[digest] = size
         try:
             await self.client.set_blob_label(digest, DIFF_SIZE_LABEL, str(size))
@@ -198,12 +194,7 @@ class ImageService:
         commit), so that the listing that follows finds their sizes; a failure is only logged."""
         for target in targets:
             try:
-                manifest, _ = await self._manifest(target)
-                config = await self._json_blob(manifest["config"]["digest"])
-                layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
-                chains = _chain_ids((config.get("rootfs") or {}).get("diff_ids") or [])
-                for digest, chain in zip(layers, _padded(chains, layers)):
-                    await self.layer_diff_size(digest, chain)
+                await self.size(await self.from_record(ImageRecord("", target, {}, 0.0)))
             except DockerError as exc:
                 log.warning("cannot measure the layers of image %s: %s", target.digest, exc.message)
             except Exception:  # a bug, not the content: still only logged, with its traceback
