@@ -1,6 +1,7 @@
 """Image commands: images, pull, push, tag, rmi, load, save, import, history, inspect, prune."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -71,8 +72,7 @@ def image_rows(images: list[dict], trunc: bool, digests: bool, now: float) -> li
             name, _, dg = r.partition("@")
             dgsts.setdefault(refs.familiar_name(name), []).append(dg)
 
-        def row(repo: str, tag: str, digest: str) -> fmt.Row:
-            return image_row(img, repo, tag, digest, trunc, now)
+        row = functools.partial(image_row, img, trunc=trunc, now=now)
         for repo in sorted(tags):
             ds = dgsts.pop(repo, [])  # digests of a tagged repo never get rows of their own
             if not digests:

@@ -344,8 +344,9 @@ def run_df(ctx: Context, opts: Any, args: list[str]) -> int:
 def _df_verbose(ctx: Context, du: dict) -> None:
     """`system df -v`: the docker CLI's four sections, each object a row (its verbose table formats)."""
     from cli import refs
-    from cli.commands.container import container_row
+    from cli.commands.container import PS_HEADERS, container_row
     from cli.commands.image import IMAGES_HEADERS, image_row
+    from cli.commands.volume import HEADERS as VOLUME_HEADERS, volume_row
     now = time.time()
     images = []
     for img in du.get("Images") or []:
@@ -362,18 +363,10 @@ def _df_verbose(ctx: Context, du: dict) -> None:
     containers = [container_row(dict(c, SizeRootFs=0), True, now) for c in du.get("Containers") or []]
     ctx.write("\nContainers space usage:\n\n")
     ctx.write(fmt.render("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}"
-                         "\t{{.Status}}\t{{.Names}}", containers,
-                         {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES",
-                          "Size": "SIZE", "RunningFor": "CREATED", "Status": "STATUS", "Names": "NAMES"}))
-    volumes = []
-    for v in du.get("Volumes") or []:
-        usage = v.get("UsageData") or {}
-        refcount, size = usage.get("RefCount", -1), usage.get("Size", -1)
-        volumes.append(fmt.Row(Name=v.get("Name", ""), Links="N/A" if refcount == -1 else str(refcount),
-                               Size="N/A" if size == -1 else human_size(size, 4)))
+                         "\t{{.Status}}\t{{.Names}}", containers, PS_HEADERS))
     ctx.write("\nLocal Volumes space usage:\n\n")
-    ctx.write(fmt.render("table {{.Name}}\t{{.Links}}\t{{.Size}}", volumes,
-                         {"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}))
+    ctx.write(fmt.render("table {{.Name}}\t{{.Links}}\t{{.Size}}", [volume_row(v) for v in du.get("Volumes") or []],
+                         VOLUME_HEADERS))
     ctx.write(f"\nBuild cache usage: {human_size(du.get('BuilderSize') or 0, 4)}\n\n")
     ctx.write(fmt.render("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}"
                          "\t{{.UsageCount}}\t{{.Shared}}", [],

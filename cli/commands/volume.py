@@ -66,7 +66,8 @@ def volume_row(v: dict) -> fmt.Row:
                    Labels=",".join(f"{k}={labels[k]}" for k in sorted(labels)),
                    Links=str(usage["RefCount"]) if usage.get("RefCount", -1) >= 0 else "N/A",
                    Mountpoint=v.get("Mountpoint", ""), Name=v.get("Name", ""), Scope=v.get("Scope", ""),
-                   Size=human_size(usage["Size"]) if usage.get("Size", -1) >= 0 else "N/A", Status="N/A")
+                   # units.HumanSize, four digits, as the CLI's volume context
+                   Size=human_size(usage["Size"], 4) if usage.get("Size", -1) >= 0 else "N/A", Status="N/A")
 
 
 def run_ls(ctx: Context, opts: Any, args: list[str]) -> int:
