@@ -1,6 +1,7 @@
 """Unpacking an image's layers into committed snapshots keyed by chain ID (as containerd's unpacker)."""
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import BinaryIO, Callable
 
@@ -28,10 +29,8 @@ def unpack(cs: ContentStore, sn: OverlaySnapshotter, ns: str, img: ResolvedImage
     while it downloads, so extraction keeps pace with the download instead of following it. `appliers`
     lets a caller that unpacks layer by layer (a load) share one applier process across its calls."""
     open_layer = source or (lambda layer: open(cs.blob_path(layer.digest), "rb"))
-    if appliers is not None:
-        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, appliers.get)
-    with Appliers() as own:
-        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, own.get)
+    with contextlib.nullcontext(appliers) if appliers is not None else Appliers() as use:
+        return _unpack(cs, sn, ns, img, tmp_root, progress, on_extracted, open_layer, use.get)
 
 
 class Appliers:

@@ -329,7 +329,3 @@ def serve(listen_fd: int) -> int:
     gc.freeze()  # what the children inherit is never collected: no copy-on-write of the whole heap (~0.7 ms)
     _Server(listener).loop()
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - run through `pyrunc serve`
-    sys.exit(serve(int(sys.argv[1])))
