@@ -81,18 +81,20 @@ async def container_size(d: "Daemon", c: Container, image: Image | None) -> tupl
     return size_rw, root_fs_size(size_rw, image, image_size)
 
 
-async def container_sizes(d: "Daemon", ids: list[str]) -> dict[str, tuple[int, int]]:
-    """(SizeRw, SizeRootFs) of the containers `ids`, measured side by side; one image listing for all."""
-    by_id = {img.id: img for img in await d.images.list()}
+async def container_sizes(d: "Daemon", ids: list[str],
+                          images: list[Image] | None = None) -> dict[str, tuple[int, int]]:
+    """(SizeRw, SizeRootFs) of the containers `ids`, measured side by side; one image listing for all
+    (`images`, when the caller has it already)."""
+    by_id = {img.id: img for img in (images if images is not None else await d.images.list())}
     cs = [d.containers[i] for i in ids if i in d.containers]
     sizes = await asyncio.gather(*(container_size(d, c, by_id.get(c.Image)) for c in cs))
     return {c.ID: s for c, s in zip(cs, sizes)}
 
 
-async def add_sizes(d: "Daemon", summaries: list[dict[str, Any]]) -> None:
+async def add_sizes(d: "Daemon", summaries: list[dict[str, Any]], images: list[Image] | None = None) -> None:
     """Measure the containers of these /containers/json entries and put their sizes in (moby's fields are
     `omitempty` there, so a 0 is left out): `ps -s` and `system df`."""
-    measured = await container_sizes(d, [s["Id"] for s in summaries])
+    measured = await container_sizes(d, [s["Id"] for s in summaries], images)
     for s in summaries:
         size_rw, size_root_fs = measured.get(s["Id"], (0, 0))
         if size_rw:

@@ -146,7 +146,7 @@ async def disk_usage(d: "Daemon", api_version: tuple[int, ...] = (1, 50)) -> dic
         s["SharedSize"] = sum(layer_sizes[ch] for ch in img.layer_chain_ids[:len(img.layers)] if refs[ch] > 1)
         image_list.append(s)
     containers = d.list(True, -1, {})
-    await sizes.add_sizes(d, containers)
+    await sizes.add_sizes(d, containers, images)
     vols = d.volumes.list()
     usage = await asyncio.gather(*(sizes.volume_usage(d, v) for v in vols))
     volumes = [{**d.volumes.to_json(v), "UsageData": u} for v, u in zip(vols, usage)]
