@@ -235,6 +235,9 @@ def _alive(sock: _socket.socket) -> bool:
     return False  # EOF (the server closed it) or stray bytes
 
 
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
 class _Stale(Exception):
     """A reused keep-alive connection turned out closed before any response byte."""
 
@@ -384,7 +387,9 @@ class Client:
             try:
                 status, reason, rh = self._read_head(fp)
             except (CLIError, ConnectionResetError):
-                if not fresh and not fp.buf:
+                # The request went out whole: the server may have acted on it before the connection
+                # ended, so only a request that is safe to repeat is sent again (Go's isReplayable).
+                if not fresh and not fp.buf and method in _REPLAYABLE:
                     raise _Stale() from None
                 raise
             while status == 100:

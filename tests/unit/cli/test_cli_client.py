@@ -135,6 +135,34 @@ def test_a_connection_the_daemon_dropped_is_replaced(daemon):
     assert [r.method for r in daemon.requests].count("POST") == 5  # each sent once
 
 
+def test_a_request_the_daemon_read_then_dropped_is_resent_only_if_safe(daemon):
+    """A reused connection that ends after the whole request went out: the daemon may have acted on it.
+    A GET is sent again on a new connection; a POST is not (no second container), as the Go client."""
+    import socket
+    daemon.keepalive = True
+    dropped: list[str] = []
+
+    def drop_once(answer):
+        def handler(r):
+            if r.method not in dropped:
+                dropped.append(r.method)
+                r.conn.shutdown(socket.SHUT_RDWR)  # read, maybe acted on, never answered
+                return b""
+            return answer
+        return handler
+    daemon.routes[("GET", "/info")] = drop_once(response(200, {"ok": 1}))
+    daemon.routes[("POST", "/containers/create")] = drop_once(response(201, {"Id": "x"}))
+    daemon.routes[("GET", "/version")] = lambda r: response(200, {"ok": 2})
+    c = Client(daemon.host)
+    assert c.get_json("/version") == {"ok": 2}  # a kept-alive connection to reuse
+    assert c.get_json("/info") == {"ok": 1}
+    assert [r.method for r in daemon.requests].count("GET") == 3  # version, info twice
+    assert c.get_json("/version") == {"ok": 2}
+    with pytest.raises(CLIError, match="EOF"):
+        c.post_json("/containers/create", None, {})
+    assert [r.method for r in daemon.requests].count("POST") == 1
+
+
 def test_stream_bytes_that_came_with_the_head_are_at_hand(daemon):
     """An event sent together with the response head sits in the reader's buffer, not on the socket:
     wait_readable must see it at once (compose's dependency wait once looked at the socket only)."""
