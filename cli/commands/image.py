@@ -53,19 +53,22 @@ def image_row(img: dict, repo: str, tag: str, digest: str, trunc: bool, now: flo
         VirtualSize=human_size(img.get("VirtualSize") or size, 4))
 
 
+def split_tag(ref: str) -> tuple[str, str] | None:
+    """A RepoTags entry as (familiar name, tag); None for `<none>:<none>` and what is not name:tag."""
+    name, _, tag = ref.rpartition(":")
+    if ref == "<none>:<none>" or "/" in tag or not name:
+        return None
+    return refs.familiar_name(name), tag
+
+
 def image_rows(images: list[dict], trunc: bool, digests: bool, now: float) -> list[fmt.Row]:
     """One row per repository:tag (and per digest with --digests), like the CLI's imageFormat."""
     rows = []
     for img in images:
         tags: dict[str, list[str]] = {}
         dgsts: dict[str, list[str]] = {}
-        for r in img.get("RepoTags") or []:
-            if r == "<none>:<none>":
-                continue
-            name, _, tag = r.rpartition(":")
-            if "/" in tag or not name:
-                continue
-            tags.setdefault(refs.familiar_name(name), []).append(tag)
+        for repo, tag in filter(None, map(split_tag, img.get("RepoTags") or [])):
+            tags.setdefault(repo, []).append(tag)
         for r in img.get("RepoDigests") or []:
             if r == "<none>@<none>":
                 continue

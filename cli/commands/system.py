@@ -343,18 +343,14 @@ def run_df(ctx: Context, opts: Any, args: list[str]) -> int:
 
 def _df_verbose(ctx: Context, du: dict) -> None:
     """`system df -v`: the docker CLI's four sections, each object a row (its verbose table formats)."""
-    from cli import refs
     from cli.commands.container import PS_HEADERS, container_row
-    from cli.commands.image import IMAGES_HEADERS, image_row
+    from cli.commands.image import IMAGES_HEADERS, image_row, split_tag
     from cli.commands.volume import HEADERS as VOLUME_HEADERS, volume_row
     now = time.time()
     images = []
     for img in du.get("Images") or []:
-        repo = tag = "<none>"
-        tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
-        if tags:  # the first tag only
-            name, _, tag = tags[0].rpartition(":")
-            repo = refs.familiar_name(name)
+        tags = img.get("RepoTags") or []
+        repo, tag = (tags and split_tag(tags[0])) or ("<none>", "<none>")  # the first tag only
         images.append(image_row(img, repo, tag, "<none>", True, now))
     ctx.write("Images space usage:\n\n")
     ctx.write(fmt.render("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
