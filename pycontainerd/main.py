@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 
+from . import heap
 from .daemon import Config, Daemon, NetworksConfig
 
 LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -71,19 +72,9 @@ async def serve(args: argparse.Namespace) -> None:
         await d.stop()
 
 
-def _limit_malloc_arenas(n: int = 2) -> None:
-    """Cap glibc's malloc arenas: each worker thread (gRPC, unpack pool) otherwise gets one that keeps its
-    peak, so idle RSS creeps up over the first pulls instead of staying flat."""
-    import ctypes  # noqa: PLC0415
-    try:
-        ctypes.CDLL(None).mallopt(-8, n)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass  # not glibc
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    _limit_malloc_arenas()
+    heap.limit_arenas()
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` dumps every thread's stack
     logging.basicConfig(level=LEVELS[args.log_level], stream=sys.stderr,
                         format="time=%(asctime)s level=%(levelname)s msg=%(message)s")

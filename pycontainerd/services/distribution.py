@@ -16,6 +16,7 @@ import grpc
 
 from protos.pycontainerd.services.registry.v1 import registry_pb2, registry_pb2_grpc
 
+from .. import heap
 from ..errdefs import ContainerdError, FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unknown
 from ..images import Descriptor, Image, ResolvedImage
 from ..unpack import unpack
@@ -148,7 +149,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
                         unpacking[0].exception()  # retrieved: the pull's own error is the one reported
                 for f in feeds:
                     f.close()
-                await asyncio.to_thread(_trim_heap)
+                await asyncio.to_thread(heap.trim)
             target = _desc(result.target)
             try:
                 before = self.d.images.get(ns, str(ref)).target.digest
@@ -216,16 +217,6 @@ def _unpack_pool() -> concurrent.futures.ThreadPoolExecutor:
     if _POOL is None:
         _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="pull-unpack")
     return _POOL
-
-
-def _trim_heap() -> None:
-    """Give the pull's megabyte buffers back to the system. They were freed, but glibc keeps freed heap
-    memory in each thread's arena; without this the daemon's RSS creeps up over the first pulls."""
-    import ctypes
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 def _ref_and_credentials(request):
