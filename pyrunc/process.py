@@ -25,6 +25,18 @@ def errtext(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def _mkdir_error(path: str, e: OSError) -> str:
+    """Go's MkdirAll error: it names the deepest existing component when that is not a directory."""
+    import errno
+    if e.errno in (errno.ENOTDIR, errno.EEXIST):
+        at = path
+        while at not in ("/", "") and not os.path.exists(at):
+            at = os.path.dirname(at)
+        if not os.path.isdir(at):
+            return f"mkdir {at}: not a directory"
+    return f"mkdir {e.filename or path}: {errtext(OSError(e.errno, e.strerror))}"
+
+
 def _fail(sock, msg: str) -> None:
     if os.environ.get("PYRUNC_TRACEBACK"):
         try:
@@ -434,6 +446,14 @@ def _init(sock, ctx: dict) -> None:
     else:
         os.chroot(rootfs)
         os.chdir("/")
+    cwd = proc.get("cwd")
+    if cwd:
+        # as runc: a working directory the image lacks is made, inside the jail, before a read-only
+        # root is remounted (`docker run -w /new` works on any image)
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError as e:
+            raise RuncError(f"error during container init: {_mkdir_error(cwd, e)}") from None
     csock = ctx.get("console_sock")
     if proc.get("terminal"):
         from . import console  # preloaded by stage 1

@@ -356,3 +356,27 @@ def test_exec_user_caps_nnp_and_ps_table(rt):
     pid = str(rt.state(cid)["pid"])
     assert any(pid in ln.split() and "sleep" in ln for ln in lines[1:])
     assert len(lines) == 2  # only the container's processes
+
+
+def test_a_missing_working_directory_is_made_even_on_a_read_only_root(rt, private_rootfs):
+    """As runc: process.cwd is created inside the jail (0755, root's) before the root goes read-only;
+    `exec --cwd` makes nothing."""
+    b = rt.bundle(["sh", "-c", "pwd; stat -c '%a %u' /new/wd; touch /new/x 2>/dev/null || echo ro"],
+                  rootfs=private_rootfs)
+    rt.edit(b, lambda s: (s["process"].update(cwd="/new/wd", user={"uid": 1000, "gid": 1000}),
+                          s["root"].update(readonly=True)))
+    p = rt("run", "--bundle", str(b), rt.new_id())
+    assert (p.returncode, p.stdout) == (0, "/new/wd\n755 0\nro\n"), p.stderr
+    # a cwd that is a file cannot be made: runc's error, nothing left running
+    b = rt.bundle(["true"], rootfs=private_rootfs)
+    rt.edit(b, lambda s: s["process"].update(cwd="/etc/passwd/x"))
+    cid = rt.new_id()
+    p = rt("run", "--bundle", str(b), cid)
+    assert p.returncode == 1 and "error during container init: mkdir /etc/passwd: not a directory" in p.stderr, p.stderr
+    assert rt("state", cid).returncode == 1
+    # exec into a running container with a missing --cwd: an error, no directory made
+    b = rt.bundle(["sleep", "30"], rootfs=private_rootfs)
+    cid = rt.new_id()
+    assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
+    p = rt("exec", "--cwd", "/nowhere", cid, "true")
+    assert p.returncode != 0 and "chdir to cwd" in p.stderr and not (private_rootfs / "nowhere").exists()
