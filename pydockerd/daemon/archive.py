@@ -11,14 +11,12 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import sys
-import tempfile
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..errors import InvalidParameter, NotFound, SystemError_
-from .rootfs import _run, read_only_options
+from .rootfs import mounted
 
 if TYPE_CHECKING:
     from .container import Container
@@ -36,23 +34,8 @@ async def container_root(d: "Daemon", c: "Container", write: bool, snapshot_only
     mounts = await d.client.snapshot_mounts(c.ID)
     if len(mounts) != 1:
         raise SystemError_(f"unexpected rootfs mounts for {c.ID}")
-    m = mounts[0]
-    os.makedirs(d.tmp_root, exist_ok=True)
-    target = tempfile.mkdtemp(prefix="cp-", dir=d.tmp_root)
-    mounted = False
-    try:
-        if m.type == "bind":
-            await _run("mount", "--bind", m.source, target)
-        else:
-            opts = [o for o in m.options if o not in ("rw", "rbind", "bind")] if write else \
-                read_only_options(m.type, list(m.options)) + ["ro"]
-            await _run("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
-        mounted = True
+    async with mounted(mounts, d.tmp_root, readonly=not write) as target:
         yield target
-    finally:
-        if mounted:
-            await _run("umount", target)
-        shutil.rmtree(target, ignore_errors=True)
 
 
 def _env() -> dict[str, str]:

@@ -28,7 +28,7 @@ from . import reference
 from .container import now_rfc3339
 from .containerd import Descriptor
 from .images import HOST_ARCH, chain_id
-from .rootfs import _run, read_only_options
+from .rootfs import _run, mount
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -55,15 +55,11 @@ class DaemonBuildBackend:
     async def _mount(self, mounts: list[Any], readonly: bool) -> str:
         os.makedirs(self.d.tmp_root, exist_ok=True)
         target = tempfile.mkdtemp(prefix="build-", dir=self.d.tmp_root)
-        m = mounts[0]
-        if m.type == "bind":
-            await _run("mount", "--bind", m.source, target)
-            if readonly:
-                await _run("mount", "-o", "remount,bind,ro", target)
-        else:
-            opts = read_only_options(m.type, list(m.options)) + ["ro"] if readonly else \
-                [o for o in m.options if o not in ("rw", "rbind", "bind")]
-            await _run("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
+        try:
+            await mount(mounts, target, readonly)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         return target
 
     async def _unmount(self, target: str) -> None:
@@ -109,10 +105,7 @@ class DaemonBuildBackend:
         view_key = f"build-view-{secrets.token_hex(8)}"
         left: list[Any] = []
         if parent_chain:
-            from protos.containerd.services.snapshots.v1 import snapshots_pb2
-            resp = await client._call(client.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
-                snapshotter=self.d.client.snapshotter, key=view_key, parent=parent_chain))
-            left = list(resp.mounts)
+            left = await client.view_snapshot(view_key, parent_chain)
         try:
             stub = diff_pb2_grpc.DiffStub(client._channel)
             resp = await client._call(stub.Diff, diff_pb2.DiffRequest(left=left, right=right, media_type=LAYER_GZIP))
@@ -150,13 +143,11 @@ class DaemonBuildBackend:
         if not empty:
             layers.append({"mediaType": layer.media_type or LAYER_GZIP, "digest": layer.digest, "size": layer.size})
             # The step's snapshot becomes the committed layer (keyed by chain ID) future steps start from.
-            from protos.containerd.services.snapshots.v1 import snapshots_pb2
             if keep_key:
                 await self._unpack_layer(layer, parent_chain, chain_id(diff_ids))
             else:
                 try:
-                    await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
-                        snapshotter=self.d.client.snapshotter, name=chain_id(diff_ids), key=key))
+                    await client.commit_snapshot(chain_id(diff_ids), key)
                 except AlreadyExists:
                     pass
         manifest_bytes = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST,
@@ -177,12 +168,10 @@ class DaemonBuildBackend:
     async def _unpack_layer(self, layer: Any, parent_chain: str, new_chain: str) -> None:
         """A committed snapshot `new_chain` = parent + the layer (skipped when it exists already)."""
         from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
-        from protos.containerd.services.snapshots.v1 import snapshots_pb2
         client = self.d.client
         try:
-            await client._call(client.snapshots.Stat, snapshots_pb2.StatSnapshotRequest(
-                snapshotter=self.d.client.snapshotter, key=new_chain))
-            return
+            await client.snapshot_parent(new_chain)
+            return  # unpacked already
         except NotFound:
             pass
         key = f"build-unpack-{secrets.token_hex(8)}"
@@ -191,8 +180,7 @@ class DaemonBuildBackend:
             stub = diff_pb2_grpc.DiffStub(client._channel)
             await client._call(stub.Apply, diff_pb2.ApplyRequest(diff=layer, mounts=mounts))
             try:
-                await client._call(client.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
-                    snapshotter=self.d.client.snapshotter, name=new_chain, key=key))
+                await client.commit_snapshot(new_chain, key)
             except AlreadyExists:
                 pass
         finally:
@@ -283,12 +271,8 @@ class DaemonBuildBackend:
 
     async def source(self, ref: FromRef) -> Source:
         img = await (self._image(ref.image_id) if ref.image_id else self._image_or_pull(ref))
-        from protos.containerd.services.snapshots.v1 import snapshots_pb2
-        client = self.d.client
         key = f"build-src-{secrets.token_hex(8)}"
-        resp = await client._call(client.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
-            snapshotter=self.d.client.snapshotter, key=key, parent=img.chain_id))
-        target = await self._mount(list(resp.mounts), readonly=True)
+        target = await self._mount(await self.d.client.view_snapshot(key, img.chain_id), readonly=True)
         self._mounts.append((target, key))
         return Source(target)
 

@@ -256,6 +256,23 @@ class ContainerdClient:
             snapshotter=self.snapshotter, key=key, parent=parent, labels=labels))
         return list(resp.mounts)
 
+    async def view_snapshot(self, key: str, parent: str) -> list[Any]:
+        """A read-only view `key` of committed snapshot `parent` (remove it when done)."""
+        resp = await self._call(self.snapshots.View, snapshots_pb2.ViewSnapshotRequest(
+            snapshotter=self.snapshotter, key=key, parent=parent))
+        return list(resp.mounts)
+
+    async def commit_snapshot(self, name: str, key: str) -> None:
+        """Active snapshot `key` becomes committed snapshot `name` (AlreadyExists if that exists)."""
+        await self._call(self.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
+            snapshotter=self.snapshotter, name=name, key=key))
+
+    async def snapshot_parent(self, key: str) -> str:
+        """The parent of snapshot `key` ("" for none); NotFound if there is no such snapshot."""
+        resp = await self._call(self.snapshots.Stat, snapshots_pb2.StatSnapshotRequest(
+            snapshotter=self.snapshotter, key=key))
+        return resp.info.parent
+
     async def snapshot_mounts(self, key: str) -> list[Any]:
         resp = await self._call(self.snapshots.Mounts, snapshots_pb2.MountsRequest(
             snapshotter=self.snapshotter, key=key))

@@ -5,7 +5,8 @@ import asyncio
 import os
 import shutil
 import tempfile
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 
 async def _run(*argv: str) -> None:
@@ -32,6 +33,41 @@ def read_only_options(kind: str, options: list[str]) -> list[str]:
     return rest + [f"lowerdir={lowers}"]
 
 
+async def mount(mounts: list[Any], target: str, readonly: bool) -> None:
+    """Mount a snapshot (its one mount, as Snapshots.Mounts/View give it) at `target`, read-only or not.
+    Read-only, an overlay's upper dir is mounted as its top lower dir (see read_only_options)."""
+    if len(mounts) != 1:
+        raise OSError(f"expected one rootfs mount, got {len(mounts)}")
+    m = mounts[0]
+    if m.type == "bind":
+        await _run("mount", "--bind", m.source, target)
+        if readonly:
+            try:
+                await _run("mount", "-o", "remount,bind,ro", target)
+            except OSError:
+                await _run("umount", target)
+                raise
+        return
+    opts = read_only_options(m.type, list(m.options)) + ["ro"] if readonly else \
+        [o for o in m.options if o not in ("rw", "rbind", "bind")]
+    await _run("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
+
+
+@asynccontextmanager
+async def mounted(mounts: list[Any], tmp_root: str, readonly: bool = True) -> AsyncIterator[str]:
+    """A private mount of a snapshot in a temp dir under `tmp_root`, gone afterwards."""
+    os.makedirs(tmp_root, exist_ok=True)
+    target = tempfile.mkdtemp(prefix="rootfs-", dir=tmp_root)
+    try:
+        await mount(mounts, target, readonly)
+        try:
+            yield target
+        finally:
+            await _run("umount", target)
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def read_from_root(root: str, paths: list[str]) -> dict[str, str]:
     """Read files from an existing root (a running container's /proc/<pid>/root)."""
     out: dict[str, str] = {}
@@ -46,22 +82,8 @@ def read_from_root(root: str, paths: list[str]) -> dict[str, str]:
 
 async def read_files(mounts: list[Any], paths: list[str], tmp_root: str) -> dict[str, str]:
     """Mount the snapshot read-only in a private temp dir, read `paths` (missing → ""), unmount."""
-    os.makedirs(tmp_root, exist_ok=True)
-    target = tempfile.mkdtemp(prefix="rootfs-", dir=tmp_root)
     out: dict[str, str] = {p: "" for p in paths}
-    mounted = False
-    try:
-        if len(mounts) != 1:
-            raise OSError(f"expected one rootfs mount, got {len(mounts)}")
-        m = mounts[0]
-        options = read_only_options(m.type, list(m.options))
-        if m.type == "bind":
-            await _run("mount", "--bind", m.source, target)
-            mounted = True
-            await _run("mount", "-o", "remount,bind,ro", target)
-        else:
-            await _run("mount", "-t", m.type, "-o", ",".join(options + ["ro"]), m.source, target)
-            mounted = True
+    async with mounted(mounts, tmp_root) as target:
         for p in paths:
             full = os.path.join(target, p.lstrip("/"))
             # A symlinked /etc/passwd pointing outside the rootfs must not read the host's file.
@@ -73,10 +95,6 @@ async def read_files(mounts: list[Any], paths: list[str], tmp_root: str) -> dict
                     out[p] = f.read()
             except OSError:
                 pass
-    finally:
-        if mounted:
-            await _run("umount", target)
-        shutil.rmtree(target, ignore_errors=True)
     return out
 
 
@@ -85,21 +103,7 @@ async def copy_up(mounts: list[Any], pairs: list[tuple[str, str]], tmp_root: str
     content at that path (ownership, modes, links) into the volume. The snapshot is mounted read-only."""
     if not pairs:
         return
-    os.makedirs(tmp_root, exist_ok=True)
-    target = tempfile.mkdtemp(prefix="rootfs-", dir=tmp_root)
-    mounted = False
-    try:
-        if len(mounts) != 1:
-            raise OSError(f"expected one rootfs mount, got {len(mounts)}")
-        m = mounts[0]
-        if m.type == "bind":
-            await _run("mount", "--bind", m.source, target)
-            mounted = True
-            await _run("mount", "-o", "remount,bind,ro", target)
-        else:
-            await _run("mount", "-t", m.type, "-o", ",".join(read_only_options(m.type, list(m.options)) + ["ro"]),
-                       m.source, target)
-            mounted = True
+    async with mounted(mounts, tmp_root) as target:
         for path, dst in pairs:
             real = os.path.realpath(os.path.join(target, path.lstrip("/")))
             if not (real.startswith(target + os.sep)) or not os.path.isdir(real):
@@ -110,7 +114,3 @@ async def copy_up(mounts: list[Any], pairs: list[tuple[str, str]], tmp_root: str
             st = os.stat(real)
             os.chown(dst, st.st_uid, st.st_gid)
             os.chmod(dst, st.st_mode & 0o7777)
-    finally:
-        if mounted:
-            await _run("umount", target)
-        shutil.rmtree(target, ignore_errors=True)
