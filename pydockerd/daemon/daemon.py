@@ -9,6 +9,7 @@ deleted, the state recorded, and `--rm` containers removed by the daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from typing import Any, AsyncIterator, Iterable
 
 from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound, NotModified,
                       SystemError_, no_such_container)
-from . import etcfiles, network, oci, reference
+from . import etcfiles, fsdiff, network, oci, reference
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
 from .containerd import ContainerdClient, Descriptor
@@ -32,7 +33,7 @@ from .health import HealthMonitor
 from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import copy_up, read_files, read_from_root
+from .rootfs import copy_up, mounted, read_files, read_from_root
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -1075,6 +1076,28 @@ class Daemon:
                 return
             prev = sample
             await asyncio.sleep(1)
+
+    async def changes(self, ref: str) -> list[dict[str, Any]]:
+        """`docker diff`: the container's filesystem against its image's (fsdiff has the rule), both
+        mounted read-only: the container's snapshot and a view of its parent."""
+        c = self.get(ref)
+        mounts = await self.client.snapshot_mounts(c.ID)
+        parent = await self.client.snapshot_parent(c.ID)
+        upper = fsdiff.upper_dir(mounts[0]) if len(mounts) == 1 else None
+        key = f"diff-view-{secrets.token_hex(8)}"
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                new = await stack.enter_async_context(mounted(mounts, self.tmp_root))
+                old = None
+                if parent:
+                    view = await self.client.view_snapshot(key, parent)
+                    old = await stack.enter_async_context(mounted(view, self.tmp_root))
+                return await asyncio.to_thread(fsdiff.changes, new, old, upper)
+        except OSError as exc:
+            raise SystemError_(str(exc)) from None
+        finally:
+            if parent:
+                await self.ignore_missing(self.client.remove_snapshot(key))
 
     async def top(self, ref: str, ps_args: str) -> dict[str, Any]:
         """moby's top: the host's `ps` output restricted to the container's pids."""

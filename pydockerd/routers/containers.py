@@ -203,6 +203,9 @@ def setup(router, d: Daemon) -> None:
             await samples.aclose()
         return resp
 
+    async def changes(request: web.Request) -> web.Response:
+        return json_response(await d.changes(request.match_info["id"]))
+
     async def top(request: web.Request) -> web.Response:
         return json_response(await d.top(request.match_info["id"], request.query.get("ps_args", "")))
 
@@ -269,6 +272,7 @@ def setup(router, d: Daemon) -> None:
     router.add("POST", "/containers/{id}/pause", pause)
     router.add("POST", "/containers/{id}/unpause", unpause)
     router.add("GET", "/containers/{id}/top", top)
+    router.add("GET", "/containers/{id}/changes", changes)
     router.add("GET", "/containers/{id}/stats", stats)
     router.add("GET", "/containers/json", list_containers)
     router.add("GET", "/containers/{id}/json", inspect)

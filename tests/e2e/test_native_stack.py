@@ -1,5 +1,5 @@
 """A whole stack on the native snapshotter (`pydockerd --storage-driver native`, which pycontainerd also falls
-back to where overlay mounts fail): run with a write, commit, a build whose RUN deletes a base file (a whiteout
+back to where overlay mounts fail): run with a write, diff, commit, a build whose RUN deletes a base file (a whiteout
 in the layer, a deletion when applied), and a clean removal."""
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def test_run_commit_build_and_remove_on_native(native_stack, tmp_path):
         out = st.docker("run", "--name", name, "busybox", "sh", "-c",
                         "echo written > /etc/mine && rm /etc/group && cat /etc/mine", check=True).stdout
         assert out == "written\n"
+        # docker diff against the image's full copy (no upper dir to go by)
+        assert st.docker("diff", name, check=True).stdout == "C /etc\nA /etc/mine\nD /etc/group\n"
         st.docker("commit", name, f"{tag}:committed", check=True)
         out = st.docker("run", "--rm", f"{tag}:committed", "sh", "-c",
                         "cat /etc/mine; test -e /etc/group && echo group-back || echo group-gone", check=True).stdout
