@@ -88,8 +88,8 @@ class Container:
     HasBeenStarted: bool = False
     VolumeMounts: list[dict[str, Any]] = field(default_factory=list)  # volumes.VolumeMount
     RemoveVolumes: bool = False  # `rm -v` in progress: anonymous volumes go too
-    ManuallyStopped: bool = False
-    Health: dict[str, Any] = field(default_factory=dict)  # State.Health while a healthcheck exists  # docker stop/kill: restart policies leave it alone
+    ManuallyStopped: bool = False  # docker stop/kill: restart policies leave it alone
+    Health: dict[str, Any] = field(default_factory=dict)  # State.Health while a healthcheck exists
     EndpointsConfig: dict[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
     Endpoints: list[dict[str, Any]] = field(default_factory=list)  # while running: network.EndpointInfo
 

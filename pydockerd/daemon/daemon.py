@@ -1190,16 +1190,28 @@ class Daemon:
                  "Propagation": ""} for v in c.VolumeMounts]
 
     def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """/containers/json, newest first, with moby's filters (container_matches; before/since here)."""
+        check_filters(filters)
+        # (the last of several values counts, as moby's WalkValues leaves it)
+        before = self.get(filters["before"][-1]) if filters.get("before") else None
+        since = self.get(filters["since"][-1]) if filters.get("since") else None
         cs = sorted(self.containers.values(), key=lambda c: c.Created, reverse=True)
         # moby lists stopped containers too with -a, a limit, or a status/exited filter.
         show_all = all_ or limit > 0 or "status" in filters or "exited" in filters
         out = []
         for c in cs:
+            if before is not None:  # only what comes after it (older)
+                if c.ID == before.ID:
+                    before = None
+                continue
+            if since is not None and c.ID == since.ID:
+                break  # only what came before it (newer)
             if not show_all and not c.State.Running:
                 continue
-            if not container_matches(c, filters):
+            entry = summary(c, self._volume_points(c))
+            if not container_matches(c, filters, entry):
                 continue
-            out.append(summary(c, self._volume_points(c)))
+            out.append(entry)
             if limit > 0 and len(out) >= limit:
                 break
         return out
@@ -1401,28 +1413,64 @@ def summary(c: Container, volume_points: list[dict[str, Any]] | None = None) -> 
     }
 
 
-def container_matches(c: Container, filters: dict[str, list[str]]) -> bool:
-    """The /containers/json filters: id, name, status, exited, label, ancestor, before/since unsupported."""
+HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
+
+
+def _ports_filter(key: str, values: list[str]) -> set[str]:
+    """publish/expose values (`80`, `80/udp`, `8000-8010/tcp`) as the "port/proto" keys they match."""
+    ports = set()
+    for v in values:
+        if ":" in v:
+            raise InvalidParameter(f"filter for '{key}' should not contain ':': {v}")
+        port, _, proto = v.partition("/")
+        lo, _, hi = port.partition("-")
+        if not lo.isdigit() or not (hi or lo).isdigit() or int(lo) > int(hi or lo) or int(hi or lo) > 65535:
+            raise InvalidParameter(f"error while looking up for {key} {v}: invalid port range: {port}")
+        ports.update(f"{n}/{proto or 'tcp'}" for n in range(int(lo), int(hi or lo) + 1))
+    return ports
+
+
+def check_filters(filters: dict[str, list[str]]) -> None:
+    """The /containers/json filter keys and the values moby checks before listing (400 otherwise)."""
     for key, values in filters.items():
-        if not values:
+        if key not in ("id", "name", "status", "exited", "label", "ancestor", "before", "since", "network",
+                       "volume", "health", "publish", "expose", "isolation", "is-task"):
+            raise InvalidParameter(f"invalid filter '{key}'")
+        for v in values:
+            if key == "status" and v not in ("created", "restarting", "running", "removing", "paused", "exited",
+                                             "dead"):
+                raise InvalidParameter(f"invalid filter 'status={v}'")
+            if key == "exited" and not v.lstrip("-").isdigit():
+                raise InvalidParameter(f'strconv.Atoi: parsing "{v}": invalid syntax')
+            if key == "health" and v not in HEALTH_STATES:
+                raise InvalidParameter(f"Unrecognised filter value for health: {v}")
+            if key == "is-task" and v not in ("true", "false"):
+                raise InvalidParameter(f"invalid filter 'is-task=[{' '.join(values)}]'")  # (moby prints the list)
+        if key in ("publish", "expose"):
+            _ports_filter(key, values)
+
+
+def container_matches(c: Container, filters: dict[str, list[str]], entry: dict[str, Any] | None = None) -> bool:
+    """moby's /containers/json filters on one container (values checked by check_filters; before and
+    since are positions in the list, Daemon.list applies them). `entry`: its /containers/json summary,
+    for the network and volume filters."""
+    import re
+    for key, values in filters.items():
+        if not values or key in ("before", "since", "isolation"):  # (isolation: Windows only, moby ignores it)
             continue
         if key == "id":
             if not any(c.ID.startswith(v) for v in values):
                 return False
         elif key == "name":
-            import re
             if not any(re.search(v, c.Name) or re.search(v, c.Name.lstrip("/")) for v in values):
                 return False
         elif key == "status":
-            for v in values:
-                if v not in ("created", "restarting", "running", "removing", "paused", "exited", "dead"):
-                    raise InvalidParameter(f"invalid filter 'status={v}'")
             if c.State.Status not in values:
                 return False
         elif key == "exited":
             if c.State.Running or c.State.FinishedAt == ZERO_TIME:
                 return False
-            if not any(v.lstrip("-").isdigit() and int(v) == c.State.ExitCode for v in values):
+            if not any(int(v) == c.State.ExitCode for v in values):
                 return False
         elif key == "label":
             labels = c.Config.get("Labels") or {}
@@ -1434,11 +1482,25 @@ def container_matches(c: Container, filters: dict[str, list[str]]) -> bool:
             if not any(v == c.Config.get("Image") or c.Image.startswith(v if v.startswith("sha256:") else "sha256:" + v)
                        or _same_repo(v, c.Config.get("Image", "")) for v in values):
                 return False
-        elif key in ("network", "volume", "health", "before", "since", "publish", "expose", "isolation",
-                     "is-task"):
-            continue
-        else:
-            raise InvalidParameter(f"invalid filter '{key}'")
+        elif key == "health":
+            if (c.Health.get("Status") if c.Health else "none") not in values:
+                return False
+        elif key == "is-task":
+            if "true" in values:  # no container of this engine is a swarm task
+                return False
+        elif key in ("publish", "expose"):
+            have = c.HostConfig.get("PortBindings") if key == "publish" else c.Config.get("ExposedPorts")
+            if not _ports_filter(key, values) & set(have or {}):
+                return False
+        elif key == "network":
+            nets = ((entry or summary(c))["NetworkSettings"] or {}).get("Networks") or {}
+            if not any(v in nets or any((n or {}).get("NetworkID", "").startswith(v) for n in nets.values())
+                       for v in values):
+                return False
+        elif key == "volume":
+            mounts = (entry or summary(c))["Mounts"]
+            if not any(v in (m.get("Name") or m.get("Source"), m.get("Destination")) for m in mounts for v in values):
+                return False
     return True
 
 

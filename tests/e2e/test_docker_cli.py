@@ -5,6 +5,7 @@ imported) and removes the containers it made.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -307,6 +308,50 @@ def test_ps_filters_and_limit(stack, cleanup):
     assert out.split() == [names[0]]
     assert len(stack.docker("ps", "-a", "-n", "1", "-q", check=True).stdout.split()) == 1
     assert stack.docker("ps", "--filter", f"label={label}", "-q", check=True).stdout == ""
+
+
+def test_ps_filters_by_position_health_volume_network_and_ports(stack, cleanup):
+    """The filters moby applies besides name/label/status (the same sets dockerd 20.10 lists, publish and
+    expose as moby after 20.10: by the container's bound and exposed ports); bad values fail as Docker's."""
+    label, vol = uname("flt"), uname("fltvol")
+    n = [uname(f"f{i}") for i in range(1, 6)]
+    cleanup.extend(n)
+    try:
+        run = functools.partial(stack.docker, check=True)
+        run("run", "-d", "--name", n[0], "--label", label, "-v", f"{vol}:/data", "busybox", "sleep", "60")
+        run("run", "--name", n[1], "--label", label, "--expose", "8080", "-v", "/tmp:/hosttmp", "busybox", "true")
+        run("create", "--name", n[2], "--label", label, "-p", "127.0.0.1::80", "--network", "none", "busybox", "true")
+        run("run", "-d", "--name", n[3], "--label", label, "--health-cmd", "true", "--health-interval", "1s",
+            "busybox", "sleep", "60")
+        run("run", "-d", "--name", n[4], "--label", label, "busybox", "sleep", "60")
+
+        def ps(*args: str) -> list[str]:
+            out = run("ps", "--filter", f"label={label}", "--format", "{{.Names}}", *args).stdout
+            return sorted(n.index(x) + 1 for x in out.split())
+        for _ in range(100):
+            if ps("-f", "health=healthy"):
+                break
+            time.sleep(0.1)
+        assert ps() == [1, 4, 5]
+        assert (ps("-f", f"before={n[2]}"), ps("-a", "-f", f"before={n[2]}")) == ([1], [1, 2])
+        assert (ps("-f", f"since={n[1]}"), ps("-a", "-f", f"since={n[1]}")) == ([4, 5], [3, 4, 5])
+        assert (ps("-a", "-f", "health=healthy"), ps("-a", "-f", "health=none")) == ([4], [1, 2, 3, 5])
+        assert ps("-a", "-f", f"volume={vol}") == ps("-a", "-f", "volume=/data") == [1]
+        assert ps("-a", "-f", "volume=/tmp") == ps("-a", "-f", "volume=/hosttmp") == [2]
+        assert (ps("-a", "-f", "network=none"), ps("-a", "-f", "is-task=true")) == ([3], [])
+        assert ps("-a", "-f", "publish=80") == ps("-a", "-f", "publish=70-90") == ps("-a", "-f", "expose=80") == [3]
+        assert (ps("-a", "-f", "publish=80/udp"), ps("-a", "-f", "expose=8080")) == ([], [2])
+        assert ps("-a", "-f", "is-task=false") == ps("-a", "-f", "isolation=default") == [1, 2, 3, 4, 5]
+        for flt, err in (("health=bogus", "Unrecognised filter value for health: bogus"),
+                         ("publish=1:2", "filter for 'publish' should not contain ':': 1:2"),
+                         ("exited=x", 'strconv.Atoi: parsing "x": invalid syntax'),
+                         ("before=nosuch-flt", "No such container: nosuch-flt"),
+                         ("bogus=1", "invalid filter 'bogus'")):
+            cp = stack.docker("ps", "-a", "-f", flt)
+            assert (cp.returncode, cp.stdout, cp.stderr) == (1, "", f"Error response from daemon: {err}\n"), flt
+    finally:
+        stack.docker("rm", "-f", *n)
+        stack.docker("volume", "rm", vol)
 
 
 def test_cli_20_10(stack, cleanup):
