@@ -145,7 +145,7 @@ class ExecManager:
     async def start(self, exec_id: str, output: Output | None, stdin: asyncio.Queue | None) -> int:
         """Run the exec to completion; `output(stream, data)` gets its output. Returns the exit code.
 
-        Errors before the process runs are raised (with the exit code recorded, 126/127 as moby).
+        Errors before the process runs are raised (with exit code 126 recorded, as dockerd).
         """
         ex = self.get(exec_id)
         if ex.started:
@@ -170,7 +170,8 @@ class ExecManager:
                 waiter.cancel()
                 await self.d.ignore_missing(client.delete_process(c.ID, ex.id))
                 err = self.d.start_error_text(exc.message.replace("failed to create task for container: ", ""))
-                ex.exit_code = err[1]
+                # an exec that did not start exits 126 whatever the cause (dockerd's; `run` has 127 too)
+                ex.exit_code = 126
                 raise err[0] from None
             ex.running = True
             self.d.container_event(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
