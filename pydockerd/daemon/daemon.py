@@ -660,7 +660,8 @@ class Daemon:
     async def resolve_user(self, c: Container, mounts: list[Any], spec: str) -> ResolvedUser:
         """`Config.User` to ids, reading the image's /etc/passwd and /etc/group when needed."""
         if not spec or spec in ("0", "root", "0:0"):
-            return ResolvedUser()
+            # (root's member groups, e.g. busybox's wheel, would take a mount of the snapshot per start)
+            return ResolvedUser(additional_gids=[0])
         u, _, g = spec.partition(":")
         numeric = u.isdigit() and (not g or g.isdigit())
         try:
@@ -671,7 +672,7 @@ class Daemon:
                 files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
         except OSError as exc:
             if numeric:
-                return ResolvedUser(int(u), int(g) if g else 0)
+                return ResolvedUser(int(u), int(g) if g else 0, [int(g) if g else 0])
             raise SystemError_(f"unable to read the container's /etc/passwd: {exc}") from None
         return resolve_user(spec, files["/etc/passwd"], files["/etc/group"])
 

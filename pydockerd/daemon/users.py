@@ -58,10 +58,12 @@ def resolve_user(spec: str, passwd: str, group: str) -> ResolvedUser:
             else:
                 raise InvalidParameter(
                     f"unable to find group {grp}: no matching entries in group file")
-    extra: list[int] = []
+    # The primary gid leads the supplementary list (moby since CVE-2022-36109: a process must not be able
+    # to shed its primary group), then the groups that list the user by name.
+    extra: list[int] = [gid]
     if username and not grp:
         for g in groups:
             members = [m for m in g[3].split(",") if m]
-            if username in members and g[2].isdigit() and int(g[2]) != gid:
+            if username in members and g[2].isdigit() and int(g[2]) not in extra:
                 extra.append(int(g[2]))
     return ResolvedUser(uid, gid, extra)

@@ -552,15 +552,18 @@ def test_tty_size_resize_and_exec_options(stack, cleanup):
     n = uname()
     cleanup.append(n)
     stack.docker("run", "-d", "--name", n, "busybox", "sleep", "300", check=True)
-    cp = stack.docker("exec", "-u", "1234:99", "-w", "/tmp", "-e", "A=b", n, "sh", "-c", 'id -u; id -g; pwd; echo $A',
-                      check=True)
-    assert cp.stdout.split() == ["1234", "99", "/tmp", "b"]
+    cp = stack.docker("exec", "-u", "1234:99", "-w", "/tmp", "-e", "A=b", n, "sh", "-c",
+                      'id -u; id -g; id -G; pwd; echo $A', check=True)
+    assert cp.stdout.split() == ["1234", "99", "99", "/tmp", "b"]  # (the primary gid among the groups, as dockerd)
+    cp = stack.docker("run", "--rm", "-u", "1000", "--group-add", "50", "busybox", "id", "-G", check=True)
+    assert cp.stdout == "0 50\n"
     caps = stack.docker("exec", n, "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
     assert caps == "00000000a80425fb"
     caps = stack.docker("exec", "--privileged", n, "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
     assert int(caps, 16) & (1 << 21)
     assert stack.docker("exec", n, "sh", "-c", "exit 5").returncode == 5
-    assert stack.docker("exec", n, "nosuchcmd").returncode == 127
+    assert stack.docker("exec", n, "nosuchcmd").returncode == 126  # (dockerd: any exec that cannot start)
+    assert stack.docker("exec", "-w", "rel", n, "pwd").returncode == 126
     stack.docker("exec", "-d", n, "sh", "-c", "echo detached > /tmp/d", check=True)
     _wait_for(lambda: stack.docker("exec", n, "cat", "/tmp/d").stdout == "detached\n", "the detached exec")
     out = _in_pty([DOCKER, "exec", "-it", n, "stty", "size"], stack.env, 27, 90)

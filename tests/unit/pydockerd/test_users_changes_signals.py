@@ -12,9 +12,10 @@ GROUP = "root:x:0:\nwheel:x:10:root,bob\nbob:x:1000:\nnogroup:x:65534:\nstaff:x:
 
 
 def test_resolve_user_forms():
-    assert resolve_user("bob", PASSWD, GROUP).__dict__ == {"uid": 1000, "gid": 1000, "additional_gids": [10]}
-    assert resolve_user("1000:50", PASSWD, GROUP).__dict__ == {"uid": 1000, "gid": 50, "additional_gids": []}
-    assert resolve_user("4242", PASSWD, GROUP).__dict__ == {"uid": 4242, "gid": 0, "additional_gids": []}
+    # the primary gid leads the supplementary groups (moby since CVE-2022-36109), then the user's groups
+    assert resolve_user("bob", PASSWD, GROUP).__dict__ == {"uid": 1000, "gid": 1000, "additional_gids": [1000, 10]}
+    assert resolve_user("1000:50", PASSWD, GROUP).__dict__ == {"uid": 1000, "gid": 50, "additional_gids": [50]}
+    assert resolve_user("4242", PASSWD, GROUP).__dict__ == {"uid": 4242, "gid": 0, "additional_gids": [0]}
     assert resolve_user("nobody:staff", PASSWD, GROUP).gid == 50
     with pytest.raises(InvalidParameter, match="unable to find user alice: no matching entries in passwd file"):
         resolve_user("alice", PASSWD, GROUP)
