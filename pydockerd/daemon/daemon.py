@@ -24,6 +24,7 @@ from typing import Any, AsyncIterator, Iterable
 from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound, NotModified,
                       SystemError_, no_such_container)
 from . import etcfiles, fsdiff, network, oci, reference
+from . import filters as filters_mod
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
 from .containerd import ContainerdClient, Descriptor
@@ -1127,14 +1128,13 @@ class Daemon:
         return {"Titles": titles, "Processes": procs}
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        filters_mod.check(filters, filters_mod.PRUNE_CONTAINERS)
         deleted = []
         for c in list(self.containers.values()):
             if c.State.Running or c.State.Paused:
                 continue
-            if not container_matches(c, {k: v for k, v in filters.items() if k == "label"}):
-                continue
-            until = filters.get("until")
-            if until and parse_rfc3339(c.Created) > float(until[0]):
+            if not filters_mod.labels_match(filters, c.Config.get("Labels") or {}) \
+                    or not filters_mod.older_than(filters, parse_rfc3339(c.Created)):
                 continue
             try:
                 await self.remove(c.ID, False, False)

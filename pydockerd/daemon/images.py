@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterable
 
 from ..errors import Conflict, DockerError, InvalidParameter, NotFound, SystemError_, no_such_image
+from . import filters as filters_mod
 from . import reference
 from .containerd import ContainerdClient, Descriptor, ImageRecord
 
@@ -534,6 +535,7 @@ async def prune(service: ImageService, filters: dict[str, list[str]], used: set[
 
     Build steps' images stay while an image built on them stays (moby keeps the parents of kept images).
     """
+    filters_mod.check(filters, filters_mod.PRUNE_IMAGES)
     only_dangling = not filters.get("dangling") or filters["dangling"][0].lower() in ("true", "1")
     images = await service.list()
     parent_of = {img.id: img.labels.get("io.pydocker.build.parent", "") for img in images}
@@ -547,8 +549,8 @@ async def prune(service: ImageService, filters: dict[str, list[str]], used: set[
     for img in images:
         if img.id in keep:
             continue
-        labels = img.container_config.get("Labels") or {}
-        if not all(_label_ok(f, labels) for f in filters.get("label", [])):
+        if not filters_mod.labels_match(filters, img.container_config.get("Labels") or {}) \
+                or not filters_mod.older_than(filters, created_seconds(img)):
             continue
         for name in img.names:
             await service.client.delete_image(name)
@@ -557,7 +559,3 @@ async def prune(service: ImageService, filters: dict[str, list[str]], used: set[
         deleted.append({"Deleted": img.id})
     return deleted
 
-
-def _label_ok(f: str, labels: dict[str, str]) -> bool:
-    k, eq, v = f.partition("=")
-    return k in labels and (not eq or labels[k] == v)

@@ -5,6 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..daemon import filters as filters_mod
 from ..daemon.daemon import Daemon
 from ..errors import Forbidden, InvalidParameter, NotFound, NotImplementedYet
 from ..httputils import json_response, parse_filters, read_json
@@ -85,16 +86,17 @@ def setup(router, d: Daemon) -> None:
         await d.disconnect_network(request.match_info["id"], body.get("Container") or "", bool(body.get("Force")))
         return web.Response(status=200)
 
-    async def prune(request: web.Request) -> web.Response:
+    async def prune_networks(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        filters_mod.check(filters, filters_mod.PRUNE_NETWORKS)
         if not d.networks_enabled:
             return json_response({"NetworksDeleted": None})
-        filters = parse_filters(request.query.get("filters"))
         deleted = await d.client.prune_networks(filters)
         for name in deleted:
             d.events.publish("network", "destroy", name, {"name": name})
         return json_response({"NetworksDeleted": deleted or None})
 
-    router.add("POST", "/networks/prune", prune)
+    router.add("POST", "/networks/prune", prune_networks)
     router.add("GET", "/networks", list_networks)
     router.add("GET", "/networks/{id}", inspect)
     router.add("POST", "/networks/create", create)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..daemon import filters as filters_mod
 from ..daemon.daemon import Daemon
 from ..errors import DockerError
 from ..httputils import bool_value, json_response, parse_filters, read_json
@@ -21,11 +22,8 @@ def setup(router, d: Daemon) -> None:
         for key, values in filters.items():
             if key == "name" and not any(val in v.Name for val in values):
                 return False
-            if key == "label":
-                for val in values:
-                    k, eq, want = val.partition("=")
-                    if k not in v.Labels or (eq and v.Labels[k] != want):
-                        return False
+            if key == "label" and not filters_mod.labels_match({"label": values}, v.Labels or {}):
+                return False
             if key == "dangling":
                 dangling = not d.volume_users(v.Name)
                 if dangling != (values[0].lower() in ("true", "1")):
@@ -36,6 +34,7 @@ def setup(router, d: Daemon) -> None:
 
     async def list_volumes(request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))
+        filters_mod.check(filters, filters_mod.LIST_VOLUMES)
         vols = [d.volumes.to_json(v) for v in d.volumes.list() if _matches(v, filters)]
         return json_response({"Volumes": vols, "Warnings": None})
 
@@ -55,13 +54,14 @@ def setup(router, d: Daemon) -> None:
 
     async def prune(request: web.Request) -> web.Response:
         filters = parse_filters(request.query.get("filters"))
+        filters_mod.check(filters, filters_mod.PRUNE_VOLUMES)
         # API >= 1.42: only anonymous volumes unless all=true
         all_ = "all" in filters and filters["all"][0].lower() in ("true", "1")
         deleted = []
         for v in d.volumes.list():
             if d.volume_users(v.Name) or (not all_ and not v.Anonymous):
                 continue
-            if not _matches(v, {k: vals for k, vals in filters.items() if k == "label"}):
+            if not filters_mod.labels_match(filters, v.Labels or {}):
                 continue
             d.volumes.remove(v.Name, [])
             d.events.publish("volume", "destroy", v.Name, {"driver": "local"})

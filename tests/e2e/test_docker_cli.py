@@ -354,6 +354,32 @@ def test_ps_filters_by_position_health_volume_network_and_ports(stack, cleanup):
         stack.docker("volume", "rm", vol)
 
 
+def test_prune_refuses_unknown_filters_and_honours_negated_labels_and_until(stack, cleanup):
+    """A prune must not treat a filter it does not know as no filter (it would remove everything)."""
+    label = uname("prn")
+    n = [uname(f"p{i}") for i in range(3)]
+    cleanup.extend(n)
+    stack.docker("create", "--name", n[0], "--label", label, "busybox", "true", check=True)
+    stack.docker("create", "--name", n[1], "--label", label, "--label", "keep=1", "busybox", "true", check=True)
+    stack.docker("create", "--name", n[2], "--label", label, "busybox", "true", check=True)
+
+    def ours() -> list[str]:
+        out = stack.docker("ps", "-a", "-f", f"label={label}", "--format", "{{.Names}}", check=True).stdout
+        return sorted(out.split())
+    for cmd in (["container", "prune"], ["volume", "prune"], ["image", "prune"], ["network", "prune"],
+                ["volume", "ls"]):
+        cp = stack.docker(*cmd, *(["-f"] if "prune" in cmd else []), "--filter", "bogus=1")
+        assert (cp.returncode, cp.stderr) == (1, "Error response from daemon: invalid filter 'bogus'\n"), cmd
+    cp = stack.docker("container", "prune", "-f", "--filter", f"label={label}", "--filter", "until=soon")
+    assert cp.returncode == 1 and 'failed to parse value as time or duration: "soon"' in cp.stderr
+    assert ours() == sorted(n)
+    stack.docker("container", "prune", "-f", "--filter", f"label={label}", "--filter", "until=1h", check=True)
+    assert ours() == sorted(n)  # made just now: not older than an hour
+    out = stack.docker("container", "prune", "-f", "--filter", f"label={label}", "--filter", "label!=keep=1",
+                       check=True).stdout
+    assert ours() == [n[1]] and all(stack.docker("inspect", x).returncode == 1 for x in (n[0], n[2])), out
+
+
 def test_cli_20_10(stack, cleanup):
     n = uname()
     cleanup.append(n)
