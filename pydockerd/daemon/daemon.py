@@ -957,10 +957,17 @@ class Daemon:
     async def restart(self, ref: str, timeout: int | None, sig: str | None) -> None:
         c = self.get(ref)
         if c.State.Running:
+            # as moby: a --rm container is not removed by the stop of its restart
+            auto_remove = c.HostConfig.get("AutoRemove", False)
+            c.HostConfig["AutoRemove"] = False
             try:
                 await self.stop(c.ID, timeout, sig)
             except NotModified:
                 pass
+            finally:
+                c.HostConfig["AutoRemove"] = auto_remove
+                if c.ID in self.containers:
+                    self.store.save(c)
         await self.start(c.ID)
         self.container_event(c, "restart")
 

@@ -59,6 +59,11 @@ def setup(router, d: Daemon) -> None:
         return web.Response(status=204)
 
     async def remove(request: web.Request) -> web.Response:
+        if bool_value(request, "link"):
+            # `rm -l` removes a legacy link (/parent/alias), which this engine never makes: the name given
+            # is a container's own, and that is moby's refusal, not a removal of the container
+            d.get(request.match_info["id"])
+            raise InvalidParameter("Conflict, cannot remove the default link name of the container")
         await d.remove(request.match_info["id"], bool_value(request, "force"), bool_value(request, "v"))
         return web.Response(status=204)
 

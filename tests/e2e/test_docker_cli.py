@@ -548,6 +548,24 @@ def test_restart_rename_pause_top(stack, cleanup):
     stack.docker("restart", "-t", "0", n2, check=True)
     state = json.loads(stack.docker("inspect", n2, check=True).stdout)[0]["State"]
     assert state["Running"] and str(state["Pid"]) != pid1
+    # `rm -l` of a container's own name is moby's refusal, not a removal
+    cp = stack.docker("rm", "-l", n2)
+    assert (cp.returncode, cp.stderr) == (
+        1, "Error response from daemon: Conflict, cannot remove the default link name of the container\n")
+    assert stack.docker("inspect", n2).returncode == 0
+    # a --rm container survives its restart (and keeps --rm)
+    n3 = uname()
+    cleanup.append(n3)
+    stack.docker("run", "-d", "--rm", "--name", n3, "busybox", "sleep", "60", check=True)
+    stack.docker("restart", "-t", "0", n3, check=True)
+    info = json.loads(stack.docker("inspect", n3, check=True).stdout)[0]
+    assert info["State"]["Running"] and info["HostConfig"]["AutoRemove"] is True
+    stack.docker("kill", n3, check=True)
+    for _ in range(100):
+        if stack.docker("inspect", n3).returncode == 1:
+            break
+        time.sleep(0.1)
+    assert stack.docker("inspect", n3).returncode == 1  # removed once it stops for good
 
 
 def test_restart_policy_on_failure(stack, cleanup):
