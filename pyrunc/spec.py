@@ -62,8 +62,21 @@ def example(rootless: bool = False) -> dict:
         spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
         spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
         del spec["linux"]["resources"]
-        spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+        spec["mounts"] = [_rootless_mount(m) for m in spec["mounts"]]
     return spec
+
+
+def _rootless_mount(m: dict) -> dict:
+    """runc's ToRootless for one mount: sysfs cannot be mounted without a network namespace of
+    one's own, so /sys becomes a read-only rbind of the host's; uid=/gid= options name ids the
+    user namespace does not map, so they go (devpts' gid=5). Every other mount stays."""
+    if os.path.normpath(m["destination"]) == "/sys":
+        return {"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+    if "options" in m:
+        m = dict(m, options=[o for o in m["options"]
+                             if not o.startswith(("uid=", "gid="))])
+    return m
 
 
 def write_spec(bundle: str, rootless: bool) -> None:
