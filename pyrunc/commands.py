@@ -176,58 +176,43 @@ def cmd_ps(opts: dict, pos: list[str]) -> int:
     return 0
 
 
-def _size(v: str) -> int:
-    """Docker-style sizes (``512m``, ``1g``, ``-1``) as bytes."""
-    v = v.strip().lower()
-    if v in ("-1",):
-        return -1
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "b": 1}
-    for suffix in ("kb", "mb", "gb", "tb"):
-        if v.endswith(suffix):
-            v = v[:-1]
-    if v and v[-1] in units:
-        return int(float(v[:-1]) * units[v[-1]])
-    return int(v)
-
-
 def cmd_update(opts: dict, pos: list[str]) -> int:
+    """runc update: ``-r FILE|-`` (then every other flag is ignored, as runc), or the flags."""
+    from .updateargs import int_flag, ram_in_bytes, read_resources, strconv_int
+    # the IntFlags fail while the flags are parsed, before the arguments are counted
+    pids_limit, blkio_weight = int_flag(opts, "pids-limit"), int_flag(opts, "blkio-weight")
     _args("update", pos, 1)
-    from . import jsonlite as json
 
     from .container import update
     st = _load(opts, pos[0])
-    res: dict = {}
     if opts.get("resources"):
-        src = opts["resources"]
-        try:
-            if src == "-":
-                res = json.load(sys.stdin)
-            else:
-                with open(src) as f:
-                    res = json.load(f)
-        except (OSError, ValueError) as e:
-            raise RuncError(f"unable to read resources: {e}") from None
-    mem = {}
+        update(st, read_resources(opts["resources"], sys.stdin))
+        return 0
+    res: dict = {}
+    if blkio_weight:
+        res["blockIO"] = {"weight": blkio_weight & 0xFFFF}  # runc: uint16(val)
+    cpu: dict = {}
+    for flag, key in (("cpuset-cpus", "cpus"), ("cpuset-mems", "mems")):
+        if opts.get(flag):
+            cpu[key] = opts[flag]
+    for flag, key, unsigned in (("cpu-period", "period", True),
+                                ("cpu-rt-period", "realtimePeriod", True),
+                                ("cpu-share", "shares", True), ("cpu-quota", "quota", False),
+                                ("cpu-rt-runtime", "realtimeRuntime", False)):
+        if opts.get(flag):
+            cpu[key] = strconv_int(flag, opts[flag], unsigned)
+    mem: dict = {}
     for flag, key in (("memory", "limit"), ("memory-swap", "swap"),
                       ("memory-reservation", "reservation"), ("kernel-memory", "kernel"),
                       ("kernel-memory-tcp", "kernelTCP")):
         if opts.get(flag):
-            mem[key] = _size(opts[flag])
-    cpu = {}
-    for flag, key, conv in (("cpu-share", "shares", int), ("cpu-quota", "quota", int),
-                            ("cpu-period", "period", int), ("cpu-rt-period", "realtimePeriod", int),
-                            ("cpu-rt-runtime", "realtimeRuntime", int),
-                            ("cpuset-cpus", "cpus", str), ("cpuset-mems", "mems", str)):
-        if opts.get(flag):
-            cpu[key] = conv(opts[flag])
+            mem[key] = ram_in_bytes(flag, opts[flag])
     if mem:
-        res.setdefault("memory", {}).update(mem)
+        res["memory"] = mem
     if cpu:
-        res.setdefault("cpu", {}).update(cpu)
-    if opts.get("pids-limit"):
-        res["pids"] = {"limit": int(opts["pids-limit"])}
-    if opts.get("blkio-weight"):
-        res["blockIO"] = {"weight": int(opts["blkio-weight"])}
+        res["cpu"] = cpu
+    if pids_limit:  # 0 leaves the limit alone, as runc
+        res["pids"] = {"limit": pids_limit}
     update(st, res)
     return 0
 

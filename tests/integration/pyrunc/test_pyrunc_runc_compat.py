@@ -43,3 +43,98 @@ def test_spec_rootless_mounts(tmp_path):
 @pytest.mark.parametrize("args", [(), ("--rootless",)])
 def test_spec_is_runcs(tmp_path, args):
     assert _spec(PYRUNC, tmp_path / "p", *args) == _spec(RUNC, tmp_path / "r", *args)
+
+
+def _run_sleeper(rt, cid=None) -> str:
+    cid = cid or rt.new_id()
+    b = rt.bundle(["sleep", "60"])
+    p = rt("run", "-d", "--bundle", str(b), cid)
+    assert p.returncode == 0, p.stderr
+    return cid
+
+
+# what runc 1.1.5 prints for each (checked against /usr/sbin/runc when it was written)
+BAD_UPDATES = [
+    (["--memory", "abc"], "invalid value for memory: invalid size: 'abc'"),
+    (["--memory-swap", "1.5.5"],
+     'invalid value for memory-swap: strconv.ParseFloat: parsing "1.5.5": invalid syntax'),
+    (["--memory", "-5"], "invalid value for memory: invalid size: '-5'"),
+    (["--pids-limit", "x"], 'invalid value "x" for flag -pids-limit: parse error'),
+    (["--blkio-weight", "99999999999999999999"],
+     'invalid value "99999999999999999999" for flag -blkio-weight: value out of range'),
+    (["--cpu-share", "abc"],
+     'invalid value for cpu-share: strconv.ParseUint: parsing "abc": invalid syntax'),
+    (["--cpu-period", "-1"],
+     'invalid value for cpu-period: strconv.ParseUint: parsing "-1": invalid syntax'),
+    (["--cpu-quota", "1.5"],
+     'invalid value for cpu-quota: strconv.ParseInt: parsing "1.5": invalid syntax'),
+]
+BAD_RESOURCES = [
+    ('{"memory":{"limit":"bad"}}',
+     "json: cannot unmarshal string into Go struct field LinuxMemory.memory.limit of type int64"),
+    ('{"memory":{"limit":1.5}}', "json: cannot unmarshal number 1.5 into Go struct field "
+                                 "LinuxMemory.memory.limit of type int64"),
+    ('{"cpu":{"shares":-1}}', "json: cannot unmarshal number -1 into Go struct field "
+                              "LinuxCPU.cpu.shares of type uint64"),
+    ('{"Pids":{"Limit":"x"}}',
+     "json: cannot unmarshal string into Go struct field LinuxPids.pids.limit of type int64"),
+    ('{"cpu":{"cpus":5}}',
+     "json: cannot unmarshal number into Go struct field LinuxCPU.cpu.cpus of type string"),
+    ('{"memory":[]}', "json: cannot unmarshal array into Go struct field LinuxResources.memory "
+                      "of type specs.LinuxMemory"),
+    ('{"hugepageLimits":[{"pageSize":"2MB","limit":"x"}]}',
+     "json: cannot unmarshal string into Go struct field "
+     "LinuxHugepageLimit.hugepageLimits.limit of type uint64"),
+    ('{"blockIO":{"weight":70000}}', "json: cannot unmarshal number 70000 into Go struct field "
+                                     "LinuxBlockIO.blockIO.weight of type uint16"),
+    ('{"unified":{"a":1}}', "json: cannot unmarshal number into Go struct field "
+                            "LinuxResources.unified of type string"),
+    ("[]", "json: cannot unmarshal array into Go value of type specs.LinuxResources"),
+    ("nojson", "invalid character 'o' in literal null (expecting 'u')"),
+    ('{"a" 1}', "invalid character '1' after object key"),
+    ('{"memory":{"limit":5}', "unexpected EOF"),
+    ("", "EOF"),
+]
+
+
+def test_update_bad_values_fail_with_runcs_messages(rt, tmp_path):
+    cid = _run_sleeper(rt)
+    before = json.loads((rt.root / cid / "state.json").read_text())["config"]["linux"]
+    for args, msg in BAD_UPDATES:
+        p = rt("update", *args, cid)
+        assert (p.returncode, p.stderr.strip()) == (1, msg), args
+    for text, msg in BAD_RESOURCES:
+        f = tmp_path / "res.json"
+        f.write_text(text)
+        p = rt("update", "-r", str(f), cid)
+        assert (p.returncode, p.stderr.strip()) == (1, msg), text
+    p = rt("update", "-r", str(tmp_path / "nonexist.json"), cid)
+    assert p.stderr.strip() == f"open {tmp_path}/nonexist.json: no such file or directory"
+    # nothing reached the cgroup or the saved config
+    after = json.loads((rt.root / cid / "state.json").read_text())["config"]["linux"]
+    assert after.get("resources") == before.get("resources")
+    # a bad IntFlag is a usage error, found before the container is looked up
+    p = rt("update", "--pids-limit", "x", "nonexist")
+    assert p.stderr.strip() == 'invalid value "x" for flag -pids-limit: parse error'
+    p = rt("update", "--memory", "x", "nonexist")
+    assert p.stderr.strip() == "container does not exist"
+
+
+def test_update_accepts_what_runc_accepts(rt, tmp_path):
+    cid = _run_sleeper(rt)
+    # Go's base-0 ints, go-units sizes; the first JSON value of -r (trailing text ignored),
+    # keys matched case-insensitively, nulls leave a value alone
+    for args in (["--pids-limit", "0x10"], ["--pids-limit", "1_0"], ["--memory", "10 MiB"],
+                 ["--memory", "1.5g"], ["--memory", "-1", "--memory-swap", "-1"]):
+        p = rt("update", *args, cid)
+        assert p.returncode == 0, (args, p.stderr)
+    f = tmp_path / "res.json"
+    f.write_text('{"Pids":{"Limit":12},"memory":{"limit":null}} trailing')
+    p = rt("update", "-r", str(f), cid)
+    assert p.returncode == 0, p.stderr
+    saved = json.loads((rt.root / cid / "state.json").read_text())["config"]["linux"]
+    assert saved["resources"]["pids"]["limit"] == 12
+    if os.path.exists("/sys/fs/cgroup/pids/tasks"):  # cgroup v1
+        from pyrunc_helpers import find_cgroups
+        (cg,) = [c for c in find_cgroups(cid) if c.startswith("/sys/fs/cgroup/pids/")]
+        assert open(f"{cg}/pids.max").read().strip() == "12"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import pytest
@@ -411,3 +412,30 @@ def test_prlimit_and_capget_through_ctypes_core():
     with pytest.raises(OSError) as e:
         sc.prlimit(os.getpid(), 7, 2, 1)  # soft > hard
     assert e.value.errno == 22
+
+
+def test_update_flag_parsers_read_as_go():
+    from pyrunc.updateargs import int_flag, ram_in_bytes, strconv_int
+    assert [ram_in_bytes("memory", v) for v in ("512", "1k", "10 MiB", "1.5g", "2GB", "-1")] == \
+        [512, 1024, 10 << 20, 3 << 29, 2 << 30, -1]
+    assert [int_flag({"f": v}, "f") for v in ("0x10", "010", "1_0", "-0b11", "7")] == \
+        [16, 8, 10, -3, 7]
+    assert int_flag({}, "f") == 0
+    assert strconv_int("cpu-quota", "-5", unsigned=False) == -5
+    for fn, msg in ((lambda: ram_in_bytes("memory", "abc"), "invalid size: 'abc'"),
+                    (lambda: int_flag({"f": "08"}, "f"), 'invalid value "08" for flag -f'),
+                    (lambda: strconv_int("cpu-share", "+5", unsigned=True),
+                     'strconv.ParseUint: parsing "+5": invalid syntax')):
+        with pytest.raises(RuncError, match=re.escape(msg)):
+            fn()
+
+
+@pytest.mark.parametrize("text,out", [
+    ('{"Memory":{"LIMIT":5,"swap":null},"cpu":{"cpus":"0"}} x',
+     {"memory": {"limit": 5}, "cpu": {"cpus": "0"}}),
+    ("null", {}),
+])
+def test_update_resources_decode_as_go(tmp_path, text, out):
+    from pyrunc.updateargs import read_resources
+    (tmp_path / "r.json").write_text(text)
+    assert read_resources(str(tmp_path / "r.json"), None) == out
