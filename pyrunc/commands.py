@@ -120,23 +120,40 @@ def cmd_list(opts: dict, pos: list[str]) -> int:
         for s in states:
             sys.stdout.write(s.id + "\n")
         return 0
-    if fmt == "json":
-        # the same fields and order as `state`, compact like Go's json.Marshal
-        out = [s.oci_state() for s in states]
-        sys.stdout.write(json.dumps(out if out else None, compact=True) + "\n")
-        return 0
-    if fmt != "table":
+    if fmt not in ("json", "table"):
         raise RuncError("invalid format option")
-    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    items = []
     for s in states:
         o = s.oci_state()
-        rows.append((o["id"], str(o["pid"]), o["status"], o["bundle"], o["created"],
-                     o["owner"] or "root"))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        o["owner"] = _owner(opts["root"], s.id)
+        items.append(o)
+    if fmt == "json":
+        # the same fields and order as `state`, compact like Go's json.Marshal
+        sys.stdout.write(json.dumps(items if items else None, compact=True) + "\n")
+        return 0
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    rows += [(o["id"], str(o["pid"]), o["status"], o["bundle"], o["created"], o["owner"])
+             for o in items]
+    # Go's tabwriter as runc sets it up: cells padded by 3, at least 12 wide; the last
+    # column is not tab-terminated, so not padded
+    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(5)]
     for r in rows:
-        sys.stdout.write("".join(c.ljust(widths[i] + 1) if i < 5 else c
-                                 for i, c in enumerate(r)).rstrip() + "\n")
+        sys.stdout.write("".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + r[5] + "\n")
     return 0
+
+
+def _owner(root: str, cid: str) -> str:
+    """runc's list: the name of the container state dir's owner (``#uid`` without one)."""
+    import os
+    import pwd
+    try:
+        uid = os.stat(os.path.join(root, cid)).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def cmd_ps(opts: dict, pos: list[str]) -> int:

@@ -138,3 +138,21 @@ def test_update_accepts_what_runc_accepts(rt, tmp_path):
         from pyrunc_helpers import find_cgroups
         (cg,) = [c for c in find_cgroups(cid) if c.startswith("/sys/fs/cgroup/pids/")]
         assert open(f"{cg}/pids.max").read().strip() == "12"
+
+
+def test_list_owner_and_table_as_runc(rt, tmp_path):
+    cid = _run_sleeper(rt)
+    (item,) = json.loads(rt("list", "--format", "json").stdout)
+    assert item["owner"] == "root"  # the state dir's owner, by name, as runc
+    assert list(item) == ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created",
+                          "owner"]
+    header, row = rt("list").stdout.splitlines()
+    # Go's tabwriter (min width 12, padding 3), as runc's table
+    assert header.startswith("ID".ljust(len(cid) + 3) + "PID" + " " * 9 + "STATUS      BUNDLE")
+    assert row.startswith(cid.ljust(len(cid) + 3) + str(item["pid"]).ljust(12) + "running     ")
+    assert row.endswith(item["created"] + "   root")
+    if os.access(RUNC, os.X_OK):  # an empty root: the header alone, byte for byte
+        empty = str(tmp_path / "empty")
+        r = subprocess.run([RUNC, "--root", empty, "list"], capture_output=True, text=True)
+        p = subprocess.run([PYRUNC, "--root", empty, "list"], capture_output=True, text=True)
+        assert p.stdout == r.stdout
