@@ -103,6 +103,10 @@ def main() -> None:
     except NotADirectoryError:
         print("not a directory", file=sys.stderr)
         sys.exit(3)
+    except (tarfile.TarError, EOFError):
+        # what was sent is not a tar archive (dockerd's words for its untar child's failure)
+        print("Error processing tar file(exit status 1): unexpected EOF", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from . import reference
 from .container import now_rfc3339
 from .containerd import Descriptor
 from .images import HOST_ARCH, chain_id
-from .rootfs import _run, mount
+from .rootfs import mount, run_command
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -64,7 +64,7 @@ class DaemonBuildBackend:
 
     async def _unmount(self, target: str) -> None:
         try:
-            await _run("umount", target)
+            await run_command("umount", target)
         finally:
             shutil.rmtree(target, ignore_errors=True)
 

@@ -21,9 +21,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, AsyncIterator, Iterable
 
-from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound, NotModified,
-                      SystemError_, no_such_container)
-from . import etcfiles, fsdiff, network, oci, reference
+from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound,
+                      NotImplementedYet, NotModified, SystemError_, no_such_container)
+from . import etcfiles, fsdiff, network, oci, reference, validate
 from . import filters as filters_mod
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
@@ -34,7 +34,7 @@ from .health import HealthMonitor
 from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import copy_up, mounted, read_files, read_from_root
+from .rootfs import copy_up, mounted, read_files, read_from_root, run_command
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -309,13 +309,19 @@ class Daemon:
             raise InvalidParameter(f"Unknown runtime specified {runtime}")
         host_config["Runtime"] = runtime
         host_config.setdefault("NetworkMode", "default")
-        host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
-        if not host_config.get("LogConfig", {}).get("Type"):
-            host_config["LogConfig"] = {"Type": "json-file", "Config": {}}
+        log_config = dict(host_config.get("LogConfig") or {})
+        host_config["LogConfig"] = {"Type": log_config.get("Type") or "json-file",
+                                    "Config": dict(log_config.get("Config") or {})}
         host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+        oci.fill_defaults(host_config, self.cgroup_v2)
         # Validate what the spec needs now, not at start (moby rejects bad mounts/caps at create).
         oci.capabilities(host_config)
         network.validate_port_bindings(host_config)
+        validate.create_settings(config, host_config)
+        for key in ("PidMode", "IpcMode"):
+            mode = host_config.get(key) or ""
+            if mode.startswith("container:"):
+                self._other(mode.split(":", 1)[1])
 
         cid = new_id()
         if name:
@@ -343,7 +349,7 @@ class Daemon:
             c = Container(
                 ID=cid, Name=name, Created=now_rfc3339(), Path=argv[0], Args=argv[1:], Config=merged,
                 HostConfig=host_config, Image=img.id if img else "",
-                LogPath=os.path.join(cdir, f"{cid}-json.log"),
+                LogPath="" if host_config["LogConfig"].get("Type") == "none" else os.path.join(cdir, f"{cid}-json.log"),
                 HostnamePath=os.path.join(cdir, "hostname"), HostsPath=os.path.join(cdir, "hosts"),
                 ResolvConfPath=os.path.join(cdir, "resolv.conf"),
                 ChainID=img.chain_id if img else "", ImageName=image_ref,
@@ -399,7 +405,7 @@ class Daemon:
             ref, _, mode = str(spec).partition(":")
             if mode not in ("", "ro", "rw"):
                 raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
-            src = self.get(ref)
+            src = self._other(ref)
             for v in src.VolumeMounts:
                 if v["Destination"] in taken:
                     continue
@@ -410,6 +416,14 @@ class Daemon:
             if dst not in taken:
                 use("", dst, True)
         return out
+
+    def _other(self, ref: str) -> Container:
+        """A container another one's settings name (--volumes-from, --pid/--ipc container:): missing, a
+        400 as moby's (a 404 from create makes the docker CLI pull the image)."""
+        try:
+            return self.get(ref)
+        except NotFound as exc:
+            raise InvalidParameter(exc.message) from None
 
     def volume_users(self, name: str) -> list[str]:
         return [c.ID for c in self.containers.values() if any(v["Name"] == name for v in c.VolumeMounts)]
@@ -428,6 +442,8 @@ class Daemon:
         c = self.get(ref)
         lv = self._live(c)
         async with lv.lock:
+            if c.State.Paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
             if c.State.Running:
                 raise NotModified("container already started")
             if manual:
@@ -559,6 +575,53 @@ class Daemon:
             c.EndpointsConfig = cfg
             self.store.save(c)
 
+    def _shm_path(self, cid: str) -> str:
+        return os.path.join(self.store.dir_of(cid), "mounts", "shm")
+
+    async def _shareable_shm(self, c: Container) -> str:
+        """--ipc shareable: the container's /dev/shm is a tmpfs on the host side (moby's ShmPath), so that
+        a container joining its IPC namespace can bind the same one."""
+        path = self._shm_path(c.ID)
+        os.makedirs(path, exist_ok=True)
+        if not os.path.ismount(path):
+            size = int(c.HostConfig.get("ShmSize") or oci.DEFAULT_SHM_SIZE)
+            try:
+                await run_command("mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={size}",
+                                  "shm", path)
+            except OSError as exc:
+                raise SystemError_(f"mounting shm tmpfs: {exc}") from None
+        return path
+
+    async def _release_shm(self, cid: str) -> None:
+        path = self._shm_path(cid)
+        if os.path.ismount(path):
+            try:
+                await run_command("umount", "-l", path)
+            except OSError as exc:
+                log.warning("cannot unmount %s: %s", path, exc)
+
+    def _joined_namespaces(self, hc: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """--pid/--ipc container:<other>: its namespaces, and for IPC its /dev/shm too (moby's checks:
+        the other container runs, and shares its IPC only if made with --ipc shareable)."""
+        paths: dict[str, str] = {}
+        mounts: list[dict[str, Any]] = []
+        for kind, key in (("pid", "PidMode"), ("ipc", "IpcMode")):
+            mode = hc.get(key) or ""
+            if not mode.startswith("container:"):
+                continue
+            other = self.get(mode.split(":", 1)[1])
+            if not other.State.Running:
+                msg = f"container {other.ID} is not running"
+                raise Conflict(msg if kind == "pid" else f"can't join IPC of container {other.ID}: {msg}")
+            if kind == "ipc":
+                if not os.path.ismount(self._shm_path(other.ID)):
+                    raise InvalidParameter(f"can't join IPC of container {other.ID}: non-shareable IPC (hint: use "
+                                           "IpcMode:shareable for the donor container)")
+                mounts.append({"destination": "/dev/shm", "type": "bind", "source": self._shm_path(other.ID),
+                               "options": ["rbind", "rprivate"]})
+            paths[kind] = f"/proc/{other.State.Pid}/ns/{kind}"
+        return paths, mounts
+
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
         empty = [(v["Destination"], self.volumes.mountpoint(v["Name"])) for v in c.VolumeMounts]
@@ -581,11 +644,16 @@ class Daemon:
             args = ["/sbin/docker-init", "--", *args]
             init_mounts = [{"destination": "/sbin/docker-init", "type": "bind",
                             "source": os.path.realpath(init_bin), "options": ["rbind", "rprivate", "ro"]}]
+        ns_paths, shm = self._joined_namespaces(hc)
+        init_mounts += shm
+        if hc.get("IpcMode") == "shareable":
+            init_mounts.append({"destination": "/dev/shm", "type": "bind", "source": await self._shareable_shm(c),
+                                "options": ["rbind", "rprivate"]})
         spec = oci.build_spec(
             c.ID, cfg, hc, args,
             oci.SpecPaths(c.HostnamePath, c.HostsPath, c.ResolvConfPath),
             oci.SpecOptions(cgroup_parent=self.cfg.cgroup_parent, user=user, cgroup_v2=self.cgroup_v2,
-                            netns_path=netns, extra_mounts=[
+                            netns_path=netns, ns_paths=ns_paths, extra_mounts=[
                                 {"destination": v["Destination"], "type": "bind",
                                  "source": self.volumes.mountpoint(v["Name"]),
                                  "options": ["rbind", "rprivate", "rw" if v["RW"] else "ro"]}
@@ -706,6 +774,7 @@ class Daemon:
         """Delete the task, then its containerd container (and with `remove_snapshot`, in parallel, the
         snapshot: the task's deletion unmounted it)."""
         await self.ignore_missing(self.client.delete_task(cid))
+        await self._release_shm(cid)
         if not remove_snapshot:
             await self.ignore_missing(self.client.delete_container(cid))
             return
@@ -829,6 +898,12 @@ class Daemon:
             await self.client.kill_task(c.ID, signo)
         except NotFound:
             pass  # exited meanwhile
+        if c.State.Paused and c.State.Running and signo != _signal.SIGKILL:
+            # as moby: resumed, so that the signal is delivered (the runtime thaws it for SIGKILL itself)
+            try:
+                await self.unpause(c.ID)
+            except DockerError as exc:
+                log.warning("cannot unpause %s after kill: %s", c.ID[:12], exc.message)
         if signo == _signal.SIGKILL:
             await self._wait_exit(c, None)
 
@@ -1158,6 +1233,12 @@ class Daemon:
     # --- attach / logs / resize -----------------------------------------------------------------
     def hub(self, c: Container) -> StreamHub:
         return self._live(c).hub
+
+    @staticmethod
+    def check_log_reading(c: Container) -> None:
+        """moby's ErrReadLogsNotSupported: `--log-driver none` keeps nothing to read."""
+        if (c.HostConfig.get("LogConfig") or {}).get("Type") == "none":
+            raise NotImplementedYet("configured logging driver does not support reading")
 
     def log_entries(self, c: Container, q: LogQuery) -> list[LogEntry]:
         return read_entries(c.LogPath, q)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, SystemError_
 from . import seccomp as _seccomp
 from .users import ResolvedUser
 
@@ -37,6 +38,38 @@ _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nic
             "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
 
 
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+
+
+def swap_accounting() -> bool:
+    """Whether the kernel limits swap per cgroup (moby's SwapLimit): else no swap limit is set."""
+    if os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"):
+        return True  # cgroup v1 with swap accounting
+    try:  # cgroup v2: the file exists in non-root groups when the kernel accounts swap
+        with open("/proc/self/cgroup") as f:
+            own = next((line.split("::", 1)[1].strip() for line in f if line.startswith("0::")), "")
+    except OSError:
+        return False
+    return bool(own) and own != "/" and os.path.exists(f"/sys/fs/cgroup{own}/memory.swap.max")
+
+
+def fill_defaults(hc: dict[str, Any], cgroup_v2: bool) -> None:
+    """What moby writes into a new container's HostConfig (adaptContainerSettings and the daemon's
+    defaults), so that inspect shows what the container gets: the shm size, IPC and cgroup namespace
+    modes, swap at twice a memory limit, the masked and read-only /proc paths."""
+    if not hc.get("ShmSize"):
+        hc["ShmSize"] = DEFAULT_SHM_SIZE
+    hc["IpcMode"] = hc.get("IpcMode") or "private"
+    hc["CgroupnsMode"] = hc.get("CgroupnsMode") or ("private" if cgroup_v2 else "host")
+    if (hc.get("Memory") or 0) > 0 and not hc.get("MemorySwap") and swap_accounting():
+        hc["MemorySwap"] = hc["Memory"] * 2
+    if not hc.get("Privileged"):
+        if hc.get("MaskedPaths") is None:
+            hc["MaskedPaths"] = list(MASKED_PATHS)
+        if hc.get("ReadonlyPaths") is None:
+            hc["ReadonlyPaths"] = list(READONLY_PATHS)
+
+
 def default_mounts(shm_size: int = 0) -> list[dict[str, Any]]:
     return [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -49,7 +82,7 @@ def default_mounts(shm_size: int = 0) -> list[dict[str, Any]]:
          "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size or 67108864}"]},
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size or DEFAULT_SHM_SIZE}"]},
     ]
 
 
@@ -122,6 +155,46 @@ def capabilities(host_config: dict[str, Any]) -> list[str]:
     return caps
 
 
+def _device_node(host: str, ctr: str, perms: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    st = os.stat(host)
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        return None
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    return ({"path": ctr, "type": kind, "major": major, "minor": minor, "fileMode": stat.S_IMODE(st.st_mode),
+             "uid": st.st_uid, "gid": st.st_gid},
+            {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
+
+
+def devices(hc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """HostConfig.Devices (`--device /dev/x[:/dev/y[:rwm]]`, or a directory of them) as the spec's
+    linux.devices and the cgroup rules that allow them."""
+    nodes, rules = [], []
+    for d in hc.get("Devices") or []:
+        host = d.get("PathOnHost") or ""
+        ctr, perms = d.get("PathInContainer") or host, d.get("CgroupPermissions") or "rwm"
+        try:
+            if os.path.isdir(host):
+                for dirpath, _, files in os.walk(host):
+                    for name in sorted(files):
+                        path = os.path.join(dirpath, name)
+                        found = _device_node(path, os.path.join(ctr, os.path.relpath(path, host)), perms)
+                        if found:
+                            nodes.append(found[0])
+                            rules.append(found[1])
+                continue
+            found = _device_node(host, ctr, perms)
+        except OSError as exc:
+            raise SystemError_(f'error gathering device information while adding custom device "{host}": '
+                               f"{os.strerror(exc.errno or 0).lower()}") from None
+        if found is None:
+            raise SystemError_(f'error gathering device information while adding custom device "{host}": '
+                               "not a device node")
+        nodes.append(found[0])
+        rules.append(found[1])
+    return nodes, rules
+
+
 def update_resources(hc: dict[str, Any]) -> dict[str, Any]:
     """The LinuxResources of a `docker update` (no device rules: those do not change)."""
     res = _resources(hc)
@@ -169,6 +242,21 @@ def _resources(hc: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+TMPFS_FLAGS = frozenset({"rw", "ro", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async",
+                         "dirsync", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
+                         "strictatime", "nostrictatime", "mand", "nomand", "tmpcopyup", "notmpcopyup"})
+TMPFS_KEYS = frozenset({"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"})
+
+
+def tmpfs_options(opts: str) -> list[str]:
+    """`--tmpfs /dst:opts`: mount flags and tmpfs' own key=value options, nothing else (moby's words)."""
+    options = [o for o in opts.split(",") if o]
+    bad = [o for o in options if o not in TMPFS_FLAGS and o.partition("=")[0] not in TMPFS_KEYS]
+    if bad:
+        raise InvalidParameter("invalid tmpfs option [" + " ".join(f'"{o}"' for o in bad) + "]")
+    return options
+
+
 def _user_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
     """Binds (`/host:/ctr[:ro]`), HostConfig.Mounts (bind, tmpfs) and HostConfig.Tmpfs."""
     out: list[dict[str, Any]] = []
@@ -213,7 +301,7 @@ def _user_mounts(hc: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             raise InvalidParameter(f"mount type \"{kind}\" is not supported")
     for dst, opts in (hc.get("Tmpfs") or {}).items():
-        options = ["nosuid", "nodev", "noexec"] + [o for o in (opts or "").split(",") if o]
+        options = ["nosuid", "nodev", "noexec"] + tmpfs_options(opts or "")
         out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options})
     return out
 
@@ -231,7 +319,8 @@ class SpecOptions:
     user: ResolvedUser = field(default_factory=ResolvedUser)
     cgroup_v2: bool = False
     netns_path: str = ""
-    extra_mounts: list[dict[str, Any]] = field(default_factory=list)  # resolved volumes  # join this network namespace (a sandbox, or another container's)
+    extra_mounts: list[dict[str, Any]] = field(default_factory=list)  # resolved volumes
+    ns_paths: dict[str, str] = field(default_factory=dict)  # "pid"/"ipc" → another container's namespace
 
 
 def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], args: list[str],
@@ -291,10 +380,11 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
         namespaces.append({"type": "network", "path": opts.netns_path} if opts.netns_path else {"type": "network"})
     if (hc.get("UTSMode") or "") != "host":
         namespaces.append({"type": "uts"})
-    if (hc.get("PidMode") or "") != "host":
-        namespaces.append({"type": "pid"})
-    if (hc.get("IpcMode") or "private") != "host":
-        namespaces.append({"type": "ipc"})
+    for kind, key, default in (("pid", "PidMode", ""), ("ipc", "IpcMode", "private")):
+        if opts.ns_paths.get(kind):  # container:<other>: its namespace
+            namespaces.append({"type": kind, "path": opts.ns_paths[kind]})
+        elif (hc.get(key) or default) != "host":
+            namespaces.append({"type": kind})
     cgroupns = hc.get("CgroupnsMode") or ("private" if opts.cgroup_v2 else "host")
     if cgroupns == "private":
         namespaces.append({"type": "cgroup"})
@@ -305,6 +395,11 @@ def build_spec(cid: str, config: dict[str, Any], host_config: dict[str, Any], ar
         "cgroupsPath": f"{parent.rstrip('/')}/{cid}" if parent.startswith("/") else f"/{parent.strip('/')}/{cid}",
         "namespaces": namespaces,
     }
+    nodes, rules = devices(hc)
+    if nodes:
+        linux["devices"] = nodes
+        if not privileged:
+            linux["resources"]["devices"] += rules
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
     profile = _seccomp.spec_seccomp(security, caps, privileged)

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 
-async def _run(*argv: str) -> None:
+async def run_command(*argv: str) -> None:
+    """Run a mount/umount-like command; OSError with its stderr when it fails."""
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
@@ -40,17 +41,17 @@ async def mount(mounts: list[Any], target: str, readonly: bool) -> None:
         raise OSError(f"expected one rootfs mount, got {len(mounts)}")
     m = mounts[0]
     if m.type == "bind":
-        await _run("mount", "--bind", m.source, target)
+        await run_command("mount", "--bind", m.source, target)
         if readonly:
             try:
-                await _run("mount", "-o", "remount,bind,ro", target)
+                await run_command("mount", "-o", "remount,bind,ro", target)
             except OSError:
-                await _run("umount", target)
+                await run_command("umount", target)
                 raise
         return
     opts = read_only_options(m.type, list(m.options)) + ["ro"] if readonly else \
         [o for o in m.options if o not in ("rw", "rbind", "bind")]
-    await _run("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
+    await run_command("mount", "-t", m.type, "-o", ",".join(opts), m.source, target)
 
 
 @asynccontextmanager
@@ -63,7 +64,7 @@ async def mounted(mounts: list[Any], tmp_root: str, readonly: bool = True) -> As
         try:
             yield target
         finally:
-            await _run("umount", target)
+            await run_command("umount", target)
     finally:
         shutil.rmtree(target, ignore_errors=True)
 
@@ -110,7 +111,7 @@ async def copy_up(mounts: list[Any], pairs: list[tuple[str, str]], tmp_root: str
                 continue  # nothing there in the image (or a link out of it): the volume stays empty
             if os.listdir(dst):
                 continue
-            await _run("cp", "-a", "--", real + "/.", dst)
+            await run_command("cp", "-a", "--", real + "/.", dst)
             st = os.stat(real)
             os.chown(dst, st.st_uid, st.st_gid)
             os.chmod(dst, st.st_mode & 0o7777)

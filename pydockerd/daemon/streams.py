@@ -53,7 +53,7 @@ class StreamHub:
 
     # --- a run ----------------------------------------------------------------------------------
     def begin_run(self) -> None:
-        self._writer = JSONFileWriter(self.log_path)
+        self._writer = JSONFileWriter(self.log_path) if self.log_path else None  # ("": --log-driver none)
         # stdin queued by earlier runs' clients is stale; keep what was queued for this run.
 
     def publish(self, stream: str, data: bytes) -> None:

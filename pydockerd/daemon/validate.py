@@ -115,6 +115,18 @@ def host_config(hc: dict[str, Any], update: bool = False) -> None:
         raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
     if not mem and swap > 0 and not update:
         raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, see usage")
+    res = hc.get("MemoryReservation") or 0
+    if res and res < 6 * 1024 * 1024:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
+    if mem and res and mem < res:
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation limit, see usage")
+    period, quota = hc.get("CpuPeriod") or 0, hc.get("CpuQuota") or 0
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+    if 0 < quota < 1000:
+        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    _cpuset(hc.get("CpusetCpus") or "", "cpus")
+    _cpuset(hc.get("CpusetMems") or "", "mems")
     if (hc.get("CpuShares") or 0) < 0:
         raise InvalidParameter(f"invalid CPU shares ({hc['CpuShares']}): value must be a positive integer")
     sw = hc.get("MemorySwappiness")
@@ -144,3 +156,127 @@ def host_config(hc: dict[str, Any], update: bool = False) -> None:
         raise InvalidParameter("invalid restart policy: maximum retry count can only be used with 'on-failure'")
     if retries < 0:
         raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
+
+
+# -- create-time checks of what the spec is built from (moby refuses these at create, not at start) ---------
+BIND_MODES = frozenset({"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate",
+                        "nocopy", "consistent", "cached", "delegated"})
+JSON_FILE_OPTS = frozenset({"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex",
+                            "tag"})
+LOG_DRIVERS = ("json-file", "none")
+
+
+def _cpu_list(value: str, what: str) -> set[int] | None:
+    """A cpuset list ("0-2,4") as numbers; None when malformed."""
+    out: set[int] = set()
+    for part in value.split(","):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or (dash and int(hi) < int(lo)):
+            return None
+        out.update(range(int(lo), int(hi if dash else lo) + 1))
+    return out
+
+
+def _online(path: str) -> tuple[str, set[int]]:
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return "", set()
+    return text, _cpu_list(text, "") or set()
+
+
+def _cpuset(value: str, kind: str) -> None:
+    if not value:
+        return
+    label, path = (("cpus", "/sys/devices/system/cpu/online") if kind == "cpus"
+                   else ("mems", "/sys/devices/system/node/online"))
+    wanted = _cpu_list(value, kind)
+    if wanted is None:
+        raise InvalidParameter(f"Invalid value {value} for cpuset {label}: invalid format: {value}")
+    text, have = _online(path)
+    if kind == "mems" and not text:
+        text, have = "0", {0}  # no NUMA: one node
+    if have and not wanted <= have:
+        what = "CPUs" if kind == "cpus" else "memory nodes"
+        raise InvalidParameter(f"Requested {what} are not available - requested {value}, available: {text}")
+
+
+def _mount_points(hc: dict[str, Any]) -> None:
+    """Binds, Mounts and Tmpfs as moby's validateMountConfig / volume spec parsing judge them."""
+    seen: set[str] = set()
+
+    def point(dst: str) -> None:
+        dst = os.path.normpath(dst)
+        if dst in seen:
+            raise InvalidParameter(f"Duplicate mount point: {dst}")
+        seen.add(dst)
+
+    for bind in hc.get("Binds") or []:
+        parts = bind.split(":")
+        if len(parts) < 2 or len(parts) > 3:
+            raise InvalidParameter(f"invalid volume specification: '{bind}'")
+        src, dst = parts[0], parts[1]
+        kind = "bind" if src.startswith("/") else "volume"
+        if not dst.startswith("/"):
+            raise InvalidParameter(f"invalid volume specification: '{bind}': invalid mount config for type "
+                                   f"\"{kind}\": invalid mount path: '{dst}' mount path must be absolute")
+        if os.path.normpath(dst) == "/":
+            raise InvalidParameter(f"invalid volume specification: '{bind}': invalid mount config for type "
+                                   f"\"{kind}\": invalid specification: destination can't be '/'")
+        for mode in (parts[2].split(",") if len(parts) == 3 else []):
+            if mode not in BIND_MODES:
+                raise InvalidParameter(f"invalid mode: {parts[2]}")
+        point(dst)
+    for m in hc.get("Mounts") or []:
+        kind, src, dst = m.get("Type") or "", m.get("Source") or "", m.get("Target") or ""
+        bad = f"invalid mount config for type \"{kind}\": "
+        if kind not in ("bind", "volume", "tmpfs"):
+            raise InvalidParameter(bad + "mount type unknown")
+        if not dst:
+            raise InvalidParameter(bad + "field Target must not be empty")
+        if not dst.startswith("/"):
+            raise InvalidParameter(bad + f"invalid mount path: '{dst}' mount path must be absolute")
+        if os.path.normpath(dst) == "/":
+            raise InvalidParameter(bad + "invalid specification: destination can't be '/'")
+        if kind == "bind":
+            if not src:
+                raise InvalidParameter(bad + "field Source must not be empty")
+            if not os.path.exists(src):
+                raise InvalidParameter(bad + f"bind source path does not exist: {src}")
+        if kind == "tmpfs" and src:
+            raise InvalidParameter(bad + "field Source must not be specified")
+        point(dst)
+    for dst, opts in (hc.get("Tmpfs") or {}).items():
+        if not dst.startswith("/"):
+            raise InvalidParameter(f"invalid mount path: '{dst}' mount path must be absolute")
+        point(dst)  # (its options are judged at start, as moby does: oci.tmpfs_options)
+
+
+def _log_config(lc: dict[str, Any]) -> None:
+    kind = lc.get("Type") or "json-file"
+    if kind not in LOG_DRIVERS:
+        raise InvalidParameter(f'error looking up logging plugin {kind}: plugin "{kind}" not found')
+    for key in lc.get("Config") or {}:
+        if kind == "json-file" and key not in JSON_FILE_OPTS:
+            raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
+
+
+def create_settings(config: dict[str, Any], hc: dict[str, Any]) -> None:
+    """What moby refuses at create besides types and ranges: working dir, stop signal, mounts, security
+    and log options, storage options, isolation."""
+    from . import seccomp
+    from .signals import parse_signal
+    wd = config.get("WorkingDir") or ""
+    if wd and not wd.startswith("/"):
+        raise InvalidParameter(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
+    if config.get("StopSignal"):
+        parse_signal(config["StopSignal"])
+    _mount_points(hc)
+    seccomp.parse_security_opts(hc.get("SecurityOpt"))
+    _log_config(hc.get("LogConfig") or {})
+    if hc.get("StorageOpt"):
+        raise InvalidParameter("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
+    iso = hc.get("Isolation") or ""
+    if iso.lower() not in ("", "default"):
+        raise InvalidParameter(f'Invalid isolation: "{iso}" - linux only supports \'default\'')

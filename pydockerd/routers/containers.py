@@ -8,7 +8,7 @@ from aiohttp import web
 from ..daemon import archive, sizes, validate
 from ..daemon.daemon import Daemon
 from ..daemon.logs import LogEntry, LogQuery, parse_time_param
-from ..errors import Forbidden, InvalidParameter
+from ..errors import Conflict, Forbidden, InvalidParameter
 from ..hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection
 from ..httputils import bool_value, int_value, json_bytes, json_response, parse_filters, read_json
 from ..stdcopy import STDERR, STDOUT, frame
@@ -98,6 +98,7 @@ def setup(router, d: Daemon) -> None:
 
     async def logs(request: web.Request) -> web.StreamResponse:
         c = d.get(request.match_info["id"])
+        d.check_log_reading(c)
         stdout, stderr = bool_value(request, "stdout"), bool_value(request, "stderr")
         if not (stdout or stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
@@ -134,6 +135,8 @@ def setup(router, d: Daemon) -> None:
 
     async def attach(request: web.Request) -> web.StreamResponse:
         c = d.get(request.match_info["id"])
+        if c.State.Paused:
+            raise Conflict(f"container {request.match_info['id']} is paused, unpause the container before attach")
         tty = bool(c.Config.get("Tty"))
         want_stdin = bool_value(request, "stdin")
         want_out, want_err = bool_value(request, "stdout"), bool_value(request, "stderr")

@@ -1,0 +1,144 @@
+"""What dockerd refuses at create, and the HostConfig it fills in, through the docker CLI 28. The expected
+texts are Debian's dockerd 20.10's for the same commands (measured side by side); after a refused create
+nothing is left (no container, no volume). Also the settings that used to be accepted and ignored:
+--device, --log-driver none, --pid/--ipc container:<other> (with --ipc shareable), start and kill of a
+paused container, the swap limit of --memory."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+
+REFUSED = [
+    (["--memory", "64m", "--memory-reservation", "128m"],
+     "Minimum memory limit can not be less than memory reservation limit, see usage"),
+    (["--cpu-period", "100"], "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"),
+    (["--cpu-quota", "100"], "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+    (["--cpuset-cpus", "999"], None),  # "Requested CPUs are not available - requested 999, available: <host's>"
+    (["--cpuset-cpus", "a-b"], "Invalid value a-b for cpuset cpus: invalid format: a-b"),
+    (["--mount", "type=bind,source=/nonexistent/zz,target=/d"],
+     'invalid mount config for type "bind": bind source path does not exist: /nonexistent/zz'),
+    (["--mount", "type=bogus,target=/d"], 'invalid mount config for type "bogus": mount type unknown'),
+    (["--mount", "type=volume,source=VOL,target=rel"],
+     "invalid mount config for type \"volume\": invalid mount path: 'rel' mount path must be absolute"),
+    (["--mount", "type=tmpfs,source=/tmp,target=/d"], 'invalid mount config for type "tmpfs": field Source must not be specified'),
+    (["-v", "/tmp:/d", "-v", "/etc:/d"], "Duplicate mount point: /d"),
+    (["-v", "/tmp:/d:zz"], "invalid mode: zz"),
+    (["-v", "/tmp:/"], "invalid volume specification: '/tmp:/': invalid mount config for type \"bind\": "
+                       "invalid specification: destination can't be '/'"),
+    (["--tmpfs", "rel"], "invalid mount path: 'rel' mount path must be absolute"),
+    (["--workdir", "rel"], "the working directory 'rel' is invalid, it needs to be an absolute path"),
+    (["--security-opt", "bogus=1"], 'invalid --security-opt 2: "bogus=1"'),
+    (["--log-driver", "bogus"], 'error looking up logging plugin bogus: plugin "bogus" not found'),
+    (["--log-opt", "bogus=1"], "unknown log opt 'bogus' for json-file log driver"),
+    (["--stop-signal", "BOGUS"], "Invalid signal: BOGUS"),
+    (["--pid", "container:NOSUCH"], "No such container: NOSUCH"),
+    (["--ipc", "container:NOSUCH"], "No such container: NOSUCH"),
+    (["--volumes-from", "NOSUCH"], "No such container: NOSUCH"),  # a 400: a 404 would make the CLI pull
+    (["--storage-opt", "size=1G"], "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"),
+    (["--isolation", "hyperv"], "Invalid isolation: \"hyperv\" - linux only supports 'default'"),
+]
+
+
+def uname(prefix: str = "cc") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def names(stack):
+    made: list[str] = []
+    yield made
+    if made:
+        stack.docker("rm", "-f", *made, timeout=60)
+
+
+def test_create_refuses_what_dockerd_refuses_and_leaves_nothing(stack):
+    before = (stack.docker("ps", "-aq", check=True).stdout, stack.docker("volume", "ls", "-q", check=True).stdout)
+    vol, missing = uname("ccvol"), uname("nosuch")
+    for args, err in REFUSED:
+        args = [a.replace("VOL", vol).replace("NOSUCH", missing) for a in args]
+        cp = stack.docker("create", "--name", uname(), *args, "busybox", "true")
+        assert cp.returncode == 1 and cp.stdout == "", (args, cp.stderr)
+        if err is None:
+            assert cp.stderr.startswith("Error response from daemon: Requested CPUs are not available - "
+                                        "requested 999, available: "), cp.stderr
+        else:
+            assert cp.stderr == f"Error response from daemon: {err.replace('NOSUCH', missing)}\n", args
+        assert "Unable to find image" not in cp.stderr
+    assert (stack.docker("ps", "-aq", check=True).stdout, stack.docker("volume", "ls", "-q", check=True).stdout) == before
+    # what moby judges at start: a bad tmpfs option, a missing device (a run exits 125 / 127, as dockerd's)
+    cp = stack.docker("run", "--rm", "--tmpfs", "/t:frobnicate", "busybox", "true")
+    assert cp.returncode == 125 and 'invalid tmpfs option ["frobnicate"]' in cp.stderr
+    cp = stack.docker("run", "--rm", "--device", "/dev/nosuch", "busybox", "true")
+    assert cp.returncode == 127 and ('error gathering device information while adding custom device "/dev/nosuch": '
+                                     "no such file or directory") in cp.stderr
+
+
+def test_host_config_defaults_and_settings_that_were_ignored(stack, names):
+    n = uname()
+    names.append(n)
+    cp = stack.docker("run", "--name", n, "--log-driver", "none", "-m", "64m", "--device", "/dev/null:/dev/mynull",
+                      "busybox", "sh", "-c", "echo hi; stat -c %t,%T /dev/mynull; "
+                      "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo v2")
+    assert cp.returncode == 0 and cp.stdout.split()[:2] == ["hi", "1,3"], cp.stderr  # attached output, the device
+    hc = json.loads(stack.docker("inspect", "-f", "{{json .HostConfig}}", n, check=True).stdout)
+    assert (hc["ShmSize"], hc["IpcMode"], hc["MemorySwap"]) == (64 << 20, "private", 128 << 20)
+    assert "/proc/kcore" in hc["MaskedPaths"] and "/proc/sys" in hc["ReadonlyPaths"]
+    if cp.stdout.split()[2] != "v2":
+        assert cp.stdout.split()[2] == str(128 << 20)  # swap: twice the memory limit, as dockerd
+    # --log-driver none: nothing kept, and logs says so as dockerd does
+    assert stack.docker("inspect", "-f", "{{.LogPath}}", n, check=True).stdout == "\n"
+    cp = stack.docker("logs", n)
+    assert (cp.returncode, cp.stderr) == (1, "Error response from daemon: configured logging driver does not support reading\n")
+
+
+def test_joining_another_containers_pid_and_ipc(stack, names):
+    donor, plain = uname(), uname()
+    names.extend([donor, plain])
+    stack.docker("run", "-d", "--name", donor, "--ipc", "shareable", "busybox", "sh", "-c",
+                 "echo shared > /dev/shm/x; exec sleep 60", check=True)
+    stack.docker("run", "-d", "--name", plain, "busybox", "sleep", "61", check=True)
+    for _ in range(50):
+        if stack.docker("exec", donor, "cat", "/dev/shm/x").stdout == "shared\n":
+            break
+        time.sleep(0.1)
+    cp = stack.docker("run", "--rm", "--pid", f"container:{plain}", "--ipc", f"container:{donor}", "busybox", "sh", "-c",
+                      "cat /dev/shm/x; ps -o args | grep -c 'sleep 6[1]'", check=True)
+    assert cp.stdout == "shared\n1\n"  # the donor's /dev/shm, the other one's processes
+    cp = stack.docker("run", "--rm", "--ipc", f"container:{plain}", "busybox", "true")
+    pid = stack.docker("inspect", "-f", "{{.Id}}", plain, check=True).stdout.strip()
+    assert cp.returncode == 125 and (f"can't join IPC of container {pid}: non-shareable IPC (hint: use "
+                                     "IpcMode:shareable for the donor container)") in cp.stderr
+    stack.docker("stop", "-t", "0", plain, check=True)
+    cp = stack.docker("run", "--rm", "--pid", f"container:{plain}", "busybox", "true")
+    assert cp.returncode == 125 and f"container {pid} is not running" in cp.stderr
+    donor_id = stack.docker("inspect", "-f", "{{.Id}}", donor, check=True).stdout.strip()
+    stack.docker("rm", "-f", donor, check=True)
+    mounts = subprocess.run(["mount"], capture_output=True, text=True).stdout
+    assert donor_id not in mounts  # its shm tmpfs went with it
+
+
+def test_start_and_kill_of_a_paused_container(stack, names):
+    n = uname()
+    names.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+                 check=True)
+    stack.docker("pause", n, check=True)
+    cp = stack.docker("start", n)
+    assert cp.returncode == 1 and "cannot start a paused container, try unpause instead" in cp.stderr
+    cp = stack.docker("start", "-a", n, timeout=20)  # refused, not a hang
+    assert cp.returncode == 1
+    stack.docker("kill", "-s", "TERM", n, check=True)  # resumed, so the signal is delivered
+    assert stack.docker("wait", n, check=True, timeout=20).stdout == "3\n"
+
+
+def test_cp_of_something_that_is_not_a_tar(stack, names):
+    n = uname()
+    names.append(n)
+    stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
+    cp = stack.docker("cp", "-", f"{n}:/tmp/", input="not a tar\n")
+    assert (cp.returncode, cp.stderr) == (
+        1, "Error response from daemon: Error processing tar file(exit status 1): unexpected EOF\n")
