@@ -34,7 +34,7 @@ from .health import HealthMonitor
 from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import copy_up, mounted, read_files, read_from_root, run_command
+from .rootfs import copy_up, mounted, read_files, read_from_root, read_layered, run_command
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -728,22 +728,29 @@ class Daemon:
 
     async def resolve_user(self, c: Container, mounts: list[Any], spec: str) -> ResolvedUser:
         """`Config.User` to ids, reading the image's /etc/passwd and /etc/group when needed."""
-        if not spec or spec in ("0", "root", "0:0"):
-            # (root's member groups, e.g. busybox's wheel, would take a mount of the snapshot per start)
-            return ResolvedUser(additional_gids=[0])
-        u, _, g = spec.partition(":")
+        if spec == "0:0":
+            return ResolvedUser(additional_gids=[0])  # an explicit group: no member groups
+        u, _, g = (spec or "0").partition(":")
         numeric = u.isdigit() and (not g or g.isdigit())
         try:
             if c.State.Running and c.State.Pid:
                 # exec: the running container's own root, not a second mount of its snapshot
                 files = read_from_root(f"/proc/{c.State.Pid}/root", ["/etc/passwd", "/etc/group"])
             else:
-                files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
+                # straight from the snapshot's directories where that is certain (no mount per start)
+                files = {p: read_layered(mounts, p) for p in ("/etc/passwd", "/etc/group")}
+                if None in files.values():
+                    files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
         except OSError as exc:
             if numeric:
                 return ResolvedUser(int(u), int(g) if g else 0, [int(g) if g else 0])
             raise SystemError_(f"unable to read the container's /etc/passwd: {exc}") from None
-        return resolve_user(spec, files["/etc/passwd"], files["/etc/group"])
+        try:
+            return resolve_user(spec or "0", files["/etc/passwd"] or "", files["/etc/group"] or "")
+        except InvalidParameter:
+            if spec in ("", "0", "root"):
+                return ResolvedUser(additional_gids=[0])  # root needs no passwd entry (FROM scratch)
+            raise
 
     async def _group_add(self, mounts: list[Any], user: ResolvedUser, groups: list[str]) -> list[int]:
         """HostConfig.GroupAdd (names from the image's /etc/group, or numbers) after the user's own groups."""

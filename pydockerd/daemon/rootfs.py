@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -67,6 +68,68 @@ async def mounted(mounts: list[Any], tmp_root: str, readonly: bool = True) -> As
             await run_command("umount", target)
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+def read_layered(mounts: list[Any], path: str) -> str | None:
+    """A small file of a snapshot read straight from its directories, without mounting it: an overlay's
+    upper dir, then its lower dirs top first (a whiteout or an opaque directory on the way ends the
+    search), or a bind's source. None when that cannot be decided so (a symlink on the way, another
+    kind of mount): mount it then. "" when the file does not exist."""
+    if len(mounts) != 1:
+        return None
+    m = mounts[0]
+    if m.type == "bind":
+        layers = [m.source]
+    elif m.type == "overlay":
+        opts = dict(o.split("=", 1) for o in m.options if "=" in o)
+        layers = ([opts["upperdir"]] if "upperdir" in opts else []) + [x for x in opts.get("lowerdir", "").split(":") if x]
+    else:
+        return None
+    parts = [p for p in path.split("/") if p]
+    try:
+        for layer in layers:
+            found, opaque = _in_layer(layer, parts)
+            if found is not None:
+                return found
+            if opaque:
+                return ""  # an opaque directory on the way: nothing below this layer shows through
+    except _Undecided:
+        return None
+    return ""
+
+
+class _Undecided(Exception):
+    """A symlink on the way: where it leads is the mounted tree's business."""
+
+
+def _in_layer(layer: str, parts: list[str]) -> tuple[str | None, bool]:
+    """(the content, "" if deleted here or None if not in this layer; whether an opaque directory was
+    crossed); _Undecided at a symlink."""
+    at, opaque = layer, False
+    for i, name in enumerate(parts):
+        at = os.path.join(at, name)
+        try:
+            st = os.lstat(at)
+        except FileNotFoundError:
+            return None, opaque  # not in this layer: the next one down
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return "", opaque  # a whiteout: deleted for the layers below
+        if i == len(parts) - 1:
+            if stat.S_ISREG(st.st_mode):
+                with open(at, errors="replace") as f:
+                    return f.read(), opaque
+            if stat.S_ISLNK(st.st_mode):
+                raise _Undecided()
+            return "", opaque  # a directory or a device is no text file
+        if stat.S_ISLNK(st.st_mode):
+            raise _Undecided()
+        if not stat.S_ISDIR(st.st_mode):
+            return "", opaque  # a file where a directory was: it hides the rest
+        try:
+            opaque = opaque or os.getxattr(at, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+        except OSError:
+            pass
+    return None, opaque
 
 
 def read_from_root(root: str, paths: list[str]) -> dict[str, str]:

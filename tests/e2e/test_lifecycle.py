@@ -557,6 +557,9 @@ def test_tty_size_resize_and_exec_options(stack, cleanup):
     assert cp.stdout.split() == ["1234", "99", "99", "/tmp", "b"]  # (the primary gid among the groups, as dockerd)
     cp = stack.docker("run", "--rm", "-u", "1000", "--group-add", "50", "busybox", "id", "-G", check=True)
     assert cp.stdout == "0 50\n"
+    # root's own groups from the image's /etc/group (busybox: wheel), as dockerd: in run and in exec
+    assert stack.docker("run", "--rm", "busybox", "id", "-G", check=True).stdout == "0 10\n"
+    assert stack.docker("exec", n, "id", "-G", check=True).stdout == "0 10\n"
     caps = stack.docker("exec", n, "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
     assert caps == "00000000a80425fb"
     caps = stack.docker("exec", "--privileged", n, "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]

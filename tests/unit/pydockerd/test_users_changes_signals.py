@@ -52,3 +52,32 @@ def test_read_only_view_never_reuses_the_upper_dir():
     opts = read_only_options("overlay", ["index=off", "workdir=/s/2/work", "upperdir=/s/2/fs", "lowerdir=/s/1/fs"])
     assert opts == ["lowerdir=/s/2/fs:/s/1/fs"]
     assert read_only_options("bind", ["rbind", "rw"]) == []
+
+
+def test_read_layered_follows_overlay_rules_without_mounting(tmp_path):
+    """/etc/group read from an overlay's dirs: the upper dir first, lower dirs top first; a whiteout or an
+    opaque directory ends the search; a symlink leaves it to a mount (None)."""
+    import os
+    from types import SimpleNamespace
+
+    from pydockerd.daemon.rootfs import read_layered
+    up, mid, low = (tmp_path / n for n in ("up", "mid", "low"))
+    for d in (up, mid, low):
+        (d / "etc").mkdir(parents=True)
+    (low / "etc" / "group").write_text("low\n")
+    (low / "etc" / "passwd").write_text("low-passwd\n")
+    mount = SimpleNamespace(type="overlay", options=[f"upperdir={up}", f"workdir={tmp_path}/w",
+                                                     f"lowerdir={mid}:{low}"])
+    assert read_layered([mount], "/etc/group") == "low\n"
+    (mid / "etc" / "group").write_text("mid\n")
+    assert read_layered([mount], "/etc/group") == "mid\n"
+    os.mknod(up / "etc" / "group", 0o600 | 0o020000, os.makedev(0, 0))  # a whiteout: deleted in the container
+    assert read_layered([mount], "/etc/group") == ""
+    os.setxattr(up / "etc", "trusted.overlay.opaque", b"y")  # an opaque /etc hides the lower ones
+    assert read_layered([mount], "/etc/passwd") == ""
+    os.removexattr(up / "etc", "trusted.overlay.opaque")
+    assert read_layered([mount], "/etc/passwd") == "low-passwd\n"
+    (up / "etc" / "passwd").symlink_to("/etc/shadow")
+    assert read_layered([mount], "/etc/passwd") is None  # where it leads is for a mounted tree to say
+    assert read_layered([SimpleNamespace(type="bind", source=str(low), options=[])], "/etc/group") == "low\n"
+    assert read_layered([SimpleNamespace(type="bind", source=str(low), options=[])], "/etc/nosuch") == ""
