@@ -6,8 +6,9 @@ reach outside it (symlinks resolve inside the chroot). Run as `python -m` with t
     export                  → a tar of the whole root on stdout
     put DIR NOOVERWRITE UIDGID  ← a tar on stdin, extracted into DIR
 
-The first argument is the root to chroot into. Errors: one line on stderr, exit 2 (not found),
-3 (not a directory) or 1.
+The first argument is the root to chroot into; PYDOCKER_CP_BINDS (JSON [[source, destination, rw], ...])
+lists what to bind over it first, in a private mount namespace. Errors: one line on stderr, exit 2 (not
+found), 3 (not a directory) or 1.
 """
 from __future__ import annotations
 
@@ -82,8 +83,33 @@ def do_put(dest: str, no_overwrite_dir_nondir: bool, copy_uidgid: bool) -> None:
             t.extract(m, dest, set_attrs=True, numeric_owner=True)
 
 
+def _mount_binds(root: str, binds: list[list]) -> None:
+    """A stopped container's volumes, binds and /etc files, bound over its root in a mount namespace of
+    this process alone: they vanish with it, whatever happens."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 1, 32, 4096, 16384, 1 << 18
+
+    def check(rc: int, what: str) -> None:
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"{what}: {os.strerror(err)}")
+    check(libc.unshare(0x00020000), "unshare")  # CLONE_NEWNS
+    check(libc.mount(None, b"/", None, ms_rec | ms_private, None), "make / private")
+    for src, dst, rw in binds:
+        target = os.path.join(root, dst.lstrip("/"))
+        if not os.path.lexists(target):
+            continue  # no mount point in the (read-only) tree: nothing the copy can reach there
+        check(libc.mount(src.encode(), target.encode(), None, ms_bind | ms_rec, None), f"bind {dst}")
+        if not rw:
+            check(libc.mount(None, target.encode(), None, ms_bind | ms_remount | ms_rdonly | ms_rec, None),
+                  f"read-only {dst}")
+
+
 def main() -> None:
     root, op, *args = sys.argv[1:]
+    if os.environ.get("PYDOCKER_CP_BINDS"):
+        _mount_binds(root, json.loads(os.environ["PYDOCKER_CP_BINDS"]))
     os.chroot(root)
     os.chdir("/")
     try:

@@ -415,7 +415,7 @@ def test_exec(stack, cleanup):
             break
     assert stack.docker("exec", n, "cat", "/tmp/bg").stdout == "bg\n"
     cp = stack.docker("exec", n, "nosuchcmd")
-    assert cp.returncode == 127
+    assert cp.returncode == 126  # (dockerd 20.10 measured: any exec that cannot start)
     assert 'exec: "nosuchcmd": executable file not found in $PATH' in cp.stdout + cp.stderr
     stack.docker("stop", "-t", "0", n, check=True)
     cp = stack.docker("exec", n, "true")
@@ -719,6 +719,32 @@ def test_cp_running_and_stopped(stack, cleanup, tmp_path):
     assert (tmp_path / "a3").read_text() == "a\n"
     stack.docker("start", n, check=True)
     assert stack.docker("exec", n, "cat", "/root/a2", check=True).stdout == "a\n"
+
+
+def test_cp_of_a_stopped_container_reaches_its_volumes_and_binds(stack, cleanup, tmp_path):
+    """As dockerd: a stopped container's volumes, binds and /etc files are where its processes saw them."""
+    n, vol = uname(), uname("cpvol")
+    cleanup.append(n)
+    host = tmp_path / "hostdir"
+    host.mkdir()
+    (host / "h").write_text("from the host\n")
+    (tmp_path / "f").write_text("into the volume\n")
+    try:
+        stack.docker("run", "--name", n, "-v", f"{vol}:/data", "-v", f"{host}:/hb:ro", "busybox", "true", check=True)
+        stack.docker("cp", str(tmp_path / "f"), f"{n}:/data/f", check=True)
+        out = stack.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f", check=True).stdout
+        assert out == "into the volume\n"  # in the volume, not in the container's own layer
+        stack.docker("cp", f"{n}:/hb/h", str(tmp_path / "h2"), check=True)
+        assert (tmp_path / "h2").read_text() == "from the host\n"
+        cp = stack.docker("cp", str(tmp_path / "f"), f"{n}:/hb/f")
+        assert cp.returncode == 1 and not (host / "f").exists()  # a read-only bind stays read-only
+        stack.docker("cp", f"{n}:/etc/hostname", str(tmp_path / "hn"), check=True)
+        cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
+        assert (tmp_path / "hn").read_text().strip() == cid[:12]
+    finally:
+        stack.docker("rm", "-f", n)
+        stack.docker("volume", "rm", vol)
+    assert not [line for line in open("/proc/mounts") if str(host) in line]
 
 
 def test_save_rmi_load_roundtrip(stack, busybox_rootfs_tar, tmp_path):
