@@ -381,16 +381,16 @@ class Daemon:
         _, named = parse_binds(hc.get("Binds") or [])
         out: list[VolumeMount] = []
 
-        def use(name: str, dst: str, rw: bool) -> None:
+        def use(name: str, dst: str, rw: bool, mode: str = "") -> None:
             vol, new = self.volumes.create(name)
             if new:
                 created.append(vol.Name)
                 self.events.publish("volume", "create", vol.Name, {"driver": "local"})
-            out.append(VolumeMount(vol.Name, dst, rw, vol.Anonymous))
+            out.append(VolumeMount(vol.Name, dst, rw, vol.Anonymous, mode))
 
-        for name, dst, rw in named:
-            use(name, dst, rw)
-        taken = {dst for _, dst, _ in named}
+        for name, dst, rw, mode in named:
+            use(name, dst, rw, mode)
+        taken = {dst for _, dst, _, _ in named}
         for b in hc.get("Binds") or []:
             parts = b.split(":")
             if len(parts) >= 2:
@@ -949,6 +949,7 @@ class Daemon:
             self.container_event(c, "stop")
             return
         log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
+        self.container_event(c, "kill", signal=str(int(_signal.SIGKILL)))
         try:
             await self.client.kill_task(c.ID, _signal.SIGKILL)  # the init, as Docker (see remove)
         except NotFound:
@@ -971,6 +972,7 @@ class Daemon:
         c.RemoveVolumes = c.RemoveVolumes or volumes
         if c.State.Running:
             c.ManuallyStopped = True  # no restart policy for a container being removed
+            self.container_event(c, "kill", signal=str(int(_signal.SIGKILL)))  # (dockerd's event too)
             try:
                 # the init only, as Docker: its pid namespace ends with it, and the shim kills what an
                 # init in the host's namespace leaves (containerd's ShouldKillAllOnExit)
@@ -1282,7 +1284,7 @@ class Daemon:
 
     def _volume_points(self, c: Container) -> list[dict[str, Any]]:
         return [{"Type": "volume", "Name": v["Name"], "Source": self.volumes.mountpoint(v["Name"]),
-                 "Destination": v["Destination"], "Driver": "local", "Mode": "z", "RW": v["RW"],
+                 "Destination": v["Destination"], "Driver": "local", "Mode": v.get("Mode", "z"), "RW": v["RW"],
                  "Propagation": ""} for v in c.VolumeMounts]
 
     def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[dict[str, Any]]:

@@ -100,7 +100,7 @@ class ExecManager:
         if size and len(size) == 2 and all(size):
             ex.size = (int(size[0]), int(size[1]))
         self.execs[ex.id] = ex
-        self.d.container_event(c, "exec_create: " + " ".join(ex.cmd), execID=ex.id)
+        self.d.container_event(c, "exec_create: " + _event_cmd(ex.cmd), execID=ex.id)
         return ex.id
 
     async def resize(self, exec_id: str, height: int, width: int) -> None:
@@ -164,6 +164,8 @@ class ExecManager:
             await client.exec_process(c.ID, ex.id, process, fifos.stdin, fifos.stdout, fifos.stderr, ex.tty)
             await fifos.start_copy(_Sink(output or (lambda s, d: None)))  # type: ignore[arg-type]
             waiter = asyncio.create_task(client.wait_task(c.ID, exec_id=ex.id))
+            # (dockerd announces the start before the runtime tries it, so a failed one has it too)
+            self.d.container_event(c, "exec_start: " + _event_cmd(ex.cmd), execID=ex.id)
             try:
                 ex.pid = await client.start_task(c.ID, exec_id=ex.id)
             except DockerError as exc:
@@ -174,7 +176,6 @@ class ExecManager:
                 ex.exit_code = 126
                 raise err[0] from None
             ex.running = True
-            self.d.container_event(c, "exec_start: " + " ".join(ex.cmd), execID=ex.id)
             log.debug("exec %s: started, pid %d", ex.id[:12], ex.pid)
             if ex.size and ex.tty:
                 await self.d.ignore_missing(client.resize_pty(c.ID, ex.size[1], ex.size[0], exec_id=ex.id))
@@ -204,3 +205,8 @@ class ExecManager:
                 stdin_task.cancel()
             fifos.close()
             ex.done.set()
+
+
+def _event_cmd(cmd: list[str]) -> str:
+    """moby's exec event name: the entrypoint, a space, the joined args (so "pwd " for a lone command)."""
+    return f"{cmd[0] if cmd else ''} {' '.join(cmd[1:])}"

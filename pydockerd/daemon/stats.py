@@ -130,8 +130,16 @@ def _fill_v1(out: dict[str, Any], m: dict[str, Any]) -> None:
     if int(pids.get("limit", 0)):
         out["pids_stats"]["limit"] = int(pids["limit"])
     blk = m.get("blkio") or {}
-    out["blkio_stats"]["io_service_bytes_recursive"] = _blkio(blk.get("io_service_bytes_recursive"))
-    out["blkio_stats"]["io_serviced_recursive"] = _blkio(blk.get("io_serviced_recursive"))
+    # cgroup v1: every list, empty ones as [] (moby copies each of containerd's; v2 fills only two)
+    for docker_key, containerd_key in (("io_service_bytes_recursive", "io_service_bytes_recursive"),
+                                       ("io_serviced_recursive", "io_serviced_recursive"),
+                                       ("io_queue_recursive", "io_queued_recursive"),
+                                       ("io_service_time_recursive", "io_service_time_recursive"),
+                                       ("io_wait_time_recursive", "io_wait_time_recursive"),
+                                       ("io_merged_recursive", "io_merged_recursive"),
+                                       ("io_time_recursive", "io_time_recursive"),
+                                       ("sectors_recursive", "sectors_recursive")):
+        out["blkio_stats"][docker_key] = _blkio(blk.get(containerd_key))
     cpu = m.get("cpu") or {}
     usage, thr = cpu.get("usage") or {}, cpu.get("throttling") or {}
     out["cpu_stats"] = {

@@ -110,7 +110,10 @@ async def info(d: "Daemon", images_count: int) -> dict[str, Any]:
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": ""},
-        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "SecurityOptions": [], "CDISpecDirs": [],
+        "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""}, "CDISpecDirs": [],
+        # what every container gets unless told otherwise (moby's list: the default seccomp profile, and a
+        # private cgroup namespace on cgroup v2)
+        "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if cgroup_v2 else []),
         "Containerd": {"Address": d.client.address, "Namespaces": {"Containers": "moby", "Plugins": "plugins.moby"}},
         "Warnings": [],
     }

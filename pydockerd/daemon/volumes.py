@@ -32,6 +32,7 @@ class VolumeMount:
     Destination: str
     RW: bool = True
     Anonymous: bool = False
+    Mode: str = ""  # as inspect shows it: `-v name:/dst[:mode]` gives the mode or "z", the others ""
 
 
 class VolumeStore:
@@ -94,13 +95,15 @@ class VolumeStore:
         shutil.rmtree(self._dir(name))
 
     def to_json(self, v: Volume) -> dict[str, Any]:
-        return {"CreatedAt": v.CreatedAt, "Driver": "local", "Labels": v.Labels or {},
-                "Mountpoint": self.mountpoint(v.Name), "Name": v.Name, "Options": v.Options or {},
+        # (no labels or options: null, as dockerd answers)
+        return {"CreatedAt": v.CreatedAt, "Driver": "local", "Labels": v.Labels or None,
+                "Mountpoint": self.mountpoint(v.Name), "Name": v.Name, "Options": v.Options or None,
                 "Scope": "local"}
 
 
-def parse_binds(binds: list[str]) -> tuple[list[str], list[tuple[str, str, bool]]]:
-    """Split HostConfig.Binds into host binds (absolute source) and (volume, destination, rw)."""
+def parse_binds(binds: list[str]) -> tuple[list[str], list[tuple[str, str, bool, str]]]:
+    """Split HostConfig.Binds into host binds (absolute source) and (volume, destination, rw, mode as
+    moby shows it: the one given, else "z")."""
     host, vols = [], []
     for b in binds or []:
         parts = b.split(":")
@@ -114,5 +117,5 @@ def parse_binds(binds: list[str]) -> tuple[list[str], list[tuple[str, str, bool]
         if src.startswith("/"):
             host.append(b)
         else:
-            vols.append((src, dst, "ro" not in mode))
+            vols.append((src, dst, "ro" not in mode, parts[2] if len(parts) == 3 else "z"))
     return host, vols

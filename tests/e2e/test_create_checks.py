@@ -142,3 +142,46 @@ def test_cp_of_something_that_is_not_a_tar(stack, names):
     cp = stack.docker("cp", "-", f"{n}:/tmp/", input="not a tar\n")
     assert (cp.returncode, cp.stderr) == (
         1, "Error response from daemon: Error processing tar file(exit status 1): unexpected EOF\n")
+
+
+def _api_get(stack, path: str):
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(30)
+            self.sock.connect(str(stack.sock))
+    c = Conn("docker")
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 200, (path, r.status, body)
+        return json.loads(body)
+    finally:
+        c.close()
+
+
+def test_inspect_shapes_as_dockerd(stack, names):
+    """Mount modes, a volume's empty labels and options, /info's security options, v1 blkio lists."""
+    n, v1, v2 = uname(), uname("ccv"), uname("ccv")
+    names.append(n)
+    try:
+        stack.docker("run", "-d", "--name", n, "-v", f"{v1}:/a", "-v", f"{v2}:/b:ro", "-v", "/anon", "busybox",
+                     "sleep", "60", check=True)
+        mounts = json.loads(stack.docker("inspect", "-f", "{{json .Mounts}}", n, check=True).stdout)
+        assert sorted((m["Destination"], m["Mode"], m["RW"]) for m in mounts) == [
+            ("/a", "z", True), ("/anon", "", True), ("/b", "ro", False)]
+        vol = _api_get(stack, f"/volumes/{v1}")
+        assert vol["Labels"] is None and vol["Options"] is None
+        info = _api_get(stack, "/info")
+        assert "name=seccomp,profile=builtin" in info["SecurityOptions"]
+        stats = _api_get(stack, f"/containers/{n}/stats?stream=false")
+        if info["CgroupVersion"] == "1":
+            assert all(isinstance(stats["blkio_stats"][k], list) for k in (
+                "io_service_bytes_recursive", "io_queue_recursive", "io_time_recursive", "sectors_recursive"))
+    finally:
+        stack.docker("rm", "-f", "-v", n)
+        stack.docker("volume", "rm", v1, v2)

@@ -530,6 +530,29 @@ def test_events_since_until_and_filters(stack):
     assert cp.stdout.split() == ["die"]
 
 
+def test_events_of_stop_escalation_rm_f_and_execs(stack, cleanup):
+    """dockerd's sequence: a stop that times out has kill 15 then kill 9; rm -f of a running one kills 9;
+    exec events are named entrypoint + " " + args (so "pwd " alone), and a failed exec has its start too."""
+    import time
+    label, n = uname("ev2"), uname()
+    cleanup.append(n)
+    since = str(int(time.time()) - 1)
+    stack.docker("run", "-d", "--name", n, "--label", f"{label}=1", "busybox", "sh", "-c",
+                 "trap '' TERM; while true; do sleep 0.1; done", check=True)
+    stack.docker("exec", n, "pwd", check=True)
+    assert stack.docker("exec", n, "nosuchcmd").returncode == 126
+    stack.docker("stop", "-t", "1", n, check=True)
+    stack.docker("start", n, check=True)
+    stack.docker("rm", "-f", n, check=True)
+    until = str(int(time.time()) + 1)
+    cp = stack.docker("events", "--since", since, "--until", until, "--filter", f"label={label}",
+                      "--format", "{{.Action}}|{{index .Actor.Attributes \"signal\"}}", check=True, timeout=30)
+    got = [a.rstrip("|") for a in cp.stdout.splitlines()]
+    assert got == ["create", "start", "exec_create: pwd ", "exec_start: pwd ", "exec_die",
+                   "exec_create: nosuchcmd ", "exec_start: nosuchcmd ",
+                   "kill|15", "kill|9", "die", "stop", "start", "kill|9", "die", "destroy"], got
+
+
 def test_restart_rename_pause_top(stack, cleanup):
     n, n2 = uname(), uname()
     cleanup.extend([n, n2])

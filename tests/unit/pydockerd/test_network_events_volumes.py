@@ -74,7 +74,7 @@ def test_volumes(tmp_path):
         store.get("data")
     with pytest.raises(InvalidParameter, match="includes invalid characters"):
         store.create("bad/name")
-    assert parse_binds(["/h:/c:ro", "vol:/d", "v2:/e:ro"]) == (["/h:/c:ro"], [("vol", "/d", True), ("v2", "/e", False)])
+    assert parse_binds(["/h:/c:ro", "vol:/d", "v2:/e:ro"]) == (["/h:/c:ro"], [("vol", "/d", True, "z"), ("v2", "/e", False, "ro")])
     with pytest.raises(InvalidParameter):
         parse_binds(["vol:relative"])
 
