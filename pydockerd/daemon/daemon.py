@@ -895,7 +895,10 @@ class Daemon:
 
     # --- stop / kill ----------------------------------------------------------------------------
     async def kill(self, ref: str, sig: str | None) -> None:
-        c = self.get(ref)
+        try:
+            c = self.get(ref)
+        except NotFound as exc:
+            raise NotFound(f"Cannot kill container: {ref}: {exc.message}") from None
         signo = parse_signal(sig) if sig else _signal.SIGKILL
         if not c.State.Running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.ID} is not running")
@@ -965,6 +968,8 @@ class Daemon:
         c = self.get(ref)
         lv = self._live(c)
         if c.State.Running and not force:
+            if c.State.Paused:
+                raise Conflict(f'cannot remove container "{c.Name}": container is paused and must be unpaused first')
             raise Conflict(f'cannot remove container "{c.Name}": container is running: stop the '
                            "container before removing or force remove")
         if lv.removing:

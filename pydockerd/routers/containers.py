@@ -21,8 +21,10 @@ def _render(entry_stream: str, data: bytes, tty: bool, prefix: bytes = b"") -> b
     return frame(STDERR if entry_stream == "stderr" else STDOUT, payload)
 
 
-def _log_bytes(e: LogEntry, tty: bool, timestamps: bool) -> bytes:
-    return _render(e.stream, e.data, tty, (e.time + " ").encode() if timestamps else b"")
+def _log_bytes(e: LogEntry, tty: bool, timestamps: bool, details: bool = False) -> bytes:
+    # moby: [timestamp ][attrs ]line; the json-file entries here carry no attrs, so --details adds " "
+    prefix = ((e.time + " ").encode() if timestamps else b"") + (b" " if details else b"")
+    return _render(e.stream, e.data, tty, prefix)
 
 
 def setup(router, d: Daemon) -> None:
@@ -108,7 +110,7 @@ def setup(router, d: Daemon) -> None:
                      since=parse_time_param(request.query.get("since", "")),
                      until=parse_time_param(request.query.get("until", "")),
                      timestamps=bool_value(request, "timestamps"))
-        tty = bool(c.Config.get("Tty"))
+        tty, details = bool(c.Config.get("Tty")), bool_value(request, "details")
         follow = bool_value(request, "follow") and c.State.Running
         hub = d.hub(c)
         entries = d.log_entries(c, q)
@@ -118,13 +120,13 @@ def setup(router, d: Daemon) -> None:
         try:
             await resp.prepare(request)
             if entries:
-                await resp.write(b"".join(_log_bytes(e, tty, q.timestamps) for e in entries))
+                await resp.write(b"".join(_log_bytes(e, tty, q.timestamps, details) for e in entries))
             while queue is not None:
                 e = await queue.get()
                 if e is None:
                     break
                 if q.wants(e):
-                    await resp.write(_log_bytes(e, tty, q.timestamps))
+                    await resp.write(_log_bytes(e, tty, q.timestamps, details))
             await resp.write_eof()
         except ConnectionError:
             pass

@@ -131,6 +131,9 @@ def test_start_and_kill_of_a_paused_container(stack, names):
     assert cp.returncode == 1 and "cannot start a paused container, try unpause instead" in cp.stderr
     cp = stack.docker("start", "-a", n, timeout=20)  # refused, not a hang
     assert cp.returncode == 1
+    cp = stack.docker("rm", n)
+    assert cp.returncode == 1 and f'cannot remove container "/{n}": container is paused and must be unpaused first' \
+        in cp.stderr
     stack.docker("kill", "-s", "TERM", n, check=True)  # resumed, so the signal is delivered
     assert stack.docker("wait", n, check=True, timeout=20).stdout == "3\n"
 
@@ -185,3 +188,15 @@ def test_inspect_shapes_as_dockerd(stack, names):
     finally:
         stack.docker("rm", "-f", "-v", n)
         stack.docker("volume", "rm", v1, v2)
+
+
+def test_kill_of_a_missing_container_and_logs_details(stack, names):
+    missing = uname("nosuch")
+    cp = stack.docker("kill", missing)
+    assert (cp.returncode, cp.stderr) == (
+        1, f"Error response from daemon: Cannot kill container: {missing}: No such container: {missing}\n")
+    n = uname()
+    names.append(n)
+    stack.docker("run", "--name", n, "busybox", "echo", "hi", check=True)
+    assert stack.docker("logs", "--details", n, check=True).stdout == " hi\n"  # (no attributes: a lone space)
+    assert stack.docker("logs", n, check=True).stdout == "hi\n"
