@@ -34,7 +34,7 @@ from .health import HealthMonitor
 from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import copy_up, mounted, read_files, read_from_root, read_layered, run_command
+from .rootfs import copy_up, is_mounted, mounted, read_files, read_from_root, read_layered, run_command
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -236,6 +236,7 @@ class Daemon:
             pass
         await self._cleanup_task(c.ID)
         await self._teardown_network(c)
+        await self._unmount_volumes(c)
         FifoSet(os.path.join(self.fifo_root, c.ID)).close()
         return code
 
@@ -454,6 +455,7 @@ class Daemon:
             try:
                 await self._start_locked(c, lv)
             except DockerError as exc:
+                await self._unmount_volumes(c)
                 c.State.Error = exc.message
                 if c.State.ExitCode == 0:
                     c.State.ExitCode = EXIT_UNKNOWN
@@ -583,7 +585,7 @@ class Daemon:
         a container joining its IPC namespace can bind the same one."""
         path = self._shm_path(c.ID)
         os.makedirs(path, exist_ok=True)
-        if not os.path.ismount(path):
+        if not is_mounted(path):
             size = int(c.HostConfig.get("ShmSize") or oci.DEFAULT_SHM_SIZE)
             try:
                 await run_command("mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={size}",
@@ -594,7 +596,7 @@ class Daemon:
 
     async def _release_shm(self, cid: str) -> None:
         path = self._shm_path(cid)
-        if os.path.ismount(path):
+        if is_mounted(path):
             try:
                 await run_command("umount", "-l", path)
             except OSError as exc:
@@ -614,7 +616,7 @@ class Daemon:
                 msg = f"container {other.ID} is not running"
                 raise Conflict(msg if kind == "pid" else f"can't join IPC of container {other.ID}: {msg}")
             if kind == "ipc":
-                if not os.path.ismount(self._shm_path(other.ID)):
+                if not is_mounted(self._shm_path(other.ID)):
                     raise InvalidParameter(f"can't join IPC of container {other.ID}: non-shareable IPC (hint: use "
                                            "IpcMode:shareable for the donor container)")
                 mounts.append({"destination": "/dev/shm", "type": "bind", "source": self._shm_path(other.ID),
@@ -622,8 +624,32 @@ class Daemon:
             paths[kind] = f"/proc/{other.State.Pid}/ns/{kind}"
         return paths, mounts
 
+    async def _mount_volumes(self, c: Container) -> None:
+        """Volumes made with options (`-o type=tmpfs -o device=tmpfs ...`) are mounted while in use."""
+        for v in c.VolumeMounts:
+            argv = self.volumes.mount_argv(v["Name"])
+            if argv:
+                try:
+                    await run_command(*argv)
+                except OSError as exc:
+                    raise SystemError_(f"error while mounting volume '{self.volumes.mountpoint(v['Name'])}': "
+                                       f"failed to mount local volume: {exc}") from None
+
+    async def _unmount_volumes(self, c: Container) -> None:
+        """Unmount the volumes with options that no other running container uses any more."""
+        for v in c.VolumeMounts:
+            path = self.volumes.mountpoint(v["Name"])
+            if not is_mounted(path) or any(
+                    u != c.ID and self.containers[u].State.Running for u in self.volume_users(v["Name"])):
+                continue
+            try:
+                await run_command("umount", path)
+            except OSError as exc:
+                log.warning("cannot unmount volume %s: %s", v["Name"], exc)
+
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
+        await self._mount_volumes(c)
         empty = [(v["Destination"], self.volumes.mountpoint(v["Name"])) for v in c.VolumeMounts]
         empty = [(d, mp) for d, mp in empty if os.path.isdir(mp) and not os.listdir(mp)]
         if empty:
@@ -823,6 +849,7 @@ class Daemon:
         # The task's deletion (runtime delete, unmount, shim exit) and the sandbox's do not depend on
         # each other once the process is gone: overlap them.
         await asyncio.gather(self._cleanup_task(c.ID, remove_snapshot=auto_remove), self._teardown_network(c))
+        await self._unmount_volumes(c)
         if lv.stdin_task is not None:
             lv.stdin_task.cancel()
             lv.stdin_task = None

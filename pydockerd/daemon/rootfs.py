@@ -3,11 +3,29 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import stat
 import tempfile
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
+
+
+def is_mounted(path: str) -> bool:
+    """Whether something is mounted at `path` (a bind of a directory of the same filesystem included,
+    which os.path.ismount misses)."""
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split(" ", 5)[4]
+                if "\\" in point:  # mountinfo escapes space, tab, newline and backslash in octal
+                    point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point)
+                if point == path:
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 async def run_command(*argv: str) -> None:

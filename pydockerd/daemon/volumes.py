@@ -6,11 +6,13 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import Conflict, InvalidParameter, NotFound
 from .container import now_rfc3339
+from .rootfs import is_mounted
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -33,6 +35,22 @@ class VolumeMount:
     RW: bool = True
     Anonymous: bool = False
     Mode: str = ""  # as inspect shows it: `-v name:/dst[:mode]` gives the mode or "z", the others ""
+
+
+MOUNT_OPTIONS = ("type", "device", "o")
+NEEDS = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
+
+
+def check_options(name: str, options: dict[str, str]) -> None:
+    """moby's local driver: only type, device and o (size needs an xfs quota), each with its partners."""
+    for key in options:
+        if key not in MOUNT_OPTIONS:
+            raise InvalidParameter(f'create {name}: invalid option: "{key}"')
+    for key, partners in NEEDS.items():
+        if key in options:
+            for partner in partners:
+                if partner not in options:
+                    raise InvalidParameter(f'create {name}: missing required option: "{partner}"')
 
 
 class VolumeStore:
@@ -64,23 +82,26 @@ class VolumeStore:
 
     def create(self, name: str = "", labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
                driver: str = "local") -> tuple[Volume, bool]:
-        """Create (or return the existing) volume; the bool says whether it is new."""
+        """Create (or return the existing) volume; the bool says whether it is new. `options`: the local
+        driver's `type`, `device` and `o`, what mount(8) takes (tmpfs, a bind, nfs, ...), mounted on the
+        volume's directory while a container uses it."""
         if driver not in ("", "local"):
-            raise NotFound(f"plugin \"{driver}\" not found")
-        if options:
-            raise InvalidParameter("the local driver takes no options in pydocker")
+            raise NotFound(f"create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found")
         anonymous = not name
         if anonymous:
             name = secrets.token_hex(32)
+        elif len(name) < 2:
+            raise InvalidParameter("volume name is too short, names should be at least two alphanumeric characters")
         elif not VALID_NAME.match(name):
             raise InvalidParameter(f"create {name}: \"{name}\" includes invalid characters for a local volume "
                                    "name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to "
                                    "pass a host directory, use absolute path")
         try:
-            return self.get(name), False
+            return self.get(name), False  # (with other options too, as dockerd: the existing one)
         except NotFound:
             pass
-        vol = Volume(name, now_rfc3339(), dict(labels or {}), {}, anonymous)
+        check_options(name, options or {})
+        vol = Volume(name, now_rfc3339(), dict(labels or {}), dict(options or {}), anonymous)
         os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
         tmp = os.path.join(self._dir(name), ".volume.json.tmp")
         with open(tmp, "w") as f:
@@ -92,7 +113,20 @@ class VolumeStore:
         self.get(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        if is_mounted(self.mountpoint(name)):  # (a crash left it mounted: never delete into it)
+            subprocess.run(["umount", "-l", self.mountpoint(name)], capture_output=True, check=False)
         shutil.rmtree(self._dir(name))
+
+    def mount_argv(self, name: str) -> list[str] | None:
+        """The mount(8) command that puts a volume with options on its directory (None: a plain one, or
+        mounted already)."""
+        v = self.get(name)
+        if not v.Options or is_mounted(self.mountpoint(name)):
+            return None
+        argv = ["mount", "-t", v.Options["type"]]
+        if v.Options.get("o"):
+            argv += ["-o", v.Options["o"]]
+        return argv + [v.Options["device"], self.mountpoint(name)]
 
     def to_json(self, v: Volume) -> dict[str, Any]:
         # (no labels or options: null, as dockerd answers)

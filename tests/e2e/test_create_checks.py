@@ -6,6 +6,7 @@ paused container, the swap limit of --memory."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -200,3 +201,39 @@ def test_kill_of_a_missing_container_and_logs_details(stack, names):
     stack.docker("run", "--name", n, "busybox", "echo", "hi", check=True)
     assert stack.docker("logs", "--details", n, check=True).stdout == " hi\n"  # (no attributes: a lone space)
     assert stack.docker("logs", n, check=True).stdout == "hi\n"
+
+
+def test_local_volumes_with_mount_options(stack, names, tmp_path):
+    """`volume create -o type=... -o device=... -o o=...` as moby's local driver: checked at create, mounted
+    on the volume's directory while a container uses it, unmounted after."""
+    tv, bv, bad = uname("tmpv"), uname("bindv"), uname("badv")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "seen").write_text("from the device\n")
+    try:
+        for opts, err in ((["-o", "bogus=1"], f'create {bad}: invalid option: "bogus"'),
+                          (["-o", "type=tmpfs"], f'create {bad}: missing required option: "device"'),
+                          (["-o", "device=/tmp"], f'create {bad}: missing required option: "type"'),
+                          (["-d", "bogus"], f'create {bad}: error looking up volume plugin bogus: plugin "bogus" not found')):
+            cp = stack.docker("volume", "create", *opts, bad)
+            assert (cp.returncode, cp.stderr) == (1, f"Error response from daemon: {err}\n"), opts
+        cp = stack.docker("volume", "create", "z")
+        assert "volume name is too short, names should be at least two alphanumeric characters" in cp.stderr
+        stack.docker("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", tv, check=True)
+        stack.docker("volume", "create", tv, check=True)  # the existing one, options and all (as dockerd)
+        opts = json.loads(stack.docker("volume", "inspect", "-f", "{{json .Options}}", tv, check=True).stdout)
+        assert opts == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+        out = stack.docker("run", "--rm", "-v", f"{tv}:/d", "busybox", "sh", "-c",
+                           "df -k /d | tail -1 | awk '{print $2}'; echo x > /d/f; ls /d", check=True).stdout
+        assert out == "1024\nf\n"
+        mp = json.loads(stack.docker("volume", "inspect", tv, check=True).stdout)[0]["Mountpoint"]
+        assert not os.path.ismount(mp) and not os.path.exists(os.path.join(mp, "f"))  # unmounted: a tmpfs's files go
+        stack.docker("volume", "create", "-o", "type=none", "-o", f"device={tmp_path / 'src'}", "-o", "o=bind", bv,
+                     check=True)
+        assert stack.docker("run", "--rm", "-v", f"{bv}:/d", "busybox", "cat", "/d/seen",
+                            check=True).stdout == "from the device\n"
+        stack.docker("volume", "create", "-o", "type=nosuchfs", "-o", "device=x", bad, check=True)
+        cp = stack.docker("run", "--rm", "-v", f"{bad}:/d", "busybox", "true")
+        assert cp.returncode == 125 and "failed to mount local volume" in cp.stderr, cp.stderr
+    finally:
+        stack.docker("volume", "rm", tv, bv, bad)
+    assert str(tmp_path) not in open("/proc/mounts").read()
