@@ -280,7 +280,7 @@ def cmd_events(opts: dict, pos: list[str]) -> int:
     from .stats import stats
     st = _load(opts, pos[0])
     if st.status() == "stopped":
-        raise RuncError("container not running")
+        raise RuncError(f"container with id {st.id} is not running")
 
     def emit(ev: dict) -> None:
         sys.stdout.write(json.dumps(ev, compact=True) + "\n")

@@ -75,7 +75,7 @@ def test_oom_kill_is_reported_and_stats_work(rt):
     assert rt.wait_status(cid, "stopped")["status"] == "stopped"
     # events on a stopped container: runc's error
     p = rt("events", cid)
-    assert p.returncode == 1 and "container not running" in p.stderr
+    assert p.returncode == 1 and f"container with id {cid} is not running" in p.stderr
 
 
 def test_events_stream_ends_when_the_container_stops(rt):

@@ -156,3 +156,82 @@ def test_list_owner_and_table_as_runc(rt, tmp_path):
         r = subprocess.run([RUNC, "--root", empty, "list"], capture_output=True, text=True)
         p = subprocess.run([PYRUNC, "--root", empty, "list"], capture_output=True, text=True)
         assert p.stdout == r.stdout
+
+
+def _keys(d: dict, pre: str = "") -> set[str]:
+    out = set()
+    for k, v in d.items():
+        out.add(pre + k)
+        if isinstance(v, dict) and k != "raw":
+            out |= _keys(v, f"{pre}{k}.")
+    return out
+
+
+V1 = not os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def _stats_bundle(rt):
+    b = rt.bundle(["sleep", "60"])
+
+    def edit(s):
+        s["linux"]["resources"].update({"memory": {"limit": 64 << 20}, "pids": {"limit": 50}})
+    rt.edit(b, edit)
+    return b
+
+
+@pytest.mark.skipif(not V1, reason="runc's v1 stats shape")
+def test_events_stats_shape_v1(rt):
+    cid = rt.new_id()
+    p = rt("run", "-d", "--bundle", str(_stats_bundle(rt)), cid)
+    assert p.returncode == 0, p.stderr
+    p = rt("events", "--stats", cid)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)["data"]
+    usage = data["cpu"]["usage"]
+    ncpu = len(usage["percpu"])
+    assert ncpu >= 1 and len(usage["percpu_kernel"]) == len(usage["percpu_user"]) == ncpu
+    assert sum(usage["percpu"]) <= usage["total"] + ncpu
+    cpuset = data["cpuset"]
+    assert cpuset["cpus"] and cpuset["mems"]
+    assert {"cpu_exclusive", "mem_hardwall", "sched_load_balance",
+            "sched_relax_domain_level"} <= set(cpuset)
+    # omitempty: no quota, so no throttling figures; no TCP memory in use
+    assert "throttledPeriods" not in data["cpu"]["throttling"]
+    assert "throttledTime" not in data["cpu"]["throttling"]
+    assert set(data["memory"]["kernelTCP"]) == {"limit", "failcnt"}
+    assert ("cache" in data["memory"]) == bool(data["memory"]["raw"].get("cache"))
+    assert data["pids"] == {"current": 1, "limit": 50}
+    assert list(data["memory"]["raw"]) == sorted(data["memory"]["raw"])  # a Go map
+
+
+@have_runc
+@pytest.mark.skipif(not V1, reason="runc's v1 stats shape")
+def test_events_stats_keys_match_runc(rt, tmp_path):
+    from pyrunc_helpers import find_cgroups
+    cid = rt.new_id()
+    rid = f"runc-t-{cid[-8:]}"
+    rroot = str(tmp_path / "runc-state")
+    b = _stats_bundle(rt)
+    assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
+    try:
+        # the container keeps runc's stdio: a file, not a pipe that would never reach EOF
+        with open(tmp_path / "runc.err", "w+") as err:
+            r = subprocess.run([RUNC, "--root", rroot, "run", "-d", "--bundle", str(b), rid],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=err, timeout=30)
+            err.seek(0)
+            assert r.returncode == 0, err.read()
+        r = subprocess.run([RUNC, "--root", rroot, "events", "--stats", rid],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        p = rt("events", "--stats", cid)
+        assert p.returncode == 0, p.stderr
+        want, got = json.loads(r.stdout), json.loads(p.stdout)
+        assert list(got) == list(want) and list(got["data"]) == list(want["data"])
+        diff = _keys(want["data"]) ^ _keys(got["data"])
+        # the page cache of the shared busybox binary is charged to whichever read it first
+        assert diff <= {"memory.cache"}, sorted(diff)
+        assert set(got["data"]["memory"]["raw"]) == set(want["data"]["memory"]["raw"])
+    finally:
+        subprocess.run([RUNC, "--root", rroot, "delete", "--force", rid], capture_output=True)
+    assert not find_cgroups(rid)
