@@ -78,16 +78,16 @@ def cmd_state(opts: dict, pos: list[str]) -> int:
 def cmd_kill(opts: dict, pos: list[str]) -> int:
     _args("kill", pos, 1, exact=False, maximum=2)
     from .container import kill, signal_number
-    sig = signal_number(pos[1] if len(pos) > 1 else "SIGTERM")
-    kill(_load(opts, pos[0]), sig, bool(opts.get("all")))
+    st = _load(opts, pos[0])  # runc looks the container up before it reads the signal
+    sig = signal_number(pos[1] if len(pos) > 1 and pos[1] else "SIGTERM")  # "" = the default
+    kill(st, sig, bool(opts.get("all")))
     return 0
 
 
 def cmd_delete(opts: dict, pos: list[str]) -> int:
-    _args("delete", pos, 1, exact=False)
+    _args("delete", pos, 1)
     from .container import delete
-    for cid in pos:
-        delete(opts["root"], cid, bool(opts.get("force")))
+    delete(opts["root"], pos[0], bool(opts.get("force")))
     return 0
 
 
@@ -106,6 +106,7 @@ def cmd_resume(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_list(opts: dict, pos: list[str]) -> int:
+    _args("list", pos, 0)
     from . import jsonlite as json
 
     from .state import State, list_ids
@@ -247,17 +248,32 @@ def cmd_exec(opts: dict, pos: list[str]) -> int:
 
 
 def cmd_spec(opts: dict, pos: list[str]) -> int:
+    _args("spec", pos, 0)
     from .spec import write_spec
     write_spec(opts.get("bundle") or ".", bool(opts.get("rootless")))
     return 0
 
 
 def cmd_features(opts: dict, pos: list[str]) -> int:
+    _args("features", pos, 0)
     from . import jsonlite as json
 
     from .spec import features
     sys.stdout.write(json.dumps(features(), indent=4) + "\n")
     return 0
+
+
+def cmd_checkpoint(opts: dict, pos: list[str]) -> int:
+    """runc checkpoint needs CRIU, which pyrunc does not drive: say so (after runc's argument
+    and container checks, so a missing container is still reported as such)."""
+    _args("checkpoint", pos, 1)
+    _load(opts, pos[0])
+    raise RuncError("checkpoint is not supported by pyrunc (no CRIU support)")
+
+
+def cmd_restore(opts: dict, pos: list[str]) -> int:
+    _args("restore", pos, 1)
+    raise RuncError("restore is not supported by pyrunc (no CRIU support)")
 
 
 def cmd_serve(opts: dict, pos: list[str]) -> int:

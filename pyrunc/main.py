@@ -35,6 +35,17 @@ _FLAGS: dict[str, dict] = {
     "spec": {"bundle": _V, "b": "bundle", "rootless": _B},
     "events": {"interval": _V, "stats": _B},
     "serve": {"fd": _V, "once": _B},
+    # runc's CRIU flags, accepted so that the refusal names the real reason
+    "checkpoint": {"image-path": _V, "work-path": _V, "parent-path": _V, "leave-running": _B,
+                   "tcp-established": _B, "ext-unix-sk": _B, "shell-job": _B, "lazy-pages": _B,
+                   "status-fd": _V, "page-server": _V, "file-locks": _B, "pre-dump": _B,
+                   "manage-cgroups-mode": _V, "empty-ns": _M, "auto-dedup": _B},
+    "restore": {"console-socket": _V, "image-path": _V, "work-path": _V,
+                "tcp-established": _B, "ext-unix-sk": _B, "shell-job": _B, "file-locks": _B,
+                "manage-cgroups-mode": _V, "bundle": _V, "b": "bundle", "detach": _B,
+                "d": "detach", "pid-file": _V, "no-subreaper": _B, "no-pivot": _B,
+                "empty-ns": _M, "auto-dedup": _B, "lazy-pages": _B, "lsm-profile": _V,
+                "lsm-mount-context": _V},
 }
 _GLOBAL = {"root": _V, "log": _V, "log-format": _V, "systemd-cgroup": _B, "debug": _B,
            "criu": _V, "rootless": _V}
@@ -155,8 +166,17 @@ def main(argv: list[str] | None = None, fast_exit: bool = False) -> None:
                                  (args if cmd != "exec" else args[:1])):
             _command_help(cmd)
             return
+        if cmd in ("help", "h"):
+            if args and args[0] in _ABOUT:
+                _command_help(args[0])
+            elif args:
+                raise RuncError(f"No help topic for '{args[0]}'\n", 3)
+            else:
+                sys.stdout.write(USAGE)
+            return
         if cmd not in _FLAGS:
-            raise RuncError(f"No help topic for '{cmd}'")
+            # urfave/cli's text, its trailing newline included; exit status 3, as runc
+            raise RuncError(f"No help topic for '{cmd}'\n", 3)
         # exec and ps pass what follows the id on (runc sets SkipArgReorder for them)
         opts, pos = parse_flags(args, _FLAGS[cmd], cmd, interleaved=cmd not in ("exec", "ps"))
         opts["root"] = gopts.get("root", "/run/pyrunc")

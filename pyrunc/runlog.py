@@ -33,8 +33,27 @@ def _line(level: str, msg: str) -> bytes:
     if _json:
         from . import jsonlite as json
         return (json.dumps({"level": level, "msg": msg, "time": stamp}, compact=True) + "\n").encode()
-    esc = msg.replace("\\", "\\\\").replace('"', '\\"')
-    return f'time="{stamp}" level={level} msg="{esc}"\n'.encode()
+    return f'time="{stamp}" level={level} msg={_logfmt(msg)}\n'.encode()
+
+
+_BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/@^+")
+_ESC = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _logfmt(value: str) -> str:
+    """logrus' text formatter: bare when every character is safe, else Go-quoted (strconv.Quote:
+    a newline shows as \\n, not as a line break)."""
+    if all(c in _BARE for c in value):
+        return value
+    out = []
+    for c in value:
+        if c in _ESC:
+            out.append(_ESC[c])
+        elif c < " " or c == "\x7f":
+            out.append(f"\\x{ord(c):02x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 def _write(data: bytes) -> None:

@@ -235,3 +235,35 @@ def test_events_stats_keys_match_runc(rt, tmp_path):
     finally:
         subprocess.run([RUNC, "--root", rroot, "delete", "--force", rid], capture_output=True)
     assert not find_cgroups(rid)
+
+
+def test_cli_edges_as_runc(rt, tmp_path):
+    def text(*args):
+        p = rt(*args)
+        return p.returncode, p.stderr.strip()
+
+    # unknown commands: urfave/cli's text (its newline kept, escaped in the log line), status 3
+    assert text("foo") == (3, "No help topic for 'foo'")
+    assert rt.last_error()["msg"] == "No help topic for 'foo'\n"
+    p = subprocess.run([PYRUNC, "foo"], capture_output=True, text=True)
+    assert p.returncode == 3 and p.stderr.endswith('msg="No help topic for \'foo\'\\n"\n')
+    p = subprocess.run([PYRUNC, "help", "kill"], capture_output=True, text=True)
+    assert p.returncode == 0 and "runc kill" in p.stdout
+    # checkpoint/restore: runc's argument and container checks, then a plain refusal
+    assert text("checkpoint", "nonexist") == (1, "container does not exist")
+    assert text("checkpoint")[1] == 'runc: "checkpoint" requires exactly 1 argument(s)'
+    cid = rt.new_id()
+    b = rt.bundle(["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"])
+    assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
+    for cmd in (["checkpoint", "--image-path", str(tmp_path / "img"), "--leave-running", cid],
+                ["restore", "--image-path", str(tmp_path / "img"), "--bundle", str(b), cid]):
+        rc, msg = text(*cmd)
+        assert rc == 1 and "not supported" in msg and "No help topic" not in msg, msg
+    # argument counts
+    assert text("delete", "a", "b") == (1, 'runc: "delete" requires exactly 1 argument(s)')
+    for cmd in ("spec", "list", "features"):
+        assert text(cmd, "extra") == (1, f'runc: "{cmd}" requires exactly 0 argument(s)')
+    # kill: the container is looked up first; an empty signal is the default, SIGTERM
+    assert text("kill", "nonexist", "FOO") == (1, "container does not exist")
+    assert text("kill", cid, "") == (0, "")
+    assert rt.wait_status(cid, "stopped")["status"] == "stopped"

@@ -112,7 +112,9 @@ def test_events_loop_reports_oom_then_ends_with_the_container(fake_container):
     try:
         first = json.loads(p.stdout.readline())  # stats come once the watch is set up
         assert first["type"] == "stats" and first["id"] == "c1"
-        assert first["data"]["memory"]["usage"] == {"usage": 1 << 20, "limit": 32 << 20}
+        # runc's MemoryEntry: limit and failcnt always, usage and max when not zero
+        assert first["data"]["memory"]["usage"] == {"usage": 1 << 20, "limit": 32 << 20,
+                                                    "failcnt": 0}
         write_events(d, 1)
         deadline = time.monotonic() + 10
         seen = []
