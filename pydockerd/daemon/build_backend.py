@@ -104,14 +104,17 @@ class DaemonBuildBackend:
         right = await client.snapshot_mounts(key)
         view_key = f"build-view-{secrets.token_hex(8)}"
         left: list[Any] = []
-        if parent_chain:
-            left = await client.view_snapshot(view_key, parent_chain)
+        # the layer is what changed over the snapshot's own parent: a container's (docker commit) is the
+        # image's init layer, whose files are no part of the image
+        base_snapshot = (await client.snapshot_parent(key)) if keep_key else parent_chain
+        if base_snapshot:
+            left = await client.view_snapshot(view_key, base_snapshot)
         try:
             stub = diff_pb2_grpc.DiffStub(client._channel)
             resp = await client._call(stub.Diff, diff_pb2.DiffRequest(left=left, right=right, media_type=LAYER_GZIP))
             layer = resp.diff
         finally:
-            if parent_chain:
+            if base_snapshot:
                 await self.d.ignore_missing(client.remove_snapshot(view_key))
         # the layer's DiffSize is the snapshot's changes by Docker's rule: measured here, from the
         # snapshot, rather than by streaming the new blob back afterwards
@@ -230,7 +233,7 @@ class DaemonBuildBackend:
 
     async def create(self, parent_id: str, config: dict) -> BuildContainer:
         body = {**config, "Image": parent_id, "HostConfig": dict(self.host_config)}
-        cid, warnings = await self.d.create("", body, allow_scratch=True)
+        cid, warnings = await self.d.create("", body, allow_scratch=True, init_layer=False)
         return BuildContainer(cid, warnings)
 
     async def run(self, container_id: str, stdout: Callable[[bytes], Awaitable[None]],

@@ -247,11 +247,12 @@ class ContainerdClient:
             raise translate(exc) from None
 
     # --- snapshots ----------------------------------------------------------------------------
-    async def prepare_snapshot(self, key: str, parent: str) -> list[Any]:
+    async def prepare_snapshot(self, key: str, parent: str, gc_root: bool = True) -> list[Any]:
         # A GC root: containerd collects snapshots no container record references, and a stopped
         # Docker container has no containerd container (its writable layer must stay until rm).
+        # (Not for one that is committed next: the label would stay and hold it, and its parents, forever.)
         from datetime import datetime, timezone
-        labels = {"containerd.io/gc.root": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        labels = {"containerd.io/gc.root": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")} if gc_root else {}
         resp = await self._call(self.snapshots.Prepare, snapshots_pb2.PrepareSnapshotRequest(
             snapshotter=self.snapshotter, key=key, parent=parent, labels=labels))
         return list(resp.mounts)

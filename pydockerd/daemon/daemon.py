@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, Iterable
 
 from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound,
                       NotImplementedYet, NotModified, SystemError_, no_such_container)
-from . import etcfiles, fsdiff, network, oci, reference, validate
+from . import etcfiles, fsdiff, initlayer, network, oci, reference, validate
 from . import filters as filters_mod
 from .changes import apply_changes
 from .container import ZERO_TIME, Container, ContainerStore, State, now_rfc3339, parse_rfc3339
@@ -110,6 +110,8 @@ class Daemon:
         self.health = HealthMonitor(self)
         self.events = EventBus()
         self.volumes = VolumeStore(os.path.join(cfg.data_root, "volumes"))
+        self._init_layers: set[str] = set()  # images' init layers known to exist (see _init_layer)
+        self._init_locks: dict[str, asyncio.Lock] = {}
         self.shutting_down = False
         self._tasks: set[asyncio.Task] = set()
         self.networks_enabled = False  # set by `init()`: does containerd serve pycontainerd's Networks?
@@ -285,8 +287,11 @@ class Daemon:
             pass
 
     # --- create ---------------------------------------------------------------------------------
-    async def create(self, name: str, body: dict[str, Any], allow_scratch: bool = False) -> tuple[str, list[str]]:
-        """`allow_scratch`: the builder's containers on `FROM scratch` have no image."""
+    async def create(self, name: str, body: dict[str, Any], allow_scratch: bool = False,
+                     init_layer: bool = True) -> tuple[str, list[str]]:
+        """`allow_scratch`: the builder's containers on `FROM scratch` have no image. `init_layer`: the
+        container's layer goes over the image's init layer (the builder's do not: each becomes a layer
+        of an image by itself)."""
         config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         host_config = dict(body.get("HostConfig") or {})
         image_ref = config.get("Image") or ""
@@ -358,7 +363,7 @@ class Daemon:
                 VolumeMounts=[asdict(v) for v in volume_mounts],
             )
             os.makedirs(cdir, mode=0o710, exist_ok=True)
-            mounts = await self.client.prepare_snapshot(cid, img.chain_id if img else "")
+            mounts = await self._prepare_rootfs(cid, img.chain_id if img else "", init_layer)
             created_snapshot = True
             self.store.save(c)
         except BaseException:
@@ -376,6 +381,42 @@ class Daemon:
         self._live(c).mounts = mounts
         self.container_event(c, "create")
         return cid, []
+
+    async def _prepare_rootfs(self, cid: str, chain: str, init_layer: bool) -> list[Any]:
+        """The container's writable snapshot, over the image's init layer (made once per image)."""
+        if not chain or not init_layer:
+            return await self.client.prepare_snapshot(cid, chain)
+        for _ in range(2):
+            parent = await self._init_layer(chain)
+            try:
+                return await self.client.prepare_snapshot(cid, parent)
+            except NotFound:
+                self._init_layers.discard(parent)  # collected meanwhile: made again
+        raise SystemError_(f"the init layer of {chain} keeps disappearing")
+
+    async def _init_layer(self, chain: str) -> str:
+        name = f"{chain}-init"
+        if name in self._init_layers:
+            return name
+        async with self._init_locks.setdefault(chain, asyncio.Lock()):
+            try:
+                await self.client.snapshot_parent(name)
+            except NotFound:
+                key = f"init-{secrets.token_hex(8)}"
+                mounts = await self.client.prepare_snapshot(key, chain, gc_root=False)
+                try:
+                    async with mounted(mounts, self.tmp_root, readonly=False) as root:
+                        await asyncio.to_thread(initlayer.setup, root)
+                    try:
+                        await self.client.commit_snapshot(name, key)
+                    except AlreadyExists:
+                        pass
+                except OSError as exc:
+                    raise SystemError_(f"cannot make the init layer of {chain}: {exc}") from None
+                finally:
+                    await self.ignore_missing(self.client.remove_snapshot(key))
+            self._init_layers.add(name)
+        return name
 
     def _resolve_volumes(self, hc: dict[str, Any], config: dict[str, Any], created: list[str]) -> list[VolumeMount]:
         """Named (`-v name:/dst`, `--mount type=volume`) and anonymous (`-v /dst`, image VOLUME) volumes."""
@@ -472,7 +513,7 @@ class Daemon:
             try:
                 mounts = await self.client.snapshot_mounts(c.ID)
             except NotFound:
-                mounts = await self.client.prepare_snapshot(c.ID, c.ChainID)
+                mounts = await self._prepare_rootfs(c.ID, c.ChainID, True)
         netns = await self._setup_network(c)
         try:
             await self._create_and_start(c, lv, mounts, netns)

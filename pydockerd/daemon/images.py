@@ -316,6 +316,13 @@ class ImageDeleter:
                                    "referenced in multiple repositories")
         known = {i.id: i for i in await self.service.list()}
         parent = known[img.id].labels.get(_PARENT, "") if img.id in known else ""
+        if img.chain_id:
+            # its init layer (pydockerd's own, see Daemon._init_layer) first, unless a container still
+            # stands on it, so that the collection the deletion sets off takes the image's layers too
+            try:
+                await self.service.client.remove_snapshot(f"{img.chain_id}-init")
+            except DockerError:
+                pass
         for name in img.names:
             await self.service.client.delete_image(name)
             if not name.startswith("moby-dangling@"):

@@ -237,3 +237,49 @@ def test_local_volumes_with_mount_options(stack, names, tmp_path):
     finally:
         stack.docker("volume", "rm", tv, bv, bad)
     assert str(tmp_path) not in open("/proc/mounts").read()
+
+
+def test_init_layer_files_are_there_but_not_in_diff_or_commit(stack, names, tmp_path):
+    """As dockerd's init layer: /.dockerenv and /etc/mtab exist in every container, are no change of the
+    container (docker diff), stay out of a commit of it, and are in its export."""
+    import tarfile
+    n, tag = uname(), f"{uname('initimg')}:v1"
+    names.append(n)
+    out = stack.docker("run", "--name", n, "busybox", "sh", "-c",
+                       "test -f /.dockerenv && readlink /etc/mtab && echo x > /x", check=True).stdout
+    assert out == "/proc/mounts\n"
+    assert stack.docker("diff", n, check=True).stdout == "A /x\n"
+    try:
+        stack.docker("commit", n, tag, check=True)
+        stack.docker("save", "-o", str(tmp_path / "img.tar"), tag, check=True)
+        with tarfile.open(tmp_path / "img.tar") as t:
+            layers = [m for m in t.getmembers() if m.name.startswith("blobs/sha256/")]
+            names_in_top = set()
+            for m in layers:
+                try:
+                    with tarfile.open(fileobj=t.extractfile(m)) as layer:
+                        names_in_top.update(layer.getnames())
+                except tarfile.TarError:
+                    continue  # a config or manifest blob
+        assert "x" in names_in_top and ".dockerenv" not in names_in_top and "etc/mtab" not in names_in_top
+        # the committed image's own containers get its init layer; rmi takes it along
+        stack.docker("run", "--rm", tag, "true", check=True)
+        sock = str(stack.exec_root / "containerd" / "containerd.sock")
+
+        def snapshots() -> str:
+            return subprocess.run(["ctr", "-a", sock, "-n", "moby", "snapshots", "--snapshotter", "overlayfs", "ls"],
+                                  capture_output=True, text=True, timeout=30, check=True).stdout
+        import hashlib
+        chain = ""
+        for diff_id in json.loads(stack.docker("image", "inspect", tag, check=True).stdout)[0]["RootFS"]["Layers"]:
+            chain = "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest() if chain else diff_id
+        assert f"{chain}-init" in snapshots()
+    finally:
+        stack.docker("rmi", tag)
+    assert f"{chain}-init" not in snapshots()
+    from stacklib import DOCKER
+    export = subprocess.run([DOCKER, "export", n], env=stack.env, capture_output=True, timeout=60, check=True).stdout
+    (tmp_path / "exp.tar").write_bytes(export)
+    with tarfile.open(tmp_path / "exp.tar") as t:
+        got = set(t.getnames())
+    assert ".dockerenv" in got and "etc/mtab" in got and "x" in got
