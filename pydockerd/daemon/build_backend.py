@@ -162,8 +162,10 @@ class DaemonBuildBackend:
         await client.put_image(f"moby-dangling@{manifest_digest}", target,
                                {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
         if not empty:
+            # (a build step's snapshot was committed under its chain ID above: measured by that name)
+            sized = key if keep_key else chain_id(diff_ids)
             try:  # (a running container may change its tree under a `commit --pause=false` walk)
-                await self.d.images.record_diff_size(layer.digest, await client.snapshot_diff_size(key))
+                await self.d.images.record_diff_size(layer.digest, await client.snapshot_diff_size(sized))
             except DockerError as exc:  # only its size is not known yet: measured when first asked
                 log.warning("cannot size layer %s at commit: %s", layer.digest, exc.message)
         return config_digest
@@ -283,16 +285,28 @@ class DaemonBuildBackend:
         import aiohttp
         tmp = tempfile.mkdtemp(prefix="build-dl-", dir=self.d.tmp_root)
         self._tmp.append(tmp)
-        async with aiohttp.ClientSession() as session:
-            async with session.get(url) as resp:
-                if resp.status >= 400:
-                    raise BuildError(f"failed to GET {url} with status {resp.status} {resp.reason}")
-                name = download_filename(urllib.parse.urlparse(url).path,
-                                         resp.headers.get("Content-Disposition", "")) or UNNAMED_DOWNLOAD
-                path = os.path.join(tmp, name)
-                with open(path, "wb") as f:
-                    async for chunk in resp.content.iter_chunked(1 << 16):
-                        f.write(chunk)
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url) as resp:
+                    if resp.status >= 400:
+                        body = (await resp.content.read(1 << 16)).decode(errors="replace")
+                        raise BuildError(f"ADD failed: failed to GET {url} with status {resp.status} "
+                                         f"{resp.reason}: {body}")
+                    name = download_filename(urllib.parse.urlparse(url).path,
+                                             resp.headers.get("Content-Disposition", "")) or UNNAMED_DOWNLOAD
+                    path = os.path.join(tmp, name)
+                    # a remote file is 0600 in the image, whatever the umask (Docker's documented rule)
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                    os.fchmod(fd, 0o600)
+                    with open(fd, "wb") as f:
+                        async for chunk in resp.content.iter_chunked(1 << 16):
+                            f.write(chunk)
+        except aiohttp.ClientConnectorError as exc:
+            err = exc.os_error
+            why = os.strerror(err.errno).lower() if err.errno else str(err)
+            raise BuildError(f'ADD failed: Get "{url}": dial tcp {exc.host}:{exc.port}: connect: {why}') from None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise BuildError(f'ADD failed: Get "{url}": {exc or type(exc).__name__}') from None
         return path
 
     async def copy(self, parent_id: str, action: CopyAction, source: Source | None,

@@ -455,6 +455,7 @@ class Daemon:
                 rw = v["RW"] if mode == "" else mode == "rw"
                 use(v["Name"], v["Destination"], rw)
         for dst in config.get("Volumes") or {}:
+            dst = os.path.normpath(os.path.join("/", dst))  # an image's `VOLUME data` is /data, as moby
             if dst not in taken:
                 use("", dst, True)
         return out
@@ -1431,7 +1432,8 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
     img_env = image.get("Env") or []
     if img_env:
         user_keys = {e.split("=", 1)[0] for e in out.get("Env") or []}
-        out["Env"] = [e for e in img_env if e.split("=", 1)[0] not in user_keys] + list(out.get("Env") or [])
+        # moby's order: the user's, then the image's the user did not set
+        out["Env"] = list(out.get("Env") or []) + [e for e in img_env if e.split("=", 1)[0] not in user_keys]
     labels = dict(image.get("Labels") or {})
     labels.update(out.get("Labels") or {})
     out["Labels"] = labels

@@ -251,6 +251,15 @@ def test_add_versus_copy_and_url(bstack, tmp_path, tags, http_dir):
     again = build(bstack, ctx, "-t", tag)
     assert cached(again.stdout) == {2, 3, 4, 5}
     assert bstack.docker("run", "--rm", tag, "cat", "/url/page.txt", check=True).stdout == "served again\n"
+    # remote files are 0600 (Docker's rule); failures say what went wrong, in dockerd's words
+    assert bstack.docker("run", "--rm", tag, "stat", "-c", "%a", "/url/page.txt", check=True).stdout == "600\n"
+    for line, err in ((f"ADD {url}/missing /m", f"ADD failed: failed to GET {url}/missing with status 404 "),
+                      ("ADD http://127.0.0.1:9/nothing /x",
+                       'ADD failed: Get "http://127.0.0.1:9/nothing": dial tcp 127.0.0.1:9: connect: connection refused')):
+        bad = write(tmp_path / f"bad{len(err)}", {"Dockerfile": f"FROM busybox\n{line}\n"})
+        cp = build(bstack, bad, "-t", unique("addfail"), check=False)
+        assert cp.returncode == 1 and err in cp.stdout + cp.stderr, cp.stdout + cp.stderr
+    assert "cannot size layer" not in bstack.log.read_text(errors="replace")  # sized on its snapshot as made
 
 
 def test_dockerfile_paths_stdin_and_dockerignore(bstack, tmp_path, tags):

@@ -283,3 +283,25 @@ def test_init_layer_files_are_there_but_not_in_diff_or_commit(stack, names, tmp_
     with tarfile.open(tmp_path / "exp.tar") as t:
         got = set(t.getnames())
     assert ".dockerenv" in got and "etc/mtab" in got and "x" in got
+
+
+def test_image_env_order_and_relative_volume(stack, names, tmp_path):
+    """moby's merge: the user's variables first, then the image's; an image's `VOLUME data` is /data."""
+    tag = f"{uname('relvol')}:1"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nENV A=1 B=img\nVOLUME data\n")
+    from stacklib import DOCKER
+    cp = subprocess.run([DOCKER, "build", "-q", "-t", tag, str(tmp_path)], env=dict(stack.env, DOCKER_BUILDKIT="0"),
+                        capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    n = uname()
+    names.append(n)
+    try:
+        out = stack.docker("run", "--name", n, "-e", "B=mine", "-e", "C=3", tag, "sh", "-c",
+                           "grep -c ' /data ' /proc/mounts", check=True).stdout
+        assert out == "1\n"
+        env = json.loads(stack.docker("inspect", "-f", "{{json .Config.Env}}", n, check=True).stdout)
+        assert env[:2] == ["B=mine", "C=3"] and "A=1" in env and "B=img" not in env, env
+    finally:
+        stack.docker("rm", "-f", "-v", n)
+        names.remove(n)
+        stack.docker("rmi", tag)
