@@ -24,6 +24,7 @@ from ..builder.driver import BaseImage, Container as BuildContainer
 from ..builder.errors import BuildError
 from ..builder.plan import CopyAction, FromRef
 from ..errors import AlreadyExists, DockerError, NotFound
+from ..httputils import ENGINE_VERSION
 from . import reference
 from .container import now_rfc3339
 from .containerd import Descriptor
@@ -133,8 +134,11 @@ class DaemonBuildBackend:
         else:
             diff_ids.append(diff_id)
         history.append(entry)
+        # (moby's too: the image each step or commit started from, and the engine that made it)
+        config = {**config, "Image": parent_id or ""}
         new_config = {**base, "config": config, "container_config": container_config, "created": now,
-                      "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history}
+                      "docker_version": ENGINE_VERSION, "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                      "history": history}
         if author:
             new_config["author"] = author
         config_bytes = json.dumps(new_config, separators=(",", ":")).encode()

@@ -16,7 +16,11 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 def now_rfc3339() -> str:
     """Current time as RFC3339 with nanoseconds, the way Go prints time.Time."""
-    ns = time.time_ns()
+    return rfc3339_ns(time.time_ns())
+
+
+def rfc3339_ns(ns: int) -> str:
+    """Unix nanoseconds as RFC3339 with nanoseconds (Go's time.Time in JSON)."""
     base = datetime.fromtimestamp(ns // 1_000_000_000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{ns % 1_000_000_000:09d}Z"
 

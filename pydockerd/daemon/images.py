@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Iterable
 from ..errors import Conflict, DockerError, InvalidParameter, NotFound, SystemError_, no_such_image
 from . import filters as filters_mod
 from . import reference
+from .container import ZERO_TIME, rfc3339_ns
 from .containerd import ContainerdClient, Descriptor, ImageRecord
 
 INDEX_TYPES = {"application/vnd.docker.distribution.manifest.list.v2+json",
@@ -386,7 +387,7 @@ def inspect(img: Image, size: int) -> dict[str, Any]:
     cfg = dict(img.container_config)
     full_cfg = {"Hostname": "", "Domainname": "", "User": cfg.get("User", ""), "AttachStdin": False,
                 "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
-                "StdinOnce": False, "Env": cfg.get("Env"), "Cmd": cfg.get("Cmd"), "Image": "",
+                "StdinOnce": False, "Env": cfg.get("Env"), "Cmd": cfg.get("Cmd"), "Image": cfg.get("Image") or "",
                 "Volumes": cfg.get("Volumes"), "WorkingDir": cfg.get("WorkingDir", ""),
                 "Entrypoint": cfg.get("Entrypoint"), "OnBuild": cfg.get("OnBuild"),
                 "Labels": cfg.get("Labels")}
@@ -394,16 +395,20 @@ def inspect(img: Image, size: int) -> dict[str, Any]:
         if k in cfg:
             full_cfg[k] = cfg[k]
     created = img.config.get("created") or "0001-01-01T00:00:00Z"
+    parent = img.labels.get(_PARENT, "")  # what a build step or commit started from (not "scratch")
+    tagged = ZERO_TIME if not img.repo_tags or not img.created_record else rfc3339_ns(int(img.created_record * 1e9))
     return {
-        "Id": img.id, "RepoTags": img.repo_tags, "RepoDigests": img.repo_digests, "Parent": "",
+        "Id": img.id, "RepoTags": img.repo_tags, "RepoDigests": img.repo_digests,
+        "Parent": parent if parent.startswith("sha256:") else "",
         "Comment": _history_comment(img), "Created": created, "Container": "",
         # compose 1.29 reads ContainerConfig when recreating services, whatever the API version.
-        "ContainerConfig": full_cfg, "DockerVersion": "", "Author": img.config.get("author", ""),
+        "ContainerConfig": full_cfg, "DockerVersion": img.config.get("docker_version", ""),
+        "Author": img.config.get("author", ""),
         "Config": full_cfg, "Architecture": img.config.get("architecture", HOST_ARCH),
         "Os": img.config.get("os", "linux"), "Size": size, "VirtualSize": size,
         "GraphDriver": {"Name": "overlayfs", "Data": None},
         "RootFS": {"Type": "layers", "Layers": list(img.config.get("rootfs", {}).get("diff_ids") or [])},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "Metadata": {"LastTagTime": tagged},
     }
 
 

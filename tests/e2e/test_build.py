@@ -578,3 +578,20 @@ def test_rmi_takes_the_build_steps_along(bstack, tmp_path):
     assert len(re.findall(r"^Deleted: sha256:", out, re.M)) == 3
     left = bstack.docker("images", "-a", "-q", check=True).stdout.split()
     assert not set(step_ids) & set(left) and image(bstack, "busybox")
+
+
+def test_inspect_of_a_built_image_names_its_parent_and_engine(bstack, tmp_path, tags):
+    """As dockerd's classic builds: Parent and Config.Image are the image the last step started from,
+    DockerVersion the engine's, LastTagTime when it was tagged; a commit's parent is its container's image."""
+    tag = unique("parent") + ":1"
+    tags.append(tag)
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo a > /a\nCMD [\"cat\", \"/a\"]\n"})
+    build(bstack, ctx, "-t", tag)
+    info = json.loads(bstack.docker("image", "inspect", tag, check=True).stdout)[0]
+    history = bstack.docker("history", "-q", tag, check=True).stdout.split()
+    step = json.loads(bstack.docker("image", "inspect", history[1], check=True).stdout)[0]["Id"]
+    assert info["Parent"] == step and info["Config"]["Image"] == step
+    version = bstack.docker("version", "-f", "{{.Server.Version}}", check=True).stdout.strip()
+    assert info["DockerVersion"] == version and not info["Metadata"]["LastTagTime"].startswith("0001-")
+    busybox = json.loads(bstack.docker("image", "inspect", "busybox", check=True).stdout)[0]
+    assert busybox["Parent"] == "" and busybox["DockerVersion"] == ""  # imported: no parent, no engine
