@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -74,6 +75,32 @@ def pids_with_cwd_or_exe_under(prefix: str) -> list[int]:
             pids.append(int(p.name))
     return pids
 
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    """HTTP over an Engine API unix socket."""
+
+    def __init__(self, sock: str) -> None:
+        super().__init__("docker", timeout=60)
+        self.path = sock
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(60)
+        self.sock.connect(self.path)
+
+
+def api_get(sock: str | Path, path: str) -> object:
+    """GET `path` of the Engine API on unix socket `sock`: the decoded JSON of a 200 (else the test fails)."""
+    conn = UnixHTTP(str(sock))
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, (path, resp.status, body)
+        return json.loads(body)
+    finally:
+        conn.close()
 
 def answers_ping(sock: Path | str) -> bool:
     """Whether an Engine API daemon (pydockerd, dockerd) answers GET /_ping on the unix socket `sock`."""

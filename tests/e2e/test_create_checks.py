@@ -13,6 +13,8 @@ import uuid
 
 import pytest
 
+from stacklib import DOCKER, api_get
+
 REFUSED = [
     (["--memory", "64m", "--memory-reservation", "128m"],
      "Minimum memory limit can not be less than memory reservation limit, see usage"),
@@ -148,26 +150,6 @@ def test_cp_of_something_that_is_not_a_tar(stack, names):
         1, "Error response from daemon: Error processing tar file(exit status 1): unexpected EOF\n")
 
 
-def _api_get(stack, path: str):
-    import http.client
-    import socket
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(30)
-            self.sock.connect(str(stack.sock))
-    c = Conn("docker")
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        body = r.read()
-        assert r.status == 200, (path, r.status, body)
-        return json.loads(body)
-    finally:
-        c.close()
-
-
 def test_inspect_shapes_as_dockerd(stack, names):
     """Mount modes, a volume's empty labels and options, /info's security options, v1 blkio lists."""
     n, v1, v2 = uname(), uname("ccv"), uname("ccv")
@@ -178,11 +160,11 @@ def test_inspect_shapes_as_dockerd(stack, names):
         mounts = json.loads(stack.docker("inspect", "-f", "{{json .Mounts}}", n, check=True).stdout)
         assert sorted((m["Destination"], m["Mode"], m["RW"]) for m in mounts) == [
             ("/a", "z", True), ("/anon", "", True), ("/b", "ro", False)]
-        vol = _api_get(stack, f"/volumes/{v1}")
+        vol = api_get(stack.sock, f"/volumes/{v1}")
         assert vol["Labels"] is None and vol["Options"] is None
-        info = _api_get(stack, "/info")
+        info = api_get(stack.sock, "/info")
         assert "name=seccomp,profile=builtin" in info["SecurityOptions"]
-        stats = _api_get(stack, f"/containers/{n}/stats?stream=false")
+        stats = api_get(stack.sock, f"/containers/{n}/stats?stream=false")
         if info["CgroupVersion"] == "1":
             assert all(isinstance(stats["blkio_stats"][k], list) for k in (
                 "io_service_bytes_recursive", "io_queue_recursive", "io_time_recursive", "sectors_recursive"))
@@ -277,7 +259,6 @@ def test_init_layer_files_are_there_but_not_in_diff_or_commit(stack, names, tmp_
     finally:
         stack.docker("rmi", tag)
     assert f"{chain}-init" not in snapshots()
-    from stacklib import DOCKER
     export = subprocess.run([DOCKER, "export", n], env=stack.env, capture_output=True, timeout=60, check=True).stdout
     (tmp_path / "exp.tar").write_bytes(export)
     with tarfile.open(tmp_path / "exp.tar") as t:
@@ -289,7 +270,6 @@ def test_image_env_order_and_relative_volume(stack, names, tmp_path):
     """moby's merge: the user's variables first, then the image's; an image's `VOLUME data` is /data."""
     tag = f"{uname('relvol')}:1"
     (tmp_path / "Dockerfile").write_text("FROM busybox\nENV A=1 B=img\nVOLUME data\n")
-    from stacklib import DOCKER
     cp = subprocess.run([DOCKER, "build", "-q", "-t", tag, str(tmp_path)], env=dict(stack.env, DOCKER_BUILDKIT="0"),
                         capture_output=True, text=True, timeout=120)
     assert cp.returncode == 0, cp.stderr

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import difflib
 
-import http.client
-import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -29,7 +26,7 @@ from typing import Callable
 import pytest
 
 from peer_dockerd import DOCKERD, private_dockerd
-from stacklib import DOCKER, DOCKER20, stack_session, unique
+from stacklib import DOCKER, DOCKER20, api_get, stack_session, unique
 
 WRITE = ("head -c 1048576 /dev/zero > /big && ln -s 0123456789 /lnk && rm /bin/ls"
          " && head -c 2097152 /dev/zero > /data/f")
@@ -50,29 +47,6 @@ class Names:
     def new(cls) -> "Names":
         tag = unique("sz")
         return cls(f"{tag}-img:1", f"{tag}-built:1", f"{tag}-vol", f"{tag}-wrote", f"{tag}-fresh")
-
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, sock: str) -> None:
-        super().__init__("docker", timeout=60)
-        self.path = sock
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(60)
-        self.sock.connect(self.path)
-
-
-def api_get(sock: str, path: str) -> object:
-    conn = UnixHTTP(sock)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        body = resp.read()
-        assert resp.status == 200, (path, resp.status, body)
-        return json.loads(body)
-    finally:
-        conn.close()
 
 
 def cli_runner(env: dict[str, str]) -> Callable[[str], Run]:
