@@ -23,6 +23,8 @@ import stat
 import sys
 import tarfile
 
+from .scope import in_scope
+
 GO_DIR, GO_SYMLINK = 1 << 31, 1 << 27
 
 
@@ -83,29 +85,6 @@ def do_put(dest: str, no_overwrite_dir_nondir: bool, copy_uidgid: bool) -> None:
             t.extract(m, dest, set_attrs=True, numeric_owner=True)
 
 
-def _in_scope(root: str, path: str) -> str:
-    """`path` of the tree at `root` with its symlinks followed inside that tree (moby's
-    FollowSymlinkInScope): a link in the container to /etc names the container's /etc, not the host's."""
-    parts, done, hops = [p for p in path.split("/") if p], root, 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            done = os.path.dirname(done) if done != root else root
-            continue
-        nxt = os.path.join(done, name)
-        if os.path.islink(nxt):
-            hops += 1
-            if hops > 40:
-                raise OSError(40, f"too many links in {path}")
-            link = os.readlink(nxt)
-            parts = [p for p in link.split("/") if p] + parts
-            if link.startswith("/"):
-                done = root
-            continue
-        done = nxt
-    return done
-
-
 def _mount_binds(root: str, binds: list[list]) -> None:
     """A stopped container's volumes, binds and /etc files, bound over its root in a mount namespace of
     this process alone: they vanish with it, whatever happens."""
@@ -120,7 +99,7 @@ def _mount_binds(root: str, binds: list[list]) -> None:
     check(libc.unshare(0x00020000), "unshare")  # CLONE_NEWNS
     check(libc.mount(None, b"/", None, ms_rec | ms_private, None), "make / private")
     for src, dst, rw in binds:
-        target = _in_scope(root, dst)
+        target = in_scope(root, dst)
         if not os.path.lexists(target):
             continue  # no mount point in the (read-only) tree: nothing the copy can reach there
         check(libc.mount(src.encode(), target.encode(), None, ms_bind | ms_rec, None), f"bind {dst}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .scope import in_scope
+
 # path → "dir", "file" or a symlink's target (moby's initlayer.Setup)
 ENTRIES = {
     "/dev/pts": "dir", "/dev/shm": "dir", "/proc": "dir", "/sys": "dir",
@@ -15,7 +17,7 @@ ENTRIES = {
 def setup(root: str) -> None:
     """Create in the mounted tree `root` each entry the image lacks (root's, 0755), as moby does."""
     for path, kind in ENTRIES.items():
-        target = os.path.join(root, path.lstrip("/"))
+        target = in_scope(root, path)  # (an image's /etc may be a link: never out to the host's)
         if os.path.lexists(target):
             continue
         os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
