@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,7 +62,15 @@ async def container_root(d: "Daemon", c: "Container", write: bool, snapshot_only
     if len(mounts) != 1:
         raise SystemError_(f"unexpected rootfs mounts for {c.ID}")
     async with mounted(mounts, d.tmp_root, readonly=not write) as target:
-        yield Root(target, [] if snapshot_only else stopped_binds(d, c))
+        if snapshot_only:
+            yield Root(target)
+            return
+        ref = f"cp-{secrets.token_hex(8)}"  # volumes made with options are mounted for the copy too
+        await d.use_volumes(c, ref)
+        try:
+            yield Root(target, stopped_binds(d, c))
+        finally:
+            await d.release_volumes(c, ref)
 
 
 def _env() -> dict[str, str]:

@@ -29,7 +29,7 @@ from . import reference
 from .container import now_rfc3339
 from .containerd import Descriptor
 from .images import HOST_ARCH, chain_id
-from .rootfs import mount, run_command
+from .rootfs import is_mounted, mount, unmount
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -64,9 +64,8 @@ class DaemonBuildBackend:
         return target
 
     async def _unmount(self, target: str) -> None:
-        try:
-            await run_command("umount", target)
-        finally:
+        await unmount(target)
+        if not is_mounted(target):  # never delete through a mount
             shutil.rmtree(target, ignore_errors=True)
 
     async def _image(self, image_id: str):

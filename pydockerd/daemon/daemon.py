@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal as _signal
 import socket
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 from ..errors import (AlreadyExists, Conflict, DockerError, Forbidden, InvalidParameter, NotFound,
                       NotImplementedYet, NotModified, SystemError_, no_such_container)
@@ -73,6 +75,7 @@ class Live:
     mounts: list[Any] | None = None
     snapshot_removed: bool = False  # the exit of a --rm container took its writable layer already
     oom: asyncio.Event = field(default_factory=asyncio.Event)  # set by a /tasks/oom of this run
+    restarting: bool = False  # a `docker restart` stops it: a --rm container is not removed by that stop
 
     def exit_future(self) -> asyncio.Future:
         if self.next_exit is None or self.next_exit.done():
@@ -111,6 +114,8 @@ class Daemon:
         self.events = EventBus()
         self.volumes = VolumeStore(os.path.join(cfg.data_root, "volumes"))
         self._init_layers: set[str] = set()  # images' init layers known to exist (see _init_layer)
+        self._volume_users: dict[str, set[str]] = {}  # volume with options → who uses it (use_volumes)
+        self._volume_locks: dict[str, asyncio.Lock] = {}
         self._init_locks: dict[str, asyncio.Lock] = {}
         self.shutting_down = False
         self._tasks: set[asyncio.Task] = set()
@@ -163,6 +168,7 @@ class Daemon:
         log.info("container networking: %s", "pycontainerd Networks service" if self.networks_enabled
                  else "private network namespaces (no Networks service)")
         await self.restore()
+        await self._resync_volume_users()
         self._background(self._watch_ooms())
         for c in list(self.containers.values()):
             policy = (c.HostConfig.get("RestartPolicy") or {}).get("Name") or "no"
@@ -238,7 +244,7 @@ class Daemon:
             pass
         await self._cleanup_task(c.ID)
         await self._teardown_network(c)
-        await self._unmount_volumes(c)
+        await self._release_mounts(c)
         FifoSet(os.path.join(self.fifo_root, c.ID)).close()
         return code
 
@@ -399,6 +405,8 @@ class Daemon:
         if name in self._init_layers:
             return name
         async with self._init_locks.setdefault(chain, asyncio.Lock()):
+            if name in self._init_layers:
+                return name  # made (or found) by whoever held the lock before
             try:
                 await self.client.snapshot_parent(name)
             except NotFound:
@@ -497,7 +505,7 @@ class Daemon:
             try:
                 await self._start_locked(c, lv)
             except DockerError as exc:
-                await self._unmount_volumes(c)
+                await self._release_mounts(c)
                 c.State.Error = exc.message
                 if c.State.ExitCode == 0:
                     c.State.ExitCode = EXIT_UNKNOWN
@@ -666,32 +674,69 @@ class Daemon:
             paths[kind] = f"/proc/{other.State.Pid}/ns/{kind}"
         return paths, mounts
 
-    async def _mount_volumes(self, c: Container) -> None:
-        """Volumes made with options (`-o type=tmpfs -o device=tmpfs ...`) are mounted while in use."""
-        for v in c.VolumeMounts:
-            argv = self.volumes.mount_argv(v["Name"])
-            if argv:
-                try:
-                    await run_command(*argv)
-                except OSError as exc:
-                    raise SystemError_(f"error while mounting volume '{self.volumes.mountpoint(v['Name'])}': "
-                                       f"failed to mount local volume: {exc}") from None
+    async def use_volumes(self, c: Container, ref: str) -> None:
+        """Volumes made with options (`-o type=tmpfs -o device=tmpfs ...`) are mounted while something
+        uses them: `ref` (a starting or running container, a `docker cp`) now does. Counted per volume,
+        under its lock, so that concurrent starts mount once and an exit never unmounts under another."""
+        done: list[str] = []
+        try:
+            for v in c.VolumeMounts:
+                name = v["Name"]
+                argv = self.volumes.mount_argv(name)
+                if argv is None:
+                    continue
+                async with self._volume_locks.setdefault(name, asyncio.Lock()):
+                    users = self._volume_users.setdefault(name, set())
+                    if not users and not is_mounted(self.volumes.mountpoint(name)):
+                        try:
+                            await run_command(*argv)
+                        except OSError as exc:
+                            raise SystemError_(f"error while mounting volume '{self.volumes.mountpoint(name)}': "
+                                               f"failed to mount local volume: {exc}") from None
+                    users.add(ref)
+                done.append(name)
+        except BaseException:
+            await self._release(done, ref)
+            raise
 
-    async def _unmount_volumes(self, c: Container) -> None:
-        """Unmount the volumes with options that no other running container uses any more."""
-        for v in c.VolumeMounts:
-            path = self.volumes.mountpoint(v["Name"])
-            if not is_mounted(path) or any(
-                    u != c.ID and self.containers[u].State.Running for u in self.volume_users(v["Name"])):
+    async def _release_mounts(self, c: Container) -> None:
+        """What a run held on the host (its shareable /dev/shm, its volumes made with options), once its
+        task is gone: after an exit, a failed start, or found dead at a restart."""
+        await self._release_shm(c.ID)
+        await self.release_volumes(c, c.ID)
+
+    async def _resync_volume_users(self) -> None:
+        """After a restart: the containers still running use their volumes; a volume with options left
+        mounted by a crash with nobody using it now is unmounted."""
+        for vol in self.volumes.list():
+            if not vol.Options:
                 continue
-            try:
-                await run_command("umount", path)
-            except OSError as exc:
-                log.warning("cannot unmount volume %s: %s", v["Name"], exc)
+            users = {cid for cid in self.volume_users(vol.Name) if self.containers[cid].State.Running}
+            self._volume_users[vol.Name] = users
+            if not users and is_mounted(self.volumes.mountpoint(vol.Name)):
+                await self._release([vol.Name], "")
+
+    async def release_volumes(self, c: Container, ref: str) -> None:
+        """`ref` no longer uses `c`'s volumes: the last user's release unmounts one made with options."""
+        await self._release([v["Name"] for v in c.VolumeMounts], ref)
+
+    async def _release(self, names: list[str], ref: str) -> None:
+        for name in names:
+            users = self._volume_users.get(name)
+            if users is None or (ref and ref not in users):
+                continue
+            async with self._volume_locks.setdefault(name, asyncio.Lock()):
+                users.discard(ref)
+                path = self.volumes.mountpoint(name)
+                if not users and is_mounted(path):
+                    try:
+                        await run_command("umount", path)
+                    except OSError as exc:
+                        log.warning("cannot unmount volume %s: %s", name, exc)
 
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
-        await self._mount_volumes(c)
+        await self.use_volumes(c, c.ID)
         empty = [(v["Destination"], self.volumes.mountpoint(v["Name"])) for v in c.VolumeMounts]
         empty = [(d, mp) for d, mp in empty if os.path.isdir(mp) and not os.listdir(mp)]
         if empty:
@@ -849,7 +894,6 @@ class Daemon:
         """Delete the task, then its containerd container (and with `remove_snapshot`, in parallel, the
         snapshot: the task's deletion unmounted it)."""
         await self.ignore_missing(self.client.delete_task(cid))
-        await self._release_shm(cid)
         if not remove_snapshot:
             await self.ignore_missing(self.client.delete_container(cid))
             return
@@ -887,11 +931,11 @@ class Daemon:
             await lv.fifos.wait_drained(timeout=5)
         # --rm (no restart policy can go with it): the writable layer goes with the container, so it is
         # removed as soon as the task is gone, beside the containerd container record.
-        auto_remove = bool(c.HostConfig.get("AutoRemove"))
+        auto_remove = bool(c.HostConfig.get("AutoRemove")) and not lv.restarting
         # The task's deletion (runtime delete, unmount, shim exit) and the sandbox's do not depend on
         # each other once the process is gone: overlap them.
         await asyncio.gather(self._cleanup_task(c.ID, remove_snapshot=auto_remove), self._teardown_network(c))
-        await self._unmount_volumes(c)
+        await self._release_mounts(c)
         if lv.stdin_task is not None:
             lv.stdin_task.cancel()
             lv.stdin_task = None
@@ -1075,6 +1119,7 @@ class Daemon:
         except BaseException:
             lv.removing = False
             raise
+        await self._release_shm(c.ID)  # (a crash may have left it: its directory is deleted next)
         self.store.delete(c.ID)
         self.execs.forget_container(c.ID)
         if c.RemoveVolumes or c.HostConfig.get("AutoRemove"):
@@ -1115,17 +1160,16 @@ class Daemon:
     async def restart(self, ref: str, timeout: int | None, sig: str | None) -> None:
         c = self.get(ref)
         if c.State.Running:
-            # as moby: a --rm container is not removed by the stop of its restart
-            auto_remove = c.HostConfig.get("AutoRemove", False)
-            c.HostConfig["AutoRemove"] = False
+            # as moby: a --rm container is not removed by the stop of its restart (a flag in memory only:
+            # a crash meanwhile must not leave the record without its --rm)
+            lv = self._live(c)
+            lv.restarting = True
             try:
                 await self.stop(c.ID, timeout, sig)
             except NotModified:
                 pass
             finally:
-                c.HostConfig["AutoRemove"] = auto_remove
-                if c.ID in self.containers:
-                    self.store.save(c)
+                lv.restarting = False
         await self.start(c.ID)
         self.container_event(c, "restart")
 
@@ -1380,10 +1424,9 @@ class Daemon:
                 break  # only what came before it (newer)
             if not show_all and not c.State.Running:
                 continue
-            entry = summary(c, self._volume_points(c))
-            if not container_matches(c, filters, entry):
+            if not container_matches(c, filters, None, self._volume_points):
                 continue
-            out.append(entry)
+            out.append(summary(c, self._volume_points(c)))
             if limit > 0 and len(out) >= limit:
                 break
         return out
@@ -1589,6 +1632,11 @@ def summary(c: Container, volume_points: list[dict[str, Any]] | None = None) -> 
 HEALTH_STATES = ("starting", "healthy", "unhealthy", "none")
 
 
+@functools.lru_cache(maxsize=64)
+def _ports(key: str, values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_ports_filter(key, list(values)))
+
+
 def _ports_filter(key: str, values: list[str]) -> set[str]:
     """publish/expose values (`80`, `80/udp`, `8000-8010/tcp`) as the "port/proto" keys they match."""
     ports = set()
@@ -1613,7 +1661,7 @@ def check_filters(filters: dict[str, list[str]]) -> None:
             if key == "status" and v not in ("created", "restarting", "running", "removing", "paused", "exited",
                                              "dead"):
                 raise InvalidParameter(f"invalid filter 'status={v}'")
-            if key == "exited" and not v.lstrip("-").isdigit():
+            if key == "exited" and not re.fullmatch(r"-?[0-9]+", v):
                 raise InvalidParameter(f'strconv.Atoi: parsing "{v}": invalid syntax')
             if key == "health" and v not in HEALTH_STATES:
                 raise InvalidParameter(f"Unrecognised filter value for health: {v}")
@@ -1623,11 +1671,11 @@ def check_filters(filters: dict[str, list[str]]) -> None:
             _ports_filter(key, values)
 
 
-def container_matches(c: Container, filters: dict[str, list[str]], entry: dict[str, Any] | None = None) -> bool:
+def container_matches(c: Container, filters: dict[str, list[str]], entry: dict[str, Any] | None = None,
+                      volume_points: Callable[[Container], list[dict[str, Any]]] | None = None) -> bool:
     """moby's /containers/json filters on one container (values checked by check_filters; before and
-    since are positions in the list, Daemon.list applies them). `entry`: its /containers/json summary,
-    for the network and volume filters."""
-    import re
+    since are positions in the list, Daemon.list applies them). The network and volume filters look at
+    its /containers/json summary: `entry`, or made here (with `volume_points`) only when needed."""
     for key, values in filters.items():
         if not values or key in ("before", "since", "isolation"):  # (isolation: Windows only, moby ignores it)
             continue
@@ -1663,16 +1711,18 @@ def container_matches(c: Container, filters: dict[str, list[str]], entry: dict[s
                 return False
         elif key in ("publish", "expose"):
             have = c.HostConfig.get("PortBindings") if key == "publish" else c.Config.get("ExposedPorts")
-            if not _ports_filter(key, values) & set(have or {}):
+            if not _ports(key, tuple(values)) & set(have or {}):
                 return False
-        elif key == "network":
-            nets = ((entry or summary(c))["NetworkSettings"] or {}).get("Networks") or {}
-            if not any(v in nets or any((n or {}).get("NetworkID", "").startswith(v) for n in nets.values())
-                       for v in values):
-                return False
-        elif key == "volume":
-            mounts = (entry or summary(c))["Mounts"]
-            if not any(v in (m.get("Name") or m.get("Source"), m.get("Destination")) for m in mounts for v in values):
+        else:  # network, volume: by the container's summary
+            if entry is None:
+                entry = summary(c, volume_points(c) if volume_points else None)
+            if key == "network":
+                nets = (entry["NetworkSettings"] or {}).get("Networks") or {}
+                if not any(v in nets or any((n or {}).get("NetworkID", "").startswith(v) for n in nets.values())
+                           for v in values):
+                    return False
+            elif not any(v in (m.get("Name") or m.get("Source"), m.get("Destination"))
+                         for m in entry["Mounts"] for v in values):
                 return False
     return True
 

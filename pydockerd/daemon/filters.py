@@ -5,7 +5,6 @@ import re
 import time
 
 from ..errors import InvalidParameter
-from .container import parse_rfc3339
 
 PRUNE_CONTAINERS = frozenset({"label", "label!", "until"})
 PRUNE_VOLUMES = frozenset({"label", "label!", "all"})
@@ -14,6 +13,7 @@ PRUNE_NETWORKS = frozenset({"label", "label!", "until"})
 LIST_VOLUMES = frozenset({"dangling", "name", "driver", "label"})
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -22,6 +22,8 @@ def check(filters: dict[str, list[str]], accepted: frozenset[str]) -> None:
     for key in filters:
         if key not in accepted:
             raise InvalidParameter(f"invalid filter '{key}'")
+    if len(filters.get("until") or []) > 1:
+        raise InvalidParameter("more than one until filter specified")
     for value in filters.get("until") or []:
         until_cutoff(value)
 
@@ -40,21 +42,28 @@ def labels_match(filters: dict[str, list[str]], labels: dict[str, str]) -> bool:
 
 
 def until_cutoff(value: str, now: float | None = None) -> float:
-    """`until`: a Go duration before now (`24h`, `1h30m`), unix seconds, or an RFC 3339 time / date."""
+    """`until` as moby's timetypes.GetTimestamp reads it: a Go duration before now (`24h`, `1h30m`,
+    `-1h`), unix seconds (`1700000000.5`), or an RFC 3339 time or date, with its zone offset."""
     now = time.time() if now is None else now
-    parts = _DURATION.findall(value)
-    if parts and "".join(n + u for n, u in parts) == value:
-        return now - sum(float(n) * _UNIT[u] for n, u in parts)
-    try:
+    sign, body = (-1.0, value[1:]) if value.startswith("-") else (1.0, value)
+    parts = _DURATION.findall(body)
+    if parts and "".join(n + u for n, u in parts) == body:
+        return now - sign * sum(float(n) * _UNIT[u] for n, u in parts)
+    if _SECONDS.match(value):
         return float(value)
+    from datetime import datetime, timezone
+    text = value.replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:  # Python parses at most microseconds
+        head, _, rest = text.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = head + "." + rest[:min(digits, 6)] + rest[digits:]
+    try:
+        when = datetime.fromisoformat(text)
     except ValueError:
-        pass
-    for form in (value, value + "T00:00:00Z"):
-        try:
-            return parse_rfc3339(form if form.endswith("Z") or "+" in form[10:] else form + "Z")
-        except (ValueError, TypeError):
-            continue
-    raise InvalidParameter(f"failed to parse value as time or duration: \"{value}\"")
+        raise InvalidParameter(f"failed to parse value as time or duration: \"{value}\"") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)  # (moby reads a zone-less time as UTC too)
+    return when.timestamp()
 
 
 def older_than(filters: dict[str, list[str]], created: float) -> bool:

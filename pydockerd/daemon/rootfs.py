@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -9,6 +10,8 @@ import stat
 import tempfile
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
+
+log = logging.getLogger("pydockerd.rootfs")
 
 
 def is_mounted(path: str) -> bool:
@@ -83,9 +86,21 @@ async def mounted(mounts: list[Any], tmp_root: str, readonly: bool = True) -> As
         try:
             yield target
         finally:
-            await run_command("umount", target)
+            await unmount(target)
     finally:
-        shutil.rmtree(target, ignore_errors=True)
+        if not is_mounted(target):  # never delete through a mount (of a container's own files)
+            shutil.rmtree(target, ignore_errors=True)
+
+
+async def unmount(target: str) -> None:
+    """Unmount `target`; busy (a child still in it), detach it lazily: it goes when the child does."""
+    try:
+        await run_command("umount", target)
+    except OSError:
+        try:
+            await run_command("umount", "-l", target)
+        except OSError as exc:
+            log.warning("cannot unmount %s: %s", target, exc)
 
 
 def read_layered(mounts: list[Any], path: str) -> str | None:

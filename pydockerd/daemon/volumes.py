@@ -113,15 +113,16 @@ class VolumeStore:
         self.get(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        if is_mounted(self.mountpoint(name)):  # (a crash left it mounted: never delete into it)
-            subprocess.run(["umount", "-l", self.mountpoint(name)], capture_output=True, check=False)
+        if is_mounted(self.mountpoint(name)):  # (a crash left it mounted: never delete through a mount)
+            subprocess.run(["umount", self.mountpoint(name)], capture_output=True, check=False)
+            if is_mounted(self.mountpoint(name)):
+                raise Conflict(f"remove {name}: volume is still mounted at {self.mountpoint(name)}")
         shutil.rmtree(self._dir(name))
 
     def mount_argv(self, name: str) -> list[str] | None:
-        """The mount(8) command that puts a volume with options on its directory (None: a plain one, or
-        mounted already)."""
+        """The mount(8) command that puts a volume with options on its directory (None: a plain one)."""
         v = self.get(name)
-        if not v.Options or is_mounted(self.mountpoint(name)):
+        if not v.Options:
             return None
         argv = ["mount", "-t", v.Options["type"]]
         if v.Options.get("o"):

@@ -286,3 +286,61 @@ def test_image_env_order_and_relative_volume(stack, names, tmp_path):
         stack.docker("rm", "-f", "-v", n)
         names.remove(n)
         stack.docker("rmi", tag)
+
+
+def test_an_options_volume_is_mounted_once_for_concurrent_users_and_survives_its_removal(stack, names, tmp_path):
+    """Three containers starting at once on a bind-type volume mount it once; it is unmounted after the
+    last one, and removing the volume never deletes the device's files."""
+    import concurrent.futures
+    vol = uname("sharedv")
+    src = tmp_path / "device"
+    src.mkdir()
+    (src / "keep").write_text("precious\n")
+    stack.docker("volume", "create", "-o", "type=none", "-o", f"device={src}", "-o", "o=bind", vol, check=True)
+    mp = json.loads(stack.docker("volume", "inspect", vol, check=True).stdout)[0]["Mountpoint"]
+
+    def mounted_times() -> int:
+        return sum(1 for line in open("/proc/self/mountinfo") if line.split(" ")[4] == mp)
+    ns = [uname() for _ in range(3)]
+    names.extend(ns)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            list(ex.map(lambda n: stack.docker("run", "-d", "--name", n, "-v", f"{vol}:/d", "busybox", "sleep", "60",
+                                               check=True), ns))
+        assert mounted_times() == 1
+        stack.docker("rm", "-f", ns[0], check=True)
+        assert mounted_times() == 1  # the others still use it
+        assert stack.docker("exec", ns[1], "cat", "/d/keep", check=True).stdout == "precious\n"
+        stack.docker("rm", "-f", ns[1], ns[2], check=True)
+        assert mounted_times() == 0
+    finally:
+        stack.docker("rm", "-f", *ns)
+        stack.docker("volume", "rm", vol)
+    assert (src / "keep").read_text() == "precious\n" and mounted_times() == 0
+
+
+def test_a_failed_start_of_a_shareable_ipc_container_leaves_no_shm_mount(stack, names):
+    n = uname()
+    names.append(n)
+    cp = stack.docker("run", "--name", n, "--ipc", "shareable", "busybox", "nosuchcmd")
+    assert cp.returncode == 127
+    cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
+    assert cid not in open("/proc/mounts").read()
+
+
+def test_until_and_exited_filter_values(stack):
+    for args, err in ((["container", "prune", "-f", "--filter", "until=1h", "--filter", "until=2h"],
+                       "more than one until filter specified"),
+                      (["container", "prune", "-f", "--filter", "until=inf"],
+                       'failed to parse value as time or duration: "inf"'),
+                      (["ps", "-a", "--filter", "exited=--1"], 'strconv.Atoi: parsing "--1": invalid syntax')):
+        cp = stack.docker(*args)
+        assert (cp.returncode, cp.stderr) == (1, f"Error response from daemon: {err}\n"), args
+    # a zone offset counts: a time in the future (in any zone) prunes what is older, nothing else here
+    label = uname("untl")
+    stack.docker("create", "--label", label, "busybox", "true", check=True)
+    cp = stack.docker("container", "prune", "-f", "--filter", f"label={label}", "--filter",
+                      "until=2000-01-01T00:00:00+05:00", check=True)
+    assert stack.docker("ps", "-aq", "--filter", f"label={label}", check=True).stdout.strip() != ""
+    stack.docker("container", "prune", "-f", "--filter", f"label={label}", "--filter", "until=-1h", check=True)
+    assert stack.docker("ps", "-aq", "--filter", f"label={label}", check=True).stdout.strip() == ""
