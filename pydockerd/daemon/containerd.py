@@ -268,6 +268,17 @@ class ContainerdClient:
         await self._call(self.snapshots.Commit, snapshots_pb2.CommitSnapshotRequest(
             snapshotter=self.snapshotter, name=name, key=key))
 
+    async def snapshot_names(self) -> list[str]:
+        """The names (keys) of every snapshot of this namespace's snapshotter."""
+        out: list[str] = []
+        try:
+            async for resp in self.snapshots.List(snapshots_pb2.ListSnapshotsRequest(snapshotter=self.snapshotter),
+                                                  metadata=self._md):
+                out += [info.name for info in resp.info]
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from None
+        return out
+
     async def snapshot_parent(self, key: str) -> str:
         """The parent of snapshot `key` ("" for none); NotFound if there is no such snapshot."""
         resp = await self._call(self.snapshots.Stat, snapshots_pb2.StatSnapshotRequest(

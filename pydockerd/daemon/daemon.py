@@ -169,6 +169,7 @@ class Daemon:
                  else "private network namespaces (no Networks service)")
         await self.restore()
         await self._resync_volume_users()
+        await self._sweep_scratch_snapshots()
         self._background(self._watch_ooms())
         for c in list(self.containers.values()):
             policy = (c.HostConfig.get("RestartPolicy") or {}).get("Name") or "no"
@@ -704,6 +705,20 @@ class Daemon:
         task is gone: after an exit, a failed start, or found dead at a restart."""
         await self._release_shm(c.ID)
         await self.release_volumes(c, c.ID)
+
+    # keys of the snapshots this daemon makes for a moment (init layers being made, diff views, build steps):
+    # whatever a crash left of them holds its image's layers, so they go at start
+    SCRATCH_SNAPSHOTS = ("init-", "diff-view-", "build-view-", "build-src-", "build-unpack-", "build-copy-")
+
+    async def _sweep_scratch_snapshots(self) -> None:
+        try:
+            names = await self.client.snapshot_names()
+        except DockerError as exc:
+            log.warning("cannot list snapshots: %s", exc.message)
+            return
+        for name in names:
+            if name.startswith(self.SCRATCH_SNAPSHOTS):
+                await self.ignore_missing(self.client.remove_snapshot(name))
 
     async def _resync_volume_users(self) -> None:
         """After a restart: the containers still running use their volumes; a volume with options left
