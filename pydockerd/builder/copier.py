@@ -102,8 +102,17 @@ def _replace(path: str) -> None:
             os.unlink(path)
 
 
-def _copy_entry(src: str, dst: str, st: os.stat_result, identity: Identity | None) -> None:
-    """Copy one entry (file, symlink, directory, fifo) from `src` to the scoped `dst`."""
+def _copy_entry(src: str, dst: str, st: os.stat_result, identity: Identity | None,
+                links: dict[tuple[int, int], str] | None = None) -> None:
+    """Copy one entry (file, symlink, directory, fifo) from `src` to the scoped `dst`. `links`: the
+    copies made so far of files with several links, so that a hard link stays one (as Docker's tar)."""
+    if links is not None and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        first = links.get((st.st_dev, st.st_ino))
+        if first is not None:
+            _replace(dst)
+            os.link(first, dst)
+            return
+        links[(st.st_dev, st.st_ino)] = dst
     if stat.S_ISDIR(st.st_mode):
         if os.path.lexists(dst) and not (os.path.isdir(dst) and not os.path.islink(dst)):
             os.unlink(dst)
@@ -136,6 +145,7 @@ def _copy_tree(src_dir: str, rootfs: str, dest_rel: str, identity: Identity | No
     dest_full = _mkdir_all(rootfs, dest_rel, ROOT)
     if not existed and identity is not None:
         _chown(dest_full, *identity)  # a destination that already existed keeps its owner
+    links: dict[tuple[int, int], str] = {}
     for cur, dirs, files in os.walk(src_dir):
         dirs.sort()
         rel_dir = os.path.relpath(cur, src_dir)
@@ -144,7 +154,7 @@ def _copy_tree(src_dir: str, rootfs: str, dest_rel: str, identity: Identity | No
             rel = name if rel_dir == "." else posixpath.join(rel_dir, name)
             # Docker untars chrooted at the destination: resolve inside it, not the whole root.
             parent = resolve_scoped(dest_full, posixpath.dirname(rel) or ".")
-            _copy_entry(src, os.path.join(parent, name), os.lstat(src), identity)
+            _copy_entry(src, os.path.join(parent, name), os.lstat(src), identity, links)
         # do not descend into symlinked directories: os.walk lists them in dirs
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(cur, d))]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -595,3 +596,15 @@ def test_inspect_of_a_built_image_names_its_parent_and_engine(bstack, tmp_path, 
     assert info["DockerVersion"] == version and not info["Metadata"]["LastTagTime"].startswith("0001-")
     busybox = json.loads(bstack.docker("image", "inspect", "busybox", check=True).stdout)[0]
     assert busybox["Parent"] == "" and busybox["DockerVersion"] == ""  # imported: no parent, no engine
+
+
+def test_copy_keeps_hard_links(bstack, tmp_path, tags):
+    """Two names of one file in the context stay one file in the image, as Docker's tar keeps them."""
+    tag = unique("hardlink") + ":1"
+    tags.append(tag)
+    ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY . /ctx/\n", "top.md": "same\n"})
+    os.link(ctx / "top.md", ctx / "hard.md")
+    build(bstack, ctx, "-t", tag)
+    out = bstack.docker("run", "--rm", tag, "sh", "-c", "stat -c '%h %i' /ctx/top.md /ctx/hard.md", check=True).stdout
+    (links1, ino1), (links2, ino2) = (line.split() for line in out.splitlines())
+    assert links1 == links2 == "2" and ino1 == ino2, out
