@@ -114,12 +114,23 @@ def lookpath(cmd: str, env: dict[str, str]) -> str:
 
 
 def env_dict(env: list[str]) -> dict[str, str]:
+    """process.env as runc 1.1's populateProcessEnvironment takes it: every entry NAME=VALUE."""
     out: dict[str, str] = {}
     for e in env or []:
         k, eq, v = e.partition("=")
-        if eq:
-            out[k] = v
+        if not eq or not k or "\0" in e:
+            raise RuncError(_env_error(e, k, eq))
+        out[k] = v
     return out
+
+
+def _env_error(e: str, k: str, eq: str) -> str:
+    quoted = '"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"'  # (Go's %q, for plain text)
+    if not eq:
+        return f"invalid environment variable: {quoted}"
+    if not k:
+        return f"environment variable name can't be empty: {quoted}"
+    return f"environment variable {'name' if chr(0) in k else 'value'} can't contain null(\\x00): {quoted}"
 
 
 def _passwd_entry(uid: int) -> tuple[str, str] | None:

@@ -109,19 +109,18 @@ def cgroup_v2_unified() -> bool:
 
 
 def replace_or_append_env(base: list[str], overrides: list[str]) -> list[str]:
-    """moby's ReplaceOrAppendEnvValues: later values replace earlier ones in place."""
+    """moby's ReplaceOrAppendEnvValues: later values replace earlier ones in place; a bare KEY (the
+    CLI sends `-e KEY` so when KEY is not set on its side) unsets it."""
     out = list(base)
     index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
     for e in overrides:
         key = e.split("=", 1)[0]
-        if "=" not in e:
-            continue  # a bare KEY unsets nothing here: the CLI already resolved it
         if key in index:
             out[index[key]] = e
         else:
             index[key] = len(out)
             out.append(e)
-    return out
+    return [e for e in out if "=" in e]
 
 
 def process_env(config: dict[str, Any]) -> list[str]:

@@ -380,3 +380,21 @@ def test_a_missing_working_directory_is_made_even_on_a_read_only_root(rt, privat
     assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
     p = rt("exec", "--cwd", "/nowhere", cid, "true")
     assert p.returncode != 0 and "chdir to cwd" in p.stderr and not (private_rootfs / "nowhere").exists()
+
+
+def test_an_environment_entry_without_equals_is_refused_as_runc(rt):
+    """runc 1.1's populateProcessEnvironment: every entry NAME=VALUE, in config.json and in exec -e."""
+    b = rt.bundle(["true"])
+    rt.edit(b, lambda s: s["process"].update(env=["PATH=/bin", "BAD"]))
+    cid = rt.new_id()
+    p = rt("run", "--bundle", str(b), cid)
+    assert p.returncode == 1 and 'invalid environment variable: "BAD"' in p.stderr, p.stderr
+    assert rt("state", cid).returncode == 1  # nothing left
+    b = rt.bundle(["sleep", "30"])
+    cid = rt.new_id()
+    assert rt("run", "-d", "--bundle", str(b), cid).returncode == 0
+    p = rt("exec", "--env", "BAD", cid, "true")
+    assert p.returncode != 0 and 'invalid environment variable: "BAD"' in p.stderr, p.stderr
+    p = rt("exec", "--env", "=x", cid, "true")
+    assert p.returncode != 0 and "environment variable name can't be empty" in p.stderr, p.stderr
+    assert rt("exec", "--env", "GOOD=1", cid, "true").returncode == 0

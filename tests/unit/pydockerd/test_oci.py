@@ -75,3 +75,5 @@ def test_resources_binds_tmpfs_readonly(tmp_path):
 
 def test_replace_or_append_env():
     assert oci.replace_or_append_env(["A=1", "B=2"], ["B=3", "C=4"]) == ["A=1", "B=3", "C=4"]
+    # a bare KEY (`-e KEY` with KEY unset on the CLI's side) unsets it, as moby; never a bare entry in the spec
+    assert oci.replace_or_append_env(["HOSTNAME=x", "B=2"], ["HOSTNAME", "NEW"]) == ["B=2"]
