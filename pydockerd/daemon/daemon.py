@@ -331,6 +331,7 @@ class Daemon:
         oci.capabilities(host_config)
         network.validate_port_bindings(host_config)
         validate.create_settings(config, host_config)
+        warnings = validate.log_driver_warnings(host_config.get("LogConfig") or {})
         for key in ("PidMode", "IpcMode"):
             mode = host_config.get(key) or ""
             if mode.startswith("container:"):
@@ -387,7 +388,7 @@ class Daemon:
         self.containers[cid] = c
         self._live(c).mounts = mounts
         self.container_event(c, "create")
-        return cid, []
+        return cid, warnings
 
     async def _prepare_rootfs(self, cid: str, chain: str, init_layer: bool) -> list[Any]:
         """The container's writable snapshot, over the image's init layer (made once per image)."""
@@ -448,6 +449,10 @@ class Daemon:
                 taken.add(parts[1])
         for m in hc.get("Mounts") or []:
             if m.get("Type") == "volume":
+                driver = ((m.get("VolumeOptions") or {}).get("DriverConfig") or {}).get("Name") or ""
+                if driver not in ("", "local"):  # (dockerd's 404 too)
+                    raise NotFound(f"create {m.get('Source') or ''}: error looking up volume plugin {driver}: "
+                                   f'plugin "{driver}" not found')
                 use(m.get("Source") or "", m.get("Target", ""), not m.get("ReadOnly"))
             taken.add(m.get("Target", ""))
         taken.update((hc.get("Tmpfs") or {}).keys())
@@ -1227,6 +1232,14 @@ class Daemon:
         policy = body.get("RestartPolicy") or {}
         if policy.get("Name") not in (None, "") and c.HostConfig.get("AutoRemove") and policy["Name"] != "no":
             raise InvalidParameter("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        # moby: NanoCpus and CpuPeriod/CpuQuota set the same limit, so one set blocks updating the other
+        for key, what, other, other_what in (("NanoCpus", "Nano CPUs", "CpuPeriod", "CPU Period"),
+                                             ("NanoCpus", "Nano CPUs", "CpuQuota", "CPU Quota"),
+                                             ("CpuPeriod", "CPU Period", "NanoCpus", "NanoCPUs"),
+                                             ("CpuQuota", "CPU Quota", "NanoCpus", "NanoCPUs")):
+            if (body.get(key) or 0) > 0 and (c.HostConfig.get(other) or 0) > 0:
+                raise Conflict(f"Cannot update container {c.ID}: Conflicting options: {what} cannot be updated "
+                               f"as {other_what} has already been set")
         new_hc = dict(c.HostConfig)
         for k in self.UPDATABLE:
             if k in body and body[k] not in (None, 0, "") and k != "RestartPolicy":
@@ -1331,12 +1344,21 @@ class Daemon:
         if not c.State.Running:
             raise Conflict(f"Container {c.ID} is not running")
         pids = set(await self.client.list_pids(c.ID))
-        argv = ["ps"] + (ps_args.split() if ps_args else ["-ef"])
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise SystemError_(f"ps: {err.decode(errors='replace').strip()}")
+        args = ps_args.split() if ps_args else ["-ef"]
+
+        async def ps(*argv: str) -> tuple[int, bytes, bytes]:
+            proc = await asyncio.create_subprocess_exec("ps", *argv, stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+            out, err = await proc.communicate()
+            return proc.returncode or 0, out, err
+        # as moby: only the container's pids (`-q`, so `u` or `x` still list them); some options
+        # (such as f) do not go with -q: then every process, filtered below
+        code, out, err = await ps(*args, "-q", ",".join(str(p) for p in sorted(pids)))
+        if code != 0:
+            code, out, err = await ps(*args)
+        if code != 0:
+            first = err.decode(errors="replace").strip().splitlines()[:1]
+            raise SystemError_(f"ps: {first[0] if first else f'exit status {code}'}")
         lines = out.decode(errors="replace").splitlines()
         if not lines:
             return {"Titles": [], "Processes": []}

@@ -11,6 +11,7 @@ PRUNE_VOLUMES = frozenset({"label", "label!", "all"})
 PRUNE_IMAGES = frozenset({"dangling", "label", "label!", "until"})
 PRUNE_NETWORKS = frozenset({"label", "label!", "until"})
 LIST_VOLUMES = frozenset({"dangling", "name", "driver", "label"})
+LIST_NETWORKS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
@@ -22,6 +23,9 @@ def check(filters: dict[str, list[str]], accepted: frozenset[str]) -> None:
     for key in filters:
         if key not in accepted:
             raise InvalidParameter(f"invalid filter '{key}'")
+    for value in filters.get("dangling") or []:
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise InvalidParameter(f"invalid filter 'dangling={value}'")
     if len(filters.get("until") or []) > 1:
         raise InvalidParameter("more than one until filter specified")
     for value in filters.get("until") or []:

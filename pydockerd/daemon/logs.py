@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 
+from ..errors import InvalidParameter
 from .container import now_rfc3339, parse_rfc3339
 
 MAX_LINE = 16 * 1024
@@ -118,4 +119,8 @@ def parse_time_param(value: str) -> float:
     try:
         return float(value)
     except ValueError:
+        pass
+    try:
         return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidParameter(f'failed to parse value as time or duration: "{value}"') from None

@@ -198,6 +198,8 @@ def update_resources(hc: dict[str, Any]) -> dict[str, Any]:
     """The LinuxResources of a `docker update` (no device rules: those do not change)."""
     res = _resources(hc)
     res.pop("devices", None)
+    if (hc.get("PidsLimit") or 0) < 0:
+        res["pids"] = {"limit": -1}  # `--pids-limit -1`: lift the limit ("max"), not leave the old one
     return res
 
 

@@ -164,6 +164,10 @@ BIND_MODES = frozenset({"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rsl
 JSON_FILE_OPTS = frozenset({"max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex",
                             "tag"})
 LOG_DRIVERS = ("json-file", "none")
+# dockerd's other built-in drivers: accepted, the output kept as json-file (create warns so)
+OTHER_LOG_DRIVERS = ("local", "journald", "syslog", "gelf", "fluentd", "awslogs", "splunk", "gcplogs",
+                     "logentries", "etwlogs")
+LOCAL_OPTS = frozenset({"max-size", "max-file", "compress"})
 
 
 def _cpu_list(value: str, what: str) -> set[int] | None:
@@ -253,13 +257,19 @@ def _mount_points(hc: dict[str, Any]) -> None:
         point(dst)  # (its options are judged at start, as moby does: oci.tmpfs_options)
 
 
-def _log_config(lc: dict[str, Any]) -> None:
+def log_driver_warnings(lc: dict[str, Any]) -> list[str]:
+    """Refuse an unknown log driver or a json-file/local option (moby's words); a built-in driver this
+    engine does not have is accepted with a warning (its output is kept as json-file)."""
     kind = lc.get("Type") or "json-file"
-    if kind not in LOG_DRIVERS:
+    if kind not in LOG_DRIVERS and kind not in OTHER_LOG_DRIVERS:
         raise InvalidParameter(f'error looking up logging plugin {kind}: plugin "{kind}" not found')
+    known = {"json-file": JSON_FILE_OPTS, "local": LOCAL_OPTS}.get(kind)
     for key in lc.get("Config") or {}:
-        if kind == "json-file" and key not in JSON_FILE_OPTS:
-            raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
+        if known is not None and key not in known:
+            raise InvalidParameter(f"unknown log opt '{key}' for {kind} log driver")
+    if kind in OTHER_LOG_DRIVERS:
+        return [f"pydocker has no {kind} logging driver: the container's output is kept as json-file"]
+    return []
 
 
 def create_settings(config: dict[str, Any], hc: dict[str, Any]) -> None:
@@ -274,7 +284,6 @@ def create_settings(config: dict[str, Any], hc: dict[str, Any]) -> None:
         parse_signal(config["StopSignal"])
     _mount_points(hc)
     seccomp.parse_security_opts(hc.get("SecurityOpt"))
-    _log_config(hc.get("LogConfig") or {})
     if hc.get("StorageOpt"):
         raise InvalidParameter("--storage-opt is supported only for overlay over xfs with 'pquota' mount option")
     iso = hc.get("Isolation") or ""

@@ -187,12 +187,14 @@ def setup(router, d: Daemon) -> None:
 
     async def delete(request: web.Request) -> web.Response:
         users = {c.ID: (c.Image, c.State.Running) for c in d.containers.values()}
+        image_id = (await d.images.resolve(request.match_info["name"])).id
         out = await images_mod.ImageDeleter(d.images).delete(request.match_info["name"],
                                                              bool_value(request, "force"), users)
         for item in out:
             for action, value in item.items():
-                d.events.publish("image", "untag" if action == "Untagged" else "delete", value,
-                                 {"name": value})
+                # an untag is the image's event (its ID), naming the reference that went
+                d.events.publish("image", "untag" if action == "Untagged" else "delete",
+                                 image_id if action == "Untagged" else value, {"name": value})
         return json_response(out)
 
     async def history(request: web.Request) -> web.Response:

@@ -34,9 +34,10 @@ def setup(router, d: Daemon) -> None:
             raise NotImplementedYet("networking is not enabled in this daemon (start it with --bridge NAME)")
 
     async def list_networks(request: web.Request) -> web.Response:
+        filters = parse_filters(request.query.get("filters"))
+        filters_mod.check(filters, filters_mod.LIST_NETWORKS)
         if not d.networks_enabled:
             return json_response([])  # no Networks service: there are no networks to show
-        filters = parse_filters(request.query.get("filters"))
         nets = await d.client.list_networks(filters)
         return json_response([network_json(n, d) for n in nets])
 

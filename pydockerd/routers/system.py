@@ -40,14 +40,19 @@ def setup(router, d: Daemon) -> None:
         filters = parse_filters(request.query.get("filters"))
         since = _time_param(request.query.get("since", ""))
         until = _time_param(request.query.get("until", ""))
+        if since is not None and until is not None and until < since:
+            from ..errors import InvalidParameter
+            raise InvalidParameter(f"`since` time ({request.query['since']}) cannot be after `until` time "
+                                   f"({request.query['until']})")
         history, queue = d.events.subscribe()
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         try:
             await resp.prepare(request)
             now = time.time_ns()
-            if since is not None:
+            if since is not None or until is not None:  # (until alone replays too, as moby's buffer)
                 for ev in history:
-                    if ev.time_nano >= since and (until is None or ev.time_nano <= until) and matches(ev, filters):
+                    if ev.time_nano >= (since or 0) and (until is None or ev.time_nano <= until) \
+                            and matches(ev, filters):
                         await resp.write(json_bytes(ev.to_json()) + b"\n")
             if until is not None and until <= now:
                 await resp.write_eof()

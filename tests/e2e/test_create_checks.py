@@ -344,3 +344,58 @@ def test_until_and_exited_filter_values(stack):
     assert stack.docker("ps", "-aq", "--filter", f"label={label}", check=True).stdout.strip() != ""
     stack.docker("container", "prune", "-f", "--filter", f"label={label}", "--filter", "until=-1h", check=True)
     assert stack.docker("ps", "-aq", "--filter", f"label={label}", check=True).stdout.strip() == ""
+
+
+def test_round_two_fixes(stack, names):
+    """Log drivers dockerd has but pydocker does not: accepted with a warning, output kept as json-file;
+    update lifts a pids limit with -1 and refuses mixing --cpus with quota/period; top with `u`/`x`
+    lists the container's processes; events replay with until alone and refuse since after until."""
+    import time
+    from stacklib import UnixHTTP
+    cp = stack.docker("run", "--rm", "--log-driver", "local", "busybox", "echo", "hi")
+    assert cp.returncode == 0 and cp.stdout == "hi\n" and "pydocker has no local logging driver" in cp.stderr
+    n, m = uname(), uname()
+    names.extend([n, m])
+    stack.docker("run", "-d", "--name", n, "--pids-limit", "50", "--cpus", "0.5", "-u", "1000", "busybox",
+                 "sleep", "60", check=True)
+    stack.docker("update", "--pids-limit", "-1", n, check=True)
+    pid = stack.docker("inspect", "-f", "{{.State.Pid}}", n, check=True).stdout.strip()
+    cg = next(line.split(":", 2)[2].strip() for line in open(f"/proc/{pid}/cgroup") if ":pids:" in line)
+    assert open(f"/sys/fs/cgroup/pids{cg}/pids.max").read().strip() == "max"
+    cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
+    cp = stack.docker("update", "--cpu-quota", "50000", n)
+    assert cp.returncode == 1 and (f"Cannot update container {cid}: Conflicting options: CPU Quota cannot be "
+                                   "updated as NanoCPUs has already been set") in cp.stderr
+    for opts in ("u", "x"):
+        out = stack.docker("top", n, opts, check=True).stdout
+        assert "sleep 60" in out, (opts, out)
+    # events: `until` alone replays what happened; `since` after `until` is refused
+    since = int(time.time()) - 1
+    stack.docker("run", "--name", m, "--label", f"{m}=1", "busybox", "true", check=True)
+    until = str(int(time.time()) + 1)
+    cp = stack.docker("events", "--until", until, "--filter", f"label={m}=1", "--format", "{{.Action}}", check=True)
+    assert cp.stdout.split()[:3] == ["create", "attach", "start"]
+    cp = stack.docker("events", "--since", until, "--until", str(since))
+    assert cp.returncode == 1 and "cannot be after `until` time" in cp.stderr
+    for args in (["network", "ls", "--filter", "bogus=1"], ["volume", "ls", "--filter", "dangling=maybe"]):
+        cp = stack.docker(*args)
+        assert cp.returncode == 1 and "invalid filter" in cp.stderr, args
+    conn = UnixHTTP(str(stack.sock))
+    try:
+        conn.request("GET", f"/containers/{m}/logs?stdout=1&since=bogus")
+        resp = conn.getresponse()
+        assert resp.status == 400 and b"failed to parse value" in resp.read()
+    finally:
+        conn.close()
+
+
+def test_untag_event_is_the_images(stack):
+    import time
+    tag = f"{uname('untag')}:1"
+    since = str(int(time.time()) - 1)
+    stack.docker("tag", "busybox", tag, check=True)
+    stack.docker("rmi", tag, check=True)
+    image_id = stack.docker("image", "inspect", "-f", "{{.Id}}", "busybox", check=True).stdout.strip()
+    cp = stack.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "event=untag",
+                      "--format", "{{.ID}} {{.Actor.Attributes.name}}", check=True)
+    assert f"{image_id} {tag}" in cp.stdout.splitlines(), cp.stdout
