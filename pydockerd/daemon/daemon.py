@@ -76,6 +76,7 @@ class Live:
     snapshot_removed: bool = False  # the exit of a --rm container took its writable layer already
     oom: asyncio.Event = field(default_factory=asyncio.Event)  # set by a /tasks/oom of this run
     restarting: bool = False  # a `docker restart` stops it: a --rm container is not removed by that stop
+    volumes_announced: bool = False  # this run's volume `mount` events went out (`unmount` ones are due)
 
     def exit_future(self) -> asyncio.Future:
         if self.next_exit is None or self.next_exit.done():
@@ -710,6 +711,11 @@ class Daemon:
         task is gone: after an exit, a failed start, or found dead at a restart."""
         await self._release_shm(c.ID)
         await self.release_volumes(c, c.ID)
+        lv = self._live(c)
+        if lv.volumes_announced:
+            lv.volumes_announced = False
+            for v in c.VolumeMounts:
+                self.events.publish("volume", "unmount", v["Name"], {"container": c.ID, "driver": "local"})
 
     # keys of the snapshots this daemon makes for a moment (init layers being made, diff views, build steps):
     # whatever a crash left of them holds its image's layers, so they go at start
@@ -757,6 +763,12 @@ class Daemon:
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
         await self.use_volumes(c, c.ID)
+        # dockerd's volume events: each volume is mounted for this run (unmount: _release_mounts)
+        for v in c.VolumeMounts:
+            self.events.publish("volume", "mount", v["Name"], {
+                "container": c.ID, "destination": v["Destination"], "driver": "local", "propagation": "",
+                "read/write": "true" if v["RW"] else "false"})
+        lv.volumes_announced = bool(c.VolumeMounts)
         empty = [(v["Destination"], self.volumes.mountpoint(v["Name"])) for v in c.VolumeMounts]
         empty = [(d, mp) for d, mp in empty if os.path.isdir(mp) and not os.listdir(mp)]
         if empty:

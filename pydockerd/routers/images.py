@@ -192,9 +192,9 @@ def setup(router, d: Daemon) -> None:
                                                              bool_value(request, "force"), users)
         for item in out:
             for action, value in item.items():
-                # an untag is the image's event (its ID), naming the reference that went
-                d.events.publish("image", "untag" if action == "Untagged" else "delete",
-                                 image_id if action == "Untagged" else value, {"name": value})
+                # an untag is the image's event: its ID, and its ID as the name too (as dockerd)
+                target = image_id if action == "Untagged" else value
+                d.events.publish("image", "untag" if action == "Untagged" else "delete", target, {"name": target})
         return json_response(out)
 
     async def history(request: web.Request) -> web.Response:

@@ -398,4 +398,25 @@ def test_untag_event_is_the_images(stack):
     image_id = stack.docker("image", "inspect", "-f", "{{.Id}}", "busybox", check=True).stdout.strip()
     cp = stack.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "event=untag",
                       "--format", "{{.ID}} {{.Actor.Attributes.name}}", check=True)
-    assert f"{image_id} {tag}" in cp.stdout.splitlines(), cp.stdout
+    assert f"{image_id} {image_id}" in cp.stdout.splitlines(), cp.stdout  # (dockerd names the ID, not the tag)
+
+
+def test_volume_mount_and_unmount_events(stack, names):
+    import time
+    vol, n = uname("evv"), uname()
+    names.append(n)
+    since = str(int(time.time()) - 1)
+    try:
+        stack.docker("run", "--name", n, "-v", f"{vol}:/d:ro", "busybox", "true", check=True)
+        cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
+        cp = stack.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
+                          f"volume={vol}", "--format", "{{.Action}} {{json .Actor.Attributes}}", check=True)
+        lines = cp.stdout.splitlines()
+        assert [line.split()[0] for line in lines] == ["create", "mount", "unmount"], lines
+        mount = json.loads(lines[1].split(" ", 1)[1])
+        assert mount == {"container": cid, "destination": "/d", "driver": "local", "propagation": "",
+                         "read/write": "false"}
+    finally:
+        stack.docker("rm", "-f", n)
+        names.remove(n)
+        stack.docker("volume", "rm", vol)
