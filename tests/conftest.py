@@ -48,6 +48,15 @@ def stack(busybox_rootfs_tar) -> Stack:
     yield from stack_session("pydocker-test-", busybox_rootfs_tar)
 
 
+@pytest.fixture
+def cleanup(stack):
+    """Names of containers to force-remove from the shared stack after the test, whatever happened."""
+    names: list[str] = []
+    yield names
+    if names:
+        stack.docker("rm", "-f", *names, timeout=60)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def host_left_clean():
     """Fail the run if it left mounts, interfaces, iptables rules or cgroups on the host."""

@@ -11,8 +11,6 @@ import subprocess
 import time
 import uuid
 
-import pytest
-
 from stacklib import DOCKER, api_get
 
 REFUSED = [
@@ -50,14 +48,6 @@ def uname(prefix: str = "cc") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def names(stack):
-    made: list[str] = []
-    yield made
-    if made:
-        stack.docker("rm", "-f", *made, timeout=60)
-
-
 def test_create_refuses_what_dockerd_refuses_and_leaves_nothing(stack):
     before = (stack.docker("ps", "-aq", check=True).stdout, stack.docker("volume", "ls", "-q", check=True).stdout)
     vol, missing = uname("ccvol"), uname("nosuch")
@@ -80,9 +70,9 @@ def test_create_refuses_what_dockerd_refuses_and_leaves_nothing(stack):
                                      "no such file or directory") in cp.stderr
 
 
-def test_host_config_defaults_and_settings_that_were_ignored(stack, names):
+def test_host_config_defaults_and_settings_that_were_ignored(stack, cleanup):
     n = uname()
-    names.append(n)
+    cleanup.append(n)
     cp = stack.docker("run", "--name", n, "--log-driver", "none", "-m", "64m", "--device", "/dev/null:/dev/mynull",
                       "busybox", "sh", "-c", "echo hi; stat -c %t,%T /dev/mynull; "
                       "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo v2")
@@ -98,9 +88,9 @@ def test_host_config_defaults_and_settings_that_were_ignored(stack, names):
     assert (cp.returncode, cp.stderr) == (1, "Error response from daemon: configured logging driver does not support reading\n")
 
 
-def test_joining_another_containers_pid_and_ipc(stack, names):
+def test_joining_another_containers_pid_and_ipc(stack, cleanup):
     donor, plain = uname(), uname()
-    names.extend([donor, plain])
+    cleanup.extend([donor, plain])
     stack.docker("run", "-d", "--name", donor, "--ipc", "shareable", "busybox", "sh", "-c",
                  "echo shared > /dev/shm/x; exec sleep 60", check=True)
     stack.docker("run", "-d", "--name", plain, "busybox", "sleep", "61", check=True)
@@ -124,9 +114,9 @@ def test_joining_another_containers_pid_and_ipc(stack, names):
     assert donor_id not in mounts  # its shm tmpfs went with it
 
 
-def test_start_and_kill_of_a_paused_container(stack, names):
+def test_start_and_kill_of_a_paused_container(stack, cleanup):
     n = uname()
-    names.append(n)
+    cleanup.append(n)
     stack.docker("run", "-d", "--name", n, "busybox", "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.1; done",
                  check=True)
     stack.docker("pause", n, check=True)
@@ -141,19 +131,19 @@ def test_start_and_kill_of_a_paused_container(stack, names):
     assert stack.docker("wait", n, check=True, timeout=20).stdout == "3\n"
 
 
-def test_cp_of_something_that_is_not_a_tar(stack, names):
+def test_cp_of_something_that_is_not_a_tar(stack, cleanup):
     n = uname()
-    names.append(n)
+    cleanup.append(n)
     stack.docker("run", "-d", "--name", n, "busybox", "sleep", "60", check=True)
     cp = stack.docker("cp", "-", f"{n}:/tmp/", input="not a tar\n")
     assert (cp.returncode, cp.stderr) == (
         1, "Error response from daemon: Error processing tar file(exit status 1): unexpected EOF\n")
 
 
-def test_inspect_shapes_as_dockerd(stack, names):
+def test_inspect_shapes_as_dockerd(stack, cleanup):
     """Mount modes, a volume's empty labels and options, /info's security options, v1 blkio lists."""
     n, v1, v2 = uname(), uname("ccv"), uname("ccv")
-    names.append(n)
+    cleanup.append(n)
     try:
         stack.docker("run", "-d", "--name", n, "-v", f"{v1}:/a", "-v", f"{v2}:/b:ro", "-v", "/anon", "busybox",
                      "sleep", "60", check=True)
@@ -173,19 +163,19 @@ def test_inspect_shapes_as_dockerd(stack, names):
         stack.docker("volume", "rm", v1, v2)
 
 
-def test_kill_of_a_missing_container_and_logs_details(stack, names):
+def test_kill_of_a_missing_container_and_logs_details(stack, cleanup):
     missing = uname("nosuch")
     cp = stack.docker("kill", missing)
     assert (cp.returncode, cp.stderr) == (
         1, f"Error response from daemon: Cannot kill container: {missing}: No such container: {missing}\n")
     n = uname()
-    names.append(n)
+    cleanup.append(n)
     stack.docker("run", "--name", n, "busybox", "echo", "hi", check=True)
     assert stack.docker("logs", "--details", n, check=True).stdout == " hi\n"  # (no attributes: a lone space)
     assert stack.docker("logs", n, check=True).stdout == "hi\n"
 
 
-def test_local_volumes_with_mount_options(stack, names, tmp_path):
+def test_local_volumes_with_mount_options(stack, cleanup, tmp_path):
     """`volume create -o type=... -o device=... -o o=...` as moby's local driver: checked at create, mounted
     on the volume's directory while a container uses it, unmounted after."""
     tv, bv, bad = uname("tmpv"), uname("bindv"), uname("badv")
@@ -221,12 +211,12 @@ def test_local_volumes_with_mount_options(stack, names, tmp_path):
     assert str(tmp_path) not in open("/proc/mounts").read()
 
 
-def test_init_layer_files_are_there_but_not_in_diff_or_commit(stack, names, tmp_path):
+def test_init_layer_files_are_there_but_not_in_diff_or_commit(stack, cleanup, tmp_path):
     """As dockerd's init layer: /.dockerenv and /etc/mtab exist in every container, are no change of the
     container (docker diff), stay out of a commit of it, and are in its export."""
     import tarfile
     n, tag = uname(), f"{uname('initimg')}:v1"
-    names.append(n)
+    cleanup.append(n)
     out = stack.docker("run", "--name", n, "busybox", "sh", "-c",
                        "test -f /.dockerenv && readlink /etc/mtab && echo x > /x", check=True).stdout
     assert out == "/proc/mounts\n"
@@ -266,7 +256,7 @@ def test_init_layer_files_are_there_but_not_in_diff_or_commit(stack, names, tmp_
     assert ".dockerenv" in got and "etc/mtab" in got and "x" in got
 
 
-def test_image_env_order_and_relative_volume(stack, names, tmp_path):
+def test_image_env_order_and_relative_volume(stack, cleanup, tmp_path):
     """moby's merge: the user's variables first, then the image's; an image's `VOLUME data` is /data."""
     tag = f"{uname('relvol')}:1"
     (tmp_path / "Dockerfile").write_text("FROM busybox\nENV A=1 B=img\nVOLUME data\n")
@@ -274,7 +264,7 @@ def test_image_env_order_and_relative_volume(stack, names, tmp_path):
                         capture_output=True, text=True, timeout=120)
     assert cp.returncode == 0, cp.stderr
     n = uname()
-    names.append(n)
+    cleanup.append(n)
     try:
         out = stack.docker("run", "--name", n, "-e", "B=mine", "-e", "C=3", tag, "sh", "-c",
                            "grep -c ' /data ' /proc/mounts", check=True).stdout
@@ -284,11 +274,11 @@ def test_image_env_order_and_relative_volume(stack, names, tmp_path):
         assert set(env[:2]) == {"B=mine", "C=3"} and "A=1" in env and "B=img" not in env, env
     finally:
         stack.docker("rm", "-f", "-v", n)
-        names.remove(n)
+        cleanup.remove(n)
         stack.docker("rmi", tag)
 
 
-def test_an_options_volume_is_mounted_once_for_concurrent_users_and_survives_its_removal(stack, names, tmp_path):
+def test_an_options_volume_is_mounted_once_for_concurrent_users_and_survives_its_removal(stack, cleanup, tmp_path):
     """Three containers starting at once on a bind-type volume mount it once; it is unmounted after the
     last one, and removing the volume never deletes the device's files."""
     import concurrent.futures
@@ -302,7 +292,7 @@ def test_an_options_volume_is_mounted_once_for_concurrent_users_and_survives_its
     def mounted_times() -> int:
         return sum(1 for line in open("/proc/self/mountinfo") if line.split(" ")[4] == mp)
     ns = [uname() for _ in range(3)]
-    names.extend(ns)
+    cleanup.extend(ns)
     try:
         with concurrent.futures.ThreadPoolExecutor(3) as ex:
             list(ex.map(lambda n: stack.docker("run", "-d", "--name", n, "-v", f"{vol}:/d", "busybox", "sleep", "60",
@@ -319,9 +309,9 @@ def test_an_options_volume_is_mounted_once_for_concurrent_users_and_survives_its
     assert (src / "keep").read_text() == "precious\n" and mounted_times() == 0
 
 
-def test_a_failed_start_of_a_shareable_ipc_container_leaves_no_shm_mount(stack, names):
+def test_a_failed_start_of_a_shareable_ipc_container_leaves_no_shm_mount(stack, cleanup):
     n = uname()
-    names.append(n)
+    cleanup.append(n)
     cp = stack.docker("run", "--name", n, "--ipc", "shareable", "busybox", "nosuchcmd")
     assert cp.returncode == 127
     cid = stack.docker("inspect", "-f", "{{.Id}}", n, check=True).stdout.strip()
@@ -346,7 +336,7 @@ def test_until_and_exited_filter_values(stack):
     assert stack.docker("ps", "-aq", "--filter", f"label={label}", check=True).stdout.strip() == ""
 
 
-def test_round_two_fixes(stack, names):
+def test_round_two_fixes(stack, cleanup):
     """Log drivers dockerd has but pydocker does not: accepted with a warning, output kept as json-file;
     update lifts a pids limit with -1 and refuses mixing --cpus with quota/period; top with `u`/`x`
     lists the container's processes; events replay with until alone and refuse since after until."""
@@ -355,7 +345,7 @@ def test_round_two_fixes(stack, names):
     cp = stack.docker("run", "--rm", "--log-driver", "local", "busybox", "echo", "hi")
     assert cp.returncode == 0 and cp.stdout == "hi\n" and "pydocker has no local logging driver" in cp.stderr
     n, m = uname(), uname()
-    names.extend([n, m])
+    cleanup.extend([n, m])
     stack.docker("run", "-d", "--name", n, "--pids-limit", "50", "--cpus", "0.5", "-u", "1000", "busybox",
                  "sleep", "60", check=True)
     stack.docker("update", "--pids-limit", "-1", n, check=True)
@@ -401,10 +391,10 @@ def test_untag_event_is_the_images(stack):
     assert f"{image_id} {image_id}" in cp.stdout.splitlines(), cp.stdout  # (dockerd names the ID, not the tag)
 
 
-def test_volume_mount_and_unmount_events(stack, names):
+def test_volume_mount_and_unmount_events(stack, cleanup):
     import time
     vol, n = uname("evv"), uname()
-    names.append(n)
+    cleanup.append(n)
     since = str(int(time.time()) - 1)
     try:
         stack.docker("run", "--name", n, "-v", f"{vol}:/d:ro", "busybox", "true", check=True)
@@ -418,5 +408,5 @@ def test_volume_mount_and_unmount_events(stack, names):
                          "read/write": "false"}
     finally:
         stack.docker("rm", "-f", n)
-        names.remove(n)
+        cleanup.remove(n)
         stack.docker("volume", "rm", vol)

@@ -23,15 +23,6 @@ def uname(prefix: str = "pyd") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def cleanup(stack):
-    """Names of containers to force-remove after the test, whatever happened."""
-    names: list[str] = []
-    yield names
-    for n in names:
-        stack.docker("rm", "-f", n, timeout=60)
-
-
 def test_version_reports_api_150(stack):
     cp = stack.docker("version", "--format", "{{json .Server}}", check=True)
     server = json.loads(cp.stdout)

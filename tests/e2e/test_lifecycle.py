@@ -12,14 +12,6 @@ def uname(prefix: str = "lc") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def cleanup(stack):
-    names: list[str] = []
-    yield names
-    for n in names:
-        stack.docker("rm", "-f", n, timeout=60)
-
-
 def run(stack, *args: str, docker=None) -> tuple[int, str, str]:
     cp = (docker or stack.docker)("run", "--rm", *args, timeout=60)
     return cp.returncode, cp.stdout, cp.stderr
