@@ -235,6 +235,7 @@ def setup(router, d: Daemon) -> None:
         async with archive.container_root(d, c, write=False) as root:
             _, header = await archive.stat_path(root, path, c)
             proc = await archive.read_tar(root, path, c)
+            d.container_event(c, "archive-path")  # (dockerd's events for docker cp)
             resp = await _relay_tar(request, proc, {"X-Docker-Container-Path-Stat": header})
         return resp
 
@@ -246,6 +247,7 @@ def setup(router, d: Daemon) -> None:
         async with archive.container_root(d, c, write=True) as root:
             await archive.write_tar(root, path, c, request.content.iter_chunked(1 << 16),
                                     bool_value(request, "noOverwriteDirNonDir"), bool_value(request, "copyUIDGID"))
+        d.container_event(c, "extract-to-dir")
         return web.Response(status=200)
 
     async def export(request: web.Request) -> web.StreamResponse:

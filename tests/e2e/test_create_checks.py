@@ -410,3 +410,18 @@ def test_volume_mount_and_unmount_events(stack, cleanup):
         stack.docker("rm", "-f", n)
         cleanup.remove(n)
         stack.docker("volume", "rm", vol)
+
+
+def test_cp_events(stack, cleanup, tmp_path):
+    import time
+    n = uname()
+    cleanup.append(n)
+    since = str(int(time.time()) - 1)
+    stack.docker("run", "--name", n, "busybox", "true", check=True)
+    (tmp_path / "f").write_text("x\n")
+    stack.docker("cp", str(tmp_path / "f"), f"{n}:/f", check=True)
+    stack.docker("cp", f"{n}:/f", str(tmp_path / "g"), check=True)
+    cp = stack.docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", f"container={n}",
+                      "--filter", "event=extract-to-dir", "--filter", "event=archive-path", "--format", "{{.Action}}",
+                      check=True)
+    assert cp.stdout.split() == ["extract-to-dir", "archive-path"]
