@@ -8,7 +8,6 @@ step (and containers) start from it without unpacking. An image record named
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -71,22 +70,6 @@ class DaemonBuildBackend:
     async def _image(self, image_id: str):
         return await self.d.images.resolve(image_id)
 
-    async def _write_blob(self, data: bytes, labels: dict[str, str] | None = None) -> str:
-        from protos.containerd.services.content.v1 import content_pb2
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-
-        async def reqs():
-            yield content_pb2.WriteContentRequest(action=content_pb2.COMMIT, ref=f"build-{secrets.token_hex(8)}",
-                                                  total=len(data), expected=digest, offset=0, data=data,
-                                                  labels=labels or {})
-        try:
-            async for _ in self.d.client.content.Write(reqs(), metadata=self.d.client._md):
-                pass
-        except Exception as exc:  # an existing blob is fine: content is addressed by digest
-            if "already exists" not in str(exc):
-                raise
-        return digest
-
     async def _commit_snapshot(self, key: str, parent_id: str, config: dict, container_config: dict,
                                author: str | None, cache_key: str, keep_key: bool = False,
                                comment: str = "") -> str:
@@ -95,7 +78,6 @@ class DaemonBuildBackend:
         `keep_key` (docker commit): the snapshot stays the container's; the new chain snapshot is made
         by applying the layer (Diff.Apply) instead of committing `key`.
         """
-        from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
         client = self.d.client
         parent = await self._image(parent_id) if parent_id else None
         base = dict(parent.config) if parent else {"architecture": HOST_ARCH, "os": "linux",
@@ -110,9 +92,7 @@ class DaemonBuildBackend:
         if base_snapshot:
             left = await client.view_snapshot(view_key, base_snapshot)
         try:
-            stub = diff_pb2_grpc.DiffStub(client._channel)
-            resp = await client._call(stub.Diff, diff_pb2.DiffRequest(left=left, right=right, media_type=LAYER_GZIP))
-            layer = resp.diff
+            layer = await client.diff_layer(left, right, LAYER_GZIP)
         finally:
             if base_snapshot:
                 await self.d.ignore_missing(client.remove_snapshot(view_key))
@@ -141,7 +121,7 @@ class DaemonBuildBackend:
         if author:
             new_config["author"] = author
         config_bytes = json.dumps(new_config, separators=(",", ":")).encode()
-        config_digest = await self._write_blob(config_bytes)
+        config_digest = await self.d.client.write_blob(config_bytes)
         layers = []
         if parent:
             manifest = json.loads(await client.read_blob(parent.manifest_digest))
@@ -160,7 +140,7 @@ class DaemonBuildBackend:
                                      "config": {"mediaType": CONFIG, "digest": config_digest,
                                                 "size": len(config_bytes)},
                                      "layers": layers}, separators=(",", ":")).encode()
-        manifest_digest = await self._write_blob(manifest_bytes)
+        manifest_digest = await self.d.client.write_blob(manifest_bytes)
         target = Descriptor(MANIFEST, manifest_digest, len(manifest_bytes))
         await client.put_image(f"moby-dangling@{manifest_digest}", target,
                                {CACHE_LABEL: cache_key, PARENT_LABEL: parent_id or "scratch"})
@@ -175,7 +155,6 @@ class DaemonBuildBackend:
 
     async def _unpack_layer(self, layer: Any, parent_chain: str, new_chain: str) -> None:
         """A committed snapshot `new_chain` = parent + the layer (skipped when it exists already)."""
-        from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
         client = self.d.client
         try:
             await client.snapshot_parent(new_chain)
@@ -185,8 +164,7 @@ class DaemonBuildBackend:
         key = f"build-unpack-{secrets.token_hex(8)}"
         mounts = await client.prepare_snapshot(key, parent_chain)
         try:
-            stub = diff_pb2_grpc.DiffStub(client._channel)
-            await client._call(stub.Apply, diff_pb2.ApplyRequest(diff=layer, mounts=mounts))
+            await client.apply_layer(layer, mounts)
             try:
                 await client.commit_snapshot(new_chain, key)
             except AlreadyExists:

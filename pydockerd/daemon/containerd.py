@@ -17,6 +17,7 @@ from protos.containerd.events import task_pb2 as task_events_pb2
 from protos.containerd.services.containers.v1 import containers_pb2, containers_pb2_grpc
 from protos.containerd.services.events.v1 import events_pb2, events_pb2_grpc
 from protos.containerd.services.content.v1 import content_pb2, content_pb2_grpc
+from protos.containerd.services.diff.v1 import diff_pb2, diff_pb2_grpc
 from protos.containerd.services.images.v1 import images_pb2, images_pb2_grpc
 from protos.containerd.services.snapshots.v1 import snapshots_pb2, snapshots_pb2_grpc
 from protos.containerd.services.tasks.v1 import tasks_pb2, tasks_pb2_grpc
@@ -107,6 +108,7 @@ class ContainerdClient:
         self.networks = networks_pb2_grpc.NetworksStub(self._channel)
         self.registry = registry_pb2_grpc.RegistryStub(self._channel)
         self.events = events_pb2_grpc.EventsStub(self._channel)
+        self.diff = diff_pb2_grpc.DiffStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -186,6 +188,25 @@ class ContainerdClient:
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from None
 
+    async def write_blob(self, data: bytes, labels: dict[str, str] | None = None) -> str:
+        """Store `data` in the content store (an existing blob is fine: content is addressed by digest)."""
+        import hashlib
+        import secrets
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+        async def reqs() -> AsyncIterator[Any]:
+            yield content_pb2.WriteContentRequest(action=content_pb2.COMMIT, ref=f"write-{secrets.token_hex(8)}",
+                                                  total=len(data), expected=digest, offset=0, data=data,
+                                                  labels=labels or {})
+        try:
+            async for _ in self.content.Write(reqs(), metadata=self._md):
+                pass
+        except grpc.aio.AioRpcError as exc:
+            err = translate(exc)
+            if not isinstance(err, AlreadyExists) and "already exists" not in err.message:
+                raise err from None
+        return digest
+
     async def blob_size(self, digest: str) -> int:
         resp = await self._call(self.content.Info, content_pb2.InfoRequest(digest=digest))
         return resp.info.size
@@ -256,6 +277,15 @@ class ContainerdClient:
         resp = await self._call(self.snapshots.Prepare, snapshots_pb2.PrepareSnapshotRequest(
             snapshotter=self.snapshotter, key=key, parent=parent, labels=labels))
         return list(resp.mounts)
+
+    async def diff_layer(self, left: list[Any], right: list[Any], media_type: str) -> Any:
+        """Diff.Diff: the layer (a blob descriptor) of what `right` changed over `left`."""
+        return (await self._call(self.diff.Diff, diff_pb2.DiffRequest(left=left, right=right,
+                                                                       media_type=media_type))).diff
+
+    async def apply_layer(self, layer: Any, mounts: list[Any]) -> None:
+        """Diff.Apply: unpack layer `layer` onto the active snapshot with `mounts`."""
+        await self._call(self.diff.Apply, diff_pb2.ApplyRequest(diff=layer, mounts=mounts))
 
     async def view_snapshot(self, key: str, parent: str) -> list[Any]:
         """A read-only view `key` of committed snapshot `parent` (remove it when done)."""
