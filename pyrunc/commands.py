@@ -143,18 +143,23 @@ def cmd_list(opts: dict, pos: list[str]) -> int:
     return 0
 
 
+_OWNERS: dict[int, str] = {}  # uid → name, looked up once per list (the containers share one owner)
+
+
 def _owner(root: str, cid: str) -> str:
     """runc's list: the name of the container state dir's owner (``#uid`` without one)."""
     import os
-    import pwd
     try:
         uid = os.stat(os.path.join(root, cid)).st_uid
     except OSError:
         return ""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"#{uid}"
+    if uid not in _OWNERS:
+        import pwd
+        try:
+            _OWNERS[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            _OWNERS[uid] = f"#{uid}"
+    return _OWNERS[uid]
 
 
 def cmd_ps(opts: dict, pos: list[str]) -> int:

@@ -128,21 +128,18 @@ def proxy(master: int, pid: int) -> int:
                     data = b""
                 if data:
                     _write_all(1, data)
-                elif status is not None:
-                    break
             if 0 in r:
                 data = os.read(0, 65536)
                 if data:
                     _write_all(master, data)
                 else:
                     stdin_open = False
-            if status is None:
-                got, st = os.waitpid(pid, os.WNOHANG)
-                if got == pid:
-                    status = st
-                    # its last output may have been queued after our select: copy what is left
-                    _drain(master)
-                    break
+            got, st = os.waitpid(pid, os.WNOHANG)
+            if got == pid:
+                status = st
+                # its last output may have been queued after our select: copy what is left
+                _drain(master)
+                break
     finally:
         if termios_saved is not None:
             import termios

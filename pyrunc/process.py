@@ -125,7 +125,8 @@ def env_dict(env: list[str]) -> dict[str, str]:
 
 
 def _env_error(e: str, k: str, eq: str) -> str:
-    quoted = '"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"'  # (Go's %q, for plain text)
+    from .runlog import go_quote
+    quoted = go_quote(e)
     if not eq:
         return f"invalid environment variable: {quoted}"
     if not k:

@@ -45,6 +45,11 @@ def _logfmt(value: str) -> str:
     a newline shows as \\n, not as a line break)."""
     if all(c in _BARE for c in value):
         return value
+    return go_quote(value)
+
+
+def go_quote(value: str) -> str:
+    """Go's %q / strconv.Quote of a string (control characters escaped)."""
     out = []
     for c in value:
         if c in _ESC:

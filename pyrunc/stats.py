@@ -91,10 +91,17 @@ _BLKIO_ORDER = ("ioServiceBytesRecursive", "ioServicedRecursive", "ioQueueRecurs
                 "ioTimeRecursive", "sectorsRecursive")
 
 
+# the numbers of runc's CPUSetStats (cpus and mems are lists), and Go's zero MemoryEntry
+_CPUSET_FLAGS = {"cpu_exclusive": 0, "mem_hardwall": 0, "mem_exclusive": 0, "memory_migrate": 0,
+                 "memory_spread_page": 0, "memory_spread_slab": 0, "memory_pressure": 0,
+                 "sched_load_balance": 0, "sched_relax_domain_level": 0}
+_ZERO_MEMORY_ENTRY = {"limit": 0, "failcnt": 0}
+
+
 def _blkio(path: str) -> dict:
     got: dict = {}
     for files in _BLKIO_SETS:
-        for i, (key, name) in enumerate(files):
+        for key, name in files:
             entries = _blkio_entries(os.path.join(path, name))
             if not entries:
                 break
@@ -160,16 +167,12 @@ def stats(state: State) -> dict:
                           "throttling": _omit(throttling, "periods", "throttledPeriods",
                                               "throttledTime")}}
     cs = paths.get("cpuset")
-    cpuset: dict = {"cpus": [], "cpu_exclusive": 0, "mems": [], "mem_hardwall": 0,
-                    "mem_exclusive": 0, "memory_migrate": 0, "memory_spread_page": 0,
-                    "memory_spread_slab": 0, "memory_pressure": 0, "sched_load_balance": 0,
-                    "sched_relax_domain_level": 0}
+    cpuset: dict = {"cpus": [], "cpu_exclusive": 0, "mems": [], **_CPUSET_FLAGS}  # (runc's field order)
     if cs:
         cpuset["cpus"] = _cpu_list(_read(os.path.join(cs, "cpuset.cpus")))
         cpuset["mems"] = _cpu_list(_read(os.path.join(cs, "cpuset.mems")))
-        for k in list(cpuset):
-            if k not in ("cpus", "mems"):
-                cpuset[k] = _int(os.path.join(cs, "cpuset." + k))
+        for k in _CPUSET_FLAGS:
+            cpuset[k] = _int(os.path.join(cs, "cpuset." + k))
     data["cpuset"] = _omit(cpuset, "cpus", "mems")
     memory: dict = {}
     mem = paths.get("memory")
@@ -182,8 +185,7 @@ def stats(state: State) -> dict:
                   "kernelTCP": _memory_entry(mem, "memory.kmem.tcp."),
                   "raw": dict(sorted(raw.items()))}
     else:  # Go's zero MemoryEntry values: omitempty does not drop a struct
-        memory = {k: {"limit": 0, "failcnt": 0} for k in ("usage", "swap", "kernel",
-                                                          "kernelTCP")}
+        memory = {k: dict(_ZERO_MEMORY_ENTRY) for k in ("usage", "swap", "kernel", "kernelTCP")}
     data["memory"] = _omit(memory, "cache", "raw")
     pids = paths.get("pids")
     data["pids"] = _omit({"current": _int(os.path.join(pids, "pids.current")) if pids else 0,
@@ -214,7 +216,7 @@ def _stats_v2(p: str) -> dict:
                         "throttledTime": cpu.get("throttled_usec", 0) * 1000},
                        "periods", "throttledPeriods", "throttledTime")
     raw = _kv(os.path.join(p, "memory.stat"))
-    zero = {"limit": 0, "failcnt": 0}
+    zero = _ZERO_MEMORY_ENTRY
     memory = _omit({"cache": raw.get("file", 0),
                     "usage": _omit({"limit": _int(os.path.join(p, "memory.max")),
                                     "usage": _int(os.path.join(p, "memory.current")),
@@ -227,9 +229,6 @@ def _stats_v2(p: str) -> dict:
     pids = _omit({"current": _int(os.path.join(p, "pids.current")),
                   "limit": _int(os.path.join(p, "pids.max"))}, "current", "limit")
     return {"cpu": {"usage": usage, "throttling": throttling},
-            "cpuset": {"cpu_exclusive": 0, "mem_hardwall": 0, "mem_exclusive": 0,
-                       "memory_migrate": 0, "memory_spread_page": 0, "memory_spread_slab": 0,
-                       "memory_pressure": 0, "sched_load_balance": 0,
-                       "sched_relax_domain_level": 0},
+            "cpuset": dict(_CPUSET_FLAGS),
             "memory": memory, "pids": pids, "blkio": {}, "hugetlb": {}, "intel_rdt": {},
             "network_interfaces": None}
