@@ -248,7 +248,15 @@ def diff_size(path: str) -> tuple[int, int]:
                 inodes.add((st.st_dev, st.st_ino))
                 if stat.S_ISDIR(st.st_mode):
                     todo.append(entry.path)
-                elif st.st_size and st.st_ino not in counted:
-                    counted.add(st.st_ino)
-                    size += st.st_size
+                else:
+                    size += docker_size(st, counted)
     return size, len(inodes)
+
+
+def docker_size(st: os.stat_result, counted: set[int]) -> int:
+    """What one entry adds to Docker's DiffSize: its st_size unless it is a directory or an inode
+    already `counted` (a hard link counts once)."""
+    if stat.S_ISDIR(st.st_mode) or not st.st_size or st.st_ino in counted:
+        return 0
+    counted.add(st.st_ino)
+    return st.st_size

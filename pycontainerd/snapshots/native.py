@@ -14,7 +14,7 @@ import shutil
 import stat
 
 from ..mount import Mount
-from .base import KIND_VIEW, DirSnapshotter, Info, diff_size, disk_usage
+from .base import KIND_COMMITTED, KIND_VIEW, DirSnapshotter, Info, diff_size, disk_usage, docker_size
 from .changes import ADD, MODIFY, changes
 
 NAME = "native"
@@ -34,25 +34,20 @@ class NativeSnapshotter(DirSnapshotter):
 
     def _diff_usage(self, ns: str, info: Info) -> tuple[int, int]:
         """A full copy holds its parents' files too: Docker's size of the layer is that of what differs
-        from the parent (moby's naive DiffSize, archive.ChangesSize: added or modified non-directories,
-        a hard-linked inode once)."""
+        from the parent (moby's naive DiffSize, archive.ChangesSize: added or modified entries by
+        diff_size's rule); the inodes as usage() counts them (a committed snapshot's are on record)."""
         fs = self._fs(info.id)
         if not info.parent:
             return diff_size(fs)
         parent = self._fs(self.stat(ns, info.parent).id)
-        size, seen = 0, set()
+        size, counted = 0, set()
         for kind, rel in changes(parent, fs):
-            if kind not in (ADD, MODIFY):
-                continue
-            try:
-                st = os.lstat(os.path.join(fs, rel))
-            except FileNotFoundError:  # gone since the comparison saw it
-                continue
-            if stat.S_ISDIR(st.st_mode) or (st.st_nlink > 1 and st.st_ino in seen):
-                continue
-            seen.add(st.st_ino)
-            size += st.st_size
-        return size, disk_usage(fs)[1]
+            if kind in (ADD, MODIFY):
+                try:
+                    size += docker_size(os.lstat(os.path.join(fs, rel)), counted)
+                except FileNotFoundError:  # gone since the comparison saw it
+                    continue
+        return size, info.inodes if info.kind == KIND_COMMITTED else disk_usage(fs)[1]
 
 
 def copy_tree(src: str, dst: str) -> None:
