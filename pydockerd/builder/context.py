@@ -9,6 +9,7 @@ of theirs in order. Changing a file's content or mode changes its checksum; touc
 from __future__ import annotations
 
 import bz2
+import errno
 import grp
 import gzip
 import hashlib
@@ -29,6 +30,7 @@ from typing import BinaryIO, Callable, Iterator
 from . import dockerignore
 from .gofmt import quote
 from .dockerfile import Dockerfile, parse_dockerfile
+from ..scope import in_scope
 from .errors import BuildError
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -151,35 +153,12 @@ def resolve_scoped(root: str, path: str) -> str:
     joined = _go_clean(root + "/" + path)  # Go's filepath.Join: an absolute `path` stays inside
     if joined != root and not joined.startswith(root.rstrip("/") + "/"):
         raise _forbidden(path)
-    rest = joined[len(root):].lstrip("/")
-    parts = [p for p in rest.split("/") if p]
-    resolved = ""  # relative to root, no leading slash
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            resolved = posixpath.dirname(resolved)
-            continue
-        candidate = posixpath.join(resolved, part) if resolved else part
-        full = os.path.join(root, candidate)
-        try:
-            st = os.lstat(full)
-        except OSError:
-            resolved = candidate
-            continue
-        if not stat.S_ISLNK(st.st_mode):
-            resolved = candidate
-            continue
-        links += 1
-        if links > _MAX_LINKS:
-            raise BuildError(f"evalSymlinksInScope: too many links in {joined}")
-        target = os.readlink(full)
-        if target.startswith("/"):
-            resolved = ""
-        parts = [p for p in target.split("/") if p] + parts
-    return os.path.join(root, resolved) if resolved else root
+    try:
+        return in_scope(root, joined[len(root):], _MAX_LINKS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BuildError(f"evalSymlinksInScope: too many links in {joined}") from None
+        raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import stat
 import sys
 import tarfile
 
-from .scope import in_scope
+from ..scope import in_scope
 
 GO_DIR, GO_SYMLINK = 1 << 31, 1 << 27
 

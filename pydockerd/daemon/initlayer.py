@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .scope import in_scope
+from ..scope import in_scope
 
 # path → "dir", "file" or a symlink's target (moby's initlayer.Setup)
 ENTRIES = {

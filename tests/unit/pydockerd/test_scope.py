@@ -1,7 +1,7 @@
 """The scope rule (cp's mount points, the init layer): symlinks resolve inside the container's tree."""
 import os
 
-from pydockerd.daemon.scope import in_scope as _in_scope
+from pydockerd.scope import in_scope as _in_scope
 
 
 def test_symlinks_resolve_inside_the_tree(tmp_path):
