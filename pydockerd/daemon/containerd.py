@@ -188,7 +188,7 @@ class ContainerdClient:
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from None
 
-    async def write_blob(self, data: bytes, labels: dict[str, str] | None = None) -> str:
+    async def write_blob(self, data: bytes) -> str:
         """Store `data` in the content store (an existing blob is fine: content is addressed by digest)."""
         import hashlib
         import secrets
@@ -196,8 +196,7 @@ class ContainerdClient:
 
         async def reqs() -> AsyncIterator[Any]:
             yield content_pb2.WriteContentRequest(action=content_pb2.COMMIT, ref=f"write-{secrets.token_hex(8)}",
-                                                  total=len(data), expected=digest, offset=0, data=data,
-                                                  labels=labels or {})
+                                                  total=len(data), expected=digest, offset=0, data=data)
         try:
             async for _ in self.content.Write(reqs(), metadata=self._md):
                 pass

@@ -36,7 +36,7 @@ from .health import HealthMonitor
 from .images import HOST_ARCH, ImageService
 from .logs import LogEntry, LogQuery, read_entries
 from .names import NameRegistry
-from .rootfs import copy_up, is_mounted, mounted, read_files, read_from_root, read_layered, run_command
+from .rootfs import copy_up, is_mounted, mounted, read_files, read_from_root, read_layered, run_command, unmount
 from .signals import parse_signal
 from .streams import FifoSet, StreamHub
 from .users import ResolvedUser, resolve_user
@@ -404,7 +404,7 @@ class Daemon:
         raise SystemError_(f"the init layer of {chain} keeps disappearing")
 
     async def _init_layer(self, chain: str) -> str:
-        name = f"{chain}-init"
+        name = initlayer.snapshot_name(chain)
         if name in self._init_layers:
             return name
         async with self._init_locks.setdefault(chain, asyncio.Lock()):
@@ -651,13 +651,9 @@ class Daemon:
                 raise SystemError_(f"mounting shm tmpfs: {exc}") from None
         return path
 
-    async def _release_shm(self, cid: str) -> None:
-        path = self._shm_path(cid)
-        if is_mounted(path):
-            try:
-                await run_command("umount", "-l", path)
-            except OSError as exc:
-                log.warning("cannot unmount %s: %s", path, exc)
+    async def _release_shm(self, c: Container) -> None:
+        if c.HostConfig.get("IpcMode") == "shareable" and is_mounted(self._shm_path(c.ID)):
+            await unmount(self._shm_path(c.ID))
 
     def _joined_namespaces(self, hc: dict[str, Any]) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """--pid/--ipc container:<other>: its namespaces, and for IPC its /dev/shm too (moby's checks:
@@ -709,7 +705,7 @@ class Daemon:
     async def _release_mounts(self, c: Container) -> None:
         """What a run held on the host (its shareable /dev/shm, its volumes made with options), once its
         task is gone: after an exit, a failed start, or found dead at a restart."""
-        await self._release_shm(c.ID)
+        await self._release_shm(c)
         await self.release_volumes(c, c.ID)
         lv = self._live(c)
         if lv.volumes_announced:
@@ -755,10 +751,7 @@ class Daemon:
                 users.discard(ref)
                 path = self.volumes.mountpoint(name)
                 if not users and is_mounted(path):
-                    try:
-                        await run_command("umount", path)
-                    except OSError as exc:
-                        log.warning("cannot unmount volume %s: %s", name, exc)
+                    await unmount(path)
 
     async def _create_and_start(self, c: Container, lv: Live, mounts: list[Any], netns: str) -> None:
         cfg, hc = c.Config, c.HostConfig
@@ -778,7 +771,7 @@ class Daemon:
                 raise SystemError_(f"failed to copy the image's content into a volume: {exc}") from None
         user = await self.resolve_user(c, mounts, cfg.get("User") or "")
         if hc.get("GroupAdd"):
-            user.additional_gids = await self._group_add(mounts, user, hc["GroupAdd"])
+            user.additional_gids = await self._group_add(c, mounts, user, hc["GroupAdd"])
         args = [c.Path, *c.Args]
         init_mounts = []
         if hc.get("Init"):
@@ -878,14 +871,7 @@ class Daemon:
         u, _, g = (spec or "0").partition(":")
         numeric = u.isdigit() and (not g or g.isdigit())
         try:
-            if c.State.Running and c.State.Pid:
-                # exec: the running container's own root, not a second mount of its snapshot
-                files = read_from_root(f"/proc/{c.State.Pid}/root", ["/etc/passwd", "/etc/group"])
-            else:
-                # straight from the snapshot's directories where that is certain (no mount per start)
-                files = {p: read_layered(mounts, p) for p in ("/etc/passwd", "/etc/group")}
-                if None in files.values():
-                    files = await read_files(mounts, ["/etc/passwd", "/etc/group"], self.tmp_root)
+            files = await self._etc_files(c, mounts)
         except OSError as exc:
             if numeric:
                 return ResolvedUser(int(u), int(g) if g else 0, [int(g) if g else 0])
@@ -897,7 +883,20 @@ class Daemon:
                 return ResolvedUser(additional_gids=[0])  # root needs no passwd entry (FROM scratch)
             raise
 
-    async def _group_add(self, mounts: list[Any], user: ResolvedUser, groups: list[str]) -> list[int]:
+    async def _etc_files(self, c: Container, mounts: list[Any]) -> dict[str, str]:
+        """The container's /etc/passwd and /etc/group ("" when missing): from a running container's own
+        root (exec), else straight from the snapshot's directories where that is certain, else from a
+        read-only mount of it."""
+        paths = ["/etc/passwd", "/etc/group"]
+        if c.State.Running and c.State.Pid:
+            return read_from_root(f"/proc/{c.State.Pid}/root", paths)
+        files = {p: read_layered(mounts, p) for p in paths}
+        if None in files.values():
+            return await read_files(mounts, paths, self.tmp_root)
+        return {p: text or "" for p, text in files.items()}
+
+    async def _group_add(self, c: Container, mounts: list[Any], user: ResolvedUser,
+                         groups: list[str]) -> list[int]:
         """HostConfig.GroupAdd (names from the image's /etc/group, or numbers) after the user's own groups."""
         out = list(user.additional_gids)
         group_text = None
@@ -908,7 +907,7 @@ class Daemon:
             else:
                 if group_text is None:
                     try:
-                        group_text = (await read_files(mounts, ["/etc/group"], self.tmp_root))["/etc/group"]
+                        group_text = (await self._etc_files(c, mounts))["/etc/group"]
                     except OSError:
                         group_text = ""
                 for line in group_text.splitlines():
@@ -1151,7 +1150,7 @@ class Daemon:
         except BaseException:
             lv.removing = False
             raise
-        await self._release_shm(c.ID)  # (a crash may have left it: its directory is deleted next)
+        await self._release_shm(c)  # (a crash may have left it: its directory is deleted next)
         self.store.delete(c.ID)
         self.execs.forget_container(c.ID)
         if c.RemoveVolumes or c.HostConfig.get("AutoRemove"):
@@ -1386,13 +1385,13 @@ class Daemon:
         return {"Titles": titles, "Processes": procs}
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        filters_mod.check(filters, filters_mod.PRUNE_CONTAINERS)
+        until = filters_mod.check(filters, filters_mod.PRUNE_CONTAINERS)
         deleted = []
         for c in list(self.containers.values()):
             if c.State.Running or c.State.Paused:
                 continue
             if not filters_mod.labels_match(filters, c.Config.get("Labels") or {}) \
-                    or not filters_mod.older_than(filters, parse_rfc3339(c.Created)):
+                    or not filters_mod.older_than(until, parse_rfc3339(c.Created)):
                 continue
             try:
                 await self.remove(c.ID, False, False)
@@ -1473,7 +1472,7 @@ class Daemon:
                 break  # only what came before it (newer)
             if not show_all and not c.State.Running:
                 continue
-            if not container_matches(c, filters, None, self._volume_points):
+            if not container_matches(c, filters, self._volume_points):
                 continue
             out.append(summary(c, self._volume_points(c)))
             if limit > 0 and len(out) >= limit:
@@ -1720,11 +1719,12 @@ def check_filters(filters: dict[str, list[str]]) -> None:
             _ports_filter(key, values)
 
 
-def container_matches(c: Container, filters: dict[str, list[str]], entry: dict[str, Any] | None = None,
+def container_matches(c: Container, filters: dict[str, list[str]],
                       volume_points: Callable[[Container], list[dict[str, Any]]] | None = None) -> bool:
     """moby's /containers/json filters on one container (values checked by check_filters; before and
     since are positions in the list, Daemon.list applies them). The network and volume filters look at
-    its /containers/json summary: `entry`, or made here (with `volume_points`) only when needed."""
+    its /containers/json summary, made (with `volume_points`) only when one of them is asked."""
+    entry: dict[str, Any] | None = None
     for key, values in filters.items():
         if not values or key in ("before", "since", "isolation"):  # (isolation: Windows only, moby ignores it)
             continue
@@ -1743,11 +1743,8 @@ def container_matches(c: Container, filters: dict[str, list[str]], entry: dict[s
             if not any(int(v) == c.State.ExitCode for v in values):
                 return False
         elif key == "label":
-            labels = c.Config.get("Labels") or {}
-            for v in values:
-                k, eq, val = v.partition("=")
-                if k not in labels or (eq and labels[k] != val):
-                    return False
+            if not filters_mod.labels_match({"label": values}, c.Config.get("Labels") or {}):
+                return False
         elif key == "ancestor":
             if not any(v == c.Config.get("Image") or c.Image.startswith(v if v.startswith("sha256:") else "sha256:" + v)
                        or _same_repo(v, c.Config.get("Image", "")) for v in values):

@@ -18,8 +18,9 @@ _SECONDS = re.compile(r"^-?\d+(\.\d+)?$")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def check(filters: dict[str, list[str]], accepted: frozenset[str]) -> None:
-    """Refuse a key not in `accepted` (a prune ignoring a filter would remove too much)."""
+def check(filters: dict[str, list[str]], accepted: frozenset[str]) -> float | None:
+    """Refuse a key not in `accepted` (a prune ignoring a filter would remove too much); return the
+    `until` cutoff (unix seconds, None without one), read once for the whole prune."""
     for key in filters:
         if key not in accepted:
             raise InvalidParameter(f"invalid filter '{key}'")
@@ -28,8 +29,8 @@ def check(filters: dict[str, list[str]], accepted: frozenset[str]) -> None:
             raise InvalidParameter(f"invalid filter 'dangling={value}'")
     if len(filters.get("until") or []) > 1:
         raise InvalidParameter("more than one until filter specified")
-    for value in filters.get("until") or []:
-        until_cutoff(value)
+    until = filters.get("until") or []
+    return until_cutoff(until[0]) if until else None
 
 
 def _kv_match(f: str, labels: dict[str, str]) -> bool:
@@ -70,6 +71,6 @@ def until_cutoff(value: str, now: float | None = None) -> float:
     return when.timestamp()
 
 
-def older_than(filters: dict[str, list[str]], created: float) -> bool:
-    """Whether something created at `created` (unix seconds) passes the `until` filters."""
-    return all(created < until_cutoff(v) for v in filters.get("until") or [])
+def older_than(cutoff: float | None, created: float) -> bool:
+    """Whether something created at `created` (unix seconds) passes the `until` cutoff check returned."""
+    return cutoff is None or created < cutoff

@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Iterable
 
 from ..errors import Conflict, DockerError, InvalidParameter, NotFound, SystemError_, no_such_image
 from . import filters as filters_mod
+from . import initlayer
 from . import reference
 from .container import ZERO_TIME, rfc3339_ns
 from .containerd import ContainerdClient, Descriptor, ImageRecord
@@ -321,7 +322,7 @@ class ImageDeleter:
             # its init layer (pydockerd's own, see Daemon._init_layer) first, unless a container still
             # stands on it, so that the collection the deletion sets off takes the image's layers too
             try:
-                await self.service.client.remove_snapshot(f"{img.chain_id}-init")
+                await self.service.client.remove_snapshot(initlayer.snapshot_name(img.chain_id))
             except DockerError:
                 pass
         for name in img.names:
@@ -547,7 +548,7 @@ async def prune(service: ImageService, filters: dict[str, list[str]], used: set[
 
     Build steps' images stay while an image built on them stays (moby keeps the parents of kept images).
     """
-    filters_mod.check(filters, filters_mod.PRUNE_IMAGES)
+    until = filters_mod.check(filters, filters_mod.PRUNE_IMAGES)
     only_dangling = not filters.get("dangling") or filters["dangling"][0].lower() in ("true", "1")
     images = await service.list()
     parent_of = {img.id: img.labels.get("io.pydocker.build.parent", "") for img in images}
@@ -562,7 +563,7 @@ async def prune(service: ImageService, filters: dict[str, list[str]], used: set[
         if img.id in keep:
             continue
         if not filters_mod.labels_match(filters, img.container_config.get("Labels") or {}) \
-                or not filters_mod.older_than(filters, created_seconds(img)):
+                or not filters_mod.older_than(until, created_seconds(img)):
             continue
         for name in img.names:
             await service.client.delete_image(name)

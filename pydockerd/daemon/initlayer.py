@@ -6,6 +6,11 @@ import os
 
 from ..scope import in_scope
 
+def snapshot_name(chain: str) -> str:
+    """The committed snapshot holding the init layer of the image whose top layer is `chain`."""
+    return f"{chain}-init"
+
+
 # path → "dir", "file" or a symlink's target (moby's initlayer.Setup)
 ENTRIES = {
     "/dev/pts": "dir", "/dev/shm": "dir", "/proc": "dir", "/sys": "dir",

@@ -10,8 +10,8 @@ import json
 import os
 from dataclasses import dataclass
 
-from ..errors import InvalidParameter
 from .container import now_rfc3339, parse_rfc3339
+from .filters import until_cutoff
 
 MAX_LINE = 16 * 1024
 
@@ -113,14 +113,6 @@ def read_entries(path: str, q: LogQuery) -> list[LogEntry]:
 
 
 def parse_time_param(value: str) -> float:
-    """`since`/`until`: unix seconds with optional fraction ("1700000000.123456789"), or RFC3339."""
-    if not value:
-        return 0.0
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        raise InvalidParameter(f'failed to parse value as time or duration: "{value}"') from None
+    """`since`/`until`: unix seconds with optional fraction ("1700000000.123456789"), or RFC3339 (with
+    its zone offset): filters.until_cutoff's reading; 0 when empty."""
+    return until_cutoff(value) if value else 0.0

@@ -170,7 +170,7 @@ OTHER_LOG_DRIVERS = ("local", "journald", "syslog", "gelf", "fluentd", "awslogs"
 LOCAL_OPTS = frozenset({"max-size", "max-file", "compress"})
 
 
-def _cpu_list(value: str, what: str) -> set[int] | None:
+def _cpu_list(value: str) -> set[int] | None:
     """A cpuset list ("0-2,4") as numbers; None when malformed."""
     out: set[int] = set()
     for part in value.split(","):
@@ -187,17 +187,16 @@ def _online(path: str) -> tuple[str, set[int]]:
             text = f.read().strip()
     except OSError:
         return "", set()
-    return text, _cpu_list(text, "") or set()
+    return text, _cpu_list(text) or set()
 
 
 def _cpuset(value: str, kind: str) -> None:
     if not value:
         return
-    label, path = (("cpus", "/sys/devices/system/cpu/online") if kind == "cpus"
-                   else ("mems", "/sys/devices/system/node/online"))
-    wanted = _cpu_list(value, kind)
+    path = "/sys/devices/system/cpu/online" if kind == "cpus" else "/sys/devices/system/node/online"
+    wanted = _cpu_list(value)
     if wanted is None:
-        raise InvalidParameter(f"Invalid value {value} for cpuset {label}: invalid format: {value}")
+        raise InvalidParameter(f"Invalid value {value} for cpuset {kind}: invalid format: {value}")
     text, have = _online(path)
     if kind == "mems" and not text:
         text, have = "0", {0}  # no NUMA: one node

@@ -56,6 +56,7 @@ def check_options(name: str, options: dict[str, str]) -> None:
 class VolumeStore:
     def __init__(self, root: str) -> None:
         self.root = root
+        self._options: dict[str, dict[str, str]] = {}  # mount_argv's memo, dropped at remove
         os.makedirs(root, mode=0o701, exist_ok=True)
 
     def _dir(self, name: str) -> str:
@@ -118,16 +119,20 @@ class VolumeStore:
             if is_mounted(self.mountpoint(name)):
                 raise Conflict(f"remove {name}: volume is still mounted at {self.mountpoint(name)}")
         shutil.rmtree(self._dir(name))
+        self._options.pop(name, None)
 
     def mount_argv(self, name: str) -> list[str] | None:
-        """The mount(8) command that puts a volume with options on its directory (None: a plain one)."""
-        v = self.get(name)
-        if not v.Options:
+        """The mount(8) command that puts a volume with options on its directory (None: a plain one).
+        Options never change after create: each volume's record is read once (every start asks)."""
+        if name not in self._options:
+            self._options[name] = dict(self.get(name).Options)
+        options = self._options[name]
+        if not options:
             return None
-        argv = ["mount", "-t", v.Options["type"]]
-        if v.Options.get("o"):
-            argv += ["-o", v.Options["o"]]
-        return argv + [v.Options["device"], self.mountpoint(name)]
+        argv = ["mount", "-t", options["type"]]
+        if options.get("o"):
+            argv += ["-o", options["o"]]
+        return argv + [options["device"], self.mountpoint(name)]
 
     def to_json(self, v: Volume) -> dict[str, Any]:
         # (no labels or options: null, as dockerd answers)
