@@ -1083,7 +1083,18 @@ class Daemon:
         if timeout is None:
             t = c.Config.get("StopTimeout")
             timeout = 10 if t is None else int(t)
-        self.container_event(c, "kill", signal=str(signo))
+        await self._stop_signal(c, signo)
+        if await self._wait_exit(c, None if timeout < 0 else float(timeout)):
+            self.container_event(c, "stop")
+            return
+        log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
+        await self._stop_signal(c, _signal.SIGKILL)  # the init, as Docker (see remove)
+        await self._wait_exit(c, None)
+        self.container_event(c, "stop")
+
+    async def _stop_signal(self, c: Container, signo: int) -> None:
+        """One signal of a stop, with its kill event; a task that exits meanwhile is no error."""
+        self.container_event(c, "kill", signal=str(int(signo)))
         try:
             await self.client.kill_task(c.ID, signo)
         except NotFound:
@@ -1092,20 +1103,6 @@ class Daemon:
             # the task exited on its own just now and its shim is already going away: that is a stop
             if not await self._wait_exit(c, 5.0):
                 raise
-        if await self._wait_exit(c, None if timeout < 0 else float(timeout)):
-            self.container_event(c, "stop")
-            return
-        log.info("container %s did not stop within %ds after %s; killing it", c.ID[:12], timeout, stop_signal)
-        self.container_event(c, "kill", signal=str(int(_signal.SIGKILL)))
-        try:
-            await self.client.kill_task(c.ID, _signal.SIGKILL)  # the init, as Docker (see remove)
-        except NotFound:
-            pass
-        except DockerError:
-            if not await self._wait_exit(c, 5.0):
-                raise
-        await self._wait_exit(c, None)
-        self.container_event(c, "stop")
 
     # --- remove ---------------------------------------------------------------------------------
     async def remove(self, ref: str, force: bool, volumes: bool) -> None:
